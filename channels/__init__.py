@@ -1,0 +1,1 @@
+"""Provider adapters: one folder per provider, each behind the protocol in `channels.base`."""

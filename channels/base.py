@@ -1,0 +1,238 @@
+"""The adapter protocol and the provider-neutral values that cross it.
+
+Nothing shaped like a provider's payload leaves `channels/`: adapters turn webhooks
+into `InboundMessage` / `StatusUpdate` / `ChannelOptOut` values and take
+`OutboundMessage` values to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Channel = Literal["sms", "whatsapp", "telegram", "email"]
+# The closed set of delivery statuses a provider callback maps to.
+DeliveryStatus = Literal["queued", "sent", "delivered", "read", "failed", "undelivered"]
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """The gateway's own frozen copy of an HTTP request, so adapters never import FastAPI.
+
+    `url` is the URL the provider signed: the public base URL + path + query string.
+    `headers` has lower-cased names. `form` is the decoded urlencoded body (in order,
+    repeated names kept) or None when the body is not a form.
+    """
+
+    method: str
+    url: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    form: tuple[tuple[str, str], ...] | None = None
+    # The sub-path after /webhooks/<provider>, e.g. "status" for /webhooks/twilio/status.
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    content_type: str | None = None
+    url: str | None = None
+    media_id: str | None = None
+    filename: str | None = None
+    size: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    channel: Channel
+    address: str  # canonical: E.164, chat id, lower-cased email
+    provider_message_id: str
+    body: str
+    received_at: datetime | None = None
+    attachments: tuple[Attachment, ...] = ()
+    profile_name: str | None = None
+    raw: str | None = None  # the provider's payload for audit
+    # Email threading and subject.
+    subject: str | None = None
+    email_message_id: str | None = None
+    in_reply_to: str | None = None
+    references: str | None = None
+    # Telegram `/start <payload>` deep-link payload (links a chat to a supporter).
+    start_payload: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    channel: Channel
+    provider_message_id: str
+    status: DeliveryStatus
+    error_code: str | None = None
+    error_message: str | None = None
+    occurred_at: datetime | None = None
+    raw: str | None = None
+    # For failed/undelivered: the adapter's classification of the provider error code
+    # (e.g. WindowClosed for WhatsApp 131047), so routing can fall back or opt out.
+    failure: SendError | None = None
+
+
+@dataclass(frozen=True)
+class ChannelOptOut:
+    """The provider tells us the recipient left the channel (e.g. blocked the bot)."""
+
+    channel: Channel
+    address: str
+    reason: str
+    provider_event_id: str | None = None
+    opted_out: bool = True  # False: they came back (e.g. unblocked the bot)
+
+
+WebhookEvent = InboundMessage | StatusUpdate | ChannelOptOut
+
+
+@dataclass(frozen=True)
+class Template:
+    """An approved WhatsApp template for use outside the 24 h window."""
+
+    name: str
+    language: str = "en"
+    variables: Mapping[str, str] = field(default_factory=dict)
+    content_sid: str | None = None  # Twilio Content API SID
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: int
+    channel: Channel
+    to: str
+    body: str
+    subject: str | None = None
+    template: Template | None = None
+    media_urls: Sequence[str] = ()
+    # Email threading: the Message-ID we give this mail and the thread it answers.
+    email_message_id: str | None = None
+    in_reply_to: str | None = None
+    references: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: DeliveryStatus = "sent"
+    segments: int | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_length: int | None
+    media: bool
+    needs_open_window: bool = False  # free text only within 24 h of the last inbound
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status_code: int = 200
+    body: str = ""
+    media_type: str = "text/plain"
+
+
+class InvalidSignature(Exception):
+    """The webhook is not from the provider: answer 403 and store nothing."""
+
+
+class MalformedPayload(Exception):
+    """Signed, but not a payload we understand: answer 400 and store nothing."""
+
+
+class SendError(Exception):
+    """A send that did not go through. `retryable` and `fallback` steer the dispatcher."""
+
+    retryable = False
+    fallback = True
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message or self.__class__.__name__)
+        self.code = code
+
+
+class Throttled(SendError):
+    retryable = True
+
+    def __init__(
+        self, message: str = "", *, retry_after: float | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(SendError):
+    retryable = True
+
+
+class RecipientOptedOut(SendError):
+    """The recipient opted out at the provider (e.g. Twilio 21610, Telegram block)."""
+
+
+class InvalidRecipient(SendError):
+    pass
+
+
+class WindowClosed(SendError):
+    """WhatsApp: free text outside the 24 h customer-service window."""
+
+
+class ChannelMisconfigured(SendError):
+    pass
+
+
+SEND_ERRORS: dict[str, type[SendError]] = {
+    cls.__name__: cls
+    for cls in (
+        SendError,
+        Throttled,
+        ProviderUnavailable,
+        RecipientOptedOut,
+        InvalidRecipient,
+        WindowClosed,
+        ChannelMisconfigured,
+    )
+}
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """One provider. `provider` names its webhook path: POST /webhooks/<provider>[/<kind>]."""
+
+    provider: str
+    channels: tuple[Channel, ...]
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Raise InvalidSignature unless the request is the provider's. Runs before parse."""
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        """Pure: no I/O. Raise MalformedPayload for signed garbage."""
+
+    def accepted_response(self, request: WebhookRequest) -> WebhookResponse:
+        """What to answer once the events are stored."""
+
+    def capabilities(self, channel: Channel) -> Capabilities: ...
+
+    def sender_key(self, channel: Channel) -> str:
+        """The rate-limited sender (number, phone number id, bot, SMTP account)."""
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Send or raise a SendError subclass."""
+
+    async def aclose(self) -> None: ...
+
+
+class HandshakeAdapter(Protocol):
+    """An adapter that answers a GET verification handshake (Meta)."""
+
+    def handshake(self, request: WebhookRequest) -> WebhookResponse: ...

@@ -1,0 +1,121 @@
+"""The FastAPI application, built from settings: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from sqlmodel import select
+
+from channels.registry import build_registry
+from gateway import api, webhooks
+from gateway.auth import hash_key
+from gateway.background import background_services
+from gateway.context import AppContext
+from gateway.settings import Settings
+from storage.clock import Clock, utcnow
+from storage.db import is_sqlite, make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.models import ApiKey
+
+log = logging.getLogger(__name__)
+
+
+def build_context(
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    http_client: httpx.AsyncClient | None = None,
+) -> AppContext:
+    engine = make_engine(settings.database_url)
+    client = http_client or httpx.AsyncClient(
+        timeout=httpx.Timeout(15.0, connect=5.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    )
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        registry=build_registry(settings, client),
+        http_client=client,
+        clock=clock,
+    )
+
+
+async def ensure_bootstrap_key(ctx: AppContext) -> None:
+    """If RALLYPOINT_BOOTSTRAP_ADMIN_KEY is set, an admin key with that value exists."""
+    key = ctx.settings.bootstrap_admin_key
+    if not key:
+        return
+    digest = hash_key(key)
+    async with ctx.sessions() as session:
+        found = (await session.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+        if found is None:
+            session.add(
+                ApiKey(
+                    key_hash=digest,
+                    prefix=key[:8],
+                    role="admin",
+                    name="bootstrap",
+                    created_at=ctx.clock(),
+                )
+            )
+            await session.commit()
+
+
+async def prepare(ctx: AppContext, *, migrate: bool | None = None) -> None:
+    """Start-up work: migrate the embedded SQLite database, create the bootstrap key."""
+    if migrate if migrate is not None else is_sqlite(ctx.settings.database_url):
+        await upgrade(ctx.settings.database_url)
+    await ensure_bootstrap_key(ctx)
+
+
+async def shutdown(ctx: AppContext) -> None:
+    await ctx.registry.aclose()
+    await ctx.http_client.aclose()
+    await ctx.engine.dispose()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    http_client: httpx.AsyncClient | None = None,
+    run_background: bool = False,
+) -> FastAPI:
+    """Build the app. `run_background` starts the dispatcher/SMTP listener with the app."""
+    ctx = build_context(settings, clock=clock, http_client=http_client)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await prepare(ctx)
+        services = background_services(ctx) if run_background else []
+        for service in services:
+            await service.start()
+        try:
+            yield
+        finally:
+            for service in reversed(services):
+                await service.stop()
+            await shutdown(ctx)
+
+    app = FastAPI(
+        title="Rallypoint",
+        version="0.1.0",
+        description="Multi-channel messaging gateway for organizers of remote volunteers.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.include_router(webhooks.router)
+    app.include_router(api.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, object]:
+        async with ctx.sessions() as session:
+            await session.exec(select(1))  # type: ignore[call-overload]
+        return {"status": "ok", "channels": sorted(ctx.registry.enabled_channels)}
+
+    return app

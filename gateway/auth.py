@@ -1,0 +1,90 @@
+"""API keys: only a SHA-256 hash is stored (keys are 256-bit random, so no slow hash is needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import select
+
+from gateway.context import AppContext
+from storage.models import ApiKey
+
+ROLES = ("admin", "coordinator", "team_lead")
+KEY_PREFIX = "rp_"
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: int | None
+    role: str
+    team_id: int | None = None
+
+    @property
+    def is_team_lead(self) -> bool:
+        return self.role == "team_lead"
+
+    @property
+    def label(self) -> str:
+        return f"key:{self.key_id}"
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+async def authenticate(
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    unauthorized = HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "missing or invalid API key",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized
+    digest = hash_key(credentials.credentials)
+    async with ctx.sessions() as session:
+        row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+    if row is None or row.revoked_at is not None:
+        raise unauthorized
+    return Principal(key_id=row.id, role=row.role, team_id=row.team_id)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    """A dependency that answers 403 unless the key's role is one of `roles`."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role} may not do this")
+        return principal
+
+    return Depends(check)
+
+
+AnyRole = Annotated[Principal, require_roles("admin", "coordinator", "team_lead")]
+Staff = Annotated[Principal, require_roles("admin", "coordinator")]
+Admin = Annotated[Principal, require_roles("admin")]

@@ -1,0 +1,154 @@
+"""Configuration, read from the environment (and a `.env` file) as CONTRACT.md lists it.
+
+Settings are built, never imported as a singleton: `Settings()` reads the environment,
+`Settings(database_url=...)` builds one for a test.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ChannelName = Literal["sms", "whatsapp", "telegram", "email"]
+ALL_CHANNELS: tuple[ChannelName, ...] = ("sms", "whatsapp", "telegram", "email")
+ALL_DEFAULT_ORDER: tuple[ChannelName, ...] = ("whatsapp", "telegram", "sms", "email")
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, case_sensitive=False
+    )
+
+    database_url: str = Field(
+        "sqlite:///./rallypoint.db", validation_alias=_env("RALLYPOINT_DATABASE_URL")
+    )
+    host: str = Field("127.0.0.1", validation_alias=_env("RALLYPOINT_HOST"))
+    port: int = Field(8000, validation_alias=_env("RALLYPOINT_PORT"))
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("RALLYPOINT_PUBLIC_URL"))
+    bootstrap_admin_key: str | None = Field(
+        None, validation_alias=_env("RALLYPOINT_BOOTSTRAP_ADMIN_KEY")
+    )
+    channel_order: Annotated[list[ChannelName], NoDecode] = Field(
+        default_factory=lambda: list(ALL_DEFAULT_ORDER),
+        validation_alias=_env("RALLYPOINT_CHANNEL_ORDER"),
+    )
+    inbound_smtp_port: int = Field(0, validation_alias=_env("RALLYPOINT_INBOUND_SMTP_PORT"))
+    inbound_smtp_host: str = Field(
+        "127.0.0.1", validation_alias=_env("RALLYPOINT_INBOUND_SMTP_HOST")
+    )
+    inbound_email_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("RALLYPOINT_INBOUND_EMAIL_DOMAINS")
+    )
+    default_region: str | None = Field(None, validation_alias=_env("RALLYPOINT_DEFAULT_REGION"))
+    max_attempts: int = Field(6, ge=1, validation_alias=_env("RALLYPOINT_MAX_ATTEMPTS"))
+    # Whether `serve` runs the dispatcher in-process (the embedded default does).
+    run_dispatcher: bool = Field(True, validation_alias=_env("RALLYPOINT_RUN_DISPATCHER"))
+    # Quiet hours for announcements, in each supporter's local time.
+    quiet_hours_start: str = Field("21:00", validation_alias=_env("RALLYPOINT_QUIET_HOURS_START"))
+    quiet_hours_end: str = Field("08:00", validation_alias=_env("RALLYPOINT_QUIET_HOURS_END"))
+    default_timezone: str = Field("UTC", validation_alias=_env("RALLYPOINT_DEFAULT_TIMEZONE"))
+    org_name: str = Field("Rallypoint", validation_alias=_env("RALLYPOINT_ORG_NAME"))
+    help_text: str = Field(
+        "Reply STOP to stop messages, START to resume. Contact your organizer for help.",
+        validation_alias=_env("RALLYPOINT_HELP_TEXT"),
+    )
+    opt_out_text: str = Field(
+        "You are unsubscribed and will get no more messages. Reply START to resume.",
+        validation_alias=_env("RALLYPOINT_OPT_OUT_TEXT"),
+    )
+    opt_in_text: str = Field(
+        "You are subscribed again. Reply STOP to stop.",
+        validation_alias=_env("RALLYPOINT_OPT_IN_TEXT"),
+    )
+    # Twilio answers STOP on SMS itself by default; then we send no confirmation there.
+    twilio_handles_opt_out: bool = Field(
+        True, validation_alias=_env("RALLYPOINT_TWILIO_HANDLES_OPT_OUT")
+    )
+    join_keyword: str = Field("JOIN", validation_alias=_env("RALLYPOINT_JOIN_KEYWORD"))
+    max_body_bytes: int = Field(1_048_576, validation_alias=_env("RALLYPOINT_MAX_BODY_BYTES"))
+    log_level: str = Field("INFO", validation_alias=_env("RALLYPOINT_LOG_LEVEL"))
+
+    # Twilio
+    twilio_account_sid: str | None = Field(None, validation_alias=_env("TWILIO_ACCOUNT_SID"))
+    twilio_auth_token: str | None = Field(None, validation_alias=_env("TWILIO_AUTH_TOKEN"))
+    twilio_sms_from: str | None = Field(None, validation_alias=_env("TWILIO_SMS_FROM"))
+    twilio_messaging_service_sid: str | None = Field(
+        None, validation_alias=_env("TWILIO_MESSAGING_SERVICE_SID")
+    )
+    twilio_whatsapp_from: str | None = Field(None, validation_alias=_env("TWILIO_WHATSAPP_FROM"))
+    twilio_api_base: str = Field("https://api.twilio.com", validation_alias=_env("TWILIO_API_BASE"))
+    twilio_rate_per_second: float = Field(1.0, validation_alias=_env("TWILIO_RATE_PER_SECOND"))
+
+    # WhatsApp Cloud API
+    whatsapp_access_token: str | None = Field(None, validation_alias=_env("WHATSAPP_ACCESS_TOKEN"))
+    whatsapp_phone_number_id: str | None = Field(
+        None, validation_alias=_env("WHATSAPP_PHONE_NUMBER_ID")
+    )
+    whatsapp_app_secret: str | None = Field(None, validation_alias=_env("WHATSAPP_APP_SECRET"))
+    whatsapp_verify_token: str | None = Field(None, validation_alias=_env("WHATSAPP_VERIFY_TOKEN"))
+    whatsapp_api_base: str = Field(
+        "https://graph.facebook.com/v21.0", validation_alias=_env("WHATSAPP_API_BASE")
+    )
+    whatsapp_rate_per_second: float = Field(80.0, validation_alias=_env("WHATSAPP_RATE_PER_SECOND"))
+
+    # Telegram
+    telegram_bot_token: str | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    telegram_webhook_secret: str | None = Field(
+        None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")
+    )
+    telegram_api_base: str = Field(
+        "https://api.telegram.org", validation_alias=_env("TELEGRAM_API_BASE")
+    )
+    telegram_rate_per_second: float = Field(30.0, validation_alias=_env("TELEGRAM_RATE_PER_SECOND"))
+
+    # Email (outbound SMTP)
+    smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))
+    smtp_port: int = Field(587, validation_alias=_env("SMTP_PORT"))
+    smtp_username: str | None = Field(None, validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: str | None = Field(None, validation_alias=_env("SMTP_PASSWORD"))
+    smtp_from: str | None = Field(None, validation_alias=_env("SMTP_FROM"))
+    smtp_starttls: bool = Field(True, validation_alias=_env("SMTP_STARTTLS"))
+    smtp_rate_per_second: float = Field(10.0, validation_alias=_env("SMTP_RATE_PER_SECOND"))
+
+    @field_validator("channel_order", "inbound_email_domains", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def whatsapp_cloud_enabled(self) -> bool:
+        return bool(
+            self.whatsapp_access_token
+            and self.whatsapp_phone_number_id
+            and self.whatsapp_app_secret
+            and self.whatsapp_verify_token
+        )
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token and self.telegram_webhook_secret)
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host and self.smtp_from)
+
+    @property
+    def email_domains(self) -> list[str]:
+        """Domains whose mail is ours: the configured list, else the domain of SMTP_FROM."""
+        if self.inbound_email_domains:
+            return self.inbound_email_domains
+        if self.smtp_from and "@" in self.smtp_from:
+            return [self.smtp_from.rsplit("@", 1)[1].strip(" >").lower()]
+        return []

@@ -1,0 +1,110 @@
+"""Provider webhooks: verify, parse, store, answer. Nothing is stored before verify passes."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from channels.base import InvalidSignature, MalformedPayload, WebhookRequest
+from gateway.auth import Context
+from routing.inbound import ingest
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+MAX_FORM_FIELDS = 500
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) anything over `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, "payload too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, "payload too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_form(body: bytes) -> tuple[tuple[str, str], ...]:
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400, f"unreadable form: {exc}") from exc
+    return tuple(pairs)
+
+
+async def freeze_request(request: Request, ctx: Context, kind: str) -> WebhookRequest:
+    body = await read_body(request, ctx.settings.max_body_bytes)
+    content_type = request.headers.get("content-type", "")
+    form = (
+        parse_form(body) if content_type.startswith("application/x-www-form-urlencoded") else None
+    )
+    query = request.url.query
+    url = ctx.settings.public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+    return WebhookRequest(
+        method=request.method,
+        url=url,
+        path=request.url.path,
+        query=dict(request.query_params),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+        form=form,
+        kind=kind,
+    )
+
+
+def _adapter(ctx: Context, provider: str):  # type: ignore[no-untyped-def]
+    adapter = ctx.registry.by_provider.get(provider)
+    if adapter is None:
+        raise HTTPException(404, "no such channel is configured")
+    return adapter
+
+
+async def receive(provider: str, kind: str, request: Request, ctx: Context) -> Response:
+    adapter = _adapter(ctx, provider)
+    frozen = await freeze_request(request, ctx, kind)
+    try:
+        adapter.verify(frozen)
+    except InvalidSignature as exc:
+        log.warning("webhook %s/%s: signature rejected (%s)", provider, kind, exc)
+        raise HTTPException(403, "invalid signature") from exc
+    try:
+        events = adapter.parse(frozen)
+    except MalformedPayload as exc:
+        log.warning("webhook %s/%s: malformed payload (%s)", provider, kind, exc)
+        raise HTTPException(400, f"malformed payload: {exc}") from exc
+    await ingest(ctx, events)
+    answer = adapter.accepted_response(frozen)
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
+
+
+@router.post("/{provider}", include_in_schema=False)
+async def webhook(provider: str, request: Request, ctx: Context) -> Response:
+    return await receive(provider, "", request, ctx)
+
+
+@router.post("/{provider}/{kind}", include_in_schema=False)
+async def webhook_kind(provider: str, kind: str, request: Request, ctx: Context) -> Response:
+    return await receive(provider, kind, request, ctx)
+
+
+@router.get("/{provider}", include_in_schema=False)
+async def handshake(provider: str, request: Request, ctx: Context) -> Response:
+    adapter = _adapter(ctx, provider)
+    answer_handshake = getattr(adapter, "handshake", None)
+    if answer_handshake is None:
+        raise HTTPException(405, "this channel has no GET handshake")
+    answer = answer_handshake(await freeze_request(request, ctx, ""))
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)

@@ -1,0 +1,1 @@
+"""Inbound handling, outbound channel choice, announcement fan-out and the dispatcher."""

@@ -1,0 +1,52 @@
+"""Canonical addresses: E.164 for sms/whatsapp, chat id for telegram, lower-cased email."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+PHONE_CHANNELS = frozenset({"sms", "whatsapp"})
+_EMAIL = re.compile(
+    r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
+)
+_TELEGRAM = re.compile(r"^-?\d{1,20}$")
+
+
+class InvalidAddress(ValueError):
+    pass
+
+
+def normalize_phone(raw: str, default_region: str | None = None) -> str:
+    text = raw.strip()
+    if text.lower().startswith("whatsapp:"):
+        text = text[len("whatsapp:") :]
+    try:
+        number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
+    except phonenumbers.NumberParseException as exc:
+        hint = "" if text.startswith("+") or default_region else " (give +country code)"
+        raise InvalidAddress(f"not a phone number: {raw!r}{hint}") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidAddress(f"not a valid phone number: {raw!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(raw: str) -> str:
+    text = raw.strip().lower()
+    if not _EMAIL.match(text) or len(text) > 320:
+        raise InvalidAddress(f"not an email address: {raw!r}")
+    return text
+
+
+def normalize_address(channel: str, raw: str, default_region: str | None = None) -> str:
+    """Return the canonical form of `raw` on `channel`, or raise InvalidAddress."""
+    if channel in PHONE_CHANNELS:
+        return normalize_phone(raw, default_region)
+    if channel == "email":
+        return normalize_email(raw)
+    if channel == "telegram":
+        text = raw.strip()
+        if not _TELEGRAM.match(text):
+            raise InvalidAddress(f"not a Telegram chat id: {raw!r}")
+        return text
+    raise InvalidAddress(f"unknown channel: {channel!r}")

@@ -1,0 +1,1 @@
+"""Tables, the engine/session setup for SQLite and PostgreSQL, migrations, queries."""

@@ -1,0 +1,316 @@
+"""SQLModel tables. Times are timezone-aware UTC (sqlmodel stores them as UTC, SQLite too)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Message.status vocabulary (closed set; see CONTRACT.md).
+MESSAGE_STATUSES = (
+    "received",
+    "queued",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "undelivered",
+    "skipped",
+)
+FINAL_STATUSES = frozenset({"failed", "undelivered", "skipped"})
+
+
+def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
+    """A foreign key that cascades on delete (a supporter's right to be forgotten)."""
+    return Field(
+        default=None if nullable else ...,
+        sa_column=Column(
+            Integer, ForeignKey(target, ondelete="CASCADE"), nullable=nullable, index=index
+        ),
+    )
+
+
+def _json(default: Any = None) -> Any:
+    factory = (lambda: list(default)) if isinstance(default, list) else (lambda: default)
+    return Field(default_factory=factory, sa_column=Column(JSON, nullable=True))
+
+
+def _text(nullable: bool = True) -> Any:
+    return Field(default=None if nullable else "", sa_column=Column(Text, nullable=nullable))
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "teams"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=200)
+    description: str | None = None
+    welcome_text: str | None = _text()
+    orientation_call: str | None = None
+    created_at: datetime
+
+
+class Supporter(SQLModel, table=True):
+    __tablename__ = "supporters"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    preferred_channels: list[str] = _json([])
+    language: str | None = Field(default=None, index=True, max_length=35)
+    timezone: str | None = Field(default=None, max_length=64)
+    opted_out: bool = Field(default=False, index=True)
+    opted_out_at: datetime | None = None
+    # "api", "import" or "inbound" (an unknown sender who wrote to us first).
+    source: str = Field(default="api", max_length=16)
+    assigned_to: str | None = Field(default=None, index=True, max_length=200)
+    telegram_link_token: str | None = Field(default=None, unique=True, max_length=64)
+    last_inbound_at: datetime | None = None
+    last_outbound_at: datetime | None = None
+    last_one_on_one_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SupporterAddress(SQLModel, table=True):
+    __tablename__ = "supporter_addresses"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_address_channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    supporter_id: int = _fk("supporters.id")
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=320)
+    # Per-channel facts: the WhatsApp 24 h window and per-channel opt-outs (Telegram block).
+    last_inbound_at: datetime | None = None
+    opted_out: bool = False
+
+
+class SupporterTag(SQLModel, table=True):
+    __tablename__ = "supporter_tags"
+    supporter_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("supporters.id", ondelete="CASCADE"), primary_key=True)
+    )
+    tag: str = Field(primary_key=True, max_length=100, index=True)
+
+
+class TeamMembership(SQLModel, table=True):
+    __tablename__ = "team_memberships"
+    supporter_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("supporters.id", ondelete="CASCADE"), primary_key=True)
+    )
+    team_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    id: int | None = Field(default=None, primary_key=True)
+    supporter_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("supporters.id", ondelete="CASCADE"), unique=True, nullable=False
+        )
+    )
+    last_message_at: datetime | None = Field(default=None, index=True)
+    unread: bool = Field(default=False, index=True)
+    unread_count: int = 0
+    created_at: datetime
+
+
+class Announcement(SQLModel, table=True):
+    __tablename__ = "announcements"
+    id: int | None = Field(default=None, primary_key=True)
+    body: str = _text(nullable=False)
+    subject: str | None = None
+    audience: dict[str, Any] = _json({})
+    send_at: datetime | None = None
+    # WhatsApp template to use outside the 24 h window: {"name", "language", "variables"}.
+    template: dict[str, Any] | None = _json(None)
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=64)
+    created_by_key_id: int | None = None
+    team_scope_id: int | None = None
+    recipients: int = 0
+    # "pending" (fan-out not finished) or "fanned_out".
+    state: str = Field(default="pending", max_length=16)
+    kind: str = Field(default="announcement", max_length=16)
+    created_at: datetime
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id", name="uq_message_provider_id"),
+        Index("ix_messages_conversation_created", "conversation_id", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = _fk("conversations.id")
+    supporter_id: int = _fk("supporters.id")
+    direction: str = Field(max_length=8)  # "inbound" or "outbound"
+    # "one_on_one", "announcement", "poll", "auto_reply", "checkin", "inbound"
+    kind: str = Field(default="one_on_one", max_length=16)
+    channel: str | None = Field(default=None, max_length=16)
+    address: str | None = Field(default=None, max_length=320)
+    body: str = _text(nullable=False)
+    subject: str | None = None
+    status: str = Field(max_length=16, index=True)
+    provider_message_id: str | None = Field(default=None, max_length=200)
+    error: str | None = _text()
+    error_code: str | None = Field(default=None, max_length=32)
+    segments: int | None = None
+    attachments: list[dict[str, Any]] = _json([])
+    # Why channels ahead of the chosen one were skipped: {channel: reason}.
+    channel_choice: dict[str, Any] = _json({})
+    template: dict[str, Any] | None = _json(None)
+    # Email threading.
+    email_message_id: str | None = Field(default=None, max_length=998, index=True)
+    in_reply_to: str | None = Field(default=None, max_length=998)
+    references: str | None = _text()
+    # The provider's payload, kept for audit (inbound only).
+    raw: str | None = _text()
+    announcement_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("announcements.id", ondelete="SET NULL"), index=True),
+    )
+    sent_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+
+
+class MessageAttempt(SQLModel, table=True):
+    """One try of one message over one channel: the history a fallback keeps."""
+
+    __tablename__ = "message_attempts"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id", name="uq_attempt_provider_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = _fk("messages.id")
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=320)
+    provider_message_id: str | None = Field(default=None, max_length=200)
+    status: str = Field(max_length=16)
+    error: str | None = _text()
+    error_code: str | None = Field(default=None, max_length=32)
+    created_at: datetime
+
+
+class MessageStatusEvent(SQLModel, table=True):
+    __tablename__ = "message_status_events"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = _fk("messages.id")
+    channel: str | None = Field(default=None, max_length=16)
+    status: str = Field(max_length=16)
+    error: str | None = _text()
+    error_code: str | None = Field(default=None, max_length=32)
+    created_at: datetime
+
+
+class PendingStatus(SQLModel, table=True):
+    """A status callback that arrived before its send result was stored."""
+
+    __tablename__ = "pending_statuses"
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    provider_message_id: str = Field(max_length=200, index=True)
+    status: str = Field(max_length=16)
+    error: str | None = _text()
+    error_code: str | None = Field(default=None, max_length=32)
+    failure_kind: str | None = Field(default=None, max_length=32)  # a SendError class name
+    created_at: datetime
+
+
+class OutboxItem(SQLModel, table=True):
+    """Work for the dispatcher: written in the same transaction as its message."""
+
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("messages.id", ondelete="CASCADE"), unique=True, nullable=False
+        )
+    )
+    # Lower goes first: 0 replies and one-on-ones, 1 announcements.
+    priority: int = Field(default=1)
+    due_at: datetime = Field(index=True)
+    attempts: int = 0  # attempts on the current channel
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+    created_at: datetime
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(unique=True, max_length=64)
+    prefix: str = Field(max_length=16)
+    role: str = Field(max_length=16)  # admin, coordinator, team_lead
+    team_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("teams.id", ondelete="CASCADE"))
+    )
+    name: str | None = None
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ConsentEvent(SQLModel, table=True):
+    __tablename__ = "consent_events"
+    id: int | None = Field(default=None, primary_key=True)
+    supporter_id: int = _fk("supporters.id")
+    action: str = Field(max_length=16)  # opt_out, opt_in
+    channel: str | None = Field(default=None, max_length=16)
+    message_id: int | None = None
+    reason: str | None = None
+    created_at: datetime
+
+
+class OnboardingState(SQLModel, table=True):
+    __tablename__ = "onboarding_states"
+    supporter_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("supporters.id", ondelete="CASCADE"), primary_key=True)
+    )
+    step: str = Field(max_length=32)
+    retries: int = 0
+    channel: str | None = Field(default=None, max_length=16)
+    updated_at: datetime
+
+
+class Poll(SQLModel, table=True):
+    __tablename__ = "polls"
+    id: int | None = Field(default=None, primary_key=True)
+    question: str = _text(nullable=False)
+    options: list[str] = _json([])
+    announcement_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("announcements.id", ondelete="SET NULL")),
+    )
+    closed: bool = False
+    created_at: datetime
+
+
+class PollAnswer(SQLModel, table=True):
+    __tablename__ = "poll_answers"
+    __table_args__ = (UniqueConstraint("poll_id", "supporter_id", name="uq_poll_answer"),)
+    id: int | None = Field(default=None, primary_key=True)
+    poll_id: int = _fk("polls.id")
+    supporter_id: int = _fk("supporters.id")
+    option_index: int
+    message_id: int | None = None
+    channel: str | None = Field(default=None, max_length=16)
+    answered_at: datetime
+
+
+class Checkin(SQLModel, table=True):
+    """A team's recurring check-in: weekday (0 = Monday) and local time."""
+
+    __tablename__ = "checkins"
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = _fk("teams.id")
+    weekday: int
+    local_time: str = Field(max_length=5)
+    prompt: str = _text(nullable=False)
+    inactive_days: int = 14
+    nudge_text: str | None = _text()
+    last_run_at: datetime | None = None
+    created_at: datetime
