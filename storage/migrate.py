@@ -37,5 +37,20 @@ async def upgrade(url: str) -> None:
         await engine.dispose()
 
 
+def _stamp(connection: Connection, config: Config) -> None:
+    config.attributes["connection"] = connection
+    command.stamp(config, "head")
+
+
+async def stamp_head(url: str) -> None:
+    """Mark a schema made from the models as fully migrated."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_stamp, alembic_config(url))
+    finally:
+        await engine.dispose()
+
+
 def upgrade_sync(url: str) -> None:
     asyncio.run(upgrade(url))

@@ -21,7 +21,7 @@ from gateway.context import AppContext
 from gateway.keys import insert_key
 from gateway.settings import Settings
 from storage.db import make_engine
-from storage.migrate import upgrade
+from storage.migrate import stamp_head
 
 PG_URL = os.environ.get("RALLYPOINT_TEST_DATABASE_URL")
 
@@ -43,6 +43,16 @@ class FakeClock:
         self.now = when
 
 
+async def create_schema(url: str) -> None:
+    """The schema from the models, stamped as migrated (tests/test_migrations.py checks
+    that the migrations build the same schema)."""
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+    await engine.dispose()
+    await stamp_head(url)
+
+
 @pytest.fixture(scope="session")
 def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
     """Migrate once per run: a SQLite file to copy, or the PostgreSQL schema."""
@@ -54,12 +64,12 @@ def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
                 await conn.execute(text("DROP SCHEMA public CASCADE"))
                 await conn.execute(text("CREATE SCHEMA public"))
             await engine.dispose()
-            await upgrade(PG_URL)
+            await create_schema(PG_URL)
 
         asyncio.run(reset())
         return None
     path = tmp_path_factory.mktemp("template") / "template.db"
-    asyncio.run(upgrade(f"sqlite:///{path}"))
+    asyncio.run(create_schema(f"sqlite:///{path}"))
     return path
 
 
