@@ -68,13 +68,14 @@ def pick_channel(
     has_template: bool = False,
     only: str | None = None,
     exclude: Iterable[str] = (),
+    ignore_opt_out: bool = False,
 ) -> ChannelChoice:
     """The first eligible channel in the supporter's order, with why others were skipped."""
     enabled = frozenset(enabled)
     excluded = frozenset(exclude)
     by_channel = {a.channel: a for a in addresses}
     skipped: dict[str, str] = {}
-    if supporter.opted_out:
+    if supporter.opted_out and not ignore_opt_out:
         return ChannelChoice(None, None, skipped={"all": "opted out"})
     for channel in [only] if only else channel_order(supporter, settings):
         address = by_channel.get(channel)
@@ -132,11 +133,14 @@ async def queue_message(
     announcement_id: int | None = None,
     due_at: datetime | None = None,
     sent_by: str | None = None,
+    allow_opted_out: bool = False,
 ) -> Message:
     """Write an outbound message and its outbox row (no commit: the caller's transaction).
 
     Opted-out supporters get a `skipped` message and no outbox row; a supporter with no
-    eligible channel gets a `failed` message saying why.
+    eligible channel gets a `failed` message saying why. `allow_opted_out` is for the
+    consent replies themselves (the STOP confirmation goes to someone now opted out):
+    such messages are kind "consent" and the dispatcher sends them regardless.
     """
     assert supporter.id is not None
     now = ctx.clock()
@@ -148,8 +152,9 @@ async def queue_message(
         now=now,
         has_template=template is not None,
         only=channel,
+        ignore_opt_out=allow_opted_out,
     )
-    if supporter.opted_out:
+    if supporter.opted_out and not allow_opted_out:
         status, error = "skipped", "opted out"
     elif choice.channel is None:
         status, error = "failed", choice.reason
