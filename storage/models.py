@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # Message.status vocabulary (closed set; see CONTRACT.md).
@@ -134,6 +134,8 @@ class Announcement(SQLModel, table=True):
     # "pending" (fan-out not finished) or "fanned_out".
     state: str = Field(default="pending", max_length=16)
     kind: str = Field(default="announcement", max_length=16)
+    # The last supporter id fanned out, committed with each batch (resumable fan-out).
+    fanout_cursor: int = 0
     created_at: datetime
 
 
@@ -142,6 +144,15 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("channel", "provider_message_id", name="uq_message_provider_id"),
         Index("ix_messages_conversation_created", "conversation_id", "id"),
+        # One message per supporter per announcement: a resumed fan-out cannot duplicate.
+        Index(
+            "uq_message_announcement_supporter",
+            "announcement_id",
+            "supporter_id",
+            unique=True,
+            sqlite_where=text("announcement_id IS NOT NULL"),
+            postgresql_where=text("announcement_id IS NOT NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = _fk("conversations.id")
