@@ -22,6 +22,10 @@ def _factories() -> list[AdapterFactory]:
     # Order matters: for a channel two providers serve, the later one sends
     # (the WhatsApp Cloud API wins over Twilio WhatsApp).
     factories: list[AdapterFactory] = []
+    # Twilio's factory must come BEFORE this line, so the Cloud API sends WhatsApp.
+    from channels import whatsapp_cloud
+
+    factories.append(whatsapp_cloud.from_settings)
     return factories
 
 

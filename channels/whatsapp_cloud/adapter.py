@@ -1,0 +1,213 @@
+"""The WhatsApp Cloud API adapter: Meta webhooks in, Graph API `messages` out."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pydantic import ValidationError
+
+from channels.base import (
+    Capabilities,
+    Channel,
+    OutboundMessage,
+    ProviderUnavailable,
+    SendError,
+    SendResult,
+    Template,
+    WebhookEvent,
+    WebhookRequest,
+    WebhookResponse,
+)
+from channels.whatsapp_cloud.errors import classify
+from channels.whatsapp_cloud.models import GraphError, SendAnswer
+from channels.whatsapp_cloud.webhook import parse_notification, verify_signature
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_LENGTH = 4096
+_MEDIA_BY_EXTENSION = {
+    "jpg": "image",
+    "jpeg": "image",
+    "png": "image",
+    "webp": "image",
+    "mp4": "video",
+    "3gp": "video",
+}
+
+
+class WhatsAppCloudAdapter:
+    """Meta's WhatsApp Cloud API for the `whatsapp` channel; webhook at /webhooks/whatsapp."""
+
+    provider = "whatsapp"
+    channels: tuple[Channel, ...] = ("whatsapp",)
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        phone_number_id: str,
+        app_secret: str,
+        verify_token: str,
+        http_client: httpx.AsyncClient,
+        api_base: str = "https://graph.facebook.com/v21.0",
+    ) -> None:
+        self._access_token = access_token
+        self._phone_number_id = phone_number_id
+        self._app_secret = app_secret
+        self._verify_token = verify_token
+        self._http = http_client
+        self._messages_url = f"{api_base.rstrip('/')}/{phone_number_id}/messages"
+
+    def __repr__(self) -> str:  # never show the token or secrets
+        return f"WhatsAppCloudAdapter(phone_number_id={self._phone_number_id!r})"
+
+    # Webhooks
+
+    def handshake(self, request: WebhookRequest) -> WebhookResponse:
+        """Meta's GET verification: echo hub.challenge when the verify token matches."""
+        mode = request.query.get("hub.mode", "")
+        token = request.query.get("hub.verify_token", "")
+        challenge = request.query.get("hub.challenge", "")
+        token_ok = hmac.compare_digest(token.encode(), self._verify_token.encode())
+        if mode == "subscribe" and token_ok:
+            return WebhookResponse(200, challenge, "text/plain")
+        log.warning("WhatsApp webhook handshake refused (mode=%r)", mode[:20])
+        return WebhookResponse(403, "forbidden", "text/plain")
+
+    def verify(self, request: WebhookRequest) -> None:
+        verify_signature(self._app_secret, request)
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        return parse_notification(request.body, self._phone_number_id)
+
+    def accepted_response(self, request: WebhookRequest) -> WebhookResponse:
+        return WebhookResponse(200, "", "text/plain")
+
+    # Sending
+
+    def capabilities(self, channel: Channel) -> Capabilities:
+        return Capabilities(max_length=MAX_LENGTH, media=True, needs_open_window=True)
+
+    def sender_key(self, channel: Channel) -> str:
+        return f"whatsapp:{self._phone_number_id}"
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        payload = build_payload(message)
+        try:
+            response = await self._http.post(
+                self._messages_url,
+                json=payload,
+                headers={"Authorization": f"Bearer {self._access_token}"},
+            )
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(
+                f"WhatsApp API unreachable: {exc.__class__.__name__}"
+            ) from exc
+        if response.is_success:
+            try:
+                answer = SendAnswer.model_validate_json(response.content)
+            except ValidationError as exc:
+                raise SendError("WhatsApp API answer without a message id") from exc
+            if not answer.messages:
+                raise SendError("WhatsApp API answer without a message id")
+            return SendResult(answer.messages[0].id, "sent")
+        raise _error_from(response)
+
+    async def aclose(self) -> None:
+        # The http client is the app's; it closes it.
+        return None
+
+
+def _error_from(response: httpx.Response) -> SendError:
+    error = GraphError()
+    try:
+        body: Any = response.json()
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            error = GraphError.model_validate(body["error"])
+    except (ValueError, ValidationError):
+        pass
+    message = error.message or f"HTTP {response.status_code}"
+    if error.error_data and error.error_data.details:
+        message = f"{message} ({error.error_data.details})"
+    return classify(
+        error.code,
+        message,
+        subcode=error.error_subcode,
+        http_status=response.status_code,
+        retry_after=_retry_after(response),
+    )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: let the dispatcher's backoff decide
+
+
+def recipient(to: str) -> str:
+    """Graph wants the number as digits, without the +."""
+    return to.strip().removeprefix("whatsapp:").lstrip("+")
+
+
+def template_payload(template: Template) -> dict[str, Any]:
+    keys = sorted(
+        template.variables, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k)
+    )
+    body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    if keys:
+        parameters = [{"type": "text", "text": template.variables[k]} for k in keys]
+        body["components"] = [{"type": "body", "parameters": parameters}]
+    return body
+
+
+def build_payload(message: OutboundMessage) -> dict[str, Any]:
+    """The JSON body of POST /{phone-number-id}/messages for `message`."""
+    payload: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": recipient(message.to),
+    }
+    if message.template is not None:
+        payload["type"] = "template"
+        payload["template"] = template_payload(message.template)
+    elif message.media_urls:
+        # One media message; further links ride in the caption.
+        first, *rest = message.media_urls
+        extension = first.split("?", 1)[0].rsplit(".", 1)[-1].lower()
+        kind = _MEDIA_BY_EXTENSION.get(extension, "document")
+        caption = "\n".join([message.body, *rest]).strip()
+        media: dict[str, Any] = {"link": first}
+        if caption:
+            media["caption"] = caption
+        payload["type"] = kind
+        payload[kind] = media
+    else:
+        payload["type"] = "text"
+        payload["text"] = {"body": message.body, "preview_url": False}
+    return payload
+
+
+def from_settings(
+    settings: Settings, http_client: httpx.AsyncClient
+) -> WhatsAppCloudAdapter | None:
+    """The registry's factory: an adapter when all four credentials are set, else None."""
+    if not settings.whatsapp_cloud_enabled:
+        return None
+    assert settings.whatsapp_access_token and settings.whatsapp_phone_number_id
+    assert settings.whatsapp_app_secret and settings.whatsapp_verify_token
+    return WhatsAppCloudAdapter(
+        access_token=settings.whatsapp_access_token,
+        phone_number_id=settings.whatsapp_phone_number_id,
+        app_secret=settings.whatsapp_app_secret,
+        verify_token=settings.whatsapp_verify_token,
+        http_client=http_client,
+        api_base=settings.whatsapp_api_base,
+    )
