@@ -1,0 +1,214 @@
+"""The Telegram Bot API adapter: webhook Updates in, sendMessage out.
+
+Sending goes through python-telegram-bot's `Bot`, whose HTTPXRequest is given a
+transport that hands every request to the gateway's injected httpx client, so tests
+and fakes answer at the wire and one connection pool serves every adapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+from telegram import Bot, Message
+from telegram.error import TelegramError
+from telegram.request import HTTPXRequest
+
+from channels.base import (
+    Capabilities,
+    Channel,
+    InvalidSignature,
+    OutboundMessage,
+    SendError,
+    SendResult,
+    WebhookEvent,
+    WebhookRequest,
+    WebhookResponse,
+)
+from channels.telegram.errors import map_telegram_error
+from channels.telegram.split import split_text
+from channels.telegram.updates import events_from_update, load_update
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "x-telegram-bot-api-secret-token"
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+# How many partly sent messages we remember so that a retry skips the parts already sent.
+MAX_TRACKED_SENDS = 10_000
+_TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
+
+
+class _RedactBotToken(logging.Filter):
+    """httpx logs every request URL at INFO, and Bot API URLs carry the bot token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/bot" in message:
+            record.msg, record.args = _TOKEN_IN_URL.sub("/bot<redacted>", message), ()
+        return True
+
+
+def install_token_redaction() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactBotToken) for f in logger.filters):
+        logger.addFilter(_RedactBotToken())
+
+
+class _ClientTransport(httpx.AsyncBaseTransport):
+    """Hands PTB's requests to the injected client, and leaves closing it to its owner."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._client.send(request, stream=True)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class _Progress:
+    """Parts of one outbound message already accepted by Telegram."""
+
+    digest: str
+    sent: int = 0
+    first_id: str | None = None
+
+
+@dataclass
+class TelegramAdapter:
+    token: str
+    webhook_secret: str
+    http_client: httpx.AsyncClient
+    api_base: str = "https://api.telegram.org"
+    provider: str = "telegram"
+    channels: tuple[Channel, ...] = ("telegram",)
+    # Telegram allows about one message a second per chat; the dispatcher enforces it.
+    per_recipient_rate: float = 1.0
+    _bot: Bot | None = field(default=None, repr=False)
+    _requests: list[HTTPXRequest] = field(default_factory=list, repr=False)
+    _progress: OrderedDict[int, _Progress] = field(default_factory=OrderedDict, repr=False)
+
+    def __post_init__(self) -> None:
+        install_token_redaction()
+
+    # Inbound
+
+    def verify(self, request: WebhookRequest) -> None:
+        given = request.headers.get(SECRET_HEADER)
+        if not given:
+            raise InvalidSignature(f"missing {SECRET_HEADER}")
+        if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            raise InvalidSignature(f"wrong {SECRET_HEADER}")
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        update = load_update(request.body)
+        return events_from_update(update, request.body.decode("utf-8", "replace"))
+
+    def accepted_response(self, request: WebhookRequest) -> WebhookResponse:
+        return WebhookResponse(200, "", "text/plain")
+
+    # Outbound
+
+    def capabilities(self, channel: Channel) -> Capabilities:
+        return Capabilities(max_length=None, media=True)  # long text is split, not refused
+
+    def sender_key(self, channel: Channel) -> str:
+        return "telegram:bot"
+
+    @property
+    def bot(self) -> Bot:
+        """Built on first use, without Bot.initialize(): no getMe call is needed to send."""
+        if self._bot is None:
+            self._bot = Bot(
+                self.token,
+                base_url=f"{self.api_base.rstrip('/')}/bot",
+                request=self._request(),
+                get_updates_request=self._request(),
+            )
+        return self._bot
+
+    def _request(self) -> HTTPXRequest:
+        request = HTTPXRequest(
+            read_timeout=15.0,
+            connect_timeout=5.0,
+            httpx_kwargs={"transport": _ClientTransport(self.http_client)},
+        )
+        self._requests.append(request)
+        return request
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        steps = [("text", part) for part in split_text(message.body)]
+        steps += [
+            ("photo" if url.lower().split("?")[0].endswith(PHOTO_SUFFIXES) else "document", url)
+            for url in message.media_urls
+        ]
+        if not steps:
+            raise SendError("nothing to send: the message is blank", code="empty")
+        progress = self._progress_for(message, steps)
+        for index in range(progress.sent, len(steps)):
+            kind, value = steps[index]
+            try:
+                sent = await self._send_step(message.to, kind, value)
+            except TelegramError as exc:
+                error = map_telegram_error(exc)
+                if not error.retryable:
+                    self._progress.pop(message.message_id, None)
+                elif progress.sent:
+                    log.info(
+                        "telegram message %s: part %d/%d failed after %d sent; a retry resumes",
+                        message.message_id,
+                        index + 1,
+                        len(steps),
+                        progress.sent,
+                    )
+                raise error from exc
+            progress.sent = index + 1
+            progress.first_id = progress.first_id or f"{sent.chat.id}:{sent.message_id}"
+        self._progress.pop(message.message_id, None)
+        assert progress.first_id is not None
+        return SendResult(provider_message_id=progress.first_id, segments=len(steps))
+
+    def _progress_for(self, message: OutboundMessage, steps: list[tuple[str, str]]) -> _Progress:
+        digest = hashlib.sha256(repr((message.to, steps)).encode()).hexdigest()
+        progress = self._progress.get(message.message_id)
+        if progress is None or progress.digest != digest:
+            progress = _Progress(digest)
+            self._progress[message.message_id] = progress
+            while len(self._progress) > MAX_TRACKED_SENDS:
+                self._progress.popitem(last=False)
+        return progress
+
+    async def _send_step(self, chat_id: str, kind: str, value: str) -> Message:
+        if kind == "text":
+            return await self.bot.send_message(chat_id=chat_id, text=value)
+        if kind == "photo":
+            return await self.bot.send_photo(chat_id=chat_id, photo=value)
+        return await self.bot.send_document(chat_id=chat_id, document=value)
+
+    async def aclose(self) -> None:
+        # Closes PTB's own httpx clients; the injected client is closed by its owner.
+        for request in self._requests:
+            await request.shutdown()
+
+
+def build_telegram(settings: Settings, http_client: httpx.AsyncClient) -> TelegramAdapter | None:
+    """The adapter when TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET are set, else None."""
+    if not (settings.telegram_bot_token and settings.telegram_webhook_secret):
+        return None
+    return TelegramAdapter(
+        token=settings.telegram_bot_token,
+        webhook_secret=settings.telegram_webhook_secret,
+        http_client=http_client,
+        api_base=settings.telegram_api_base,
+    )

@@ -1,0 +1,151 @@
+"""An in-process fake of the Telegram Bot API for tests and demos.
+
+Use `FakeTelegramApi().transport` as an httpx transport. It answers getMe,
+sendMessage, sendPhoto and sendDocument (form-encoded as python-telegram-bot sends
+them, or JSON) with real-shaped results, records what each chat was sent, and plays
+scripted failures per chat id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+
+BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Rallypoint", "username": "rallypoint_bot"}
+
+# Scripted failures: (HTTP status, description, response parameters).
+FAILURES: dict[str, tuple[int, str, dict[str, Any]]] = {
+    "blocked": (403, "Forbidden: bot was blocked by the user", {}),
+    "cannot_initiate": (403, "Forbidden: bot can't initiate conversation with a user", {}),
+    "chat_not_found": (400, "Bad Request: chat not found", {}),
+    "bad_request": (400, "Bad Request: can't parse entities", {}),
+    "unauthorized": (401, "Unauthorized", {}),
+    "server_error": (502, "Bad Gateway", {}),
+    "migrated": (400, "Bad Request: group chat was upgraded to a supergroup chat", {}),
+}
+# Failures raised at the transport, as a dead network would.
+TRANSPORT_FAILURES = ("connect_error", "timeout")
+MEDIA_METHODS = {"sendPhoto": "photo", "sendDocument": "document"}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Bot API call as the fake received it."""
+
+    method: str
+    params: dict[str, Any]
+    content_type: str
+
+
+class FakeTelegramApi:
+    def __init__(self, token: str | None = None, *, date: int = 1772636400) -> None:
+        self.token = token  # when set, calls with another token answer 401
+        self.date = date
+        self.calls: list[Call] = []
+        self.sent: dict[str, list[str]] = defaultdict(list)
+        self._next_message_id: dict[str, int] = defaultdict(lambda: 1)
+        self._script: dict[str, deque[str | None]] = defaultdict(deque)
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)
+
+    def fail(self, chat_id: str | int, *outcomes: str | None, retry_after: int = 7) -> None:
+        """Queue outcomes for the next calls to `chat_id`: a failure name (FAILURES,
+        TRANSPORT_FAILURES or "throttle") or None for a success."""
+        for outcome in outcomes:
+            if outcome == "throttle":
+                outcome = f"throttle:{retry_after}"
+            self._script[str(chat_id)].append(outcome)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        token, _, method = request.url.path.removeprefix("/bot").partition("/")
+        params = self._params(request)
+        self.calls.append(Call(method, params, request.headers.get("content-type", "")))
+        if self.token is not None and token != self.token:
+            return self._error(401, "Unauthorized")
+        if method == "getMe":
+            return self._ok(BOT_USER)
+        if method != "sendMessage" and method not in MEDIA_METHODS:
+            return self._error(404, "Not Found")
+        chat_id = str(params.get("chat_id", ""))
+        scripted = self._script[chat_id].popleft() if self._script[chat_id] else None
+        if scripted is not None:
+            return self._scripted(request, scripted)
+        if not chat_id.lstrip("-").isdigit():
+            return self._error(400, "Bad Request: chat not found")
+        return self._deliver(method, chat_id, params)
+
+    def _deliver(self, method: str, chat_id: str, params: dict[str, Any]) -> httpx.Response:
+        message_id = self._next_message_id[chat_id]
+        self._next_message_id[chat_id] += 1
+        chat_type = "private" if not chat_id.startswith("-") else "group"
+        result: dict[str, Any] = {
+            "message_id": message_id,
+            "date": self.date,
+            "chat": {"id": int(chat_id), "type": chat_type, "first_name": "Supporter"},
+            "from": BOT_USER,
+        }
+        if method == "sendMessage":
+            text = str(params.get("text", ""))
+            if not text:
+                return self._error(400, "Bad Request: message text is empty")
+            result["text"] = text
+            self.sent[chat_id].append(text)
+        else:
+            field = MEDIA_METHODS[method]
+            url = str(params.get(field, ""))
+            result["document"] = {
+                "file_id": f"fake-file-{message_id}",
+                "file_unique_id": f"u{message_id}",
+                "file_name": url.rsplit("/", 1)[-1],
+            }
+            if params.get("caption"):
+                result["caption"] = params["caption"]
+            self.sent[chat_id].append(f"[{field}] {url}")
+        return self._ok(result)
+
+    def _scripted(self, request: httpx.Request, outcome: str) -> httpx.Response:
+        if outcome == "connect_error":
+            raise httpx.ConnectError("connection refused", request=request)
+        if outcome == "timeout":
+            raise httpx.ReadTimeout("read timed out", request=request)
+        if outcome.startswith("throttle:"):
+            seconds = int(outcome.split(":", 1)[1])
+            return self._error(
+                429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
+            )
+        if outcome == "migrated":
+            status, description, _ = FAILURES[outcome]
+            return self._error(status, description, {"migrate_to_chat_id": -1001234567890})
+        status, description, parameters = FAILURES[outcome]
+        return self._error(status, description, parameters)
+
+    @staticmethod
+    def _params(request: httpx.Request) -> dict[str, Any]:
+        content_type = request.headers.get("content-type", "")
+        body = request.content
+        params: dict[str, Any] = dict(request.url.params)
+        if content_type.startswith("application/json") and body:
+            params.update(json.loads(body))
+        elif content_type.startswith("application/x-www-form-urlencoded"):
+            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        return params
+
+    @staticmethod
+    def _ok(result: Any) -> httpx.Response:
+        return httpx.Response(200, json={"ok": True, "result": result})
+
+    @staticmethod
+    def _error(
+        status: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        payload: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            payload["parameters"] = parameters
+        return httpx.Response(status, json=payload)
