@@ -71,6 +71,27 @@ class Settings(BaseSettings):
         True, validation_alias=_env("RALLYPOINT_TWILIO_HANDLES_OPT_OUT")
     )
     join_keyword: str = Field("JOIN", validation_alias=_env("RALLYPOINT_JOIN_KEYWORD"))
+    # Onboarding replies; {org}, {name} and {team} are filled in where they make sense.
+    welcome_text: str = Field(
+        "Welcome to {org}! What's your name?", validation_alias=_env("RALLYPOINT_WELCOME_TEXT")
+    )
+    onboarding_done_text: str = Field(
+        "Thanks, {name}! You're signed up. An organizer will be in touch.",
+        validation_alias=_env("RALLYPOINT_ONBOARDING_DONE_TEXT"),
+    )
+    onboarding_handoff_text: str = Field(
+        "Thanks — an organizer will get back to you.",
+        validation_alias=_env("RALLYPOINT_ONBOARDING_HANDOFF_TEXT"),
+    )
+    # An onboarding left unanswered this long no longer captures the supporter's messages.
+    onboarding_expiry_hours: float = Field(
+        72.0, gt=0, validation_alias=_env("RALLYPOINT_ONBOARDING_EXPIRY_HOURS")
+    )
+    # Whether `serve` runs the recurring check-in scheduler in-process.
+    run_checkins: bool = Field(True, validation_alias=_env("RALLYPOINT_RUN_CHECKINS"))
+    checkin_interval_seconds: float = Field(
+        60.0, gt=0, validation_alias=_env("RALLYPOINT_CHECKIN_INTERVAL_SECONDS")
+    )
     max_body_bytes: int = Field(1_048_576, validation_alias=_env("RALLYPOINT_MAX_BODY_BYTES"))
     log_level: str = Field("INFO", validation_alias=_env("RALLYPOINT_LOG_LEVEL"))
 

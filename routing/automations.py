@@ -12,6 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import InboundMessage
 from gateway.context import AppContext
+from routing.keywords import react_to_keywords
+from routing.onboarding import react_to_onboarding
 from storage.models import Message, Supporter, SupporterAddress
 
 Reaction = Callable[
@@ -20,7 +22,7 @@ Reaction = Callable[
 ]
 
 # Filled in order of precedence: consent keywords first, then onboarding, then polls.
-REACTIONS: list[Reaction] = []
+REACTIONS: list[Reaction] = [react_to_keywords, react_to_onboarding]
 
 
 async def react_to_inbound(
