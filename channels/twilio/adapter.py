@@ -1,0 +1,270 @@
+"""Twilio SMS and WhatsApp: signed form webhooks in, the Messages REST API out.
+
+Webhooks: POST /webhooks/twilio (inbound, kind "") and POST /webhooks/twilio/status
+(StatusCallback, kind "status"); any other kind is answered 400 once signed.
+Sends go over the injected httpx.AsyncClient: the twilio SDK's client is synchronous.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+from twilio.request_validator import RequestValidator
+
+from channels.base import (
+    Attachment,
+    Capabilities,
+    Channel,
+    ChannelMisconfigured,
+    InboundMessage,
+    InvalidSignature,
+    MalformedPayload,
+    OutboundMessage,
+    ProviderUnavailable,
+    SendError,
+    SendResult,
+    StatusUpdate,
+    WebhookEvent,
+    WebhookRequest,
+    WebhookResponse,
+)
+from channels.twilio.errors import STATUSES, classify, classify_http, retry_after_seconds
+from channels.twilio.models import (
+    ApiError,
+    CreatedMessage,
+    FormParams,
+    InboundForm,
+    StatusForm,
+    canonical_phone,
+    form_dict,
+    form_json,
+    is_whatsapp,
+    signed_params,
+    with_whatsapp,
+)
+from storage.clock import Clock, utcnow
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "x-twilio-signature"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# Twilio refuses a Body over 1,600 characters on every channel (error 21617),
+# WhatsApp included, although WhatsApp itself would take 4,096.
+MAX_BODY = 1600
+FAILED = frozenset({"failed", "undelivered"})
+
+
+@dataclass(frozen=True)
+class TwilioConfig:
+    account_sid: str
+    auth_token: str
+    sms_from: str | None = None
+    messaging_service_sid: str | None = None
+    whatsapp_from: str | None = None
+    api_base: str = "https://api.twilio.com"
+    status_callback_url: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TwilioConfig:
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        return cls(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            sms_from=settings.twilio_sms_from or None,
+            messaging_service_sid=settings.twilio_messaging_service_sid or None,
+            whatsapp_from=settings.twilio_whatsapp_from or None,
+            api_base=settings.twilio_api_base,
+            status_callback_url=settings.public_url.rstrip("/") + "/webhooks/twilio/status",
+        )
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.api_base.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
+
+class TwilioAdapter:
+    provider = "twilio"
+
+    def __init__(
+        self, config: TwilioConfig, http_client: httpx.AsyncClient, *, clock: Clock = utcnow
+    ) -> None:
+        self.config = config
+        self._http = http_client
+        self._clock = clock
+        self._validator = RequestValidator(config.auth_token)
+        channels: list[Channel] = []
+        if config.sms_from or config.messaging_service_sid:
+            channels.append("sms")
+        if config.whatsapp_from:
+            channels.append("whatsapp")
+        self.channels: tuple[Channel, ...] = tuple(channels)
+
+    # Webhooks
+
+    def verify(self, request: WebhookRequest) -> None:
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            raise InvalidSignature("missing X-Twilio-Signature")
+        params: FormParams | str = signed_params(request.form or ())
+        if request.form is None and "bodySHA256" in request.query:
+            # Twilio's JSON webhooks sign the URL and carry a hash of the body in it.
+            try:
+                params = request.body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidSignature("body is not UTF-8") from exc
+        # validate() tries the URL with and without the default port and compares
+        # without an early exit on the first differing character.
+        if not self._validator.validate(request.url, params, signature):
+            raise InvalidSignature("X-Twilio-Signature does not match")
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        if request.form is None:
+            raise MalformedPayload("not a form")
+        form = form_dict(request.form)
+        if request.kind == "":
+            return [self._inbound(InboundForm.from_form(form), form_json(request.form))]
+        if request.kind == "status":
+            update = self._status(StatusForm.from_form(form), form_json(request.form))
+            return [update] if update is not None else []
+        raise MalformedPayload(f"no Twilio webhook at /{request.kind}")
+
+    def _inbound(self, form: InboundForm, raw: str) -> InboundMessage:
+        if not form.message_sid or not form.from_:
+            raise MalformedPayload("MessageSid and From are required")
+        attachments = tuple(Attachment(url=url, content_type=ctype) for url, ctype in form.media)
+        return InboundMessage(
+            channel="whatsapp" if is_whatsapp(form.from_) else "sms",
+            address=canonical_phone(form.from_),
+            provider_message_id=form.message_sid,
+            body=form.text,
+            attachments=attachments,
+            profile_name=form.profile_name,
+            raw=raw,
+        )
+
+    def _status(self, form: StatusForm, raw: str) -> StatusUpdate | None:
+        if not form.message_sid or not form.status:
+            raise MalformedPayload("MessageSid and MessageStatus are required")
+        status = STATUSES.get(form.status)
+        if status is None:
+            log.warning(
+                "twilio status %r for %s is unknown; ignored", form.status, form.message_sid
+            )
+            return None
+        failure = classify(form.error_code, form.error_message or "") if status in FAILED else None
+        return StatusUpdate(
+            channel="whatsapp" if is_whatsapp(form.from_) or is_whatsapp(form.to) else "sms",
+            provider_message_id=form.message_sid,
+            status=status,
+            error_code=str(form.error_code) if form.error_code is not None else None,
+            error_message=form.error_message,
+            raw=raw,
+            failure=failure,
+        )
+
+    def accepted_response(self, request: WebhookRequest) -> WebhookResponse:
+        return WebhookResponse(200, EMPTY_TWIML, "text/xml")
+
+    # Sending
+
+    def capabilities(self, channel: Channel) -> Capabilities:
+        # MMS (media on SMS) reaches US and Canadian numbers only; elsewhere Twilio
+        # sends a link instead.
+        return Capabilities(
+            max_length=MAX_BODY, media=True, needs_open_window=channel == "whatsapp"
+        )
+
+    def sender_key(self, channel: Channel) -> str:
+        if channel == "whatsapp":
+            return with_whatsapp(self.config.whatsapp_from or "")
+        return self.config.messaging_service_sid or self.config.sms_from or ""
+
+    def send_form(self, message: OutboundMessage) -> dict[str, str | list[str]]:
+        """The Messages API form for `message` (ChannelMisconfigured if we have no sender)."""
+        form: dict[str, str | list[str]] = {}
+        if message.channel == "whatsapp":
+            if not self.config.whatsapp_from:
+                raise ChannelMisconfigured("TWILIO_WHATSAPP_FROM is not set")
+            form["To"] = with_whatsapp(message.to)
+            form["From"] = with_whatsapp(self.config.whatsapp_from)
+        elif message.channel == "sms":
+            form["To"] = message.to
+            # A messaging service picks the sender from its pool and handles opt-outs.
+            if self.config.messaging_service_sid:
+                form["MessagingServiceSid"] = self.config.messaging_service_sid
+            elif self.config.sms_from:
+                form["From"] = self.config.sms_from
+            else:
+                raise ChannelMisconfigured("TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID unset")
+        else:
+            raise ChannelMisconfigured(f"Twilio does not send on {message.channel}")
+        template = message.template
+        if message.channel == "whatsapp" and template is not None and template.content_sid:
+            form["ContentSid"] = template.content_sid
+            form["ContentVariables"] = json.dumps(dict(template.variables), ensure_ascii=False)
+        else:
+            form["Body"] = message.body
+        if message.media_urls:
+            form["MediaUrl"] = list(message.media_urls)
+        if self.config.status_callback_url:
+            form["StatusCallback"] = self.config.status_callback_url
+        return form
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        form = self.send_form(message)
+        auth = httpx.BasicAuth(self.config.account_sid, self.config.auth_token)
+        try:
+            response = await self._http.post(self.config.messages_url, data=form, auth=auth)
+        except httpx.TransportError as exc:  # connect, read, write and pool timeouts too
+            raise ProviderUnavailable(f"twilio unreachable: {type(exc).__name__}") from exc
+        if response.status_code in (200, 201):
+            return self._result(response)
+        error = ApiError.from_body(response.content)
+        failure = classify_http(
+            response.status_code,
+            error.code,
+            error.message,
+            retry_after_seconds(response.headers.get("retry-after"), self._clock()),
+        )
+        log.warning(
+            "twilio send of message %s failed: HTTP %s code %s (%s)",
+            message.message_id,
+            response.status_code,
+            error.code,
+            type(failure).__name__,
+        )
+        raise failure
+
+    def _result(self, response: httpx.Response) -> SendResult:
+        created = CreatedMessage.from_body(response.content)
+        if created is None:
+            # Accepted but unreadable: retrying could send twice, so it is permanent.
+            raise SendError("twilio answered 201 without a message sid")
+        status = STATUSES.get(created.status, "queued")
+        if status in FAILED:
+            raise classify(created.error_code, created.error_message)
+        # Accepted with an id is "sent" in our vocabulary (CONTRACT.md); Twilio's own
+        # "sent" callback then changes nothing and "delivered" moves it on.
+        return SendResult(
+            provider_message_id=created.sid,
+            status="sent" if status == "queued" else status,
+            segments=created.num_segments,
+        )
+
+    async def aclose(self) -> None:
+        # The HTTP client belongs to the app, which closes it.
+        return None
+
+
+def make_twilio_adapter(settings: Settings, http_client: httpx.AsyncClient) -> TwilioAdapter | None:
+    """The registry's factory: an adapter when TWILIO_ACCOUNT_SID and _AUTH_TOKEN are set."""
+    if not settings.twilio_enabled:
+        return None
+    return TwilioAdapter(TwilioConfig.from_settings(settings), http_client)
