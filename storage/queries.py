@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Team
+from storage.models import (
+    Message,
+    Supporter,
+    SupporterAddress,
+    SupporterTag,
+    Team,
+    TeamMembership,
+)
 
 
 async def find_team(session: AsyncSession, ref: str | int) -> Team | None:
@@ -16,3 +28,83 @@ async def find_team(session: AsyncSession, ref: str | int) -> Team | None:
         if team is not None:
             return team
     return (await session.exec(select(Team).where(Team.name == text))).first()
+
+
+async def addresses_by_supporter(
+    session: AsyncSession, ids: Sequence[int]
+) -> dict[int, list[SupporterAddress]]:
+    out: dict[int, list[SupporterAddress]] = defaultdict(list)
+    if ids:
+        rows = await session.exec(
+            select(SupporterAddress)
+            .where(col(SupporterAddress.supporter_id).in_(ids))
+            .order_by(col(SupporterAddress.id))
+        )
+        for row in rows.all():
+            out[row.supporter_id].append(row)
+    return out
+
+
+async def tags_by_supporter(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    if ids:
+        rows = await session.exec(
+            select(SupporterTag)
+            .where(col(SupporterTag.supporter_id).in_(ids))
+            .order_by(col(SupporterTag.tag))
+        )
+        for row in rows.all():
+            out[row.supporter_id].append(row.tag)
+    return out
+
+
+async def teams_by_supporter(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[Team]]:
+    out: dict[int, list[Team]] = defaultdict(list)
+    if ids:
+        rows = await session.exec(
+            select(TeamMembership.supporter_id, Team)
+            .join(Team, col(Team.id) == col(TeamMembership.team_id))
+            .where(col(TeamMembership.supporter_id).in_(ids))
+            .order_by(col(Team.name))
+        )
+        for supporter_id, team in rows.all():
+            out[supporter_id].append(team)
+    return out
+
+
+async def message_stats(session: AsyncSession, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per supporter: messages in, messages out, and one-on-ones sent to them."""
+    out: dict[int, dict[str, int]] = {
+        i: {"messages_in": 0, "messages_out": 0, "one_on_ones": 0} for i in ids
+    }
+    if not ids:
+        return out
+    one_on_one = case(
+        (
+            (col(Message.direction) == "outbound") & (col(Message.kind) == "one_on_one"),
+            1,
+        ),
+        else_=0,
+    )
+    rows = await session.exec(
+        select(  # type: ignore[call-overload]
+            Message.supporter_id,
+            Message.direction,
+            func.count(),
+            func.sum(one_on_one),
+        )
+        .where(col(Message.supporter_id).in_(ids))
+        .group_by(col(Message.supporter_id), col(Message.direction))
+    )
+    for supporter_id, direction, count, one_on_ones in rows.all():
+        stats = out[supporter_id]
+        stats["messages_in" if direction == "inbound" else "messages_out"] += int(count)
+        stats["one_on_ones"] += int(one_on_ones or 0)
+    return out
+
+
+def in_team(team_id: int) -> Any:
+    """A WHERE clause: the supporter is a member of `team_id`."""
+    return col(Supporter.id).in_(
+        select(TeamMembership.supporter_id).where(TeamMembership.team_id == team_id)
+    )

@@ -1,0 +1,89 @@
+"""/api/v1/messages/{id} and one-on-one sends: POST /api/v1/supporters/{id}/messages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from sqlmodel import col, select
+
+from gateway.api.schemas_messages import MessageDetail, OneOnOneCreate, message_detail
+from gateway.api.scope import SessionDep, may_see_supporter, not_found, visible_supporter
+from gateway.auth import AnyRole, Context
+from routing.outbound import PRIORITY_REPLY, addresses_of, pick_channel, queue_message
+from storage.models import Message, MessageAttempt, MessageStatusEvent
+
+router = APIRouter(tags=["messages"])
+
+
+@router.get("/messages/{message_id}", response_model=MessageDetail)
+async def read_message(message_id: int, principal: AnyRole, session: SessionDep) -> MessageDetail:
+    """A message with every send attempt (one per channel tried) and its status history."""
+    message = await session.get(Message, message_id)
+    if message is None or not await may_see_supporter(session, principal, message.supporter_id):
+        raise not_found("message")
+    attempts = await session.exec(
+        select(MessageAttempt)
+        .where(MessageAttempt.message_id == message_id)
+        .order_by(col(MessageAttempt.id))
+    )
+    events = await session.exec(
+        select(MessageStatusEvent)
+        .where(MessageStatusEvent.message_id == message_id)
+        .order_by(col(MessageStatusEvent.id))
+    )
+    return message_detail(message, list(attempts.all()), list(events.all()))
+
+
+@router.post(
+    "/supporters/{supporter_id}/messages",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageDetail,
+)
+async def send_one_on_one(
+    supporter_id: int,
+    body: OneOnOneCreate,
+    principal: AnyRole,
+    ctx: Context,
+    session: SessionDep,
+) -> MessageDetail:
+    """Queue a one-on-one message over the supporter's best channel (or the one asked for).
+
+    Nothing is queued, and the answer is 409 saying why, when the supporter opted out or
+    no channel (or not the requested one) can reach them now.
+    """
+    supporter = await visible_supporter(session, principal, supporter_id)
+    if supporter.opted_out:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the supporter opted out; they can opt back in with START"
+        )
+    now = ctx.clock()
+    choice = pick_channel(
+        supporter,
+        await addresses_of(session, supporter_id),
+        settings=ctx.settings,
+        enabled=ctx.registry.enabled_channels,
+        now=now,
+        only=body.channel,
+    )
+    if choice.channel is None:
+        if body.channel:
+            why = choice.skipped.get(body.channel, "not eligible")
+            detail = f"cannot send over {body.channel}: {why}"
+        else:
+            detail = f"cannot reach the supporter: {choice.reason}"
+        raise HTTPException(status.HTTP_409_CONFLICT, detail)
+    message = await queue_message(
+        session,
+        ctx,
+        supporter,
+        body.body,
+        kind="one_on_one",
+        priority=PRIORITY_REPLY,
+        channel=body.channel,
+        subject=body.subject,
+        sent_by=principal.label,
+    )
+    supporter.last_one_on_one_at = now
+    supporter.last_outbound_at = now
+    session.add(supporter)
+    await session.commit()
+    return message_detail(message, [], [])

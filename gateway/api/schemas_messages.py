@@ -1,0 +1,125 @@
+"""Request and response bodies for conversations and messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from gateway.settings import ChannelName
+from storage.models import Message, MessageAttempt, MessageStatusEvent
+
+
+class ConversationPublic(BaseModel):
+    id: int
+    supporter_id: int
+    supporter_name: str
+    last_message_at: datetime | None
+    unread: bool
+    unread_count: int
+    created_at: datetime
+
+
+class OneOnOneCreate(BaseModel):
+    body: str = Field(min_length=1, max_length=10_000)
+    channel: ChannelName | None = Field(None, description="send over this channel only")
+    subject: str | None = Field(None, max_length=998, description="email subject")
+
+
+class AttemptPublic(BaseModel):
+    channel: str
+    address: str
+    provider_message_id: str | None
+    status: str
+    error: str | None
+    created_at: datetime
+
+
+class StatusEventPublic(BaseModel):
+    status: str
+    channel: str | None
+    error: str | None
+    created_at: datetime
+
+
+class MessagePublic(BaseModel):
+    id: int
+    conversation_id: int
+    supporter_id: int
+    direction: str
+    channel: str | None
+    body: str
+    subject: str | None
+    status: str
+    provider_message_id: str | None
+    error: str | None
+    error_code: str | None
+    segments: int | None
+    attachments: list[dict[str, Any]]
+    channel_choice: dict[str, Any]
+    kind: str
+    announcement_id: int | None
+    sent_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+class MessageDetail(MessagePublic):
+    attempts: list[AttemptPublic] = Field(default_factory=list)
+    history: list[StatusEventPublic] = Field(default_factory=list)
+
+
+def message_public(m: Message) -> MessagePublic:
+    return MessagePublic(**_message_fields(m))
+
+
+def message_detail(
+    m: Message, attempts: list[MessageAttempt], events: list[MessageStatusEvent]
+) -> MessageDetail:
+    return MessageDetail(
+        **_message_fields(m),
+        attempts=[
+            AttemptPublic(
+                channel=a.channel,
+                address=a.address,
+                provider_message_id=a.provider_message_id,
+                status=a.status,
+                error=a.error,
+                created_at=a.created_at,
+            )
+            for a in attempts
+        ],
+        history=[
+            StatusEventPublic(
+                status=e.status, channel=e.channel, error=e.error, created_at=e.created_at
+            )
+            for e in events
+        ],
+    )
+
+
+def _message_fields(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "conversation_id": m.conversation_id,
+        "supporter_id": m.supporter_id,
+        "direction": m.direction,
+        "channel": m.channel,
+        "body": m.body,
+        "subject": m.subject,
+        "status": m.status,
+        "provider_message_id": m.provider_message_id,
+        "error": m.error,
+        "error_code": m.error_code,
+        "segments": m.segments,
+        "attachments": list(m.attachments or []),
+        "channel_choice": dict(m.channel_choice or {}),
+        "kind": m.kind,
+        "announcement_id": m.announcement_id,
+        "sent_by": m.sent_by,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+        "sent_at": m.sent_at,
+    }

@@ -1,0 +1,111 @@
+"""Request and response bodies for /supporters (Create / Patch / Public split)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from gateway.settings import ChannelName
+from routing.supporters import check_timezone
+
+Name = Field(min_length=1, max_length=200)
+
+
+class AddressIn(BaseModel):
+    channel: ChannelName
+    address: str = Field(min_length=1, max_length=320)
+
+
+class _SupporterFields(BaseModel):
+    @field_validator("timezone", check_fields=False)
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return check_timezone(value)
+
+
+class SupporterCreate(_SupporterFields):
+    name: str = Name
+    addresses: list[AddressIn] = Field(default_factory=list, max_length=4)
+    preferred_channels: list[ChannelName] = Field(default_factory=list)
+    language: str | None = Field(None, max_length=35)
+    timezone: str | None = Field(None, max_length=64, description="IANA name, e.g. Africa/Nairobi")
+    tags: list[str] = Field(default_factory=list)
+    teams: list[int | str] = Field(default_factory=list, description="team ids or names")
+    assigned_to: str | None = Field(None, max_length=200)
+
+
+class SupporterPatch(_SupporterFields):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    addresses: list[AddressIn] | None = Field(None, max_length=4)
+    preferred_channels: list[ChannelName] | None = None
+    language: str | None = Field(None, max_length=35)
+    timezone: str | None = Field(None, max_length=64)
+    tags: list[str] | None = None
+    teams: list[int | str] | None = None
+    assigned_to: str | None = Field(None, max_length=200)
+
+
+def domain_fields(body: SupporterCreate | SupporterPatch) -> dict[str, Any]:
+    """The fields the client gave, shaped for routing.supporters."""
+    fields = body.model_dump(exclude_unset=True)
+    if isinstance(body, SupporterCreate):
+        fields["name"] = body.name
+    if "name" in fields and fields["name"] is None:
+        del fields["name"]  # a name can be changed, never removed
+    if body.addresses is not None and "addresses" in fields:
+        fields["addresses"] = [(a.channel, a.address) for a in body.addresses]
+    for name in ("preferred_channels", "tags", "teams"):
+        if name in fields and fields[name] is None:
+            fields[name] = []
+    return fields
+
+
+class AddressPublic(BaseModel):
+    channel: str
+    address: str
+    opted_out: bool
+    last_inbound_at: datetime | None
+
+
+class TeamRef(BaseModel):
+    id: int
+    name: str
+
+
+class SupporterStats(BaseModel):
+    messages_in: int = 0
+    messages_out: int = 0
+    one_on_ones: int = 0
+
+
+class SupporterPublic(BaseModel):
+    id: int
+    name: str
+    addresses: list[AddressPublic]
+    preferred_channels: list[str]
+    language: str | None
+    timezone: str | None
+    opted_out: bool
+    tags: list[str]
+    teams: list[TeamRef]
+    assigned_to: str | None
+    source: str
+    last_inbound_at: datetime | None
+    last_one_on_one_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    stats: SupporterStats
+
+
+class ImportSummary(BaseModel):
+    created: int
+    updated: int
+    rejected: list[dict[str, Any]]
+
+
+class TelegramLink(BaseModel):
+    token: str
+    start_parameter: str
+    url: str | None = None

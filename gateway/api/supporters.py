@@ -1,0 +1,244 @@
+"""/api/v1/supporters: create, list, read, change and forget supporters."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
+from gateway.api.schemas_supporters import (
+    AddressPublic,
+    SupporterCreate,
+    SupporterPatch,
+    SupporterPublic,
+    SupporterStats,
+    TeamRef,
+    TelegramLink,
+    domain_fields,
+)
+from gateway.api.scope import (
+    SessionDep,
+    lead_team,
+    supporter_scope,
+    team_filter,
+    visible_supporter,
+)
+from gateway.auth import AnyRole, Context
+from gateway.settings import ChannelName
+from routing.supporters import (
+    AddressTaken,
+    FieldError,
+    OutsideTeam,
+    create_supporter,
+    delete_supporter,
+    update_supporter,
+)
+from storage.models import Supporter, SupporterAddress, SupporterTag
+from storage.queries import (
+    addresses_by_supporter,
+    in_team,
+    message_stats,
+    tags_by_supporter,
+    teams_by_supporter,
+)
+
+router = APIRouter(prefix="/supporters", tags=["supporters"])
+
+
+@contextmanager
+def domain_errors(loc_prefix: str = "body") -> Iterator[None]:
+    """Turn routing.supporters' errors into the contract's answers (422, 409, 403)."""
+    try:
+        yield
+    except FieldError as exc:
+        raise RequestValidationError(
+            [{"loc": (loc_prefix, *exc.loc), "msg": exc.message, "type": "value_error"}]
+        ) from exc
+    except AddressTaken as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except OutsideTeam as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except IntegrityError as exc:
+        # A concurrent request took the same address between our check and our insert.
+        raise HTTPException(status.HTTP_409_CONFLICT, "an address is already taken") from exc
+
+
+async def supporter_views(
+    session: AsyncSession, supporters: Sequence[Supporter]
+) -> list[SupporterPublic]:
+    """Supporters as the API shows them, with addresses, tags, teams and counts."""
+    ids = [s.id for s in supporters if s.id is not None]
+    addresses = await addresses_by_supporter(session, ids)
+    tags = await tags_by_supporter(session, ids)
+    teams = await teams_by_supporter(session, ids)
+    stats = await message_stats(session, ids)
+    views = []
+    for s in supporters:
+        assert s.id is not None
+        views.append(
+            SupporterPublic(
+                id=s.id,
+                name=s.name,
+                addresses=[
+                    AddressPublic(
+                        channel=a.channel,
+                        address=a.address,
+                        opted_out=a.opted_out,
+                        last_inbound_at=a.last_inbound_at,
+                    )
+                    for a in addresses[s.id]
+                ],
+                preferred_channels=list(s.preferred_channels or []),
+                language=s.language,
+                timezone=s.timezone,
+                opted_out=s.opted_out,
+                tags=tags[s.id],
+                teams=[TeamRef(id=t.id or 0, name=t.name) for t in teams[s.id]],
+                assigned_to=s.assigned_to,
+                source=s.source,
+                last_inbound_at=s.last_inbound_at,
+                last_one_on_one_at=s.last_one_on_one_at,
+                created_at=s.created_at,
+                updated_at=s.updated_at,
+                stats=SupporterStats(**stats[s.id]),
+            )
+        )
+    return views
+
+
+async def supporter_view(session: AsyncSession, supporter: Supporter) -> SupporterPublic:
+    return (await supporter_views(session, [supporter]))[0]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SupporterPublic)
+async def create(
+    body: SupporterCreate, principal: AnyRole, ctx: Context, session: SessionDep
+) -> SupporterPublic:
+    """Add a supporter. A team lead's supporters join the lead's team."""
+    with domain_errors():
+        supporter = await create_supporter(
+            session,
+            domain_fields(body),
+            now=ctx.clock(),
+            default_region=ctx.settings.default_region,
+            lead_team_id=lead_team(principal),
+        )
+        await session.commit()
+    return await supporter_view(session, supporter)
+
+
+@router.get("", response_model=Page[SupporterPublic])
+async def list_supporters(
+    principal: AnyRole,
+    session: SessionDep,
+    team: Annotated[str | None, Query(description="team id or name")] = None,
+    tag: str | None = None,
+    channel: ChannelName | None = None,
+    q: Annotated[str | None, Query(description="part of a name or an address")] = None,
+    assigned_to: str | None = None,
+    opted_out: bool | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[SupporterPublic]:
+    stmt = select(Supporter)
+    scope = supporter_scope(principal)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    team_id = await team_filter(session, team)
+    if team_id is not None:
+        stmt = stmt.where(in_team(team_id))
+    if tag:
+        stmt = stmt.where(
+            col(Supporter.id).in_(select(SupporterTag.supporter_id).where(SupporterTag.tag == tag))
+        )
+    if channel:
+        stmt = stmt.where(
+            col(Supporter.id).in_(
+                select(SupporterAddress.supporter_id).where(SupporterAddress.channel == channel)
+            )
+        )
+    if q:
+        by_address = select(SupporterAddress.supporter_id).where(
+            col(SupporterAddress.address).icontains(q, autoescape=True)
+        )
+        stmt = stmt.where(
+            or_(
+                col(Supporter.name).icontains(q, autoescape=True),
+                col(Supporter.id).in_(by_address),
+            )
+        )
+    if assigned_to is not None:
+        stmt = stmt.where(Supporter.assigned_to == assigned_to)
+    if opted_out is not None:
+        stmt = stmt.where(Supporter.opted_out == opted_out)
+    after = decode_cursor(cursor, (int,))
+    if after is not None:
+        stmt = stmt.where(col(Supporter.id) > after[0])
+    rows = list((await session.exec(stmt.order_by(col(Supporter.id)).limit(limit + 1))).all())
+    page, more = split_page(rows, limit)
+    return Page(
+        items=await supporter_views(session, page),
+        next_cursor=encode_cursor(page[-1].id) if more else None,
+    )
+
+
+@router.get("/{supporter_id}", response_model=SupporterPublic)
+async def read(supporter_id: int, principal: AnyRole, session: SessionDep) -> SupporterPublic:
+    return await supporter_view(session, await visible_supporter(session, principal, supporter_id))
+
+
+@router.patch("/{supporter_id}", response_model=SupporterPublic)
+async def patch(
+    supporter_id: int,
+    body: SupporterPatch,
+    principal: AnyRole,
+    ctx: Context,
+    session: SessionDep,
+) -> SupporterPublic:
+    """Replace the fields given (addresses, tags and teams as whole lists)."""
+    supporter = await visible_supporter(session, principal, supporter_id)
+    with domain_errors():
+        await update_supporter(
+            session,
+            supporter,
+            domain_fields(body),
+            now=ctx.clock(),
+            default_region=ctx.settings.default_region,
+            lead_team_id=lead_team(principal),
+        )
+        await session.commit()
+    return await supporter_view(session, supporter)
+
+
+@router.delete("/{supporter_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def forget(supporter_id: int, principal: AnyRole, session: SessionDep) -> Response:
+    """Delete the supporter and everything about them (messages, addresses, history)."""
+    await visible_supporter(session, principal, supporter_id)
+    await delete_supporter(session, supporter_id)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{supporter_id}/telegram-link", response_model=TelegramLink)
+async def telegram_link(
+    supporter_id: int, principal: AnyRole, ctx: Context, session: SessionDep
+) -> TelegramLink:
+    """A deep-link token: the supporter's `/start <token>` to the bot links their chat."""
+    supporter = await visible_supporter(session, principal, supporter_id)
+    if not supporter.telegram_link_token:
+        supporter.telegram_link_token = secrets.token_urlsafe(16)
+        session.add(supporter)
+        await session.commit()
+    token = supporter.telegram_link_token
+    bot = getattr(ctx.settings, "telegram_bot_username", None)
+    url = f"https://t.me/{bot.lstrip('@')}?start={token}" if bot else None
+    return TelegramLink(token=token, start_parameter=token, url=url)

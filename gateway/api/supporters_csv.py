@@ -1,0 +1,106 @@
+"""/api/v1/supporters/import and /export: supporters in and out as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, UploadFile, status
+from fastapi.responses import StreamingResponse
+from sqlmodel import col, select
+
+from gateway.api.schemas_supporters import ImportSummary
+from gateway.api.scope import lead_team, supporter_scope
+from gateway.auth import AnyRole, Context
+from routing.importer import ADDRESS_COLUMNS, ImportFileError, import_csv
+from storage.models import Supporter
+from storage.queries import addresses_by_supporter, tags_by_supporter, teams_by_supporter
+
+router = APIRouter(prefix="/supporters", tags=["supporters"])
+
+EXPORT_COLUMNS = (
+    "id",
+    "name",
+    *ADDRESS_COLUMNS,
+    "preferred_channels",
+    "language",
+    "timezone",
+    "tags",
+    "teams",
+    "opted_out",
+)
+_BATCH = 500
+
+
+@router.post("/import", response_model=ImportSummary)
+async def import_supporters(
+    file: Annotated[UploadFile, File(description="CSV, UTF-8, header row")],
+    principal: AnyRole,
+    ctx: Context,
+) -> ImportSummary:
+    """Create or update supporters from a CSV; bad rows are reported and write nothing."""
+    try:
+        summary = await import_csv(
+            ctx.sessions,
+            file.file,
+            clock=ctx.clock,
+            default_region=ctx.settings.default_region,
+            lead_team_id=lead_team(principal),
+        )
+    except ImportFileError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return ImportSummary(**summary.as_dict())
+
+
+@router.get("/export", response_class=StreamingResponse)
+async def export_supporters(principal: AnyRole, ctx: Context) -> StreamingResponse:
+    """Every visible supporter as CSV (the import's columns plus id and opted_out)."""
+    scope = supporter_scope(principal)
+
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(EXPORT_COLUMNS)
+        after = 0
+        while True:
+            async with ctx.sessions() as session:
+                stmt = select(Supporter).where(col(Supporter.id) > after)
+                if scope is not None:
+                    stmt = stmt.where(scope)
+                batch = list(
+                    (await session.exec(stmt.order_by(col(Supporter.id)).limit(_BATCH))).all()
+                )
+                ids = [s.id for s in batch if s.id is not None]
+                addresses = await addresses_by_supporter(session, ids)
+                tags = await tags_by_supporter(session, ids)
+                teams = await teams_by_supporter(session, ids)
+            for s in batch:
+                assert s.id is not None
+                by_channel = {a.channel: a.address for a in addresses[s.id]}
+                writer.writerow(
+                    [
+                        s.id,
+                        s.name,
+                        *(by_channel.get(channel, "") for channel in ADDRESS_COLUMNS.values()),
+                        "|".join(s.preferred_channels or []),
+                        s.language or "",
+                        s.timezone or "",
+                        "|".join(tags[s.id]),
+                        "|".join(t.name for t in teams[s.id]),
+                        "true" if s.opted_out else "false",
+                    ]
+                )
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            if len(batch) < _BATCH:
+                return
+            after = ids[-1]
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="supporters.csv"'},
+    )

@@ -1,0 +1,100 @@
+"""/api/v1/teams: teams by id or unique name; a team lead sees only their own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gateway.api.schemas_teams import TeamCreate, TeamList, TeamPatch, TeamPublic
+from gateway.api.scope import SessionDep, visible_team
+from gateway.auth import AnyRole, Context, Staff
+from storage.models import Team, TeamMembership
+
+router = APIRouter(prefix="/teams", tags=["teams"])
+
+
+async def team_views(session: AsyncSession, teams: Sequence[Team]) -> list[TeamPublic]:
+    ids = [t.id for t in teams if t.id is not None]
+    counts: dict[int, int] = {}
+    if ids:
+        rows = await session.exec(
+            select(TeamMembership.team_id, func.count())  # type: ignore[call-overload]
+            .where(col(TeamMembership.team_id).in_(ids))
+            .group_by(col(TeamMembership.team_id))
+        )
+        counts = {team_id: int(n) for team_id, n in rows.all()}
+    return [
+        TeamPublic(
+            id=t.id or 0,
+            name=t.name,
+            description=t.description,
+            welcome_text=t.welcome_text,
+            orientation_call=t.orientation_call,
+            created_at=t.created_at,
+            members=counts.get(t.id or 0, 0),
+        )
+        for t in teams
+    ]
+
+
+async def _name_taken(session: AsyncSession, name: str, but: int | None = None) -> bool:
+    found = (await session.exec(select(Team.id).where(Team.name == name))).first()
+    return found is not None and found != but
+
+
+def _conflict(name: str) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, f"a team named {name!r} exists already")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TeamPublic)
+async def create_team(
+    body: TeamCreate, _principal: Staff, ctx: Context, session: SessionDep
+) -> TeamPublic:
+    if await _name_taken(session, body.name):
+        raise _conflict(body.name)
+    team = Team(**body.model_dump(), created_at=ctx.clock())
+    session.add(team)
+    try:
+        await session.commit()
+    except IntegrityError as exc:  # a concurrent twin won
+        raise _conflict(body.name) from exc
+    return (await team_views(session, [team]))[0]
+
+
+@router.get("", response_model=TeamList)
+async def list_teams(principal: AnyRole, session: SessionDep) -> TeamList:
+    stmt = select(Team).order_by(col(Team.name))
+    if principal.is_team_lead:
+        stmt = stmt.where(Team.id == principal.team_id)
+    return TeamList(items=await team_views(session, list((await session.exec(stmt)).all())))
+
+
+@router.get("/{ref}", response_model=TeamPublic)
+async def read_team(ref: str, principal: AnyRole, session: SessionDep) -> TeamPublic:
+    """A team by id or name."""
+    return (await team_views(session, [await visible_team(session, principal, ref)]))[0]
+
+
+@router.patch("/{ref}", response_model=TeamPublic)
+async def patch_team(
+    ref: str, body: TeamPatch, principal: Staff, session: SessionDep
+) -> TeamPublic:
+    team = await visible_team(session, principal, ref)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("name") is None:
+        changes.pop("name", None)
+    if "name" in changes and await _name_taken(session, changes["name"], but=team.id):
+        raise _conflict(changes["name"])
+    for name, value in changes.items():
+        setattr(team, name, value)
+    session.add(team)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        raise _conflict(str(changes.get("name"))) from exc
+    return (await team_views(session, [team]))[0]
