@@ -1,0 +1,1 @@
+"""Email: outbound over SMTP (adapter.py), inbound through the built-in SMTP listener."""

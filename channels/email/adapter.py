@@ -1,0 +1,185 @@
+"""Outbound email over SMTP (aiosmtplib). Inbound mail arrives through listener.py.
+
+Email has no webhook: `verify` always raises InvalidSignature, so POST /webhooks/email
+answers 403 and stores nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from email.message import EmailMessage
+from email.utils import make_msgid, parseaddr
+from typing import TYPE_CHECKING
+
+import aiosmtplib
+import httpx
+
+from channels.base import (
+    Capabilities,
+    Channel,
+    ChannelMisconfigured,
+    InvalidRecipient,
+    InvalidSignature,
+    OutboundMessage,
+    ProviderUnavailable,
+    SendError,
+    SendResult,
+    WebhookEvent,
+    WebhookRequest,
+    WebhookResponse,
+)
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SMTP_TIMEOUT = 30.0  # per SMTP command
+SEND_DEADLINE = 90.0  # the whole conversation with the server
+# 5xx replies that mean "this mailbox", not "this server" or "this message".
+_BAD_RECIPIENT_CODES = {550, 551, 553}
+_AUTH_FAILED_CODES = {530, 534, 535, 538}
+
+
+def text_to_html(body: str) -> str:
+    """A minimal HTML rendering: escaped, blank lines → paragraphs, newlines → <br>."""
+    paragraphs = [p for p in body.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    inner = "".join(
+        "<p>" + html.escape(p.strip("\n")).replace("\n", "<br>\n") + "</p>\n" for p in paragraphs
+    )
+    return f"<!DOCTYPE html>\n<html><body>\n{inner}</body></html>\n"
+
+
+def _one_line(value: str | None) -> str:
+    # Header values never carry line breaks (header injection, folding is the library's job).
+    return " ".join((value or "").split())
+
+
+def classify_smtp_error(exc: Exception) -> SendError:
+    """aiosmtplib's exceptions in our SendError vocabulary."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        code, text = exc.code, f"{exc.code} {exc.message}"
+        if code in _AUTH_FAILED_CODES or isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+            return ChannelMisconfigured(f"SMTP login failed: {code}", code=str(code))
+        if 400 <= code < 500:
+            return ProviderUnavailable(text, code=str(code))
+        if code in _BAD_RECIPIENT_CODES and isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+            return InvalidRecipient(text, code=str(code))
+        return SendError(text, code=str(code))
+    if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+        return ProviderUnavailable(f"SMTP server unreachable: {exc.__class__.__name__}: {exc}")
+    # What is left is the client refusing to go on (e.g. STARTTLS or AUTH required but
+    # not offered): a settings problem that retrying will not fix.
+    return ChannelMisconfigured(f"SMTP session not possible: {exc}")
+
+
+class EmailAdapter:
+    provider = "email"
+    channels: tuple[Channel, ...] = ("email",)
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        sender: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = True,
+        default_subject: str = "Message from Rallypoint",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.sender = sender  # the From header, possibly with a display name
+        self.sender_address = parseaddr(sender)[1].lower() or sender.lower()
+        self.username = username
+        self.password = password
+        self.starttls = starttls
+        self.default_subject = default_subject
+
+    def verify(self, request: WebhookRequest) -> None:
+        raise InvalidSignature("email arrives over SMTP, not a webhook")
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        return []  # never reached: verify refuses every webhook
+
+    def accepted_response(self, request: WebhookRequest) -> WebhookResponse:
+        return WebhookResponse()
+
+    def capabilities(self, channel: Channel) -> Capabilities:
+        return Capabilities(max_length=None, media=False)
+
+    def sender_key(self, channel: Channel) -> str:
+        return "email:" + self.sender_address
+
+    def build_message(self, message: OutboundMessage) -> EmailMessage:
+        """The MIME message: plain text plus an HTML alternative, threading headers set."""
+        to = parseaddr(message.to)[1]
+        if to.count("@") != 1 or any(c in message.to for c in "\r\n"):
+            raise InvalidRecipient("not an email address")
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = to
+        mail["Subject"] = _one_line(message.subject) or self.default_subject
+        domain = self.sender_address.rsplit("@", 1)[-1] or None
+        message_id = message.email_message_id or make_msgid(domain=domain)
+        if not message_id.startswith("<"):
+            message_id = f"<{message_id}>"
+        mail["Message-ID"] = _one_line(message_id)
+        if message.in_reply_to:
+            mail["In-Reply-To"] = _one_line(message.in_reply_to)
+        if message.references:
+            mail["References"] = _one_line(message.references)
+        mail.set_content(message.body)
+        mail.add_alternative(text_to_html(message.body), subtype="html")
+        return mail
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        mail = self.build_message(message)
+        implicit_tls = self.port == 465
+        try:
+            async with asyncio.timeout(SEND_DEADLINE):
+                await aiosmtplib.send(
+                    mail,
+                    sender=self.sender_address,
+                    recipients=[str(mail["To"])],
+                    hostname=self.host,
+                    port=self.port,
+                    username=self.username,
+                    password=self.password,
+                    use_tls=implicit_tls,
+                    start_tls=self.starttls and not implicit_tls,
+                    timeout=SMTP_TIMEOUT,
+                )
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            error = classify_smtp_error(exc)
+            log.warning(
+                "email send failed: message=%s %s (%s)",
+                message.message_id,
+                error.__class__.__name__,
+                error.code,
+            )
+            raise error from exc
+        return SendResult(provider_message_id=str(mail["Message-ID"]), status="sent")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def build_email_adapter(settings: Settings, http_client: httpx.AsyncClient) -> EmailAdapter | None:
+    """The email adapter when SMTP_HOST and SMTP_FROM are set, else None."""
+    if not (settings.smtp_host and settings.smtp_from):
+        return None
+    return EmailAdapter(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        default_subject=f"Message from {settings.org_name}",
+    )
