@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(6, ge=1, validation_alias=_env("RALLYPOINT_MAX_ATTEMPTS"))
     # Whether `serve` runs the dispatcher in-process (the embedded default does).
     run_dispatcher: bool = Field(True, validation_alias=_env("RALLYPOINT_RUN_DISPATCHER"))
+    # Sends in flight per dispatcher: 128 at 100 ms provider latency is ~1,280 msg/s.
+    dispatch_concurrency: int = Field(
+        128, ge=1, validation_alias=_env("RALLYPOINT_DISPATCH_CONCURRENCY")
+    )
+    # How long a claimed outbox row stays a dispatcher's before another may take it.
+    lease_seconds: float = Field(60.0, ge=5, validation_alias=_env("RALLYPOINT_LEASE_SECONDS"))
     # Quiet hours for announcements, in each supporter's local time.
     quiet_hours_start: str = Field("21:00", validation_alias=_env("RALLYPOINT_QUIET_HOURS_START"))
     quiet_hours_end: str = Field("08:00", validation_alias=_env("RALLYPOINT_QUIET_HOURS_END"))

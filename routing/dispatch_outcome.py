@@ -1,0 +1,236 @@
+"""What a send's outcome writes: success, retry later, fall back, or give up.
+
+Each function works in the caller's session; the caller commits once, so a message's
+status, its attempt and its outbox row always change together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from channels.base import RecipientOptedOut, SendError, SendResult
+from gateway.context import AppContext
+from routing.consent import record_consent
+from routing.outbound import fall_back
+from routing.retry import backoff_delay, retry_after_of, should_retry
+from routing.status import apply_pending_statuses
+from storage.models import (
+    Message,
+    MessageAttempt,
+    MessageStatusEvent,
+    OutboxItem,
+    Supporter,
+    SupporterAddress,
+)
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted: the dispatcher stopped before the provider's answer was stored"
+
+
+def _short(error: BaseException) -> str:
+    return str(error)[:500] or type(error).__name__
+
+
+def _event(
+    session: AsyncSession,
+    ctx: AppContext,
+    message: Message,
+    status: str,
+    error: str | None = None,
+    code: str | None = None,
+) -> None:
+    assert message.id is not None
+    session.add(
+        MessageStatusEvent(
+            message_id=message.id,
+            channel=message.channel,
+            status=status,
+            error=error,
+            error_code=code,
+            created_at=ctx.clock(),
+        )
+    )
+
+
+async def outbox_row(session: AsyncSession, message_id: int) -> OutboxItem | None:
+    query = select(OutboxItem).where(OutboxItem.message_id == message_id)
+    return (await session.exec(query)).first()
+
+
+async def finish(
+    session: AsyncSession,
+    ctx: AppContext,
+    message: Message,
+    status: str,
+    error: str | None,
+    code: str | None = None,
+) -> None:
+    """A final status: the message leaves the outbox for good."""
+    assert message.id is not None
+    message.status = status
+    message.error = error
+    if code is not None:
+        message.error_code = code
+    message.updated_at = ctx.clock()
+    session.add(message)
+    _event(session, ctx, message, status, error, code)
+    item = await outbox_row(session, message.id)
+    if item is not None:
+        await session.delete(item)
+    log.info("message %s %s on %s", message.id, status, message.channel)
+
+
+async def settle_interrupted(session: AsyncSession, message_id: int) -> int:
+    """Attempts a crashed dispatcher left without a provider id: their outcome is
+    unknown, so they are closed as interrupted and the message is sent again."""
+    rows = (
+        await session.exec(
+            select(MessageAttempt).where(
+                MessageAttempt.message_id == message_id,
+                MessageAttempt.status == "queued",
+            )
+        )
+    ).all()
+    for attempt in rows:
+        if attempt.provider_message_id is None:
+            attempt.status = "failed"
+            attempt.error = INTERRUPTED
+            session.add(attempt)
+            log.warning("message %s: attempt %s was interrupted", message_id, attempt.id)
+    return len(rows)
+
+
+async def record_success(
+    session: AsyncSession, ctx: AppContext, attempt: MessageAttempt, result: SendResult
+) -> None:
+    now = ctx.clock()
+    attempt.provider_message_id = result.provider_message_id
+    attempt.status = "sent"
+    session.add(attempt)
+    message = await session.get(Message, attempt.message_id)
+    assert message is not None and message.id is not None
+    if message.status == "queued" and message.channel == attempt.channel:
+        message.status = "sent"
+        message.provider_message_id = result.provider_message_id
+        message.sent_at = now
+        message.updated_at = now
+        if result.segments is not None:
+            message.segments = result.segments
+        session.add(message)
+        _event(session, ctx, message, "sent")
+    else:
+        # Only when a lease ran out mid-send and another dispatcher moved the message on.
+        log.warning("message %s was %s when its send returned", message.id, message.status)
+    supporter = await session.get(Supporter, message.supporter_id)
+    if supporter is not None:
+        supporter.last_outbound_at = now
+        session.add(supporter)
+    item = await outbox_row(session, message.id)
+    if item is not None:
+        await session.delete(item)
+    await session.flush()
+    await apply_pending_statuses(session, ctx, attempt)
+
+
+async def record_failure(
+    session: AsyncSession,
+    ctx: AppContext,
+    message: Message,
+    attempt: MessageAttempt | None,
+    error: BaseException,
+    *,
+    random: Callable[[], float],
+) -> str:
+    """Retry later on this channel, fall back, or give up; returns which ("retry",
+    "fallback", "failed")."""
+    assert message.id is not None
+    now = ctx.clock()
+    code = error.code if isinstance(error, SendError) else None
+    if attempt is None:  # failed before any send (window closed, address opted out)
+        attempt = MessageAttempt(
+            message_id=message.id,
+            channel=message.channel or "",
+            address=message.address or "",
+            status="failed",
+            created_at=now,
+        )
+    attempt.status = "failed"
+    attempt.error = _short(error)
+    attempt.error_code = code
+    session.add(attempt)
+    item = await outbox_row(session, message.id)
+    attempts = item.attempts if item is not None else ctx.settings.max_attempts
+    if item is not None and should_retry(error, attempts, ctx.settings.max_attempts):
+        delay = backoff_delay(attempts, random=random, retry_after=retry_after_of(error))
+        item.due_at = now + timedelta(seconds=delay)
+        item.lease_owner = None
+        item.lease_until = None
+        session.add(item)
+        message.error = f"{message.channel}: {_short(error)} (retrying in {delay:.0f} s)"
+        message.updated_at = now
+        session.add(message)
+        log.info(
+            "message %s: %s, retry %s in %.1f s", message.id, type(error).__name__, attempts, delay
+        )
+        return "retry"
+    _event(session, ctx, message, "failed", _short(error), code)
+    if isinstance(error, RecipientOptedOut):
+        await _opt_out(session, ctx, message, error)
+    supporter = await session.get(Supporter, message.supporter_id)
+    if supporter is not None and supporter.opted_out:
+        await finish(
+            session,
+            ctx,
+            message,
+            "failed",
+            f"{message.channel}: {_short(error)}; the supporter opted out, no further sends",
+            code,
+        )
+        return "failed"
+    failure = error if isinstance(error, SendError) else SendError(_short(error))
+    if failure.fallback:
+        old = message.channel
+        if await fall_back(session, ctx, message, failure):
+            _event(session, ctx, message, "queued", f"fell back from {old}")
+            return "fallback"
+        await finish(session, ctx, message, "failed", message.error, code)
+        return "failed"
+    await finish(session, ctx, message, "failed", f"{message.channel}: {_short(error)}", code)
+    return "failed"
+
+
+async def _opt_out(
+    session: AsyncSession, ctx: AppContext, message: Message, error: RecipientOptedOut
+) -> None:
+    supporter = await session.get(Supporter, message.supporter_id)
+    if supporter is None:
+        return
+    if message.channel == "telegram":
+        # A blocked bot is a fact about this chat: the address stays off until unblocked.
+        row = (
+            await session.exec(
+                select(SupporterAddress).where(
+                    SupporterAddress.supporter_id == supporter.id,
+                    SupporterAddress.channel == "telegram",
+                    SupporterAddress.address == message.address,
+                )
+            )
+        ).first()
+        if row is not None:
+            row.opted_out = True
+            session.add(row)
+    await record_consent(
+        session,
+        supporter,
+        "opt_out",
+        now=ctx.clock(),
+        channel=message.channel,
+        message_id=message.id,
+        reason=f"provider: {error.code or type(error).__name__}",
+    )

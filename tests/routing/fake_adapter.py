@@ -1,0 +1,201 @@
+"""An in-test adapter: records what it was asked to send, raises scripted SendErrors,
+and can hold a send open (before or after "the provider" accepted it) for crash tests.
+A fake, not a mock: it implements channels.base.ChannelAdapter."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from channels.base import (
+    Capabilities,
+    Channel,
+    OutboundMessage,
+    SendError,
+    SendResult,
+    WebhookEvent,
+    WebhookRequest,
+    WebhookResponse,
+)
+from gateway.context import AppContext
+from routing.dispatch import Dispatcher
+from routing.outbound import queue_message
+from routing.ratelimit import RateLimits
+from storage.models import (
+    Message,
+    MessageAttempt,
+    MessageStatusEvent,
+    OutboxItem,
+    Supporter,
+    SupporterAddress,
+)
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class FakeAdapter:
+    channels: tuple[Channel, ...] = ("sms",)
+    provider: str = "fake"
+    rate_per_second: float | None = None
+    per_recipient_rate: float | None = None
+    calls: list[OutboundMessage] = field(default_factory=list)  # every send() call
+    accepted: list[tuple[str, OutboundMessage]] = field(default_factory=list)  # (id, message)
+    errors: dict[str, deque[SendError]] = field(default_factory=lambda: defaultdict(deque))
+    hold_before_accept: set[str] = field(default_factory=set)  # addresses
+    hold_after_accept: set[str] = field(default_factory=set)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    held: int = 0
+    clock: Callable[[], datetime] | None = None  # when set, call_times records each send
+    call_times: list[datetime] = field(default_factory=list)
+
+    def fail(self, address: str, *errors: SendError) -> None:
+        """The next sends to `address` raise these errors, in order."""
+        self.errors[address].extend(errors)
+
+    def sent_to(self, address: str) -> list[OutboundMessage]:
+        return [m for _, m in self.accepted if m.to == address]
+
+    def verify(self, request: WebhookRequest) -> None:
+        return None
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        return []
+
+    def accepted_response(self, request: WebhookRequest) -> WebhookResponse:
+        return WebhookResponse()
+
+    def capabilities(self, channel: Channel) -> Capabilities:
+        return Capabilities(max_length=None, media=True, needs_open_window=channel == "whatsapp")
+
+    def sender_key(self, channel: Channel) -> str:
+        return f"{self.provider}:{channel}"
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.calls.append(message)
+        if self.clock is not None:
+            self.call_times.append(self.clock())
+        queue = self.errors.get(message.to)
+        if queue:
+            raise queue.popleft()
+        if message.to in self.hold_before_accept:
+            self.held += 1
+            await self.release.wait()
+        provider_id = f"{self.provider}-{next(_ids)}"
+        self.accepted.append((provider_id, message))
+        if message.to in self.hold_after_accept:
+            self.held += 1
+            await self.release.wait()
+        return SendResult(provider_message_id=provider_id)
+
+    async def aclose(self) -> None:
+        return None
+
+
+# -- helpers the dispatcher tests share ------------------------------------------------
+
+
+def fake_sleep_for(clock: object) -> Callable[[float], Awaitable[None]]:
+    """A sleep that moves the FakeClock instead of waiting."""
+
+    async def sleep(seconds: float) -> None:
+        target = clock() + timedelta(seconds=seconds)  # type: ignore[operator]
+        await asyncio.sleep(0)
+        if clock() < target:  # type: ignore[operator]
+            clock.set(target)  # type: ignore[attr-defined]
+
+    return sleep
+
+
+def make_dispatcher(ctx: AppContext, clock: object, **kwargs: Any) -> Dispatcher:
+    """A dispatcher on the test's clock: no real sleeping, deterministic jitter."""
+    limits = RateLimits(
+        clock=lambda: clock().timestamp(),  # type: ignore[operator]
+        sleep=fake_sleep_for(clock),
+    )
+    kwargs.setdefault("random", lambda: 1.0)  # full step: 2 s, 4 s, 8 s …
+    return Dispatcher(ctx, limits=limits, **kwargs)
+
+
+async def add_supporter(
+    ctx: AppContext,
+    addresses: dict[str, str],
+    *,
+    name: str = "Ada",
+    preferred: list[str] | None = None,
+    timezone: str | None = None,
+    last_inbound_at: datetime | None = None,
+) -> int:
+    now = ctx.clock()
+    async with ctx.sessions() as session:
+        supporter = Supporter(
+            name=name,
+            preferred_channels=preferred or list(addresses),
+            timezone=timezone,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(supporter)
+        await session.flush()
+        assert supporter.id is not None
+        for channel, address in addresses.items():
+            session.add(
+                SupporterAddress(
+                    supporter_id=supporter.id,
+                    channel=channel,
+                    address=address,
+                    last_inbound_at=last_inbound_at,
+                )
+            )
+        await session.commit()
+        return supporter.id
+
+
+async def queue(ctx: AppContext, supporter_id: int, body: str = "hello", **kwargs: Any) -> int:
+    async with ctx.sessions() as session:
+        supporter = await session.get(Supporter, supporter_id)
+        assert supporter is not None
+        message = await queue_message(session, ctx, supporter, body, **kwargs)
+        await session.commit()
+        assert message.id is not None
+        return message.id
+
+
+async def load(ctx: AppContext, message_id: int) -> Message:
+    async with ctx.sessions() as session:
+        message = await session.get(Message, message_id)
+        assert message is not None
+        return message
+
+
+async def attempts_of(ctx: AppContext, message_id: int) -> list[MessageAttempt]:
+    async with ctx.sessions() as session:
+        rows = await session.exec(
+            select(MessageAttempt)
+            .where(MessageAttempt.message_id == message_id)
+            .order_by(col(MessageAttempt.id))
+        )
+        return list(rows.all())
+
+
+async def outbox_of(ctx: AppContext, message_id: int) -> OutboxItem | None:
+    async with ctx.sessions() as session:
+        query = select(OutboxItem).where(OutboxItem.message_id == message_id)
+        return (await session.exec(query)).first()
+
+
+async def events_of(ctx: AppContext, message_id: int) -> list[tuple[str | None, str]]:
+    async with ctx.sessions() as session:
+        rows = await session.exec(
+            select(MessageStatusEvent)
+            .where(MessageStatusEvent.message_id == message_id)
+            .order_by(col(MessageStatusEvent.id))
+        )
+        return [(e.channel, e.status) for e in rows.all()]
