@@ -26,6 +26,9 @@ def _factories() -> list[AdapterFactory]:
     from channels import whatsapp_cloud
 
     factories.append(whatsapp_cloud.from_settings)
+    from channels.email.adapter import build_email_adapter
+
+    factories.append(build_email_adapter)
     return factories
 
 

@@ -16,4 +16,24 @@ class BackgroundService(Protocol):
 def background_services(ctx: AppContext) -> list[BackgroundService]:
     """The services `serve` runs in-process, in start order."""
     services: list[BackgroundService] = []
+    if ctx.settings.inbound_smtp_port:
+        services.append(inbound_smtp_listener(ctx))
     return services
+
+
+def inbound_smtp_listener(ctx: AppContext) -> BackgroundService:
+    """The built-in SMTP server: accepted mail goes through the same ingestion as webhooks."""
+    from channels.base import InboundMessage
+    from channels.email.listener import RecipientPolicy, SmtpListener
+    from routing.inbound import ingest
+
+    async def store_email(message: InboundMessage) -> None:
+        await ingest(ctx, [message])
+
+    settings = ctx.settings
+    return SmtpListener(
+        host=settings.inbound_smtp_host,
+        port=settings.inbound_smtp_port,
+        policy=RecipientPolicy([settings.smtp_from or ""], settings.email_domains),
+        on_message=store_email,
+    )
