@@ -16,8 +16,16 @@ class BackgroundService(Protocol):
 def background_services(ctx: AppContext) -> list[BackgroundService]:
     """The services `serve` runs in-process, in start order."""
     services: list[BackgroundService] = []
+    if ctx.settings.run_dispatcher:
+        from routing.dispatch import Dispatcher
+
+        services.append(Dispatcher(ctx))
     if ctx.settings.inbound_smtp_port:
         services.append(inbound_smtp_listener(ctx))
+    if ctx.settings.run_checkins:
+        from gateway.checkin_scheduler import CheckinScheduler
+
+        services.append(CheckinScheduler(ctx))
     return services
 
 

@@ -2,4 +2,23 @@
 
 from fastapi import APIRouter
 
+from gateway.api import checkins, consent
+
 router = APIRouter(prefix="/api/v1")
+router.include_router(checkins.router)
+router.include_router(consent.router)
+
+from gateway.api import (  # noqa: E402
+    conversations,
+    messages,
+    supporters,
+    supporters_csv,
+    teams,
+)
+
+# supporters_csv first: its /supporters/export must win over /supporters/{supporter_id}.
+router.include_router(supporters_csv.router)
+router.include_router(supporters.router)
+router.include_router(teams.router)
+router.include_router(conversations.router)
+router.include_router(messages.router)

@@ -1,0 +1,185 @@
+"""Recurring check-ins per team, and who has gone quiet (for one-on-one outreach)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, field_validator
+from sqlmodel import col, select
+
+from gateway.api.scope import SessionDep, lead_team, not_found
+from gateway.auth import AnyRole, Context, Principal
+from routing.checkins import (
+    default_inactive_days,
+    inactive_supporters,
+    next_occurrence,
+    org_timezone,
+    parse_local_time,
+)
+from storage.models import Checkin, Team
+from storage.queries import find_team
+
+router = APIRouter(tags=["checkins"])
+
+
+class CheckinCreate(BaseModel):
+    weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday")
+    local_time: str = Field(description="HH:MM, 24 h, in the organization's timezone")
+    prompt: str = Field(min_length=1, max_length=4096)
+    inactive_days: int = Field(14, ge=1, le=365)
+    nudge_text: str | None = Field(None, max_length=4096)
+
+    @field_validator("local_time")
+    @classmethod
+    def _valid_time(cls, value: str) -> str:
+        parsed = parse_local_time(value.strip())
+        return parsed.strftime("%H:%M")
+
+
+class CheckinPublic(BaseModel):
+    id: int
+    team_id: int
+    team: str
+    weekday: int
+    local_time: str
+    timezone: str
+    prompt: str
+    inactive_days: int
+    nudge_text: str | None
+    last_run_at: datetime | None
+    next_run_at: datetime
+    created_at: datetime
+
+
+class CheckinList(BaseModel):
+    items: list[CheckinPublic]
+
+
+class InactiveItem(BaseModel):
+    supporter_id: int
+    name: str
+    team: str | None
+    last_inbound_at: datetime | None
+    days_inactive: int
+
+
+class InactiveList(BaseModel):
+    items: list[InactiveItem]
+    days: int
+
+
+def public(ctx: Context, checkin: Checkin, team: Team) -> CheckinPublic:
+    assert checkin.id is not None
+    tz = org_timezone(ctx)
+    return CheckinPublic(
+        id=checkin.id,
+        team_id=checkin.team_id,
+        team=team.name,
+        weekday=checkin.weekday,
+        local_time=checkin.local_time,
+        timezone=ctx.settings.default_timezone,
+        prompt=checkin.prompt,
+        inactive_days=checkin.inactive_days,
+        nudge_text=checkin.nudge_text,
+        last_run_at=checkin.last_run_at,
+        next_run_at=next_occurrence(checkin.weekday, checkin.local_time, tz, ctx.clock()),
+        created_at=checkin.created_at,
+    )
+
+
+async def query_team(session: SessionDep, principal: Principal, ref: str | None) -> Team | None:
+    """The `?team=` team (id or name; unknown → 422); a team lead is held to their own."""
+    team: Team | None = None
+    if ref:
+        team = await find_team(session, ref)
+        if team is None:
+            raise RequestValidationError(
+                [{"loc": ("query", "team"), "msg": f"no team {ref!r}", "type": "value_error"}]
+            )
+    own = lead_team(principal)
+    if own is None:
+        return team
+    if team is not None and team.id != own:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a team lead sees only their own team")
+    return await session.get(Team, own)
+
+
+@router.post("/teams/{team}/checkins", status_code=status.HTTP_201_CREATED)
+async def create_checkin(
+    team: str, body: CheckinCreate, principal: AnyRole, session: SessionDep, ctx: Context
+) -> CheckinPublic:
+    found = await find_team(session, team)
+    if found is None:
+        raise not_found("team")
+    if principal.is_team_lead and found.id != principal.team_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a team lead manages only their own team")
+    assert found.id is not None
+    checkin = Checkin(
+        team_id=found.id,
+        weekday=body.weekday,
+        local_time=body.local_time,
+        prompt=body.prompt,
+        inactive_days=body.inactive_days,
+        nudge_text=body.nudge_text,
+        created_at=ctx.clock(),
+    )
+    session.add(checkin)
+    await session.commit()
+    await session.refresh(checkin)
+    return public(ctx, checkin, found)
+
+
+@router.get("/checkins")
+async def list_checkins(
+    principal: AnyRole, session: SessionDep, ctx: Context, team: str | None = None
+) -> CheckinList:
+    scope = await query_team(session, principal, team)
+    query = select(Checkin, Team).join(Team, col(Team.id) == col(Checkin.team_id))
+    if scope is not None:
+        query = query.where(Checkin.team_id == scope.id)
+    rows = (await session.exec(query.order_by(col(Checkin.id)))).all()
+    return CheckinList(items=[public(ctx, checkin, t) for checkin, t in rows])
+
+
+@router.get("/checkins/due")
+async def due_for_outreach(
+    principal: AnyRole,
+    session: SessionDep,
+    ctx: Context,
+    team: str | None = None,
+    days: int | None = Query(None, ge=1, le=3650),
+) -> InactiveList:
+    """Supporters with no inbound message for `days` days (default: the team's check-in
+    setting, else 14), quietest first, for an organizer to reach out one-on-one."""
+    scope = await query_team(session, principal, team)
+    window = days if days is not None else await default_inactive_days(session, scope)
+    found = await inactive_supporters(session, ctx.clock(), window, scope)
+    return InactiveList(items=[InactiveItem(**vars(item)) for item in found], days=window)
+
+
+async def visible_checkin(session: SessionDep, principal: Principal, checkin_id: int) -> Checkin:
+    checkin = await session.get(Checkin, checkin_id)
+    own = lead_team(principal)
+    if checkin is None or (own is not None and checkin.team_id != own):
+        raise not_found("check-in")
+    return checkin
+
+
+@router.get("/checkins/{checkin_id}")
+async def get_checkin(
+    checkin_id: int, principal: AnyRole, session: SessionDep, ctx: Context
+) -> CheckinPublic:
+    checkin = await visible_checkin(session, principal, checkin_id)
+    team = await session.get(Team, checkin.team_id)
+    assert team is not None
+    return public(ctx, checkin, team)
+
+
+@router.delete("/checkins/{checkin_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_checkin(checkin_id: int, principal: AnyRole, session: SessionDep) -> Response:
+    checkin = await visible_checkin(session, principal, checkin_id)
+    await session.delete(checkin)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,229 @@
+"""Recurring check-ins: a team's weekly prompt, and nudges for members who went quiet.
+
+A check-in's occurrences are at `weekday` (0 = Monday) and `local_time` in the
+organization's timezone (RALLYPOINT_DEFAULT_TIMEZONE), one for the whole team so the
+conversation happens together. It is due when its latest occurrence is after its last
+run (or its creation) and not in the future; a scheduler that was down for weeks runs
+it once when it comes back, because only the latest occurrence counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gateway.context import AppContext
+from routing.outbound import PRIORITY_BULK, queue_message
+from storage.models import Checkin, Message, Supporter, Team, TeamMembership
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INACTIVE_DAYS = 14
+
+
+def parse_local_time(text: str) -> time:
+    """'HH:MM' (24 h) as a time; ValueError otherwise."""
+    hours, sep, minutes = text.partition(":")
+    if not sep or len(minutes) != 2 or not hours.isdigit() or not minutes.isdigit():
+        raise ValueError("local_time must be HH:MM")
+    return time(int(hours), int(minutes))
+
+
+def latest_occurrence(weekday: int, local_time: str, tz: ZoneInfo, now: datetime) -> datetime:
+    """The latest moment <= now that is `weekday` at `local_time` in `tz`, in UTC."""
+    local_now = now.astimezone(tz)
+    days_back = (local_now.weekday() - weekday) % 7
+    day = local_now.date() - timedelta(days=days_back)
+    at = parse_local_time(local_time)
+    candidate = datetime.combine(day, at, tzinfo=tz)
+    if candidate > local_now:
+        candidate = datetime.combine(day - timedelta(days=7), at, tzinfo=tz)
+    return candidate.astimezone(UTC)
+
+
+def next_occurrence(weekday: int, local_time: str, tz: ZoneInfo, now: datetime) -> datetime:
+    return (
+        latest_occurrence(weekday, local_time, tz, now).astimezone(tz) + timedelta(days=7)
+    ).astimezone(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were stored as UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def is_due(checkin: Checkin, tz: ZoneInfo, now: datetime) -> bool:
+    since = as_utc(checkin.last_run_at or checkin.created_at)
+    occurrence = latest_occurrence(checkin.weekday, checkin.local_time, tz, now)
+    return since < occurrence <= now
+
+
+def org_timezone(ctx: AppContext) -> ZoneInfo:
+    return ZoneInfo(ctx.settings.default_timezone)
+
+
+@dataclass
+class CheckinRun:
+    checkin_id: int
+    prompts: int = 0
+    nudges: int = 0
+
+
+@dataclass
+class CheckinReport:
+    runs: list[CheckinRun] = field(default_factory=list)
+
+
+async def team_members(session: AsyncSession, team_id: int) -> list[Supporter]:
+    rows = await session.exec(
+        select(Supporter)
+        .join(TeamMembership, col(TeamMembership.supporter_id) == col(Supporter.id))
+        .where(TeamMembership.team_id == team_id)
+        .order_by(col(Supporter.id))
+    )
+    return list(rows.all())
+
+
+def inactive_since(supporter: Supporter) -> datetime:
+    """When the supporter last wrote, or when they were added if they never did."""
+    return as_utc(supporter.last_inbound_at or supporter.created_at)
+
+
+async def nudged_since(session: AsyncSession, supporter_id: int, since: datetime) -> bool:
+    found = (
+        await session.exec(
+            select(Message.id).where(
+                Message.supporter_id == supporter_id,
+                Message.kind == "nudge",
+                col(Message.created_at) > since,
+            )
+        )
+    ).first()
+    return found is not None
+
+
+async def claim(session: AsyncSession, checkin: Checkin, now: datetime) -> bool:
+    """Mark the run in the database first, so two schedulers never both run it."""
+    previous = checkin.last_run_at
+    condition = (
+        col(Checkin.last_run_at).is_(None)
+        if previous is None
+        else col(Checkin.last_run_at) == previous
+    )
+    result = await session.exec(  # type: ignore[call-overload]
+        update(Checkin).where(col(Checkin.id) == checkin.id, condition).values(last_run_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def run_checkin(
+    session: AsyncSession, ctx: AppContext, checkin: Checkin, now: datetime
+) -> CheckinRun:
+    """Queue the prompt to every member still opted in, and the nudges that are due."""
+    assert checkin.id is not None
+    run = CheckinRun(checkin.id)
+    for member in await team_members(session, checkin.team_id):
+        if member.opted_out:
+            continue
+        await queue_message(
+            session, ctx, member, checkin.prompt, kind="checkin", priority=PRIORITY_BULK
+        )
+        run.prompts += 1
+        if checkin.nudge_text and await nudge_is_due(session, member, checkin.inactive_days, now):
+            first_name = member.name.split()[0] if member.name.split() else member.name
+            text = checkin.nudge_text.replace("{name}", first_name)
+            await queue_message(session, ctx, member, text, kind="nudge", priority=PRIORITY_BULK)
+            run.nudges += 1
+    return run
+
+
+async def nudge_is_due(
+    session: AsyncSession, member: Supporter, inactive_days: int, now: datetime
+) -> bool:
+    """Inactive for `inactive_days` and not nudged since they last wrote (once per lull)."""
+    assert member.id is not None
+    since = inactive_since(member)
+    if now - since < timedelta(days=inactive_days):
+        return False
+    return not await nudged_since(session, member.id, since)
+
+
+async def run_due_checkins(ctx: AppContext) -> CheckinReport:
+    """Run every check-in that is due now, each in its own transaction."""
+    report = CheckinReport()
+    tz = org_timezone(ctx)
+    now = ctx.clock()
+    async with ctx.sessions() as session:
+        checkins = list((await session.exec(select(Checkin).order_by(col(Checkin.id)))).all())
+    for candidate in checkins:
+        if not is_due(candidate, tz, now):
+            continue
+        async with ctx.sessions() as session:
+            checkin = await session.get(Checkin, candidate.id)
+            if checkin is None or not is_due(checkin, tz, now):
+                continue
+            if not await claim(session, checkin, now):
+                await session.rollback()
+                continue
+            run = await run_checkin(session, ctx, checkin, now)
+            await session.commit()
+        log.info("check-in %s ran: prompts=%s nudges=%s", run.checkin_id, run.prompts, run.nudges)
+        report.runs.append(run)
+    return report
+
+
+@dataclass(frozen=True)
+class InactiveSupporter:
+    supporter_id: int
+    name: str
+    team: str | None
+    last_inbound_at: datetime | None
+    days_inactive: int
+
+
+async def inactive_supporters(
+    session: AsyncSession, now: datetime, days: int, team: Team | None = None
+) -> list[InactiveSupporter]:
+    """Opted-in supporters with no inbound message for `days` days, quietest first."""
+    cutoff = now - timedelta(days=days)
+    query = (
+        select(Supporter, Team)
+        .outerjoin(TeamMembership, col(TeamMembership.supporter_id) == col(Supporter.id))
+        .outerjoin(Team, col(Team.id) == col(TeamMembership.team_id))
+        .where(col(Supporter.opted_out).is_(False))
+    )
+    if team is not None:
+        query = query.where(TeamMembership.team_id == team.id)
+    rows = (await session.exec(query.order_by(col(Supporter.id), col(Team.id)))).all()
+    found: dict[int, InactiveSupporter] = {}
+    for supporter, supporter_team in rows:
+        assert supporter.id is not None
+        since = inactive_since(supporter)
+        if since > cutoff or supporter.id in found:
+            continue
+        found[supporter.id] = InactiveSupporter(
+            supporter_id=supporter.id,
+            name=supporter.name,
+            team=supporter_team.name if supporter_team is not None else None,
+            last_inbound_at=as_utc(supporter.last_inbound_at)
+            if supporter.last_inbound_at
+            else None,
+            days_inactive=(now - since).days,
+        )
+    return sorted(found.values(), key=lambda s: (-s.days_inactive, s.supporter_id))
+
+
+async def default_inactive_days(session: AsyncSession, team: Team | None) -> int:
+    """The team's check-in setting (the shortest, if it has several), else 14."""
+    if team is None:
+        return DEFAULT_INACTIVE_DAYS
+    rows = (
+        await session.exec(select(Checkin.inactive_days).where(Checkin.team_id == team.id))
+    ).all()
+    return min(rows) if rows else DEFAULT_INACTIVE_DAYS
