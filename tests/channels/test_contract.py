@@ -13,11 +13,13 @@ from sqlmodel import select
 from storage.models import Message, Supporter
 from tests.channels.contract import ContractCase, SignedRequest
 from tests.channels.telegram_case import TelegramCase
+from tests.channels.twilio_case import TwilioCase
 from tests.channels.whatsapp_cloud_case import WhatsAppCloudCase
 
 CASES: list[ContractCase] = []
 CASES.append(TelegramCase())
 CASES.append(WhatsAppCloudCase())
+CASES.append(TwilioCase())
 
 
 def _case_id(case: ContractCase) -> str:
