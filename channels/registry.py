@@ -22,6 +22,9 @@ def _factories() -> list[AdapterFactory]:
     # Order matters: for a channel two providers serve, the later one sends
     # (the WhatsApp Cloud API wins over Twilio WhatsApp).
     factories: list[AdapterFactory] = []
+    from channels.twilio import make_twilio_adapter
+
+    factories.append(make_twilio_adapter)
     # Twilio's factory must come BEFORE this line, so the Cloud API sends WhatsApp.
     from channels import whatsapp_cloud
 
