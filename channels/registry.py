@@ -32,6 +32,9 @@ def _factories() -> list[AdapterFactory]:
     from channels.email.adapter import build_email_adapter
 
     factories.append(build_email_adapter)
+    from channels.telegram import build_telegram
+
+    factories.append(build_telegram)
     return factories
 
 

@@ -113,6 +113,43 @@ async def resolve_supporter(
     return supporter, new_row
 
 
+async def link_telegram_chat(
+    session: AsyncSession, event: InboundMessage, now: datetime
+) -> tuple[Supporter, SupporterAddress] | None:
+    """Telegram `/start <token>` from a chat we do not know yet: attach the chat to the
+    supporter who was given that link token (used once), instead of creating a new one."""
+    if event.channel != "telegram" or not event.start_payload:
+        return None
+    if await find_address(session, event.channel, event.address) is not None:
+        return None
+    supporter = (
+        await session.exec(
+            select(Supporter).where(Supporter.telegram_link_token == event.start_payload)
+        )
+    ).first()
+    if supporter is None:
+        return None
+    assert supporter.id is not None
+    # A supporter has one Telegram chat: a new account replaces the old one.
+    row = (
+        await session.exec(
+            select(SupporterAddress).where(
+                SupporterAddress.supporter_id == supporter.id,
+                SupporterAddress.channel == "telegram",
+            )
+        )
+    ).first()
+    if row is None:
+        row = SupporterAddress(supporter_id=supporter.id, channel="telegram", address="")
+    row.address, row.opted_out = event.address, False
+    supporter.telegram_link_token = None  # one use: a forwarded link cannot claim them again
+    supporter.updated_at = now
+    session.add_all([row, supporter])
+    await session.flush()
+    log.info("telegram chat linked to supporter=%s by deep link", supporter.id)
+    return supporter, row
+
+
 async def conversation_for(session: AsyncSession, supporter_id: int, now: datetime) -> Conversation:
     convo = (
         await session.exec(select(Conversation).where(Conversation.supporter_id == supporter_id))
@@ -142,7 +179,8 @@ async def store_inbound(
     if await is_duplicate(session, event.channel, event.provider_message_id):
         return None
     now = ctx.clock()
-    supporter, address = await resolve_supporter(
+    linked = await link_telegram_chat(session, event, now)
+    supporter, address = linked or await resolve_supporter(
         session, event.channel, event.address, event.profile_name, now
     )
     assert supporter.id is not None

@@ -50,6 +50,8 @@ _TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
 class _RedactBotToken(logging.Filter):
     """httpx logs every request URL at INFO, and Bot API URLs carry the bot token."""
 
+    # Loggers of other libraries: a filter on the logger sees every record it makes.
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if "/bot" in message:
@@ -58,9 +60,11 @@ class _RedactBotToken(logging.Filter):
 
 
 def install_token_redaction() -> None:
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactBotToken) for f in logger.filters):
-        logger.addFilter(_RedactBotToken())
+    # PTB's Bot logs its URLs (token included) at DEBUG when it is built.
+    for name in ("httpx", "telegram.Bot"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactBotToken) for f in logger.filters):
+            logger.addFilter(_RedactBotToken())
 
 
 class _ClientTransport(httpx.AsyncBaseTransport):
