@@ -1,0 +1,309 @@
+"""Twilio send(): the Messages API request it makes and every error class it raises,
+against the fake Messages API (channels/twilio/fake.py) over httpx.MockTransport."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from channels.base import (
+    ChannelMisconfigured,
+    InvalidRecipient,
+    OutboundMessage,
+    ProviderUnavailable,
+    RecipientOptedOut,
+    SendError,
+    Template,
+    Throttled,
+    WindowClosed,
+)
+from channels.twilio import TwilioAdapter, TwilioConfig, make_twilio_adapter
+from channels.twilio.fake import FakeTwilio, Reply
+from tests.channels.twilio_case import (
+    ACCOUNT_SID,
+    API_BASE,
+    AUTH_TOKEN,
+    SETTINGS,
+    SMS_FROM,
+    TESTDATA,
+    WHATSAPP_FROM,
+)
+from tests.conftest import FakeClock, make_settings
+
+TO = "+14155550100"
+CALLBACK = "https://rallypoint.example.org/webhooks/twilio/status"
+MESSAGES_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+
+
+def _adapter(
+    fake: FakeTwilio | None = None, clock: FakeClock | None = None, **overrides: Any
+) -> tuple[TwilioAdapter, FakeTwilio]:
+    fake = fake or FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
+    settings = make_settings("sqlite://", **{**SETTINGS, **overrides})
+    config = TwilioConfig.from_settings(settings)
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+    return TwilioAdapter(config, client, clock=clock or FakeClock()), fake
+
+
+def _sms(body: str = "Phone bank tonight at 7", **kw: Any) -> OutboundMessage:
+    return OutboundMessage(message_id=1, channel="sms", to=TO, body=body, **kw)
+
+
+def _whatsapp(body: str = "Habari", **kw: Any) -> OutboundMessage:
+    return OutboundMessage(message_id=2, channel="whatsapp", to="+254712345678", body=body, **kw)
+
+
+async def test_sms_request_and_result() -> None:
+    adapter, fake = _adapter()
+    result = await adapter.send(_sms())
+    [sent] = fake.requests
+    assert sent.request.method == "POST"
+    assert str(sent.request.url) == API_BASE + MESSAGES_PATH
+    expected_auth = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    assert sent.request.headers["authorization"] == f"Basic {expected_auth}"
+    assert sent.form == {
+        "To": [TO],
+        "From": [SMS_FROM],
+        "Body": ["Phone bank tonight at 7"],
+        "StatusCallback": [CALLBACK],
+    }
+    assert re.fullmatch(r"SM[0-9a-f]{32}", result.provider_message_id)
+    assert result.provider_message_id == sent.sid
+    # Twilio says "queued"; accepted with an id is "sent" in our vocabulary.
+    assert (result.status, result.segments) == ("sent", 1)
+
+
+async def test_long_sms_reports_segments() -> None:
+    adapter, _ = _adapter()
+    result = await adapter.send(_sms("x" * 400))
+    assert result.segments == 3
+
+
+async def test_messaging_service_replaces_from() -> None:
+    adapter, fake = _adapter(twilio_messaging_service_sid="MG9752274e9e519418a7406176694466fa")
+    await adapter.send(_sms())
+    [sent] = fake.requests
+    assert sent.get("MessagingServiceSid") == "MG9752274e9e519418a7406176694466fa"
+    assert "From" not in sent.form
+    assert adapter.sender_key("sms") == "MG9752274e9e519418a7406176694466fa"
+
+
+async def test_whatsapp_addresses_carry_the_prefix() -> None:
+    adapter, fake = _adapter(twilio_whatsapp_from="+14155550199")  # prefix left out
+    await adapter.send(_whatsapp())
+    [sent] = fake.requests
+    assert (sent.get("To"), sent.get("From"), sent.get("Body")) == (
+        "whatsapp:+254712345678",
+        WHATSAPP_FROM,
+        "Habari",
+    )
+    assert sent.get("StatusCallback") == CALLBACK
+
+
+async def test_whatsapp_template_sends_content_sid_and_variables() -> None:
+    adapter, fake = _adapter()
+    template = Template(
+        name="event_reminder",
+        variables={"1": "Amina", "2": "Saturday 10:00"},
+        content_sid="HXb5b62575e6e4ff6129ad7c8efe1f983e",
+    )
+    await adapter.send(_whatsapp(template=template))
+    [sent] = fake.requests
+    assert sent.get("ContentSid") == "HXb5b62575e6e4ff6129ad7c8efe1f983e"
+    assert json.loads(sent.get("ContentVariables") or "") == {"1": "Amina", "2": "Saturday 10:00"}
+    assert "Body" not in sent.form
+
+
+async def test_media_urls_repeat() -> None:
+    adapter, fake = _adapter()
+    urls = ["https://example.org/flyer.jpg", "https://example.org/map.png"]
+    await adapter.send(_sms(media_urls=urls))
+    assert fake.requests[0].form["MediaUrl"] == urls
+
+
+ERRORS = [
+    ("21610 opted out", Reply.error(21610), RecipientOptedOut, "21610", False),
+    ("21211 invalid To", Reply.error(21211), InvalidRecipient, "21211", False),
+    ("21614 not a mobile", Reply.error(21614), InvalidRecipient, "21614", False),
+    ("30003 unreachable", Reply.error(30003), InvalidRecipient, "30003", False),
+    ("30005 unknown handset", Reply.error(30005), InvalidRecipient, "30005", False),
+    ("30006 landline", Reply.error(30006), InvalidRecipient, "30006", False),
+    ("63016 window closed", Reply.error(63016), WindowClosed, "63016", False),
+    ("20003 bad credentials", Reply.error(20003, 401), ChannelMisconfigured, "20003", False),
+    ("20404 wrong account", Reply.error(20404, 404), ChannelMisconfigured, "20404", False),
+    ("21606 sender cannot send", Reply.error(21606), ChannelMisconfigured, "21606", False),
+    ("21659 not a Twilio number", Reply.error(21659), ChannelMisconfigured, "21659", False),
+    ("21611 queue full", Reply.error(21611), Throttled, "21611", True),
+    ("429 without Retry-After", Reply.throttled(), Throttled, "20429", True),
+    ("500", Reply.server_error(500), ProviderUnavailable, None, True),
+    ("503", Reply.server_error(503), ProviderUnavailable, None, True),
+    ("connection refused", Reply.network(), ProviderUnavailable, None, True),
+    ("30007 filtered", Reply.error(30007), SendError, "30007", False),
+    ("unknown 4xx", Reply.error(21999), SendError, "21999", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "reply", "error", "code", "retryable"), ERRORS, ids=[e[0] for e in ERRORS]
+)
+async def test_send_errors(
+    label: str, reply: Reply, error: type[SendError], code: str | None, retryable: bool
+) -> None:
+    adapter, fake = _adapter()
+    fake.script(TO, reply)
+    with pytest.raises(SendError) as caught:
+        await adapter.send(_sms())
+    assert type(caught.value) is error
+    assert caught.value.code == code
+    assert caught.value.retryable is retryable
+    assert len(fake.requests) == 1
+    # The script is used up: the next send goes through.
+    assert (await adapter.send(_sms())).status == "sent"
+
+
+async def test_429_retry_after_seconds() -> None:
+    adapter, fake = _adapter()
+    fake.script(TO, Reply.throttled(7))
+    with pytest.raises(Throttled) as caught:
+        await adapter.send(_sms())
+    assert caught.value.retry_after == 7.0
+
+
+async def test_429_retry_after_http_date_uses_the_clock() -> None:
+    clock = FakeClock(datetime(2026, 3, 4, 15, 0, tzinfo=UTC))
+    adapter, fake = _adapter(clock=clock)
+    fake.script(TO, Reply.throttled("Wed, 04 Mar 2026 15:00:30 GMT"))
+    with pytest.raises(Throttled) as caught:
+        await adapter.send(_sms())
+    assert caught.value.retry_after == 30.0
+
+
+async def test_timeout_is_provider_unavailable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    settings = make_settings("sqlite://", **SETTINGS)
+    adapter = make_twilio_adapter(
+        settings, httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    )
+    assert adapter is not None
+    with pytest.raises(ProviderUnavailable):
+        await adapter.send(_sms())
+
+
+def _replay(status: int, name: str) -> httpx.MockTransport:
+    content = (TESTDATA / name).read_bytes()
+    return httpx.MockTransport(lambda request: httpx.Response(status, content=content))
+
+
+async def test_testdata_answers() -> None:
+    settings = make_settings("sqlite://", **SETTINGS)
+    created = make_twilio_adapter(
+        settings, httpx.AsyncClient(transport=_replay(201, "message_created.json"))
+    )
+    assert created is not None
+    result = await created.send(_sms())
+    assert (result.provider_message_id, result.status, result.segments) == (
+        "SMb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+        "sent",
+        1,
+    )
+    refused = make_twilio_adapter(
+        settings, httpx.AsyncClient(transport=_replay(400, "error_21211.json"))
+    )
+    assert refused is not None
+    with pytest.raises(InvalidRecipient) as caught:
+        await refused.send(_sms())
+    assert caught.value.code == "21211"
+
+
+async def test_created_but_failed_raises_the_classified_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            201, json={"sid": "SM" + "0" * 32, "status": "failed", "error_code": 21610}
+        )
+
+    config = TwilioConfig.from_settings(make_settings("sqlite://", **SETTINGS))
+    adapter = TwilioAdapter(config, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    with pytest.raises(RecipientOptedOut):
+        await adapter.send(_sms())
+
+
+async def test_unconfigured_sender_sends_nothing() -> None:
+    adapter, fake = _adapter(twilio_whatsapp_from=None)
+    with pytest.raises(ChannelMisconfigured):
+        await adapter.send(_whatsapp())
+    with pytest.raises(ChannelMisconfigured):
+        await adapter.send(OutboundMessage(3, "telegram", "12345", "hi"))
+    assert fake.requests == []
+
+
+CHANNELS = [
+    ("sms from", {"twilio_whatsapp_from": None}, ("sms",)),
+    (
+        "messaging service",
+        {
+            "twilio_sms_from": None,
+            "twilio_whatsapp_from": None,
+            "twilio_messaging_service_sid": "MG1",
+        },
+        ("sms",),
+    ),
+    ("whatsapp only", {"twilio_sms_from": None}, ("whatsapp",)),
+    ("both", {}, ("sms", "whatsapp")),
+]
+
+
+@pytest.mark.parametrize(("label", "overrides", "channels"), CHANNELS, ids=[c[0] for c in CHANNELS])
+def test_channels_follow_the_senders(
+    label: str, overrides: dict[str, Any], channels: tuple[str, ...]
+) -> None:
+    adapter, _ = _adapter(**overrides)
+    assert adapter.channels == channels
+
+
+def test_disabled_without_credentials() -> None:
+    client = httpx.AsyncClient()
+    assert make_twilio_adapter(make_settings("sqlite://", twilio_sms_from=SMS_FROM), client) is None
+    only_sid = make_settings("sqlite://", twilio_account_sid=ACCOUNT_SID, twilio_sms_from=SMS_FROM)
+    assert make_twilio_adapter(only_sid, client) is None
+
+
+def test_capabilities_and_sender_keys() -> None:
+    adapter, _ = _adapter()
+    sms, whatsapp = adapter.capabilities("sms"), adapter.capabilities("whatsapp")
+    assert (sms.max_length, sms.media, sms.needs_open_window) == (1600, True, False)
+    assert (whatsapp.max_length, whatsapp.needs_open_window) == (1600, True)
+    assert (adapter.sender_key("sms"), adapter.sender_key("whatsapp")) == (SMS_FROM, WHATSAPP_FROM)
+
+
+async def test_fake_awaits_the_delay_hook() -> None:
+    seen: list[str] = []
+
+    async def delay(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    adapter, _ = _adapter(fake=FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, delay=delay))
+    await adapter.send(_sms())
+    assert seen == [MESSAGES_PATH]
+
+
+async def test_no_secret_or_body_in_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    adapter, fake = _adapter()
+    fake.script(TO, Reply.error(21610), Reply.server_error())
+    for _ in range(3):
+        try:
+            await adapter.send(_sms("secret plan for saturday"))
+        except SendError:
+            pass
+    assert caplog.records, "sending logs something"
+    assert AUTH_TOKEN not in caplog.text
+    assert "secret plan" not in caplog.text
