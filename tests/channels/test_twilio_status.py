@@ -52,6 +52,7 @@ async def _outbound(
         supporter = Supporter(name="Dana", created_at=now, updated_at=now)
         session.add(supporter)
         await session.flush()
+        assert supporter.id is not None
         for ch, address, recent in addresses:
             session.add(
                 SupporterAddress(
@@ -64,6 +65,7 @@ async def _outbound(
         convo = Conversation(supporter_id=supporter.id, created_at=now)
         session.add(convo)
         await session.flush()
+        assert convo.id is not None
         address = dict((c, a) for c, a, _ in addresses)[channel]
         message = Message(
             conversation_id=convo.id,
@@ -79,6 +81,7 @@ async def _outbound(
         )
         session.add(message)
         await session.flush()
+        assert message.id is not None
         if with_attempt:
             session.add(
                 MessageAttempt(
@@ -91,7 +94,6 @@ async def _outbound(
                 )
             )
         await session.commit()
-        assert message.id is not None and supporter.id is not None
         return Outbound(message.id, supporter.id)
 
 
