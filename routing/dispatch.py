@@ -179,7 +179,7 @@ class Dispatcher:
         if adapter is not None and item.channel and item.address:
             postpone = await self.limits.take(
                 sender_buckets(self.limits, adapter, item.channel, item.address, self.ctx.settings),
-                max_wait=self.lease_seconds / 4,
+                max_wait=self._lease_left(item),
             )
             if postpone:
                 await self._postpone(item, postpone)
@@ -203,6 +203,11 @@ class Dispatcher:
                 assert attempt is not None
                 await record_success(session, self.ctx, attempt, result)
                 await session.commit()
+
+    def _lease_left(self, item: Claimed) -> float:
+        # Wait for a token only while the send can still end inside the lease.
+        left = (item.lease_until - self.ctx.clock()).total_seconds() - self.send_timeout
+        return max(0.0, left)
 
     async def _postpone(self, item: Claimed, seconds: float) -> None:
         async with self.ctx.sessions() as session:

@@ -79,6 +79,7 @@ class FakeAdapter:
         return f"{self.provider}:{channel}"
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        await asyncio.sleep(0)  # a real provider call yields: let other sends interleave
         self.calls.append(message)
         if self.clock is not None:
             self.call_times.append(self.clock())

@@ -1,0 +1,45 @@
+"""The process runner behind `rallypoint worker`: the dispatcher alone, until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from gateway.settings import Settings
+from routing.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+    """Run one dispatcher until SIGTERM/SIGINT (or `stop` is set); exit code 0.
+
+    On the signal it stops claiming, lets sends in flight finish (up to 10 s) and
+    releases the leases of rows it claimed but did not send: they stay queued.
+    """
+    from gateway.app import build_context, prepare, shutdown
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    ctx = build_context(settings)
+    try:
+        await prepare(ctx)
+        dispatcher = Dispatcher(ctx)
+        await dispatcher.start()
+        log.info(
+            "worker %s running; channels: %s",
+            dispatcher.owner,
+            sorted(ctx.registry.enabled_channels) or "none",
+        )
+        await stop.wait()
+        log.info("worker %s stopping", dispatcher.owner)
+        await dispatcher.stop()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await shutdown(ctx)
+    log.info("worker stopped")
+    return 0
