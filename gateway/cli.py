@@ -39,6 +39,12 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from routing.worker import run_worker
+
+    return asyncio.run(run_worker(settings))
+
+
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from storage.migrate import upgrade_sync
 
@@ -63,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rallypoint", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="HTTP server: webhooks and REST API").set_defaults(func=cmd_serve)
+    sub.add_parser("worker", help="the dispatcher alone (outbox to providers)").set_defaults(
+        func=cmd_worker
+    )
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(
         func=cmd_migrate
     )
