@@ -157,12 +157,14 @@ async def import_row(
             fields[name] = row[name]
     try:
         given = normalize_addresses([(ADDRESS_COLUMNS[c], row[c]) for c in columns], default_region)
-        owners = set((await owners_of(session, given)).values())
+        held = await owners_of(session, given)
+        owners = set(held.values())
         if len(owners) > 1:
-            ids = ", ".join(str(i) for i in sorted(owners))
-            raise RowRejected(
-                f"conflict (409): the addresses belong to different supporters ({ids})"
+            whose = "; ".join(
+                f"{_column_of(channel)} {address} is supporter {owner}'s"
+                for (channel, address), owner in held.items()
             )
+            raise RowRejected(f"conflict (409): addresses of different supporters: {whose}")
         if not owners:
             fields["addresses"] = given
             await create_supporter(
@@ -196,9 +198,9 @@ async def import_row(
     except FieldError as exc:
         raise RowRejected(f"{_column(exc.loc, columns)}: {exc.message}") from exc
     except AddressTaken as exc:
-        column = "phone" if exc.channel == "sms" else exc.channel
         raise RowRejected(
-            f"conflict (409): {column} {exc.address} belongs to supporter {exc.supporter_id}"
+            f"conflict (409): {_column_of(exc.channel)} {exc.address} "
+            f"belongs to supporter {exc.supporter_id}"
         ) from exc
     except OutsideTeam as exc:
         raise RowRejected(f"forbidden (403): {exc}") from exc
@@ -210,6 +212,10 @@ def _kept(existing: list[SupporterAddress], given: list[tuple[str, str]]) -> lis
     """The supporter's addresses on channels the row does not mention (they stay)."""
     channels = {c for c, _ in given}
     return [(a.channel, a.address) for a in existing if a.channel not in channels]
+
+
+def _column_of(channel: str) -> str:
+    return "phone" if channel == "sms" else channel
 
 
 def _column(loc: tuple[str | int, ...], address_columns: list[str]) -> str:

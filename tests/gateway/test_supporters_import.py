@@ -1,0 +1,215 @@
+"""CSV import (REST and `rallypoint import`) and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from gateway.cli import main
+from storage.models import Supporter, SupporterAddress, SupporterTag, TeamMembership
+from tests.conftest import bearer, new_key
+
+API = "/api/v1"
+
+
+async def upload(client: httpx.AsyncClient, data: bytes) -> httpx.Response:
+    return await client.post(
+        f"{API}/supporters/import", files={"file": ("people.csv", data, "text/csv")}
+    )
+
+
+async def count(client: httpx.AsyncClient, model: Any) -> int:
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        return int((await session.exec(select(func.count()).select_from(model))).one())
+
+
+async def test_import_keeps_good_rows_and_rejects_bad_ones(client: httpx.AsyncClient) -> None:
+    await client.post(f"{API}/teams", json={"name": "Nairobi"})
+    existing = await client.post(
+        f"{API}/supporters",
+        json={"name": "Owner", "addresses": [{"channel": "whatsapp", "address": "+14155550199"}]},
+    )
+    assert existing.status_code == 201
+    data = (
+        "\ufefftags,name,phone,email,teams,timezone,preferred_channels,whatsapp,language\n"
+        "driver|canvasser,Amina,(415) 555-0100,AMINA@example.org,Nairobi,Africa/Nairobi,"
+        "sms|email,,sw\n"
+        ",Bad Phone,12,,,,,,\n"  # row 2: invalid phone
+        ",Bad Zone,+14155550101,,,Mars/Base,,,\n"  # row 3: unknown time zone
+        ",Taken,+14155550199,amina@example.org,,,,,\n"  # row 4: Amina's email, Owner's phone
+        ",No Team,+14155550102,,Atlantis,,,,\n"  # row 5: unknown team
+        "\n"  # blank line: skipped, still counted
+        ",,+14155550103,,,,,,\n"  # row 7: no name
+        ",Pigeon,+14155550104,,,,pigeon,,\n"  # row 8: unknown channel
+        ",Ben,,,,,,+14155550105,\n"  # row 9: good
+    ).encode()
+    response = await upload(client, data)
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    assert summary["created"] == 2
+    assert summary["updated"] == 0
+    rejected = {r["row"]: r["reason"] for r in summary["rejected"]}
+    assert sorted(rejected) == [2, 3, 4, 5, 7, 8]
+    assert rejected[2].startswith("phone:")
+    assert rejected[3].startswith("timezone:")
+    assert "409" in rejected[4] and "+14155550199" in rejected[4]
+    assert rejected[5].startswith("teams:")
+    assert rejected[7].startswith("name:")
+    assert rejected[8].startswith("preferred_channels:")
+    # Bad rows wrote nothing: only Owner, Amina and Ben exist.
+    assert await count(client, Supporter) == 3
+    assert await count(client, SupporterAddress) == 4
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        names = (await session.exec(select(Supporter.name).order_by(Supporter.id))).all()
+        assert names == ["Owner", "Amina", "Ben"]
+    listed = await client.get(f"{API}/supporters", params={"q": "Amina"})
+    amina = listed.json()["items"][0]
+    assert amina["source"] == "import"
+    assert amina["tags"] == ["canvasser", "driver"]
+    assert amina["teams"][0]["name"] == "Nairobi"
+    assert amina["preferred_channels"] == ["sms", "email"]
+    assert amina["language"] == "sw"
+    assert {(a["channel"], a["address"]) for a in amina["addresses"]} == {
+        ("sms", "+14155550100"),
+        ("email", "amina@example.org"),
+    }
+
+
+async def test_import_updates_a_supporter_matched_by_any_address(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post(
+        f"{API}/supporters",
+        json={
+            "name": "Old Name",
+            "addresses": [{"channel": "sms", "address": "+14155550100"}],
+            "tags": ["old"],
+        },
+    )
+    supporter_id = created.json()["id"]
+    # The same number given as whatsapp matches the sms supporter: one number, one supporter.
+    data = b"name,whatsapp,email,tags\nNew Name,+1 415 555 0100,new@example.org,fresh\n"
+    response = await upload(client, data)
+    assert response.json() == {"created": 0, "updated": 1, "rejected": []}
+    updated = (await client.get(f"{API}/supporters/{supporter_id}")).json()
+    assert updated["name"] == "New Name"
+    assert updated["tags"] == ["fresh"]
+    assert {(a["channel"], a["address"]) for a in updated["addresses"]} == {
+        ("sms", "+14155550100"),
+        ("whatsapp", "+14155550100"),
+        ("email", "new@example.org"),
+    }
+    assert await count(client, Supporter) == 1
+    # Importing the same file again changes nothing more.
+    again = await upload(client, data)
+    assert again.json() == {"created": 0, "updated": 1, "rejected": []}
+    assert await count(client, SupporterAddress) == 3
+
+
+async def test_addresses_of_two_supporters_in_one_row_are_rejected(
+    client: httpx.AsyncClient,
+) -> None:
+    for name, email in [("A", "a@example.org"), ("B", "b@example.org")]:
+        await client.post(
+            f"{API}/supporters",
+            json={"name": name, "addresses": [{"channel": "email", "address": email}]},
+        )
+    response = await upload(client, b"name,email,phone\nA,a@example.org,\nX,,\n")
+    assert response.json()["updated"] == 1
+    assert response.json()["rejected"][0]["row"] == 2
+    assert "no address" in response.json()["rejected"][0]["reason"]
+    a_id = (await client.get(f"{API}/supporters", params={"q": "a@"})).json()["items"][0]["id"]
+    await client.patch(
+        f"{API}/supporters/{a_id}",
+        json={
+            "addresses": [
+                {"channel": "email", "address": "a@example.org"},
+                {"channel": "sms", "address": "+14155550100"},
+            ]
+        },
+    )
+    response = await upload(client, b"name,email,phone\nMix,b@example.org,+14155550100\n")
+    summary = response.json()
+    assert summary["created"] == 0 and summary["updated"] == 0
+    assert "409" in summary["rejected"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (b"name,phone\nJos\xe9,+14155550100\n", "UTF-8"),
+        (b"", "empty"),
+        (b"phone\n+14155550100\n", "name"),
+    ],
+)
+async def test_unusable_files_are_422_and_write_nothing(
+    client: httpx.AsyncClient, data: bytes, needle: str
+) -> None:
+    response = await upload(client, data)
+    assert response.status_code == 422
+    assert needle in response.json()["detail"]
+    assert await count(client, Supporter) == 0
+
+
+async def test_team_lead_import_lands_in_their_team(client: httpx.AsyncClient) -> None:
+    team = (await client.post(f"{API}/teams", json={"name": "North"})).json()
+    await client.post(f"{API}/teams", json={"name": "South"})
+    lead = bearer(await new_key(client.ctx, "team_lead", team["id"]))  # type: ignore[attr-defined]
+    response = await client.post(
+        f"{API}/supporters/import",
+        files={"file": ("x.csv", b"name,email,teams\nA,a@example.org,\nB,b@example.org,South\n")},
+        headers=lead,
+    )
+    summary = response.json()
+    assert summary["created"] == 1
+    assert summary["rejected"][0]["row"] == 2 and "403" in summary["rejected"][0]["reason"]
+    assert await count(client, TeamMembership) == 1
+
+
+async def test_export_round_trips_through_import(client: httpx.AsyncClient) -> None:
+    await client.post(f"{API}/teams", json={"name": "Nairobi"})
+    await upload(
+        client,
+        b"name,phone,email,tags,teams,timezone\n"
+        b'"Otieno, Amina",+14155550100,a@example.org,x|y,Nairobi,Africa/Nairobi\n',
+    )
+    export = await client.get(f"{API}/supporters/export")
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["name"] == "Otieno, Amina"
+    assert row["phone"] == "+14155550100"
+    assert row["tags"] == "x|y"
+    assert row["teams"] == "Nairobi"
+    assert row["opted_out"] == "false"
+    again = await upload(client, export.content)
+    assert again.json() == {"created": 0, "updated": 1, "rejected": []}
+    assert await count(client, SupporterTag) == 2
+
+
+def test_cli_import_prints_the_summary(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(b"name,phone\nAmina,+14155550100\nBad,1\n")
+    monkeypatch.setenv("RALLYPOINT_DATABASE_URL", database_url)
+    monkeypatch.setenv("RALLYPOINT_DEFAULT_REGION", "US")
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    assert main(["import", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["created"] == 1
+    assert [r["row"] for r in summary["rejected"]] == [2]
+    assert main(["import", str(tmp_path / "missing.csv")]) == 2
