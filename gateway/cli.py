@@ -65,6 +65,20 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from routing.importer import ImportFileError, import_file
+
+    try:
+        summary = asyncio.run(import_file(settings, args.file, team=args.team))
+    except (ImportFileError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary.as_dict()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rallypoint", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--team", help="team id or name (required for team_lead)")
     create.add_argument("--name", help="a label for the key")
     create.set_defaults(func=cmd_keys_create)
+    importer = sub.add_parser("import", help="import supporters from a CSV file")
+    importer.add_argument("file", help="CSV with a header row (name, phone, whatsapp, ...)")
+    importer.add_argument("--team", help="import as this team's lead (team id or name)")
+    importer.set_defaults(func=cmd_import)
     return parser
 
 
