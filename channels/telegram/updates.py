@@ -43,7 +43,12 @@ def load_update(body: bytes) -> Update:
 
 def events_from_update(update: Update, raw: str) -> list[WebhookEvent]:
     if update.message is not None:
-        return [inbound_message(update.update_id, update.message, raw)]
+        message = inbound_message(update.update_id, update.message, raw)
+        if message.body or message.attachments:
+            return [message]
+        # Service messages (someone joined a group, a pinned message...): nothing to read.
+        log.debug("telegram update %s: message without content ignored", update.update_id)
+        return []
     if update.my_chat_member is not None:
         opt_out = membership_change(update.update_id, update.my_chat_member)
         return [opt_out] if opt_out is not None else []

@@ -61,6 +61,7 @@ CASES = [
     Case("start_payload", message={"body": "/start", "address": CHAT}),
     Case("stop", message={"body": "/stop", "address": CHAT}),
     Case("group_message", message={"body": "Meeting point is the market gate"}),
+    Case("group_service_message"),  # someone joined the group: no content, nothing stored
     Case("edited_message"),
     Case("callback_query"),
     Case("my_chat_member_kicked"),  # unknown chat: nothing to opt out, nothing stored
