@@ -20,25 +20,27 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import col
 
 from channels.base import (
     ChannelAdapter,
-    ChannelMisconfigured,
     OutboundMessage,
     ProviderUnavailable,
     SendError,
-    WindowClosed,
 )
 from gateway.context import AppContext
 from routing.claim import Claimed, claim_batch, release
 from routing.compose import compose, prepare_email_threading
-from routing.dispatch_outcome import finish, record_failure, record_success, settle_interrupted
-from routing.outbound import _window_open
+from routing.dispatch_outcome import (
+    finish,
+    record_failure,
+    record_success,
+    send_blocker,
+    settle_interrupted,
+)
 from routing.quiet_hours import hold_until
 from routing.ratelimit import RateLimits, sender_buckets
-from storage.models import Message, MessageAttempt, OutboxItem, Supporter, SupporterAddress
+from storage.models import Message, MessageAttempt, OutboxItem, Supporter
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +271,7 @@ class Dispatcher:
                 await session.commit()
                 log.info("message %s held for quiet hours until %s", message.id, held)
                 return None
-            problem, use_template = await self._send_blocker(session, message, adapter)
+            problem, use_template = await send_blocker(session, ctx, message, adapter)
             if problem is not None:
                 await record_failure(session, ctx, message, None, problem, random=self.random)
                 await session.commit()
@@ -291,28 +293,3 @@ class Dispatcher:
             assert attempt.id is not None
             await session.commit()
         return Prepared(outbound, attempt.id)
-
-    async def _send_blocker(
-        self, session: AsyncSession, message: Message, adapter: ChannelAdapter | None
-    ) -> tuple[SendError | None, bool]:
-        """A permanent reason not to send on this channel now, and whether to use the
-        WhatsApp template."""
-        if adapter is None:
-            return ChannelMisconfigured(f"{message.channel} is not configured"), False
-        address = (
-            await session.exec(
-                select(SupporterAddress).where(
-                    SupporterAddress.supporter_id == message.supporter_id,
-                    SupporterAddress.channel == message.channel,
-                )
-            )
-        ).first()
-        if address is None or address.address != message.address:
-            return SendError("the supporter no longer has this address"), False
-        if address.opted_out:
-            return SendError("opted out of this channel"), False
-        if message.channel == "whatsapp" and not _window_open(address, self.ctx.clock()):
-            if message.template:
-                return None, True
-            return WindowClosed("24 h window closed and no template"), False
-        return None, False

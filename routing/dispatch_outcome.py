@@ -13,10 +13,17 @@ from datetime import timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from channels.base import RecipientOptedOut, SendError, SendResult
+from channels.base import (
+    ChannelAdapter,
+    ChannelMisconfigured,
+    RecipientOptedOut,
+    SendError,
+    SendResult,
+    WindowClosed,
+)
 from gateway.context import AppContext
 from routing.consent import record_consent
-from routing.outbound import fall_back
+from routing.outbound import _window_open, fall_back
 from routing.retry import backoff_delay, retry_after_of, should_retry
 from routing.status import apply_pending_statuses
 from storage.models import (
@@ -234,3 +241,29 @@ async def _opt_out(
         message_id=message.id,
         reason=f"provider: {error.code or type(error).__name__}",
     )
+
+
+async def send_blocker(
+    session: AsyncSession, ctx: AppContext, message: Message, adapter: ChannelAdapter | None
+) -> tuple[SendError | None, bool]:
+    """A permanent reason not to send on this channel now, and whether to use the
+    WhatsApp template."""
+    if adapter is None:
+        return ChannelMisconfigured(f"{message.channel} is not configured"), False
+    address = (
+        await session.exec(
+            select(SupporterAddress).where(
+                SupporterAddress.supporter_id == message.supporter_id,
+                SupporterAddress.channel == message.channel,
+            )
+        )
+    ).first()
+    if address is None or address.address != message.address:
+        return SendError("the supporter no longer has this address"), False
+    if address.opted_out:
+        return SendError("opted out of this channel"), False
+    if message.channel == "whatsapp" and not _window_open(address, ctx.clock()):
+        if message.template:
+            return None, True
+        return WindowClosed("24 h window closed and no template"), False
+    return None, False
