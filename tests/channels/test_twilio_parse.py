@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -170,3 +172,26 @@ def test_inbound_needs_a_form() -> None:
     request = WebhookRequest("POST", url, "/webhooks/twilio", {}, {}, b"{}", form=None)
     with pytest.raises(MalformedPayload):
         _adapter().parse(request)
+
+
+def test_json_body_signed_by_hash_verifies_then_is_malformed() -> None:
+    body = b'{"MessageSid": "SM1"}'
+    url = (
+        "https://rallypoint.example.org/webhooks/twilio?bodySHA256="
+        + hashlib.sha256(body).hexdigest()
+    )
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, {})
+    request = WebhookRequest(
+        "POST",
+        url,
+        "/webhooks/twilio",
+        {"bodySHA256": hashlib.sha256(body).hexdigest()},
+        {"x-twilio-signature": signature},
+        body,
+    )
+    adapter = _adapter()
+    adapter.verify(request)
+    with pytest.raises(MalformedPayload):
+        adapter.parse(request)
+    with pytest.raises(InvalidSignature):
+        adapter.verify(replace(request, body=b'{"MessageSid": "SM2"}'))
