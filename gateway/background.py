@@ -26,6 +26,10 @@ def background_services(ctx: AppContext) -> list[BackgroundService]:
         from gateway.checkin_scheduler import CheckinScheduler
 
         services.append(CheckinScheduler(ctx))
+    from routing.fanout import FanoutService
+
+    # Resumes announcement fan-outs a stop or crash left half done.
+    services.append(FanoutService(ctx))
     return services
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,3 +22,5 @@ class AppContext:
     registry: Registry
     http_client: httpx.AsyncClient
     clock: Clock
+    # Announcement fan-outs running in this process, by announcement id (routing/fanout.py).
+    fanouts: dict[int, asyncio.Task[int]] = field(default_factory=dict)

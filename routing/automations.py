@@ -14,6 +14,7 @@ from channels.base import InboundMessage
 from gateway.context import AppContext
 from routing.keywords import react_to_keywords
 from routing.onboarding import react_to_onboarding
+from routing.polls import react_to_poll_answer
 from storage.models import Message, Supporter, SupporterAddress
 
 Reaction = Callable[
@@ -22,7 +23,7 @@ Reaction = Callable[
 ]
 
 # Filled in order of precedence: consent keywords first, then onboarding, then polls.
-REACTIONS: list[Reaction] = [react_to_keywords, react_to_onboarding]
+REACTIONS: list[Reaction] = [react_to_keywords, react_to_onboarding, react_to_poll_answer]
 
 
 async def react_to_inbound(

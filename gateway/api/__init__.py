@@ -22,3 +22,9 @@ router.include_router(supporters.router)
 router.include_router(teams.router)
 router.include_router(conversations.router)
 router.include_router(messages.router)
+
+from gateway.api import announcements, polls, stats  # noqa: E402
+
+router.include_router(announcements.router)
+router.include_router(polls.router)
+router.include_router(stats.router)

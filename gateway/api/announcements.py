@@ -1,0 +1,192 @@
+"""Announcements: one body to an audience (teams, tags, language, channels), fanned out in
+batches into the outbox; `Idempotency-Key` makes a retried POST answer the original."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gateway.api.announcement_create import (
+    AudienceIn,
+    TemplateIn,
+    create_announcement,
+    request_hash,
+    resolve_audience,
+)
+from gateway.api.announcement_report import DeliveryReport, delivery_report
+from gateway.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    split_page,
+)
+from gateway.api.scope import SessionDep, lead_team, not_found
+from gateway.auth import AnyRole, Context, Principal
+from gateway.context import AppContext
+from routing.audience import preview_audience
+from routing.segments import sms_segments
+from storage.models import Announcement
+
+router = APIRouter(tags=["announcements"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+class AnnouncementCreate(BaseModel):
+    body: str = Field(min_length=1, max_length=10_000)
+    subject: str | None = Field(None, max_length=998)
+    audience: AudienceIn
+    send_at: datetime | None = None
+    template: TemplateIn | None = None
+
+
+class AnnouncementPublic(BaseModel):
+    id: int
+    kind: str
+    body: str
+    subject: str | None
+    audience: dict[str, Any]
+    recipients: int
+    state: str
+    send_at: datetime | None
+    template: dict[str, Any] | None
+    created_at: datetime
+
+
+class AnnouncementDetail(AnnouncementPublic, DeliveryReport):
+    pass
+
+
+class DryRun(BaseModel):
+    dry_run: bool = True
+    recipients: int
+    by_channel: dict[str, int]
+    skipped: int
+    unreachable: int
+    sms_segments: dict[str, int] = Field(description="{per_message, total}")
+
+
+def public(announcement: Announcement) -> AnnouncementPublic:
+    assert announcement.id is not None
+    return AnnouncementPublic(
+        id=announcement.id,
+        kind=announcement.kind,
+        body=announcement.body,
+        subject=announcement.subject,
+        audience=announcement.audience or {},
+        recipients=announcement.recipients,
+        state=announcement.state,
+        send_at=announcement.send_at,
+        template=announcement.template,
+        created_at=announcement.created_at,
+    )
+
+
+async def dry_run(
+    ctx: AppContext,
+    session: AsyncSession,
+    principal: Principal,
+    body: str,
+    given: AnnouncementCreate,
+) -> DryRun:
+    audience, _ = await resolve_audience(session, principal, given.audience)
+    await session.commit()  # release the (SQLite) write lock while the preview reads
+    preview = await preview_audience(ctx, audience, has_template=given.template is not None)
+    per_message = sms_segments(body)
+    return DryRun(
+        recipients=preview.recipients,
+        by_channel=preview.by_channel,
+        skipped=preview.skipped,
+        unreachable=preview.unreachable,
+        sms_segments={
+            "per_message": per_message,
+            "total": per_message * preview.by_channel.get("sms", 0),
+        },
+    )
+
+
+@router.post(
+    "/announcements",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AnnouncementPublic | DryRun,
+    summary="Announce to an audience (202), replay (200), or preview with ?dry_run=true",
+)
+async def post_announcement(
+    payload: AnnouncementCreate,
+    ctx: Context,
+    session: SessionDep,
+    principal: AnyRole,
+    response: Response,
+    key: IdempotencyKey = None,
+    dry: Annotated[bool, Query(alias="dry_run")] = False,
+) -> AnnouncementPublic | DryRun:
+    if dry:
+        response.status_code = status.HTTP_200_OK
+        return await dry_run(ctx, session, principal, payload.body, payload)
+    await session.close()  # create_announcement runs its own transactions
+    announcement, created = await create_announcement(
+        ctx,
+        principal,
+        kind="announcement",
+        body=payload.body,
+        subject=payload.subject,
+        audience_in=payload.audience,
+        send_at=payload.send_at,
+        template=payload.template.model_dump(exclude_none=True) if payload.template else None,
+        key=key,
+        digest=request_hash("announcement", payload),
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return public(announcement)
+
+
+async def visible_announcement(
+    session: AsyncSession, principal: Principal, announcement_id: int
+) -> Announcement:
+    """The announcement, if `principal` may see it (team leads: their team's only)."""
+    announcement = await session.get(Announcement, announcement_id)
+    own = lead_team(principal)
+    if announcement is None or (own is not None and announcement.team_scope_id != own):
+        raise not_found("announcement")
+    return announcement
+
+
+@router.get("/announcements", response_model=Page[AnnouncementPublic])
+async def list_announcements(
+    session: SessionDep,
+    principal: AnyRole,
+    kind: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[AnnouncementPublic]:
+    """Newest first."""
+    query = select(Announcement).order_by(col(Announcement.id).desc()).limit(limit + 1)
+    key = decode_cursor(cursor, (int,))
+    if key is not None:
+        query = query.where(col(Announcement.id) < key[0])
+    own = lead_team(principal)
+    if own is not None:
+        query = query.where(Announcement.team_scope_id == own)
+    if kind:
+        query = query.where(Announcement.kind == kind)
+    rows, more = split_page(list((await session.exec(query)).all()), limit)
+    last = rows[-1].id if rows and more else None
+    return Page(items=[public(a) for a in rows], next_cursor=encode_cursor(last) if last else None)
+
+
+@router.get("/announcements/{announcement_id}", response_model=AnnouncementDetail)
+async def get_announcement(
+    announcement_id: int, session: SessionDep, principal: AnyRole
+) -> AnnouncementDetail:
+    announcement = await visible_announcement(session, principal, announcement_id)
+    report = await delivery_report(session, announcement_id)
+    return AnnouncementDetail(**public(announcement).model_dump(), **report.model_dump())

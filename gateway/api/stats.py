@@ -1,0 +1,88 @@
+"""Team statistics for organizers: size, activity, reach per channel, one-on-ones."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import case, func, select
+from sqlmodel import col
+
+from gateway.api.scope import SessionDep, visible_team
+from gateway.auth import AnyRole, Context
+from storage.models import Message, Supporter, SupporterAddress, TeamMembership
+
+router = APIRouter(tags=["teams"])
+
+
+class TeamStats(BaseModel):
+    team_id: int
+    team: str
+    as_of: datetime
+    members: int
+    active_7d: int = Field(description="members who wrote to us in the last 7 days")
+    active_30d: int = Field(description="members who wrote to us in the last 30 days")
+    opted_out: int
+    by_channel: dict[str, int] = Field(description="members with an address on each channel")
+    one_on_ones_30d: int = Field(description="one-on-one messages sent to members in 30 days")
+
+
+@router.get("/teams/{team_ref}/stats", response_model=TeamStats)
+async def team_stats(
+    team_ref: str, ctx: Context, session: SessionDep, principal: AnyRole
+) -> TeamStats:
+    """A team by id or name; team leads see their own team only (else 404)."""
+    team = await visible_team(session, principal, team_ref)
+    assert team.id is not None
+    now = ctx.clock()
+    members = select(col(TeamMembership.supporter_id)).where(col(TeamMembership.team_id) == team.id)
+    is_member = col(Supporter.id).in_(members)
+
+    def since(days: int) -> Any:
+        return func.sum(
+            case((col(Supporter.last_inbound_at) >= now - timedelta(days=days), 1), else_=0)
+        )
+
+    totals = (
+        await session.execute(
+            select(
+                func.count(),
+                since(7),
+                since(30),
+                func.sum(case((col(Supporter.opted_out).is_(True), 1), else_=0)),
+            ).where(is_member)
+        )
+    ).one()
+    by_channel = await session.execute(
+        select(
+            col(SupporterAddress.channel),
+            func.count(func.distinct(col(SupporterAddress.supporter_id))),
+        )
+        .where(col(SupporterAddress.supporter_id).in_(members))
+        .group_by(col(SupporterAddress.channel))
+    )
+    one_on_ones = (
+        await session.execute(
+            select(func.count()).where(
+                col(Message.supporter_id).in_(members),
+                col(Message.direction) == "outbound",
+                col(Message.kind) == "one_on_one",
+                col(Message.status) != "skipped",
+                col(Message.created_at) >= now - timedelta(days=30),
+            )
+        )
+    ).scalar_one()
+    count, active_7d, active_30d, opted_out = totals
+    return TeamStats(
+        team_id=team.id,
+        team=team.name,
+        as_of=now,
+        members=count,
+        active_7d=active_7d or 0,
+        active_30d=active_30d or 0,
+        opted_out=opted_out or 0,
+        by_channel={channel: n for channel, n in by_channel},
+        one_on_ones_30d=one_on_ones,
+    )
