@@ -71,6 +71,13 @@ def classify(text: str | None) -> KeywordKind | None:
     return None
 
 
+def keyword_text(event: InboundMessage) -> str | None:
+    """The text a keyword is looked for in; an email with no body may say it in its subject."""
+    if event.channel == "email" and not event.body.strip():
+        return event.subject
+    return event.body
+
+
 def provider_replied(ctx: AppContext, channel: str) -> bool:
     """Whether the provider has already answered the keyword itself.
 
@@ -93,7 +100,7 @@ async def react_to_keywords(
     An opt-in word from someone who is not opted out is left alone ("YES" may answer a
     poll, "/start" begins onboarding on Telegram).
     """
-    kind = classify(event.body)
+    kind = classify(keyword_text(event))
     if kind is None:
         return False
     if kind == "opt_in" and not supporter.opted_out:

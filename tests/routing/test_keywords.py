@@ -9,8 +9,9 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from channels.base import Channel
+from channels.base import Channel, InboundMessage
 from gateway.context import AppContext
+from routing.inbound import ingest
 from routing.keywords import classify
 from storage.models import ConsentEvent, Message, OnboardingState
 from tests.routing.fake_channel import (
@@ -203,3 +204,24 @@ async def test_stop_mid_onboarding_is_handled_by_consent_first(make_client: Make
     assert [m.kind for m in await outbound(ctx)] == ["auto_reply", "consent"]
     await say(ctx, "Ada", "whatsapp")  # opted out: onboarding does not carry on
     assert len(await outbound(ctx)) == 2
+
+
+async def test_email_with_an_empty_body_may_say_stop_in_its_subject(
+    make_client: MakeClient,
+) -> None:
+    ctx = await configured(make_client)
+    await ingest(
+        ctx,
+        [
+            InboundMessage(
+                channel="email",
+                address="ada@example.org",
+                provider_message_id="<e1@example.org>",
+                body="",
+                subject="Unsubscribe",
+            )
+        ],
+    )
+    assert (await supporter_by_address(ctx, "email", "ada@example.org")).opted_out is True
+    [reply] = await outbound(ctx)
+    assert (reply.channel, reply.body) == ("email", ctx.settings.opt_out_text)
