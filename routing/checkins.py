@@ -4,7 +4,8 @@ A check-in's occurrences are at `weekday` (0 = Monday) and `local_time` in the
 organization's timezone (RALLYPOINT_DEFAULT_TIMEZONE), one for the whole team so the
 conversation happens together. It is due when its latest occurrence is after its last
 run (or its creation) and not in the future; a scheduler that was down for weeks runs
-it once when it comes back, because only the latest occurrence counts.
+it once when it comes back, because only the latest occurrence counts. The prompt goes
+out as a team announcement of kind "checkin" (GET /api/v1/announcements/{id} counts it).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.context import AppContext
+from routing.audience import Audience
+from routing.fanout import fan_out
 from routing.outbound import PRIORITY_BULK, queue_message
-from storage.models import Checkin, Message, Supporter, Team, TeamMembership
+from storage.models import Announcement, Checkin, Message, Supporter, Team, TeamMembership
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ def org_timezone(ctx: AppContext) -> ZoneInfo:
 @dataclass
 class CheckinRun:
     checkin_id: int
+    announcement_id: int
     prompts: int = 0
     nudges: int = 0
 
@@ -122,24 +126,32 @@ async def claim(session: AsyncSession, checkin: Checkin, now: datetime) -> bool:
     return bool(result.rowcount == 1)
 
 
-async def run_checkin(
+async def start_checkin(
     session: AsyncSession, ctx: AppContext, checkin: Checkin, now: datetime
 ) -> CheckinRun:
-    """Queue the prompt to every member still opted in, and the nudges that are due."""
+    """Write the prompt as a team announcement (kind "checkin", fanned out after commit)
+    and queue the nudges that are due."""
     assert checkin.id is not None
-    run = CheckinRun(checkin.id)
+    announcement = Announcement(
+        body=checkin.prompt,
+        audience=Audience(teams=(checkin.team_id,)).as_dict(),
+        kind="checkin",
+        team_scope_id=checkin.team_id,
+        created_at=now,
+    )
+    session.add(announcement)
+    await session.flush()
+    assert announcement.id is not None
+    run = CheckinRun(checkin.id, announcement_id=announcement.id)
+    if not checkin.nudge_text:
+        return run
     for member in await team_members(session, checkin.team_id):
-        if member.opted_out:
+        if member.opted_out or not await nudge_is_due(session, member, checkin.inactive_days, now):
             continue
-        await queue_message(
-            session, ctx, member, checkin.prompt, kind="checkin", priority=PRIORITY_BULK
-        )
-        run.prompts += 1
-        if checkin.nudge_text and await nudge_is_due(session, member, checkin.inactive_days, now):
-            first_name = member.name.split()[0] if member.name.split() else member.name
-            text = checkin.nudge_text.replace("{name}", first_name)
-            await queue_message(session, ctx, member, text, kind="nudge", priority=PRIORITY_BULK)
-            run.nudges += 1
+        first_name = (member.name.split() or [member.name])[0]
+        text = checkin.nudge_text.replace("{name}", first_name)
+        await queue_message(session, ctx, member, text, kind="nudge", priority=PRIORITY_BULK)
+        run.nudges += 1
     return run
 
 
@@ -154,8 +166,23 @@ async def nudge_is_due(
     return not await nudged_since(session, member.id, since)
 
 
+async def queued_prompts(ctx: AppContext, announcement_id: int) -> int:
+    async with ctx.sessions() as session:
+        found = await session.exec(
+            select(func.count()).where(
+                col(Message.announcement_id) == announcement_id, Message.status == "queued"
+            )
+        )
+        return int(found.one())
+
+
 async def run_due_checkins(ctx: AppContext) -> CheckinReport:
-    """Run every check-in that is due now, each in its own transaction."""
+    """Run every check-in that is due now, each claimed in its own transaction.
+
+    The prompt goes out through the announcement fan-out (batched, opted-out members
+    counted as skipped); a crash after the claim leaves a pending announcement that the
+    fan-out resumes, so the prompt is neither lost nor sent twice.
+    """
     report = CheckinReport()
     tz = org_timezone(ctx)
     now = ctx.clock()
@@ -171,8 +198,10 @@ async def run_due_checkins(ctx: AppContext) -> CheckinReport:
             if not await claim(session, checkin, now):
                 await session.rollback()
                 continue
-            run = await run_checkin(session, ctx, checkin, now)
+            run = await start_checkin(session, ctx, checkin, now)
             await session.commit()
+        await fan_out(ctx, run.announcement_id)
+        run.prompts = await queued_prompts(ctx, run.announcement_id)
         log.info("check-in %s ran: prompts=%s nudges=%s", run.checkin_id, run.prompts, run.nudges)
         report.runs.append(run)
     return report

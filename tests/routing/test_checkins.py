@@ -16,6 +16,7 @@ from gateway.checkin_scheduler import CheckinScheduler
 from gateway.context import AppContext
 from routing.checkins import inactive_supporters, latest_occurrence, run_due_checkins
 from storage.models import (
+    Announcement,
     Checkin,
     OutboxItem,
     Supporter,
@@ -32,8 +33,8 @@ NY = ZoneInfo("America/New_York")
 WEDNESDAY = 2
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -96,13 +97,15 @@ async def setup_team(
 
 
 async def prompts(ctx: AppContext) -> list[tuple[int, str, str]]:
-    return [(m.supporter_id, m.body, m.status) for m in await outbound(ctx, "checkin")]
+    """The check-in prompts queued for sending (opted-out members' are `skipped`)."""
+    messages = await outbound(ctx, "checkin")
+    return [(m.supporter_id, m.body, m.status) for m in messages if m.status == "queued"]
 
 
 async def test_due_at_the_local_time_and_runs_once(
     make_client: MakeClient, clock: FakeClock
 ) -> None:
-    ctx, (ada, bea, _cleo), checkin = await setup_team(make_client, clock)
+    ctx, (ada, bea, cleo), checkin = await setup_team(make_client, clock)
     clock.set(utc(2026, 3, 4, 22, 59))
     assert (await run_due_checkins(ctx)).runs == []
     assert await prompts(ctx) == []
@@ -115,6 +118,12 @@ async def test_due_at_the_local_time_and_runs_once(
         (bea.id, "How did your week go?", "queued"),
     ]
     assert await prompts(ctx) == expected
+    skipped = [(m.supporter_id, m.status, m.error) for m in await outbound(ctx, "checkin")]
+    assert (cleo.id, "skipped", "opted out") in skipped
+    async with ctx.sessions() as session:
+        announcement = await session.get(Announcement, run.announcement_id)
+    assert announcement is not None
+    assert (announcement.kind, announcement.recipients) == ("checkin", 3)
     async with ctx.sessions() as session:
         items = (await session.exec(select(OutboxItem))).all()
         stored = await session.get(Checkin, checkin.id)
@@ -183,7 +192,7 @@ async def test_inactive_members_are_nudged_once_per_lull(
     clock.set(utc(2026, 4, 8, 22, 0))
     assert (await run_due_checkins(ctx)).runs[0].nudges == 1  # Bea quiet 14 days again
     assert [m.supporter_id for m in await outbound(ctx, "nudge")] == [bea.id, ada.id, bea.id]
-    assert cleo.id not in {m.supporter_id for m in await outbound(ctx)}
+    assert cleo.id not in {m.supporter_id for m in await outbound(ctx) if m.status == "queued"}
 
 
 async def test_inactive_supporters_list(make_client: MakeClient, clock: FakeClock) -> None:
