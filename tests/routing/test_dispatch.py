@@ -270,3 +270,53 @@ async def test_replies_go_before_announcements(make_client, clock: FakeClock) ->
     while await dispatcher.run_once(limit=1):
         pass
     assert [m.message_id for m in sms.calls] == [reply, *bulk]
+
+
+async def test_fallback_is_visible_through_the_api(make_client, clock: FakeClock) -> None:
+    from tests.conftest import bearer, new_key
+
+    client = await make_client()
+    ctx: AppContext = client.ctx
+    sms = FakeAdapter(channels=("sms",), provider="fake-sms")
+    email = FakeAdapter(channels=("email",), provider="fake-email")
+    ctx.registry.add(sms)
+    ctx.registry.add(email)
+    client.headers.update(bearer(await new_key(ctx)))
+    sid = await add_supporter(ctx, {"sms": PHONE, "email": EMAIL})
+    queued = await client.post(f"/api/v1/supporters/{sid}/messages", json={"body": "hi"})
+    assert queued.status_code == 202, queued.text
+    mid = queued.json()["id"]
+    assert queued.json()["channel"] == "sms"
+    sms.fail(PHONE, InvalidRecipient("unreachable", code="30003"))
+    dispatcher = make_dispatcher(ctx, clock)
+    assert await dispatcher.run_until_idle() == 2
+
+    shown = (await client.get(f"/api/v1/messages/{mid}")).json()
+    assert (shown["channel"], shown["status"]) == ("email", "sent")
+    assert shown["provider_message_id"] == email.accepted[0][0]
+    assert [(a["channel"], a["status"]) for a in shown["attempts"]] == [
+        ("sms", "failed"),
+        ("email", "sent"),
+    ]
+    assert [(h["channel"], h["status"]) for h in shown["history"]] == [
+        ("sms", "failed"),
+        ("email", "queued"),
+        ("email", "sent"),
+    ]
+
+
+async def test_stop_confirmation_still_reaches_an_opted_out_supporter(
+    make_client, clock: FakeClock
+) -> None:
+    ctx, sms, _ = await setup(make_client)
+    sid = await add_supporter(ctx, {"sms": PHONE})
+    async with ctx.sessions() as session:
+        supporter = await session.get(Supporter, sid)
+        assert supporter is not None
+        supporter.opted_out = True
+        session.add(supporter)
+        await session.commit()
+    confirm = await queue(ctx, sid, "You are unsubscribed", kind="consent", allow_opted_out=True)
+    assert await make_dispatcher(ctx, clock).run_once() == 1
+    assert (await load(ctx, confirm)).status == "sent"
+    assert [m.body for m in sms.calls] == ["You are unsubscribed"]
