@@ -74,6 +74,8 @@ async def prepare(ctx: AppContext, *, migrate: bool | None = None) -> None:
 
 
 async def shutdown(ctx: AppContext) -> None:
+    if ctx.ingest_batcher is not None:
+        await ctx.ingest_batcher.aclose()
     await ctx.registry.aclose()
     await ctx.http_client.aclose()
     await ctx.engine.dispose()

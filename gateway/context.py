@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,6 +13,9 @@ from channels.registry import Registry
 from gateway.settings import Settings
 from storage.clock import Clock
 from storage.db import SessionFactory
+
+if TYPE_CHECKING:
+    from routing.ingest_batch import IngestBatcher
 
 
 @dataclass
@@ -24,3 +28,5 @@ class AppContext:
     clock: Clock
     # Announcement fan-outs running in this process, by announcement id (routing/fanout.py).
     fanouts: dict[int, asyncio.Task[int]] = field(default_factory=dict)
+    # Group commit of concurrent webhooks (routing/ingest_batch.py), made on first use.
+    ingest_batcher: IngestBatcher | None = None

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from channels.base import InvalidSignature, MalformedPayload, WebhookRequest
 from gateway.auth import Context
-from routing.inbound import ingest
+from gateway.context import AppContext
+from routing.ingest_batch import submit
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -85,19 +86,22 @@ async def receive(provider: str, kind: str, request: Request, ctx: Context) -> R
     except MalformedPayload as exc:
         log.warning("webhook %s/%s: malformed payload (%s)", provider, kind, exc)
         raise HTTPException(400, f"malformed payload: {exc}") from exc
-    await ingest(ctx, events)
+    # Group commit: answered only after the transaction holding these events commits.
+    await submit(ctx, events)
     answer = adapter.accepted_response(frozen)
     return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
 
 
-@router.post("/{provider}", include_in_schema=False)
-async def webhook(provider: str, request: Request, ctx: Context) -> Response:
-    return await receive(provider, "", request, ctx)
+async def webhook(request: Request) -> Response:
+    # A plain Starlette route: FastAPI's dependency solving (and the thread hop of a sync
+    # dependency) cost more per request than verifying and parsing the webhook.
+    ctx: AppContext = request.app.state.ctx
+    params = request.path_params
+    return await receive(params["provider"], params.get("kind", ""), request, ctx)
 
 
-@router.post("/{provider}/{kind}", include_in_schema=False)
-async def webhook_kind(provider: str, kind: str, request: Request, ctx: Context) -> Response:
-    return await receive(provider, kind, request, ctx)
+router.add_route("/webhooks/{provider}", webhook, methods=["POST"], include_in_schema=False)
+router.add_route("/webhooks/{provider}/{kind}", webhook, methods=["POST"], include_in_schema=False)
 
 
 @router.get("/{provider}", include_in_schema=False)

@@ -1,0 +1,146 @@
+"""Benchmarks 1, 2 and 5: signed Twilio webhooks (inbound SMS, then status callbacks)
+against `rallypoint serve` on SQLite, with a bare FastAPI form endpoint as the baseline,
+and the RSS of `serve` idle and under the inbound load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import seed, twilio_forms
+from bench.load import LoadResult, run_load
+from bench.report import Figure, Report
+from bench.servers import free_port, peak_rss_mb, python, rss_mb, running
+
+CONNECTIONS = 64
+TARGET_RPS = 3000
+
+
+def serve_env(db: Path, port: int) -> dict[str, str]:
+    return {
+        "RALLYPOINT_DATABASE_URL": f"sqlite:///{db}",
+        "RALLYPOINT_HOST": "127.0.0.1",
+        "RALLYPOINT_PORT": str(port),
+        "RALLYPOINT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "RALLYPOINT_LOG_LEVEL": "WARNING",
+        # Only the HTTP side is measured here; the dispatcher has its own benchmark.
+        "RALLYPOINT_RUN_DISPATCHER": "false",
+        "TWILIO_ACCOUNT_SID": twilio_forms.ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": twilio_forms.AUTH_TOKEN,
+        "TWILIO_SMS_FROM": twilio_forms.TO,
+    }
+
+
+def bare(port: int) -> list[str]:
+    """The baseline on the same uvicorn settings as `serve` (uvloop, httptools, one worker)."""
+    return [
+        python(),
+        *("-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1"),
+        *("--port", str(port), "--log-level", "warning", "--proxy-headers"),
+    ]
+
+
+def serve() -> list[str]:
+    return [python(), "-m", "gateway.cli", "serve"]
+
+
+def _figures(
+    report: Report, name: str, what: str, result: LoadResult, base: LoadResult, stored: int
+) -> None:
+    rps = result.requests_per_second
+    report.add(
+        Figure(
+            name,
+            f"{what}, {CONNECTIONS} connections",
+            rps,
+            "req/s",
+            base.requests_per_second,
+            "bare FastAPI form endpoint",
+            f">= {TARGET_RPS:,} req/s" + (" and >= 0.40 of bare" if name == "ingest" else ""),
+            rps >= TARGET_RPS and (name != "ingest" or rps >= 0.40 * base.requests_per_second),
+        )
+    )
+    report.add(Figure(name, "p50 latency", result.p50_ms, "ms", base.p50_ms, "bare"))
+    report.add(
+        Figure(
+            name,
+            "p99 latency",
+            result.p99_ms,
+            "ms",
+            base.p99_ms,
+            "bare",
+            "<= 100 ms" if name == "ingest" else "",
+            result.p99_ms <= 100 if name == "ingest" else None,
+        )
+    )
+    # wrk stops with requests in flight: those may be stored without their 200 being read.
+    extra = stored - result.ok
+    report.add(
+        Figure(
+            name,
+            "rows written - requests answered 200",
+            extra,
+            "rows",
+            None,
+            "",
+            f"0..{CONNECTIONS} (in flight at the cut-off), no non-200",
+            0 <= extra <= CONNECTIONS and result.bad == 0,
+            note=f"answered 200: {result.ok}, rows: {stored}, other answers: {result.bad}",
+        )
+    )
+
+
+def run(report: Report, work: Path, seconds: int = 8, volume: int = 80_000) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    inbound = twilio_forms.write_signed(
+        [twilio_forms.inbound_form(i) for i in range(volume)],
+        url + "/webhooks/twilio",
+        work / "inbound.txt",
+    )
+    sids = [f"SM{i:032x}" for i in range(1, volume + 1)]
+    statuses = twilio_forms.write_signed(
+        [twilio_forms.status_form(s, "delivered", seed.phone(i + 1)) for i, s in enumerate(sids)],
+        url + "/webhooks/twilio/status",
+        work / "status.txt",
+    )
+    with running(bare(port), {}, url + "/healthz", work / "bare.log"):
+        base_in = run_load(url, "/webhooks/twilio", inbound, seconds, CONNECTIONS, work)
+        base_st = run_load(url, "/webhooks/twilio/status", statuses, seconds, CONNECTIONS, work)
+
+    # 1 and 5: inbound SMS into an empty database.
+    db = work / "ingest.db"
+    with running(serve(), serve_env(db, port), url + "/healthz", work / "serve.log") as proc:
+        idle_rss = rss_mb(proc.pid)
+        result = run_load(url, "/webhooks/twilio", inbound, seconds, CONNECTIONS, work)
+        loaded_rss = peak_rss_mb(proc.pid)
+    stored = seed.count(db, "SELECT count(*) FROM messages WHERE direction = 'inbound'")
+    _figures(report, "ingest", "inbound SMS webhooks", result, base_in, stored)
+    report.add(Figure("memory", "serve RSS idle", idle_rss, "MiB"))
+    report.add(
+        Figure(
+            "memory",
+            "serve peak RSS under the ingest load",
+            loaded_rss,
+            "MiB",
+            idle_rss,
+            "idle",
+        )
+    )
+
+    # 2: status callbacks for messages already sent (one per supporter).
+    db = work / "status.db"
+    seed.migrate(db)
+    seed.seed_supporters(db, volume)
+    seed.seed_sent_messages(db, volume)
+    with running(serve(), serve_env(db, port), url + "/healthz", work / "serve-status.log"):
+        result = run_load(url, "/webhooks/twilio/status", statuses, seconds, CONNECTIONS, work)
+    updated = seed.count(db, "SELECT count(*) FROM messages WHERE status = 'delivered'")
+    _figures(report, "status", "status callbacks", result, base_st, updated)
+    report.notes.append(
+        "ingest/status: one `rallypoint serve` process (one core of two; uvicorn with uvloop and"
+        " httptools) and the load generator share the machine's two cores. Concurrent webhooks"
+        " are committed together (group commit, routing/ingest_batch.py); what is left is the"
+        " per-request CPU of one Python process: HTTP parsing and the ASGI stack (as much as the"
+        " whole bare endpoint), the Twilio signature (two HMACs), phone number parsing, and the"
+        " set-based SQL statements of each batch."
+    )

@@ -1,0 +1,121 @@
+"""Benchmark figures, their baselines and targets; BENCHMARKS.md and the plot."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+@dataclass
+class Figure:
+    benchmark: str
+    metric: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_label: str = ""
+    target: str = ""
+    passed: bool | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline in (None, 0):
+            return None
+        return self.value / self.baseline  # type: ignore[operator]
+
+    def line(self) -> str:
+        ratio = f"{self.ratio:.2f}" if self.ratio is not None else "-"
+        base = f"{self.baseline:,.1f}" if self.baseline is not None else "-"
+        verdict = {True: "PASS", False: "MISS", None: ""}[self.passed]
+        return (
+            f"{self.benchmark:<12} {self.metric:<34} {self.value:>12,.1f} {self.unit:<8} "
+            f"baseline {base:>12} ratio {ratio:>5}  {self.target} {verdict}"
+        )
+
+
+@dataclass
+class Report:
+    figures: list[Figure] = field(default_factory=list)
+    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, figure: Figure) -> Figure:
+        self.figures.append(figure)
+        print(figure.line(), flush=True)
+        return figure
+
+
+def machine() -> str:
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) // 1024 // 1024} GiB"
+    except OSError:
+        pass
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores ({cpu}), {mem} RAM, {system}"
+
+
+def write_markdown(report: Report, path: Path, plot: Path | None) -> None:
+    rows = [
+        "| benchmark | metric | value | baseline (same run) | ratio | target | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in report.figures:
+        base = f"{f.baseline:,.1f} ({f.baseline_label})" if f.baseline is not None else "-"
+        ratio = f"{f.ratio:.2f}" if f.ratio is not None else "-"
+        verdict = {True: "met", False: "**missed**", None: "-"}[f.passed]
+        rows.append(
+            f"| {f.benchmark} | {f.metric} | {f.value:,.1f} {f.unit} | {base} | {ratio} | "
+            f"{f.target or '-'} | {verdict} |"
+        )
+    text = [
+        "# Benchmarks",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `scripts/bench` on {machine()}.",
+        "Every figure and its baseline come from the same run; provider fakes are on loopback.",
+        "",
+        *rows,
+        "",
+    ]
+    if plot is not None:
+        text += [f"![scaling curves]({plot.name})", ""]
+    if report.notes:
+        text += ["## What bounds each figure", "", *[f"- {n}" for n in report.notes], ""]
+    path.write_text("\n".join(text))
+
+
+def write_plot(report: Report, path: Path) -> Path | None:
+    if not report.curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(report.curves), figsize=(6 * len(report.curves), 4))
+    if len(report.curves) == 1:
+        axes = [axes]
+    for ax, (name, points) in zip(axes, report.curves.items(), strict=True):
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, marker="o")
+        ax.set_title(name)
+        ax.set_xscale("log")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
