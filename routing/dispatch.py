@@ -1,10 +1,12 @@
-"""The dispatcher: claim due outbox rows, rate-limit, send, record the outcome.
+"""The dispatcher: claim due outbox rows in chunks, rate-limit, send, record the outcome.
 
-Exactly once, as far as a provider without idempotency keys allows: an attempt row is
-committed before `send` and the provider's id after it, in the transaction that removes
-the outbox row. A crash between the provider's accept and that commit leaves an attempt
-without a provider id; after the lease expires the message is sent again (the one
-at-least-once window). Every other crash point re-sends nothing or sends nothing.
+Exactly once, as far as a provider without idempotency keys allows: the chunk's attempt
+rows are committed with its claim, before any send (routing/dispatch_batch.py), and each
+provider id is committed after the send, in the batch that removes the outbox row
+(routing/dispatch_record.py). A crash between the provider's accept and that commit
+leaves an attempt without a provider id; after the lease expires it is settled as
+interrupted and the message is sent again (the one at-least-once window). Every other
+crash point re-sends nothing or sends nothing.
 """
 
 from __future__ import annotations
@@ -19,41 +21,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
-from sqlmodel import col
-
-from channels.base import (
-    ChannelAdapter,
-    OutboundMessage,
-    ProviderUnavailable,
-    SendError,
-)
+from channels.base import ChannelMisconfigured, ProviderUnavailable, SendError
 from gateway.context import AppContext
-from routing.claim import Claimed, claim_batch, release
-from routing.compose import compose, prepare_email_threading
-from routing.dispatch_outcome import (
-    finish,
-    record_failure,
-    record_success,
-    send_blocker,
-    settle_interrupted,
-)
-from routing.quiet_hours import hold_until
+from routing.claim import release
+from routing.dispatch_batch import Ready, claim_ready
+from routing.dispatch_record import Outcome, Recorder
 from routing.ratelimit import RateLimits, sender_buckets
-from storage.models import Message, MessageAttempt, OutboxItem, Supporter
 
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 0.5
 STOP_GRACE_SECONDS = 10.0
-# The STOP confirmation goes to someone who just opted out (queue_message allow_opted_out).
-SENT_WHEN_OPTED_OUT = frozenset({"consent"})
+# Rows claimed per transaction, at most: enough to keep every send slot busy while the
+# next chunk is claimed, few enough that a chunk goes out well inside its lease.
+MAX_CHUNK = 500
 
 
-@dataclass(frozen=True)
-class Prepared:
-    outbound: OutboundMessage
-    attempt_id: int
+@dataclass(eq=False)
+class _Job:
+    ready: Ready
+    # "waiting" (for a send slot or a rate-limit token), "sending", "recording".
+    phase: str = "waiting"
 
 
 def default_owner() -> str:
@@ -76,26 +64,25 @@ class Dispatcher:
         self.ctx = ctx
         self.owner = owner or default_owner()
         self.concurrency = concurrency or ctx.settings.dispatch_concurrency
+        self.chunk = max(self.concurrency, min(2 * self.concurrency, MAX_CHUNK))
         self.lease_seconds = lease_seconds or ctx.settings.lease_seconds
         # A send must end well inside its lease, or another dispatcher could take it over.
         self.send_timeout = self.lease_seconds / 2
         self.random = random
         self.limits = limits or RateLimits()
+        self.recorder = Recorder(ctx, self.owner, random=random)
         self._semaphore = asyncio.Semaphore(self.concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._sending: set[asyncio.Task[None]] = set()
+        self._jobs: dict[asyncio.Task[None], _Job] = {}
         self._signal = asyncio.Event()
         self._stopping = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
 
     # -- step by step -------------------------------------------------------------
     async def run_once(self, limit: int | None = None) -> int:
-        """Claim one batch of due rows, process them all; the number claimed."""
-        claimed = await claim_batch(
-            self.ctx, self.owner, limit or self.concurrency, self.lease_seconds
-        )
-        await asyncio.gather(*(self._guarded(item) for item in claimed))
-        return len(claimed)
+        """Claim one chunk of due rows, process them all; the number claimed."""
+        claimed, ready = await self._claim(limit or self.chunk)
+        await asyncio.gather(*(self._dispatch(_Job(item)) for item in ready))
+        return claimed
 
     async def run_until_idle(self, max_rounds: int = 1000) -> int:
         total = 0
@@ -122,17 +109,18 @@ class Dispatcher:
         log.info("dispatcher %s started (%s in flight)", self.owner, self.concurrency)
         while not self._stopping.is_set():
             self._signal.clear()
-            free = self.concurrency - len(self._tasks)
-            # Claim in chunks rather than one row per finished send.
-            if free >= max(1, self.concurrency // 4) or not self._tasks:
+            pending = len(self._jobs)
+            # Refill once a chunk's worth of slots is free, so sends never run dry.
+            if pending <= self.concurrency:
+                room = self.chunk - pending
                 try:
-                    claimed = await claim_batch(self.ctx, self.owner, free, self.lease_seconds)
+                    claimed, ready = await self._claim(room)
                 except Exception:
                     log.exception("claiming outbox rows failed")
-                    claimed = []
-                for item in claimed:
-                    self._spawn(item)
-                if claimed and len(claimed) == free:
+                    claimed, ready = 0, []
+                for item in ready:
+                    self._spawn(_Job(item))
+                if claimed and claimed == room:
                     continue
             try:
                 await asyncio.wait_for(self._signal.wait(), IDLE_SECONDS)
@@ -145,151 +133,76 @@ class Dispatcher:
         self._signal.set()
         if self._runner is not None:
             await self._runner
-        for task in list(self._tasks):
-            if task not in self._sending:
+        unsent = []
+        for task, job in list(self._jobs.items()):
+            if job.phase == "waiting":
                 task.cancel()  # not at the provider yet: give the row back
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
+                unsent.append(job.ready)
+        if self._jobs:
+            _, pending = await asyncio.wait(set(self._jobs), timeout=STOP_GRACE_SECONDS)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if unsent:
+            try:
+                await self.recorder.record(*(Outcome(r, give_back=True) for r in unsent))
+            except Exception:
+                log.exception("giving back %s unsent rows failed", len(unsent))
+        await self.recorder.aclose()
         released = await release(self.ctx, self.owner)
         log.info("dispatcher %s stopped; %s leases released", self.owner, released)
 
-    def _spawn(self, item: Claimed) -> None:
-        task = asyncio.create_task(self._guarded(item))
-        self._tasks.add(task)
+    def _spawn(self, job: _Job) -> None:
+        task = asyncio.create_task(self._dispatch(job))
+        self._jobs[task] = job
 
         def done(t: asyncio.Task[None]) -> None:
-            self._tasks.discard(t)
-            self._sending.discard(t)
+            self._jobs.pop(t, None)
             self._signal.set()
 
         task.add_done_callback(done)
 
-    # -- one row ----------------------------------------------------------------
-    async def _guarded(self, item: Claimed) -> None:
-        async with self._semaphore:
-            try:
-                await self.process(item)
-            except Exception:
-                # The lease runs out and the row is tried again; never kill the loop.
-                log.exception("dispatching outbox row %s failed", item.outbox_id)
+    async def _claim(self, limit: int) -> tuple[int, list[Ready]]:
+        return await claim_ready(
+            self.ctx, self.owner, limit, self.lease_seconds, random=self.random
+        )
 
-    async def process(self, item: Claimed) -> None:
-        adapter = self.ctx.registry.for_channel(item.channel) if item.channel else None
-        if adapter is not None and item.channel and item.address:
+    # -- one row ----------------------------------------------------------------
+    async def _dispatch(self, job: _Job) -> None:
+        try:
+            outcome = await self._send(job)
+            job.phase = "recording"
+            await self.recorder.record(outcome)
+        except Exception:
+            # The lease runs out and the row is tried again; never kill the loop.
+            log.exception("dispatching outbox row %s failed", job.ready.outbox_id)
+
+    async def _send(self, job: _Job) -> Outcome:
+        item = job.ready
+        adapter = self.ctx.registry.for_channel(item.channel)
+        if adapter is None:
+            return Outcome(item, error=ChannelMisconfigured(f"{item.channel} is not configured"))
+        async with self._semaphore:
+            left = self._lease_left(item)
+            if left < 0:
+                return Outcome(item, give_back=True)  # the lease is (nearly) gone
             postpone = await self.limits.take(
                 sender_buckets(self.limits, adapter, item.channel, item.address, self.ctx.settings),
-                max_wait=self._lease_left(item),
+                max_wait=left,
             )
             if postpone:
-                await self._postpone(item, postpone)
-                return
-        prepared = await self._prepare(item, adapter)
-        if prepared is None or adapter is None:
-            return
-        task = asyncio.current_task()
-        if task is not None and task in self._tasks:
-            self._sending.add(task)
-        try:
-            result = await asyncio.wait_for(adapter.send(prepared.outbound), self.send_timeout)
-        except Exception as exc:
-            if not isinstance(exc, SendError):
-                log.warning("send of message %s raised %s", item.message_id, type(exc).__name__)
-                exc = ProviderUnavailable(type(exc).__name__)
-            await self._record_failure(item, prepared.attempt_id, exc)
-        else:
-            async with self.ctx.sessions() as session:
-                attempt = await session.get(MessageAttempt, prepared.attempt_id)
-                assert attempt is not None
-                await record_success(session, self.ctx, attempt, result)
-                await session.commit()
+                due = self.ctx.clock() + timedelta(seconds=postpone)
+                return Outcome(item, give_back=True, due_at=due)
+            job.phase = "sending"
+            try:
+                result = await asyncio.wait_for(adapter.send(item.outbound), self.send_timeout)
+            except Exception as exc:
+                if not isinstance(exc, SendError):
+                    log.warning("send of message %s raised %s", item.message_id, type(exc).__name__)
+                    exc = ProviderUnavailable(type(exc).__name__)
+                return Outcome(item, error=exc)
+        return Outcome(item, result=result)
 
-    def _lease_left(self, item: Claimed) -> float:
+    def _lease_left(self, item: Ready) -> float:
         # Wait for a token only while the send can still end inside the lease.
-        left = (item.lease_until - self.ctx.clock()).total_seconds() - self.send_timeout
-        return max(0.0, left)
-
-    async def _postpone(self, item: Claimed, seconds: float) -> None:
-        async with self.ctx.sessions() as session:
-            await session.exec(
-                update(OutboxItem)
-                .where(col(OutboxItem.id) == item.outbox_id)
-                .where(col(OutboxItem.lease_owner) == self.owner)
-                .values(
-                    due_at=self.ctx.clock() + timedelta(seconds=seconds),
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
-            await session.commit()
-
-    async def _record_failure(self, item: Claimed, attempt_id: int | None, exc: Exception) -> None:
-        async with self.ctx.sessions() as session:
-            message = await session.get(Message, item.message_id)
-            attempt = await session.get(MessageAttempt, attempt_id) if attempt_id else None
-            if message is None:
-                return
-            await record_failure(session, self.ctx, message, attempt, exc, random=self.random)
-            await session.commit()
-
-    async def _prepare(self, item: Claimed, adapter: ChannelAdapter | None) -> Prepared | None:
-        """Re-check everything that may have changed since queueing, then commit an
-        attempt row; None when the message is not to be sent now."""
-        ctx = self.ctx
-        async with ctx.sessions() as session:
-            row = await session.get(OutboxItem, item.outbox_id)
-            if row is None or row.lease_owner != self.owner:
-                return None  # lost the lease: someone else has it
-            message = await session.get(Message, row.message_id)
-            assert message is not None and message.id is not None
-            if message.status != "queued" or not message.channel:
-                await session.delete(row)
-                await session.commit()
-                return None
-            await settle_interrupted(session, message.id)
-            supporter = await session.get(Supporter, message.supporter_id)
-            assert supporter is not None
-            now = ctx.clock()
-            if supporter.opted_out and message.kind not in SENT_WHEN_OPTED_OUT:
-                await finish(session, ctx, message, "skipped", "opted out")
-                await session.commit()
-                return None
-            held = hold_until(
-                now=now,
-                kind=message.kind,
-                priority=row.priority,
-                timezone=supporter.timezone,
-                default_timezone=ctx.settings.default_timezone,
-                quiet_start=ctx.settings.quiet_hours_start,
-                quiet_end=ctx.settings.quiet_hours_end,
-            )
-            if held is not None:
-                row.due_at, row.lease_owner, row.lease_until = held, None, None
-                session.add(row)
-                await session.commit()
-                log.info("message %s held for quiet hours until %s", message.id, held)
-                return None
-            problem, use_template = await send_blocker(session, ctx, message, adapter)
-            if problem is not None:
-                await record_failure(session, ctx, message, None, problem, random=self.random)
-                await session.commit()
-                return None
-            if message.channel == "email":
-                await prepare_email_threading(session, message, ctx.settings)
-            attempt = MessageAttempt(
-                message_id=message.id,
-                channel=message.channel,
-                address=message.address or "",
-                status="queued",
-                created_at=now,
-            )
-            session.add(attempt)
-            row.attempts += 1
-            session.add(row)
-            await session.flush()
-            outbound = compose(message, use_template=use_template)
-            assert attempt.id is not None
-            await session.commit()
-        return Prepared(outbound, attempt.id)
+        return (item.lease_until - self.ctx.clock()).total_seconds() - self.send_timeout
