@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -248,21 +248,35 @@ async def send_blocker(
 ) -> tuple[SendError | None, bool]:
     """A permanent reason not to send on this channel now, and whether to use the
     WhatsApp template."""
-    if adapter is None:
-        return ChannelMisconfigured(f"{message.channel} is not configured"), False
-    address = (
+    rows = (
         await session.exec(
             select(SupporterAddress).where(
                 SupporterAddress.supporter_id == message.supporter_id,
                 SupporterAddress.channel == message.channel,
             )
         )
-    ).first()
-    if address is None or address.address != message.address:
+    ).all()
+    return address_blocker(list(rows), message, adapter, ctx.clock())
+
+
+def address_blocker(
+    addresses: list[SupporterAddress],
+    message: Message,
+    adapter: ChannelAdapter | None,
+    now: datetime,
+) -> tuple[SendError | None, bool]:
+    """`send_blocker` over the supporter's addresses already loaded (any channel)."""
+    if adapter is None:
+        return ChannelMisconfigured(f"{message.channel} is not configured"), False
+    address = next(
+        (a for a in addresses if a.channel == message.channel and a.address == message.address),
+        None,
+    )
+    if address is None:
         return SendError("the supporter no longer has this address"), False
     if address.opted_out:
         return SendError("opted out of this channel"), False
-    if message.channel == "whatsapp" and not _window_open(address, ctx.clock()):
+    if message.channel == "whatsapp" and not _window_open(address, now):
         if message.template:
             return None, True
         return WindowClosed("24 h window closed and no template"), False

@@ -1,0 +1,244 @@
+"""Claiming a chunk of outbox rows and getting it ready to send, in ONE transaction.
+
+The rows are leased, everything the send-time checks need (messages, supporters,
+addresses) is loaded with one query per table, and a `queued` MessageAttempt is written
+for every row that is to go out, all before the commit: the attempt exists before the
+provider is called, which is what crash recovery relies on (an attempt left without a
+provider id is settled as interrupted and the message is sent again).
+
+Rows that are not to be sent now leave here too: messages no longer queued lose their
+outbox row, quiet hours reschedule, opted-out supporters are skipped, and rows whose
+address can no longer be used go through `record_failure` (retry, fall back or fail).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, bindparam, delete, or_, update
+from sqlalchemy import select as sa_select
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from channels.base import OutboundMessage
+from gateway.context import AppContext
+from routing.bulk_insert import BulkWriter
+from routing.compose import compose, prepare_email_threading
+from routing.dispatch_outcome import INTERRUPTED, address_blocker, finish, record_failure
+from routing.quiet_hours import hold_until
+from storage.models import Message, MessageAttempt, OutboxItem, Supporter, SupporterAddress
+
+log = logging.getLogger(__name__)
+
+# The STOP confirmation goes to someone who just opted out (queue_message allow_opted_out).
+SENT_WHEN_OPTED_OUT = frozenset({"consent"})
+ATTEMPTS: Table = SQLModel.metadata.tables["message_attempts"]
+OUTBOX: Table = SQLModel.metadata.tables["outbox"]
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A claimed row whose attempt is stored: hand `outbound` to the provider."""
+
+    outbox_id: int
+    message_id: int
+    supporter_id: int
+    channel: str
+    address: str
+    attempt_id: int
+    lease_until: datetime
+    outbound: OutboundMessage
+
+
+@dataclass
+class _Plan:
+    send: list[tuple[OutboxItem, Message, bool]]  # (row, message, use_template)
+    held: list[tuple[int, datetime]]
+    dead: list[int]
+
+
+async def claim_ready(
+    ctx: AppContext, owner: str, limit: int, lease_seconds: float, *, random: Callable[[], float]
+) -> tuple[int, list[Ready]]:
+    """Lease up to `limit` due rows (replies first, then oldest due); returns how many
+    were claimed and those ready to send, in claim order."""
+    if limit <= 0:
+        return 0, []
+    now = ctx.clock()
+    until = now + timedelta(seconds=lease_seconds)
+    async with ctx.sessions() as session:
+        rows = list(
+            (
+                await session.exec(
+                    select(OutboxItem)
+                    .where(
+                        col(OutboxItem.due_at) <= now,
+                        or_(
+                            col(OutboxItem.lease_until).is_(None),
+                            col(OutboxItem.lease_until) < now,
+                        ),
+                    )
+                    .order_by(col(OutboxItem.priority), col(OutboxItem.due_at), col(OutboxItem.id))
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+        )
+        if not rows:
+            await session.rollback()
+            return 0, []
+        plan = await _check(session, ctx, rows, now, random)
+        ready = await _store(session, owner, until, now, plan)
+        await session.commit()
+    return len(rows), ready
+
+
+async def _check(
+    session: AsyncSession,
+    ctx: AppContext,
+    rows: list[OutboxItem],
+    now: datetime,
+    random: Callable[[], float],
+) -> _Plan:
+    """The send-time checks for every row, with one query per table."""
+    message_ids = [row.message_id for row in rows]
+    messages = {
+        m.id: m
+        for m in (await session.exec(select(Message).where(col(Message.id).in_(message_ids))))
+    }
+    supporter_ids = {m.supporter_id for m in messages.values()}
+    supporters = {
+        s.id: s
+        for s in (await session.exec(select(Supporter).where(col(Supporter.id).in_(supporter_ids))))
+    }
+    addresses: dict[int, list[SupporterAddress]] = {}
+    for address in await session.exec(
+        select(SupporterAddress).where(col(SupporterAddress.supporter_id).in_(supporter_ids))
+    ):
+        addresses.setdefault(address.supporter_id, []).append(address)
+    await _settle_interrupted(session, message_ids)
+
+    plan = _Plan(send=[], held=[], dead=[])
+    settings = ctx.settings
+    for row in rows:
+        assert row.id is not None
+        message = messages.get(row.message_id)
+        if message is None or message.status != "queued" or not message.channel:
+            plan.dead.append(row.id)
+            continue
+        supporter = supporters[message.supporter_id]
+        if supporter.opted_out and message.kind not in SENT_WHEN_OPTED_OUT:
+            await finish(session, ctx, message, "skipped", "opted out")
+            continue
+        held = hold_until(
+            now=now,
+            kind=message.kind,
+            priority=row.priority,
+            timezone=supporter.timezone,
+            default_timezone=settings.default_timezone,
+            quiet_start=settings.quiet_hours_start,
+            quiet_end=settings.quiet_hours_end,
+        )
+        if held is not None:
+            plan.held.append((row.id, held))
+            log.info("message %s held for quiet hours until %s", message.id, held)
+            continue
+        adapter = ctx.registry.for_channel(message.channel)
+        problem, use_template = address_blocker(
+            addresses.get(message.supporter_id, []), message, adapter, now
+        )
+        if problem is not None:
+            await record_failure(session, ctx, message, None, problem, random=random)
+            continue
+        if message.channel == "email":
+            await prepare_email_threading(session, message, settings)
+        plan.send.append((row, message, use_template))
+    return plan
+
+
+async def _settle_interrupted(session: AsyncSession, message_ids: list[int]) -> None:
+    """Attempts a crashed dispatcher left without a provider id: their outcome is
+    unknown, so they are closed as interrupted and the message is sent again."""
+    stale = (
+        await session.exec(
+            select(MessageAttempt.id, MessageAttempt.message_id).where(
+                col(MessageAttempt.message_id).in_(message_ids),
+                MessageAttempt.status == "queued",
+                col(MessageAttempt.provider_message_id).is_(None),
+            )
+        )
+    ).all()
+    if not stale:
+        return
+    for attempt_id, message_id in stale:
+        log.warning("message %s: attempt %s was interrupted", message_id, attempt_id)
+    await session.exec(
+        update(MessageAttempt)
+        .where(col(MessageAttempt.id).in_([a for a, _ in stale]))
+        .values(status="failed", error=INTERRUPTED)
+    )
+
+
+async def _store(
+    session: AsyncSession, owner: str, until: datetime, now: datetime, plan: _Plan
+) -> list[Ready]:
+    if plan.dead:
+        await session.exec(delete(OutboxItem).where(col(OutboxItem.id).in_(plan.dead)))
+    if plan.held:
+        await session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == bindparam("row_id"))
+            .values(due_at=bindparam("due"), lease_owner=None, lease_until=None),
+            [{"row_id": row_id, "due": due} for row_id, due in plan.held],
+        )
+    if not plan.send:
+        await session.flush()
+        return []
+    # The ORM's pending changes (skips, failures) go first; the rest is set-based.
+    await session.flush()
+    outbox_ids = [row.id for row, _, _ in plan.send]
+    await session.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(outbox_ids))
+        .values(lease_owner=owner, lease_until=until, attempts=OUTBOX.c.attempts + 1)
+    )
+    writer = BulkWriter(await session.connection())
+    bind = writer.bind
+    created = bind(ATTEMPTS, "created_at", now)
+    await writer.insert(
+        ATTEMPTS,
+        ("message_id", "channel", "address", "status", "created_at"),
+        [(m.id, m.channel, m.address or "", "queued", created) for _, m, _ in plan.send],
+    )
+    # The only queued attempts of these messages now: the stale ones were settled above
+    # and the rows are ours (locked on PostgreSQL, the write lock on SQLite).
+    attempt_ids = dict(
+        (
+            await session.execute(
+                sa_select(ATTEMPTS.c.message_id, ATTEMPTS.c.id).where(
+                    ATTEMPTS.c.message_id.in_([m.id for _, m, _ in plan.send]),
+                    ATTEMPTS.c.status == "queued",
+                    ATTEMPTS.c.provider_message_id.is_(None),
+                )
+            )
+        ).all()
+    )
+    ready = []
+    for row, message, use_template in plan.send:
+        assert row.id is not None and message.id is not None and message.channel
+        ready.append(
+            Ready(
+                outbox_id=row.id,
+                message_id=message.id,
+                supporter_id=message.supporter_id,
+                channel=message.channel,
+                address=message.address or "",
+                attempt_id=attempt_ids[message.id],
+                lease_until=until,
+                outbound=compose(message, use_template=use_template),
+            )
+        )
+    return ready
