@@ -12,12 +12,13 @@ crash point re-sends nothing or sends nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random as _random
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,6 +43,14 @@ class _Job:
     ready: Ready
     # "waiting" (for a send slot or a rate-limit token), "sending", "recording".
     phase: str = "waiting"
+
+
+class _Turn:
+    """One supporter's queue of sends: asyncio locks are first come, first served."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 def default_owner() -> str:
@@ -73,6 +82,7 @@ class Dispatcher:
         self.recorder = Recorder(ctx, self.owner, random=random)
         self._semaphore = asyncio.Semaphore(self.concurrency)
         self._jobs: dict[asyncio.Task[None], _Job] = {}
+        self._turns: dict[int, _Turn] = {}
         self._signal = asyncio.Event()
         self._stopping = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
@@ -170,12 +180,28 @@ class Dispatcher:
     # -- one row ----------------------------------------------------------------
     async def _dispatch(self, job: _Job) -> None:
         try:
-            outcome = await self._send(job)
+            async with self._turn(job.ready.supporter_id):
+                outcome = await self._send(job)
             job.phase = "recording"
             await self.recorder.record(outcome)
         except Exception:
             # The lease runs out and the row is tried again; never kill the loop.
             log.exception("dispatching outbox row %s failed", job.ready.outbox_id)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, supporter_id: int) -> AsyncIterator[None]:
+        """One supporter's rows go to the provider one after another, in claim order, so a
+        reply queued first arrives first (onboarding's question before the welcome);
+        different supporters' rows are still sent concurrently."""
+        turn = self._turns.setdefault(supporter_id, _Turn())
+        turn.users += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._turns[supporter_id]
 
     async def _send(self, job: _Job) -> Outcome:
         item = job.ready
