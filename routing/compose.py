@@ -75,7 +75,10 @@ async def prepare_email_threading(
 
 
 def compose(message: Message, *, use_template: bool) -> OutboundMessage:
-    """The value handed to `adapter.send`. `use_template`: WhatsApp outside the window."""
+    """The value handed to `adapter.send`. `use_template`: WhatsApp outside the window.
+
+    `message` may also be a row of the messages table's columns (the dispatcher loads
+    plain rows)."""
     assert message.id is not None and message.channel and message.address
     channel: Channel = message.channel  # type: ignore[assignment]
     media = tuple(a["url"] for a in (message.attachments or []) if a.get("url"))

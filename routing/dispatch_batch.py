@@ -14,11 +14,12 @@ address can no longer be used go through `record_failure` (retry, fall back or f
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, or_, update
+from sqlalchemy import Row, Table, bindparam, delete, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,7 +30,7 @@ from routing.bulk_insert import BulkWriter
 from routing.compose import compose, prepare_email_threading
 from routing.dispatch_outcome import INTERRUPTED, address_blocker, finish, record_failure
 from routing.quiet_hours import hold_until
-from storage.models import Message, MessageAttempt, OutboxItem, Supporter, SupporterAddress
+from storage.models import Message, MessageAttempt, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 SENT_WHEN_OPTED_OUT = frozenset({"consent"})
 ATTEMPTS: Table = SQLModel.metadata.tables["message_attempts"]
 OUTBOX: Table = SQLModel.metadata.tables["outbox"]
+MESSAGES: Table = SQLModel.metadata.tables["messages"]
+SUPPORTERS: Table = SQLModel.metadata.tables["supporters"]
+ADDRESSES: Table = SQLModel.metadata.tables["supporter_addresses"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,31 @@ class Ready:
 
 @dataclass
 class _Plan:
-    send: list[tuple[OutboxItem, Message, bool]]  # (row, message, use_template)
+    send: list[tuple[int, Any, bool]]  # (outbox id, message row or Message, use_template)
     held: list[tuple[int, datetime]]
     dead: list[int]
+
+
+# What the checks and `compose` read: plain rows, not ORM objects, which cost several
+# times more to load at a thousand a second.
+_MESSAGE_COLUMNS = tuple(
+    MESSAGES.c[name]
+    for name in (
+        "id",
+        "supporter_id",
+        "status",
+        "kind",
+        "channel",
+        "address",
+        "body",
+        "subject",
+        "attachments",
+        "template",
+        "email_message_id",
+        "in_reply_to",
+        "references",
+    )
+)
 
 
 async def claim_ready(
@@ -70,23 +96,18 @@ async def claim_ready(
     now = ctx.clock()
     until = now + timedelta(seconds=lease_seconds)
     async with ctx.sessions() as session:
-        rows = list(
-            (
-                await session.exec(
-                    select(OutboxItem)
-                    .where(
-                        col(OutboxItem.due_at) <= now,
-                        or_(
-                            col(OutboxItem.lease_until).is_(None),
-                            col(OutboxItem.lease_until) < now,
-                        ),
-                    )
-                    .order_by(col(OutboxItem.priority), col(OutboxItem.due_at), col(OutboxItem.id))
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
+        rows = (
+            await session.execute(
+                sa_select(OUTBOX.c.id, OUTBOX.c.message_id, OUTBOX.c.priority)
+                .where(
+                    OUTBOX.c.due_at <= now,
+                    or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < now),
                 )
-            ).all()
-        )
+                .order_by(OUTBOX.c.priority, OUTBOX.c.due_at, OUTBOX.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
         if not rows:
             await session.rollback()
             return 0, []
@@ -99,7 +120,7 @@ async def claim_ready(
 async def _check(
     session: AsyncSession,
     ctx: AppContext,
-    rows: list[OutboxItem],
+    rows: Sequence[Row[Any]],
     now: datetime,
     random: Callable[[], float],
 ) -> _Plan:
@@ -107,16 +128,28 @@ async def _check(
     message_ids = [row.message_id for row in rows]
     messages = {
         m.id: m
-        for m in (await session.exec(select(Message).where(col(Message.id).in_(message_ids))))
+        for m in await session.execute(
+            sa_select(*_MESSAGE_COLUMNS).where(MESSAGES.c.id.in_(message_ids))
+        )
     }
     supporter_ids = {m.supporter_id for m in messages.values()}
     supporters = {
         s.id: s
-        for s in (await session.exec(select(Supporter).where(col(Supporter.id).in_(supporter_ids))))
+        for s in await session.execute(
+            sa_select(SUPPORTERS.c.id, SUPPORTERS.c.opted_out, SUPPORTERS.c.timezone).where(
+                SUPPORTERS.c.id.in_(supporter_ids)
+            )
+        )
     }
-    addresses: dict[int, list[SupporterAddress]] = {}
-    for address in await session.exec(
-        select(SupporterAddress).where(col(SupporterAddress.supporter_id).in_(supporter_ids))
+    addresses: dict[int, list[Any]] = {}
+    for address in await session.execute(
+        sa_select(
+            ADDRESSES.c.supporter_id,
+            ADDRESSES.c.channel,
+            ADDRESSES.c.address,
+            ADDRESSES.c.opted_out,
+            ADDRESSES.c.last_inbound_at,
+        ).where(ADDRESSES.c.supporter_id.in_(supporter_ids))
     ):
         addresses.setdefault(address.supporter_id, []).append(address)
     await _settle_interrupted(session, message_ids)
@@ -124,14 +157,13 @@ async def _check(
     plan = _Plan(send=[], held=[], dead=[])
     settings = ctx.settings
     for row in rows:
-        assert row.id is not None
-        message = messages.get(row.message_id)
+        message: Any = messages.get(row.message_id)
         if message is None or message.status != "queued" or not message.channel:
             plan.dead.append(row.id)
             continue
         supporter = supporters[message.supporter_id]
         if supporter.opted_out and message.kind not in SENT_WHEN_OPTED_OUT:
-            await finish(session, ctx, message, "skipped", "opted out")
+            await finish(session, ctx, await _orm(session, message.id), "skipped", "opted out")
             continue
         held = hold_until(
             now=now,
@@ -151,12 +183,21 @@ async def _check(
             addresses.get(message.supporter_id, []), message, adapter, now
         )
         if problem is not None:
-            await record_failure(session, ctx, message, None, problem, random=random)
+            orm = await _orm(session, message.id)
+            await record_failure(session, ctx, orm, None, problem, random=random)
             continue
         if message.channel == "email":
+            message = await _orm(session, message.id)
             await prepare_email_threading(session, message, settings)
-        plan.send.append((row, message, use_template))
+        plan.send.append((row.id, message, use_template))
     return plan
+
+
+async def _orm(session: AsyncSession, message_id: int) -> Message:
+    """The ORM row, for the paths that change more than the outbox (rare)."""
+    message = await session.get(Message, message_id)
+    assert message is not None
+    return message
 
 
 async def _settle_interrupted(session: AsyncSession, message_ids: list[int]) -> None:
@@ -199,7 +240,7 @@ async def _store(
         return []
     # The ORM's pending changes (skips, failures) go first; the rest is set-based.
     await session.flush()
-    outbox_ids = [row.id for row, _, _ in plan.send]
+    outbox_ids = [outbox_id for outbox_id, _, _ in plan.send]
     await session.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id.in_(outbox_ids))
@@ -227,11 +268,10 @@ async def _store(
         ).all()
     )
     ready = []
-    for row, message, use_template in plan.send:
-        assert row.id is not None and message.id is not None and message.channel
+    for outbox_id, message, use_template in plan.send:
         ready.append(
             Ready(
-                outbox_id=row.id,
+                outbox_id=outbox_id,
                 message_id=message.id,
                 supporter_id=message.supporter_id,
                 channel=message.channel,
