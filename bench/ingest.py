@@ -109,6 +109,7 @@ def run(report: Report, work: Path, seconds: int = 8, volume: int = 80_000) -> N
 
     # 1 and 5: inbound SMS into an empty database.
     db = work / "ingest.db"
+    seed.migrate(db)
     with running(serve(), serve_env(db, port), url + "/healthz", work / "serve.log") as proc:
         idle_rss = rss_mb(proc.pid)
         result = run_load(url, "/webhooks/twilio", inbound, seconds, CONNECTIONS, work)

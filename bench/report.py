@@ -99,22 +99,25 @@ def write_markdown(report: Report, path: Path, plot: Path | None) -> None:
 
 
 def write_plot(report: Report, path: Path) -> Path | None:
-    if not report.curves:
+    """Every scaling curve on one log-log chart (seconds against audience size)."""
+    curves = {name: points for name, points in report.curves.items() if points}
+    if not curves:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(report.curves), figsize=(6 * len(report.curves), 4))
-    if len(report.curves) == 1:
-        axes = [axes]
-    for ax, (name, points) in zip(axes, report.curves.items(), strict=True):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, points in curves.items():
         xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, marker="o")
-        ax.set_title(name)
-        ax.set_xscale("log")
-        ax.grid(True, alpha=0.3)
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("supporters in the audience")
+    ax.set_ylabel("seconds")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-
-from bench.servers import ROOT, python
 
 CHUNK = 50_000
 
@@ -18,15 +16,24 @@ def now_text() -> str:
 
 
 def migrate(db: Path) -> None:
-    """Create the schema with `rallypoint migrate`, as an operator would."""
-    subprocess.run(
-        [python(), "-m", "gateway.cli", "migrate"],
-        env={"RALLYPOINT_DATABASE_URL": f"sqlite:///{db}", "PATH": "/usr/bin:/bin"},
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    """The schema from the models, stamped as migrated (as the test suite builds it), so
+    `serve` finds it up to date."""
+
+    async def create() -> None:
+        from sqlmodel import SQLModel
+
+        import storage.models  # noqa: F401  (registers the tables)
+        from storage.db import make_engine
+        from storage.migrate import stamp_head
+
+        url = f"sqlite:///{db}"
+        engine = make_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+        await engine.dispose()
+        await stamp_head(url)
+
+    asyncio.run(create())
 
 
 def phone(i: int) -> str:
@@ -81,3 +88,22 @@ def seed_sent_messages(db: Path, count: int, sid: str = "SM{:032x}") -> list[str
 def count(db: Path, sql: str) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute(sql).fetchone()[0])
+
+
+def seed_queued_messages(db: Path, count: int) -> None:
+    """One queued one-on-one sms per supporter 1..count, each with its outbox row (not an
+    announcement, so quiet hours do not hold them back)."""
+    stamp = now_text()
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO messages (id, conversation_id, supporter_id, direction, kind, channel,"
+            " address, body, status, segments, attachments, channel_choice, created_at,"
+            " updated_at) VALUES (?, ?, ?, 'outbound', 'one_on_one', 'sms', ?,"
+            " 'Canvass on Saturday, 10am', 'queued', 1, '[]', '{}', ?, ?)",
+            ((i, i, i, phone(i), stamp, stamp) for i in range(1, count + 1)),
+        )
+        conn.executemany(
+            "INSERT INTO outbox (message_id, priority, due_at, attempts, created_at)"
+            " VALUES (?, 0, ?, 0, ?)",
+            ((i, stamp, stamp) for i in range(1, count + 1)),
+        )

@@ -26,14 +26,14 @@ def free_port() -> int:
 
 def rss_mb(pid: int) -> float:
     """Resident set size of a process in MiB (Linux /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
@@ -51,7 +51,7 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def running(
-    args: list[str], env: Mapping[str, str], ready_url: str, log: Path
+    args: list[str], env: Mapping[str, str], ready_url: str | None, log: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server process until the block ends; SIGTERM, then SIGKILL after 15 s."""
     with log.open("wb") as out:
@@ -59,7 +59,8 @@ def running(
             args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
         )
         try:
-            wait_http(ready_url)
+            if ready_url is not None:
+                wait_http(ready_url)
             yield proc
         finally:
             proc.send_signal(signal.SIGTERM)

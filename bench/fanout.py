@@ -1,0 +1,162 @@
+"""Benchmark 3: announcement fan-out to 10k, 100k and 1M supporters on SQLite.
+
+Each size runs in a fresh subprocess (for a clean peak RSS): supporters are seeded in
+bulk, then the real code path (`routing.fanout.fan_out`) is timed until every outbox row
+exists; the baseline is a raw sqlite3 `executemany` of the same message and outbox rows
+into the same database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import seed, twilio_forms
+from bench.report import Figure, Report
+from bench.servers import ROOT, peak_rss_mb, rss_mb
+
+SIZES = (10_000, 100_000, 1_000_000)
+TARGET_SECONDS = {100_000: 3.0, 1_000_000: 30.0}
+BODY = "Canvass this Saturday 10am at the library. Reply YES if you can come!"
+
+
+async def _fan_out(db: Path) -> tuple[float, int]:
+    from gateway.app import build_context, shutdown
+    from gateway.settings import Settings
+    from routing.fanout import fan_out
+    from storage.models import Announcement
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=f"sqlite:///{db}",
+        twilio_account_sid=twilio_forms.ACCOUNT_SID,
+        twilio_auth_token=twilio_forms.AUTH_TOKEN,
+        twilio_sms_from=twilio_forms.TO,
+    )
+    ctx = build_context(settings)
+    async with ctx.sessions() as session:
+        announcement = Announcement(
+            body=BODY, audience={"all": True}, state="pending", created_at=ctx.clock()
+        )
+        session.add(announcement)
+        await session.commit()
+        assert announcement.id is not None
+    start = time.perf_counter()
+    await fan_out(ctx, announcement.id)
+    elapsed = time.perf_counter() - start
+    await shutdown(ctx)
+    return elapsed, announcement.id
+
+
+def _baseline(db: Path, size: int) -> float:
+    """The same rows (a message and an outbox row per supporter) by raw executemany."""
+    stamp = seed.now_text()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO announcements (id, body, audience, recipients, state, kind,"
+            " fanout_cursor, created_at) VALUES (999999, ?, '{}', 0, 'fanned_out',"
+            " 'announcement', 0, ?)",
+            (BODY, stamp),
+        )
+        top = int(conn.execute("SELECT max(id) FROM messages").fetchone()[0])
+        start = time.perf_counter()
+        conn.executemany(
+            "INSERT INTO messages (id, conversation_id, supporter_id, direction, kind, channel,"
+            " address, body, status, segments, attachments, channel_choice, announcement_id,"
+            " created_at, updated_at) VALUES (?, ?, ?, 'outbound', 'announcement', 'sms', ?, ?,"
+            " 'queued', 1, '[]', '{}', 999999, ?, ?)",
+            ((top + i, i, i, seed.phone(i), BODY, stamp, stamp) for i in range(1, size + 1)),
+        )
+        conn.executemany(
+            "INSERT INTO outbox (message_id, priority, due_at, attempts, created_at)"
+            " VALUES (?, 1, ?, 0, ?)",
+            ((top + i, stamp, stamp) for i in range(1, size + 1)),
+        )
+        conn.commit()
+        return time.perf_counter() - start
+
+
+def child(db: Path, size: int) -> dict[str, float]:
+    seed.migrate(db)
+    seed.seed_supporters(db, size)
+    before = rss_mb(0)
+    seconds, announcement_id = asyncio.run(_fan_out(db))
+    peak = peak_rss_mb(0)
+    outbox = seed.count(
+        db,
+        "SELECT count(*) FROM outbox JOIN messages ON messages.id = outbox.message_id"
+        f" WHERE messages.announcement_id = {announcement_id}",
+    )
+    baseline = _baseline(db, size)
+    return {"seconds": seconds, "baseline": baseline, "outbox": outbox, "rss_growth": peak - before}
+
+
+def run(report: Report, work: Path, deadline: float) -> None:
+    curve: list[tuple[float, float]] = []
+    base_curve: list[tuple[float, float]] = []
+    for size in SIZES:
+        left = deadline - time.monotonic()
+        if left < 30:
+            report.notes.append(f"fan-out: {size:,} skipped, the time budget ran out")
+            break
+        db = work / f"fanout-{size}.db"
+        for old in work.glob(f"fanout-{size}.db*"):
+            old.unlink()
+        try:
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.fanout", str(db), str(size)],
+                capture_output=True,
+                text=True,
+                timeout=left,
+                cwd=ROOT,
+                check=True,
+            )
+        except subprocess.TimeoutExpired:
+            report.notes.append(f"fan-out: {size:,} did not finish within the time budget")
+            break
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        target = TARGET_SECONDS.get(size)
+        report.add(
+            Figure(
+                "fan-out",
+                f"{size:,} supporters: all outbox rows",
+                data["seconds"],
+                "s",
+                data["baseline"],
+                "raw executemany, same rows",
+                f"<= {target:g} s" if target else "",
+                (data["seconds"] <= target and data["outbox"] == size) if target else None,
+                note=f"outbox rows {int(data['outbox']):,}",
+            )
+        )
+        report.add(
+            Figure(
+                "fan-out",
+                f"{size:,} supporters: peak RSS growth",
+                data["rss_growth"],
+                "MiB",
+                target="<= 150 MiB" if size == 1_000_000 else "",
+                passed=data["rss_growth"] <= 150 if size == 1_000_000 else None,
+            )
+        )
+        curve.append((size, data["seconds"]))
+        base_curve.append((size, data["baseline"]))
+    report.notes.append(
+        "fan-out: routing/fanout.py writes 1,000 supporters per transaction (messages by"
+        " executemany, outbox rows by INSERT ... SELECT), about 3x the raw executemany of the"
+        " same rows: per batch it reads the audience page and the addresses, chooses a"
+        " channel per supporter in Python and commits; RSS stays flat (batches are streamed)."
+        " Larger batches (e.g. 5,000) and choosing channels in SQL for the plain case are the"
+        " next steps to reach 3 s / 100k."
+    )
+    report.curves["fan-out (routing/fanout.py) until every outbox row exists"] = curve
+    report.curves["baseline: raw executemany of the same rows"] = base_curve
+
+
+if __name__ == "__main__":
+    print(json.dumps(child(Path(sys.argv[1]), int(sys.argv[2]))))
