@@ -11,59 +11,20 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import select
 
-from channels.base import (
-    Capabilities,
-    Channel,
-    OutboundMessage,
-    SendResult,
-    WebhookEvent,
-    WebhookRequest,
-    WebhookResponse,
-)
+from channels.base import Channel
 from storage.models import Message, OutboxItem, Supporter, SupporterAddress
 from tests.conftest import FakeClock, bearer, new_key
+from tests.routing.fake_adapter import FakeAdapter
 
 API = "/api/v1"
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
-
-
-class RecordingAdapter:
-    """An in-test adapter that makes its channels "configured"; the dispatcher never runs here."""
-
-    provider = "recording"
-
-    def __init__(self, *channels: Channel) -> None:
-        self.channels: tuple[Channel, ...] = channels
-        self.sent: list[OutboundMessage] = []
-
-    def verify(self, request: WebhookRequest) -> None:
-        return None
-
-    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
-        return []
-
-    def accepted_response(self, request: WebhookRequest) -> WebhookResponse:
-        return WebhookResponse()
-
-    def capabilities(self, channel: Channel) -> Capabilities:
-        return Capabilities(max_length=None, media=False, needs_open_window=channel == "whatsapp")
-
-    def sender_key(self, channel: Channel) -> str:
-        return f"recording:{channel}"
-
-    async def send(self, message: OutboundMessage) -> SendResult:
-        self.sent.append(message)
-        return SendResult(provider_message_id=f"r-{message.message_id}")
-
-    async def aclose(self) -> None:
-        return None
 
 
 async def admin_client(make_client: MakeClient, *channels: Channel) -> httpx.AsyncClient:
     client = await make_client()
     ctx = client.ctx  # type: ignore[attr-defined]
     if channels:
-        ctx.registry.add(RecordingAdapter(*channels))
+        ctx.registry.add(FakeAdapter(channels=channels, provider="recording"))
     client.headers.update(bearer(await new_key(ctx)))
     return client
 

@@ -6,50 +6,18 @@ import itertools
 
 from sqlmodel import col, select
 
-from channels.base import (
-    Capabilities,
-    Channel,
-    InboundMessage,
-    OutboundMessage,
-    SendResult,
-    WebhookEvent,
-    WebhookRequest,
-    WebhookResponse,
-)
+from channels.base import Channel, InboundMessage
 from gateway.context import AppContext
 from routing.inbound import ingest
 from storage.models import Message, OutboxItem, Supporter, SupporterAddress
+from tests.routing.fake_adapter import FakeAdapter
 
 ALL: tuple[Channel, ...] = ("sms", "whatsapp", "telegram", "email")
 
 
-class FakeChannel:
-    def __init__(self, channels: tuple[Channel, ...] = ALL, provider: str = "fake") -> None:
-        self.provider = provider
-        self.channels = channels
-        self.sent: list[OutboundMessage] = []
-
-    def verify(self, request: WebhookRequest) -> None:
-        return None
-
-    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
-        return []
-
-    def accepted_response(self, request: WebhookRequest) -> WebhookResponse:
-        return WebhookResponse()
-
-    def capabilities(self, channel: Channel) -> Capabilities:
-        return Capabilities(max_length=None, media=False)
-
-    def sender_key(self, channel: Channel) -> str:
-        return f"fake:{channel}"
-
-    async def send(self, message: OutboundMessage) -> SendResult:
-        self.sent.append(message)
-        return SendResult(provider_message_id=f"fake-{message.message_id}")
-
-    async def aclose(self) -> None:
-        return None
+def FakeChannel(channels: tuple[Channel, ...] = ALL, provider: str = "fake") -> FakeAdapter:
+    """Every channel "configured", sends recorded (see FakeAdapter)."""
+    return FakeAdapter(channels=channels, provider=provider)
 
 
 ADDRESSES: dict[Channel, str] = {
