@@ -21,7 +21,8 @@ from routing import automations
 from routing.addresses import PHONE_CHANNELS
 from routing.consent import record_consent
 from routing.status import apply_status_update
-from storage.models import Conversation, Message, Supporter, SupporterAddress
+from storage.models import Message, Supporter, SupporterAddress
+from storage.queries import conversation_for
 
 log = logging.getLogger(__name__)
 
@@ -148,17 +149,6 @@ async def link_telegram_chat(
     await session.flush()
     log.info("telegram chat linked to supporter=%s by deep link", supporter.id)
     return supporter, row
-
-
-async def conversation_for(session: AsyncSession, supporter_id: int, now: datetime) -> Conversation:
-    convo = (
-        await session.exec(select(Conversation).where(Conversation.supporter_id == supporter_id))
-    ).first()
-    if convo is None:
-        convo = Conversation(supporter_id=supporter_id, created_at=now)
-        session.add(convo)
-        await session.flush()
-    return convo
 
 
 async def is_duplicate(session: AsyncSession, channel: str, provider_message_id: str) -> bool:

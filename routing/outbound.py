@@ -20,13 +20,13 @@ from gateway.context import AppContext
 from gateway.settings import Settings
 from routing.segments import sms_segments
 from storage.models import (
-    Conversation,
     Message,
     MessageAttempt,
     OutboxItem,
     Supporter,
     SupporterAddress,
 )
+from storage.queries import conversation_for
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +107,6 @@ async def addresses_of(session: AsyncSession, supporter_id: int) -> list[Support
     return list(rows.all())
 
 
-async def conversation_id_for(session: AsyncSession, supporter_id: int, now: datetime) -> int:
-    convo = (
-        await session.exec(select(Conversation).where(Conversation.supporter_id == supporter_id))
-    ).first()
-    if convo is None:
-        convo = Conversation(supporter_id=supporter_id, created_at=now)
-        session.add(convo)
-        await session.flush()
-    assert convo.id is not None
-    return convo.id
-
-
 async def queue_message(
     session: AsyncSession,
     ctx: AppContext,
@@ -160,8 +148,10 @@ async def queue_message(
         status, error = "failed", choice.reason
     else:
         status, error = "queued", None
+    convo = await conversation_for(session, supporter.id, now)
+    assert convo.id is not None
     message = Message(
-        conversation_id=await conversation_id_for(session, supporter.id, now),
+        conversation_id=convo.id,
         supporter_id=supporter.id,
         direction="outbound",
         kind=kind,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func
@@ -11,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    Conversation,
     Message,
     Supporter,
     SupporterAddress,
@@ -108,3 +110,15 @@ def in_team(team_id: int) -> Any:
     return col(Supporter.id).in_(
         select(TeamMembership.supporter_id).where(TeamMembership.team_id == team_id)
     )
+
+
+async def conversation_for(session: AsyncSession, supporter_id: int, now: datetime) -> Conversation:
+    """The supporter's one conversation, created on first use (no commit)."""
+    convo = (
+        await session.exec(select(Conversation).where(Conversation.supporter_id == supporter_id))
+    ).first()
+    if convo is None:
+        convo = Conversation(supporter_id=supporter_id, created_at=now)
+        session.add(convo)
+        await session.flush()
+    return convo
