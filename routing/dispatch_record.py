@@ -171,9 +171,11 @@ async def write_sent(session: AsyncSession, ctx: AppContext, outcomes: Sequence[
         .values(provider_message_id=bindparam("a_pid"), status="sent"),
         [{"a_id": o.ready.attempt_id, "a_pid": _pid(o)} for o in outcomes],
     )
-    moved = [o for o in outcomes if current.get(o.ready.message_id) == ("queued", o.ready.channel)]
+    moved = []
     for o in outcomes:
-        if o not in moved:
+        if current.get(o.ready.message_id) == ("queued", o.ready.channel):
+            moved.append(o)
+        else:
             # Only when a lease ran out mid-send and another dispatcher moved it on.
             mid = o.ready.message_id
             log.warning("message %s was %s when its send returned", mid, current.get(mid))
