@@ -16,6 +16,7 @@ from gateway.auth import hash_key
 from gateway.background import background_services
 from gateway.context import AppContext
 from gateway.settings import Settings
+from gateway.webhooks_asgi import RallypointApp
 from storage.clock import Clock, utcnow
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -104,7 +105,7 @@ def create_app(
                 await service.stop()
             await shutdown(ctx)
 
-    app = FastAPI(
+    app = RallypointApp(
         title="Rallypoint",
         version="0.1.0",
         description="Multi-channel messaging gateway for organizers of remote volunteers.",

@@ -1,4 +1,9 @@
-"""Provider webhooks: verify, parse, store, answer. Nothing is stored before verify passes."""
+"""Provider webhooks: verify, parse, store, answer. Nothing is stored before verify passes.
+
+POSTs are normally served by `gateway.webhooks_asgi` (a thin ASGI path in front of
+FastAPI); the routes here serve the same webhooks for anything it hands on, and the GET
+handshakes.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,13 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from channels.base import InvalidSignature, MalformedPayload, WebhookRequest
+from channels.base import (
+    ChannelAdapter,
+    InvalidSignature,
+    MalformedPayload,
+    WebhookRequest,
+    WebhookResponse,
+)
 from gateway.auth import Context
 from gateway.context import AppContext
 from routing.ingest_batch import submit
@@ -16,19 +27,24 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 MAX_FORM_FIELDS = 500
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def too_large() -> HTTPException:
+    return HTTPException(413, "payload too large")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing (413) anything over `limit` bytes without reading it all."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, "payload too large")
+        raise too_large()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HTTPException(413, "payload too large")
+            raise too_large()
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -49,9 +65,7 @@ def parse_form(body: bytes) -> tuple[tuple[str, str], ...]:
 async def freeze_request(request: Request, ctx: Context, kind: str) -> WebhookRequest:
     body = await read_body(request, ctx.settings.max_body_bytes)
     content_type = request.headers.get("content-type", "")
-    form = (
-        parse_form(body) if content_type.startswith("application/x-www-form-urlencoded") else None
-    )
+    form = parse_form(body) if content_type.startswith(FORM_TYPE) else None
     query = request.url.query
     url = ctx.settings.public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
     return WebhookRequest(
@@ -66,16 +80,18 @@ async def freeze_request(request: Request, ctx: Context, kind: str) -> WebhookRe
     )
 
 
-def _adapter(ctx: Context, provider: str):  # type: ignore[no-untyped-def]
+def adapter_for(ctx: AppContext, provider: str) -> ChannelAdapter:
     adapter = ctx.registry.by_provider.get(provider)
     if adapter is None:
         raise HTTPException(404, "no such channel is configured")
     return adapter
 
 
-async def receive(provider: str, kind: str, request: Request, ctx: Context) -> Response:
-    adapter = _adapter(ctx, provider)
-    frozen = await freeze_request(request, ctx, kind)
+async def process(
+    adapter: ChannelAdapter, frozen: WebhookRequest, ctx: AppContext
+) -> WebhookResponse:
+    """Verify, parse and store one webhook; its answer (HTTPException on refusal)."""
+    provider, kind = adapter.provider, frozen.kind
     try:
         adapter.verify(frozen)
     except InvalidSignature as exc:
@@ -88,8 +104,7 @@ async def receive(provider: str, kind: str, request: Request, ctx: Context) -> R
         raise HTTPException(400, f"malformed payload: {exc}") from exc
     # Group commit: answered only after the transaction holding these events commits.
     await submit(ctx, events)
-    answer = adapter.accepted_response(frozen)
-    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
+    return adapter.accepted_response(frozen)
 
 
 async def webhook(request: Request) -> Response:
@@ -97,7 +112,10 @@ async def webhook(request: Request) -> Response:
     # dependency) cost more per request than verifying and parsing the webhook.
     ctx: AppContext = request.app.state.ctx
     params = request.path_params
-    return await receive(params["provider"], params.get("kind", ""), request, ctx)
+    kind = params.get("kind", "")
+    adapter = adapter_for(ctx, params["provider"])
+    answer = await process(adapter, await freeze_request(request, ctx, kind), ctx)
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
 
 
 router.add_route("/webhooks/{provider}", webhook, methods=["POST"], include_in_schema=False)
@@ -106,7 +124,7 @@ router.add_route("/webhooks/{provider}/{kind}", webhook, methods=["POST"], inclu
 
 @router.get("/{provider}", include_in_schema=False)
 async def handshake(provider: str, request: Request, ctx: Context) -> Response:
-    adapter = _adapter(ctx, provider)
+    adapter = adapter_for(ctx, provider)
     answer_handshake = getattr(adapter, "handshake", None)
     if answer_handshake is None:
         raise HTTPException(405, "this channel has no GET handshake")

@@ -36,14 +36,13 @@ from channels.twilio.errors import STATUSES, classify, classify_http, retry_afte
 from channels.twilio.models import (
     ApiError,
     CreatedMessage,
-    FormParams,
     InboundForm,
     StatusForm,
     canonical_phone,
     form_dict,
     form_json,
+    form_signature_matches,
     is_whatsapp,
-    signed_params,
     with_whatsapp,
 )
 from storage.clock import Clock, utcnow
@@ -99,6 +98,7 @@ class TwilioAdapter:
         self._http = http_client
         self._clock = clock
         self._validator = RequestValidator(config.auth_token)
+        self._token = config.auth_token.encode("utf-8")
         channels: list[Channel] = []
         if config.sms_from or config.messaging_service_sid:
             channels.append("sms")
@@ -112,16 +112,18 @@ class TwilioAdapter:
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature:
             raise InvalidSignature("missing X-Twilio-Signature")
-        params: FormParams | str = signed_params(request.form or ())
         if request.form is None and "bodySHA256" in request.query:
             # Twilio's JSON webhooks sign the URL and carry a hash of the body in it.
             try:
-                params = request.body.decode("utf-8")
+                body = request.body.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise InvalidSignature("body is not UTF-8") from exc
-        # validate() tries the URL with and without the default port and compares
-        # without an early exit on the first differing character.
-        if not self._validator.validate(request.url, params, signature):
+            # validate() tries the URL with and without the default port and compares
+            # without an early exit on the first differing character.
+            if not self._validator.validate(request.url, body, signature):
+                raise InvalidSignature("X-Twilio-Signature does not match")
+            return
+        if not form_signature_matches(self._token, request.url, request.form or (), signature):
             raise InvalidSignature("X-Twilio-Signature does not match")
 
     def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
