@@ -58,9 +58,11 @@ async def existing_ids(
     session: AsyncSession, events: Sequence[InboundMessage]
 ) -> set[tuple[str, str]]:
     ids = {e.provider_message_id for e in events}
+    # Both columns of the unique (channel, provider_message_id) index, or it is scanned whole.
     rows = await session.execute(
         select(MESSAGES.c.channel, MESSAGES.c.provider_message_id).where(
-            MESSAGES.c.provider_message_id.in_(ids)
+            MESSAGES.c.channel.in_({e.channel for e in events}),
+            MESSAGES.c.provider_message_id.in_(ids),
         )
     )
     return {(r[0], r[1]) for r in rows}
@@ -70,9 +72,16 @@ async def known_addresses(
     session: AsyncSession, events: Sequence[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """(channel, address) -> (address id, supporter id) for the senders we know."""
+    channels = {e.channel for e in events}
+    if channels & PHONE_CHANNELS:  # `_match` looks a phone up on the other phone channel too
+        channels |= PHONE_CHANNELS
+    # Both columns of the unique (channel, address) index, or it is scanned whole.
     rows = await session.execute(
         select(ADDRESSES.c.channel, ADDRESSES.c.address, ADDRESSES.c.id, ADDRESSES.c.supporter_id)
-        .where(ADDRESSES.c.address.in_({e.address for e in events}))
+        .where(
+            ADDRESSES.c.channel.in_(channels),
+            ADDRESSES.c.address.in_({e.address for e in events}),
+        )
         .order_by(ADDRESSES.c.id)
     )
     found: dict[tuple[str, str], tuple[int, int]] = {}

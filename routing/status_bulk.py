@@ -49,7 +49,12 @@ async def apply_status_updates(
             ATTEMPTS.c.channel,
             ATTEMPTS.c.provider_message_id,
             ATTEMPTS.c.message_id,
-        ).where(ATTEMPTS.c.provider_message_id.in_({u.provider_message_id for u in updates}))
+        ).where(
+            # Both columns of the unique (channel, provider_message_id) index, or it is
+            # scanned whole.
+            ATTEMPTS.c.channel.in_({u.channel for u in updates}),
+            ATTEMPTS.c.provider_message_id.in_({u.provider_message_id for u in updates}),
+        )
     )
     attempts = {(r[2], r[3]): _Row(*r) for r in rows}
     slow_keys = {
