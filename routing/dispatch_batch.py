@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, or_, update
+from sqlalchemy import Row, Table, bindparam, delete, update
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from channels.base import OutboundMessage
 from gateway.context import AppContext
 from routing.bulk_insert import BulkWriter
+from routing.claim import lock_due_rows
 from routing.compose import compose, prepare_email_threading
 from routing.dispatch_outcome import INTERRUPTED, address_blocker, finish, record_failure
 from routing.quiet_hours import hold_until
@@ -96,18 +97,7 @@ async def claim_ready(
     now = ctx.clock()
     until = now + timedelta(seconds=lease_seconds)
     async with ctx.sessions() as session:
-        rows = (
-            await session.execute(
-                sa_select(OUTBOX.c.id, OUTBOX.c.message_id, OUTBOX.c.priority)
-                .where(
-                    OUTBOX.c.due_at <= now,
-                    or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < now),
-                )
-                .order_by(OUTBOX.c.priority, OUTBOX.c.due_at, OUTBOX.c.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
+        rows = await lock_due_rows(session, now, limit)
         if not rows:
             await session.rollback()
             return 0, []
