@@ -6,21 +6,27 @@ Within one filter any value matches (teams A or B); across filters all must matc
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_
+from sqlalchemy import ColumnElement, Select, String, and_, exists, func, or_, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.context import AppContext
 from gateway.settings import ALL_CHANNELS
-from routing.outbound import ChannelChoice, pick_channel
-from storage.models import Supporter, SupporterAddress, SupporterTag, TeamMembership
+from routing.outbound import ChannelChoice, _window_open, pick_channel
+from storage.models import (
+    Conversation,
+    Supporter,
+    SupporterAddress,
+    SupporterTag,
+    TeamMembership,
+)
 
 
 def _strings(values: Iterable[Any] | None) -> tuple[str, ...]:
@@ -103,15 +109,81 @@ def audience_conditions(audience: Audience) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def audience_batch_query(audience: Audience, after: int, limit: int) -> Select[Any]:
-    """The next `limit` audience members with id > `after` (keyset: memory stays flat)."""
-    query = (
-        select(Supporter.id, Supporter.opted_out, Supporter.preferred_channels)
+def audience_page_query(audience: Audience, after: int, limit: int) -> Select[Any]:
+    """The next `limit` audience members after `after`, each with its conversation id and
+    one row per address (a member without addresses gets one row of NULLs), in one query.
+
+    Rows: supporter id, opted_out, preferred_channels as its stored JSON text (decoded
+    once per distinct value, not per row), conversation id, then the address columns.
+    """
+    page = (
+        sa_select(
+            col(Supporter.id).label("id"),
+            col(Supporter.opted_out).label("opted_out"),
+            type_coerce(col(Supporter.preferred_channels), String).label("preferred"),
+        )
         .where(col(Supporter.id) > after, *audience_conditions(audience))
         .order_by(col(Supporter.id))
         .limit(limit)
+        .subquery("page")
     )
-    return query  # type: ignore[return-value]
+    address = col(SupporterAddress.supporter_id) == page.c.id
+    return (
+        sa_select(
+            page.c.id,
+            page.c.opted_out,
+            page.c.preferred,
+            col(Conversation.id),
+            col(SupporterAddress.channel),
+            col(SupporterAddress.address),
+            col(SupporterAddress.opted_out),
+            col(SupporterAddress.last_inbound_at),
+        )
+        .select_from(page)
+        .outerjoin(Conversation, col(Conversation.supporter_id) == page.c.id)
+        .outerjoin(SupporterAddress, address)
+        .order_by(page.c.id, col(SupporterAddress.id))
+    )
+
+
+class Address(NamedTuple):
+    """The SupporterAddress attributes pick_channel reads."""
+
+    channel: str
+    address: str
+    opted_out: bool
+    last_inbound_at: datetime | None
+
+
+class Member(NamedTuple):
+    """One audience member of a page, with what choosing its channel needs."""
+
+    id: int
+    opted_out: bool
+    preferred: str | None  # preferred_channels, JSON text
+    conversation_id: int | None
+    addresses: tuple[Address, ...]
+
+
+def _member(row: Any, addresses: list[Address]) -> Member:
+    return Member(row[0], row[1], row[2], row[3], tuple(addresses))
+
+
+def members(rows: Iterable[Any]) -> list[Member]:
+    """Group `audience_page_query` rows (ordered by supporter) into members."""
+    out: list[Member] = []
+    current: Any = None
+    addresses: list[Address] = []
+    for row in rows:
+        if current is None or row[0] != current[0]:
+            if current is not None:
+                out.append(_member(current, addresses))
+            current, addresses = row, []
+        if row[4] is not None:
+            addresses.append(Address(*row[4:]))
+    if current is not None:
+        out.append(_member(current, addresses))
+    return out
 
 
 async def count_audience(session: AsyncSession, audience: Audience) -> int:
@@ -122,8 +194,20 @@ async def count_audience(session: AsyncSession, audience: Audience) -> int:
     return int((await session.exec(query)).one())
 
 
+class _Chooser(NamedTuple):
+    """The Supporter attributes pick_channel reads."""
+
+    opted_out: bool
+    preferred_channels: list[str]
+
+
 class BatchChooser:
-    """pick_channel over plain rows for a whole batch (no per-supporter queries or objects)."""
+    """pick_channel for whole pages of members, run once per distinct case.
+
+    Members alike in everything pick_channel reads (opt-out, preferred channels, and per
+    address its channel, opt-out and, for WhatsApp, whether the 24 h window is open) get
+    the same choice, so a million supporters cost a few dozen pick_channel calls.
+    """
 
     def __init__(
         self, ctx: AppContext, audience: Audience, now: datetime, *, has_template: bool
@@ -131,34 +215,53 @@ class BatchChooser:
         self.ctx, self.now, self.has_template = ctx, now, has_template
         self.enabled = frozenset(ctx.registry.enabled_channels)
         self.excluded = audience.excluded_channels
+        self.choices: list[ChannelChoice] = []  # distinct choices; `choose` gives an index
+        self._index: dict[tuple[Any, ...], int] = {}
 
-    async def addresses(self, session: AsyncSession, ids: list[int]) -> dict[int, list[Any]]:
-        rows = await session.execute(
-            sa_select(
-                col(SupporterAddress.supporter_id),
-                col(SupporterAddress.channel),
-                col(SupporterAddress.address),
-                col(SupporterAddress.opted_out),
-                col(SupporterAddress.last_inbound_at),
-            ).where(col(SupporterAddress.supporter_id).in_(ids))
+    def choose(self, member: Member) -> tuple[int, str | None]:
+        """The index in `choices` of the member's choice, and the address it goes to."""
+        now = self.now
+        key = (
+            member.opted_out,
+            member.preferred,
+            *[
+                (
+                    a.channel,
+                    a.opted_out,
+                    a.channel == "whatsapp" and _window_open(cast(Any, a), now),
+                )
+                for a in member.addresses
+            ],
         )
-        by_supporter: dict[int, list[Any]] = defaultdict(list)
-        for row in rows:
-            by_supporter[row.supporter_id].append(row)
-        return by_supporter
+        index = self._index.get(key)
+        if index is None:
+            index = self._index[key] = len(self.choices)
+            self.choices.append(self._pick(member))
+        channel = self.choices[index].channel
+        if channel is None:
+            return index, None
+        # The address pick_channel would return: its by-channel map keeps the last one.
+        return index, [a.address for a in member.addresses if a.channel == channel][-1]
 
-    def choose(self, supporter: Any, addresses: list[Any]) -> ChannelChoice:
-        # The rows carry exactly the attributes pick_channel reads from Supporter and
-        # SupporterAddress; building ORM objects for a million supporters would dominate.
+    def _pick(self, member: Member) -> ChannelChoice:
+        preferred = json.loads(member.preferred) if member.preferred else None
         return pick_channel(
-            cast(Any, supporter),
-            addresses,
+            cast(Any, _Chooser(member.opted_out, preferred or [])),
+            cast(Any, member.addresses),
             settings=self.ctx.settings,
             enabled=self.enabled,
             now=self.now,
             has_template=self.has_template,
             exclude=self.excluded,
         )
+
+
+async def read_page(
+    session: AsyncSession, audience: Audience, after: int, limit: int
+) -> list[Member]:
+    """The next page of the audience (Core, not ORM: no per-row objects)."""
+    conn = await session.connection()
+    return members(await conn.execute(audience_page_query(audience, after, limit)))
 
 
 @dataclass
@@ -172,7 +275,7 @@ class Preview:
 
 
 async def preview_audience(
-    ctx: AppContext, audience: Audience, *, has_template: bool, batch_size: int = 1000
+    ctx: AppContext, audience: Audience, *, has_template: bool, batch_size: int = 5000
 ) -> Preview:
     preview = Preview()
     chooser = BatchChooser(ctx, audience, ctx.clock(), has_template=has_template)
@@ -180,18 +283,17 @@ async def preview_audience(
     while True:
         # One short transaction per batch: on SQLite every transaction holds the write lock.
         async with ctx.sessions() as session:
-            rows = list(await session.execute(audience_batch_query(audience, after, batch_size)))
-            if not rows:
-                return preview
-            addresses = await chooser.addresses(session, [row.id for row in rows])
-        for row in rows:
+            page = await read_page(session, audience, after, batch_size)
+        if not page:
+            return preview
+        for member in page:
             preview.recipients += 1
-            if row.opted_out:
+            if member.opted_out:
                 preview.skipped += 1
                 continue
-            channel = chooser.choose(row, addresses.get(row.id, [])).channel
+            channel = chooser.choices[chooser.choose(member)[0]].channel
             if channel is None:
                 preview.unreachable += 1
             else:
                 preview.by_channel[channel] = preview.by_channel.get(channel, 0) + 1
-        after = rows[-1].id
+        after = page[-1].id

@@ -27,8 +27,15 @@ class BulkWriter:
         return processor(value) if processor else value
 
     async def insert(
-        self, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+        self,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        *,
+        on_conflict_do_nothing: bool = False,
     ) -> None:
+        """Insert `rows` (tuples in `columns` order); with `on_conflict_do_nothing`, rows
+        that would break a unique constraint are left out (SQLite and PostgreSQL syntax)."""
         if not rows:
             return
         quote = self.dialect.identifier_preparer.quote
@@ -44,4 +51,6 @@ class BulkWriter:
         names = ", ".join(quote(c) for c in columns)
         # Names come from our own table metadata, never from input.
         sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
+        if on_conflict_do_nothing:
+            sql += " ON CONFLICT DO NOTHING"
         await self.conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]

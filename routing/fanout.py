@@ -20,15 +20,15 @@ from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.context import AppContext
-from routing.audience import Audience, BatchChooser, audience_batch_query
+from routing.audience import Audience, BatchChooser, Member, read_page
 from routing.bulk_insert import BulkWriter
-from routing.outbound import PRIORITY_BULK
+from routing.outbound import PRIORITY_BULK, ChannelChoice
 from routing.segments import sms_segments
 from storage.models import Announcement, Conversation, Message
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 # Core tables: bulk inserts through the ORM cost several times more per row.
 MESSAGES: Table = SQLModel.metadata.tables["messages"]
 OUTBOX: Table = SQLModel.metadata.tables["outbox"]
@@ -85,26 +85,26 @@ MESSAGE_COLUMNS = (
 
 
 async def _conversation_ids(
-    session: AsyncSession, writer: BulkWriter, ids: list[int], now: datetime
+    session: AsyncSession, writer: BulkWriter, page: list[Member], now: datetime
 ) -> dict[int, int]:
-    async def existing(wanted: list[int]) -> dict[int, int]:
-        rows = await session.execute(
-            select(col(Conversation.supporter_id), col(Conversation.id)).where(
-                col(Conversation.supporter_id).in_(wanted)
-            )
-        )
-        return {supporter_id: convo_id for supporter_id, convo_id in rows}
-
-    found = await existing(ids)
-    missing = [i for i in ids if i not in found]
+    """Conversation id by supporter for the page, creating the missing ones in bulk."""
+    found = {m.id: m.conversation_id for m in page if m.conversation_id is not None}
+    missing = [m.id for m in page if m.conversation_id is None]
     if missing:
         created_at = writer.bind(CONVERSATIONS, "created_at", now)
         await writer.insert(
             CONVERSATIONS,
             ("supporter_id", "created_at", "unread", "unread_count"),
             [(i, created_at, False, 0) for i in missing],
+            # Another writer may have opened one meanwhile (PostgreSQL): use that one.
+            on_conflict_do_nothing=True,
         )
-        found.update(await existing(missing))
+        rows = await session.execute(
+            select(col(Conversation.supporter_id), col(Conversation.id)).where(
+                col(Conversation.supporter_id).in_(missing)
+            )
+        )
+        found.update({supporter_id: convo_id for supporter_id, convo_id in rows})
     return found
 
 
@@ -121,59 +121,82 @@ async def fan_out_batch(ctx: AppContext, plan: FanoutPlan, batch_size: int = BAT
         if state is None or state.state != "pending":
             return True
         after = state.fanout_cursor
-        supporters = list(
-            await session.execute(audience_batch_query(plan.audience, after, batch_size))
-        )
-        if not supporters:
+        page = await read_page(session, plan.audience, after, batch_size)
+        if not page:
             await _finish(session, plan.announcement_id)
             await session.commit()
             return True
         now = ctx.clock()
         writer = BulkWriter(await session.connection())
-        ids = [row.id for row in supporters]
-        chooser = BatchChooser(ctx, plan.audience, now, has_template=plan.template is not None)
-        addresses = await chooser.addresses(session, ids)
-        conversations = await _conversation_ids(session, writer, ids, now)
-        shared = _shared_values(writer, plan, now)
-        choices: dict[Any, Any] = {}  # channel_choice JSON, bound once per distinct value
-        rows = []
-        for supporter in supporters:
-            choice = chooser.choose(supporter, addresses.get(supporter.id, []))
-            if supporter.opted_out:
-                status, error = "skipped", "opted out"
-            elif choice.channel is None:
-                status, error = "failed", choice.reason
-            else:
-                status, error = "queued", None
-            key = (tuple(choice.skipped.items()), choice.use_template)
-            if key not in choices:
-                value = {"skipped": choice.skipped, "template": choice.use_template}
-                choices[key] = writer.bind(MESSAGES, "channel_choice", value)
-            rows.append(
-                (
-                    conversations[supporter.id],
-                    supporter.id,
-                    choice.channel,
-                    choice.address,
-                    status,
-                    error,
-                    plan.sms_segments if choice.channel == "sms" else None,
-                    choices[key],
-                    *shared,
-                )
-            )
-        await writer.insert(MESSAGES, MESSAGE_COLUMNS, rows)
-        await _queue_outbox(session, plan, after, ids[-1], now)
+        conversations = await _conversation_ids(session, writer, page, now)
+        await writer.insert(
+            MESSAGES, MESSAGE_COLUMNS, _message_rows(ctx, plan, writer, page, conversations, now)
+        )
+        last = page[-1].id
+        await _queue_outbox(session, plan, after, last, now)
         await session.execute(
             update(Announcement)
             .where(col(Announcement.id) == plan.announcement_id)
-            .values(fanout_cursor=ids[-1])
+            .values(fanout_cursor=last)
         )
-        done = len(supporters) < batch_size  # a short batch: the audience ran out
+        done = len(page) < batch_size  # a short batch: the audience ran out
         if done:
             await _finish(session, plan.announcement_id)
         await session.commit()
         return done
+
+
+def _message_rows(
+    ctx: AppContext,
+    plan: FanoutPlan,
+    writer: BulkWriter,
+    page: list[Member],
+    conversations: dict[int, int],
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    chooser = BatchChooser(ctx, plan.audience, now, has_template=plan.template is not None)
+    shared = _shared_values(writer, plan, now)
+    # Per distinct choice: channel, status, error, segments, bound channel_choice JSON.
+    outcomes: list[tuple[Any, ...]] = []
+    rows = []
+    for member in page:
+        index, address = chooser.choose(member)
+        if index == len(outcomes):
+            outcomes.append(_outcome(writer, plan, chooser.choices[index], member.opted_out))
+        channel, status, error, segments, choice = outcomes[index]
+        rows.append(
+            (
+                conversations[member.id],
+                member.id,
+                channel,
+                address,
+                status,
+                error,
+                segments,
+                choice,
+                *shared,
+            )
+        )
+    return rows
+
+
+def _outcome(
+    writer: BulkWriter, plan: FanoutPlan, choice: ChannelChoice, opted_out: bool
+) -> tuple[Any, ...]:
+    if opted_out:
+        status, error = "skipped", "opted out"
+    elif choice.channel is None:
+        status, error = "failed", choice.reason
+    else:
+        status, error = "queued", None
+    value = {"skipped": choice.skipped, "template": choice.use_template}
+    return (
+        choice.channel,
+        status,
+        error,
+        plan.sms_segments if choice.channel == "sms" else None,
+        writer.bind(MESSAGES, "channel_choice", value),
+    )
 
 
 def _shared_values(writer: BulkWriter, plan: FanoutPlan, now: datetime) -> tuple[Any, ...]:

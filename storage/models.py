@@ -155,7 +155,8 @@ class Message(SQLModel, table=True):
         ),
     )
     id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = _fk("conversations.id")
+    # Indexed by ix_messages_conversation_created (conversation_id leads it).
+    conversation_id: int = _fk("conversations.id", index=False)
     supporter_id: int = _fk("supporters.id")
     direction: str = Field(max_length=8)  # "inbound" or "outbound"
     # "one_on_one", "announcement", "poll", "auto_reply", "checkin", "inbound"
@@ -179,9 +180,11 @@ class Message(SQLModel, table=True):
     references: str | None = _text()
     # The provider's payload, kept for audit (inbound only).
     raw: str | None = _text()
+    # Indexed by uq_message_announcement_supporter: any `announcement_id = x` implies its
+    # IS NOT NULL, so SQLite and PostgreSQL use it (a single-column index cost fan-out ~10%).
     announcement_id: int | None = Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey("announcements.id", ondelete="SET NULL"), index=True),
+        sa_column=Column(Integer, ForeignKey("announcements.id", ondelete="SET NULL")),
     )
     sent_by: str | None = Field(default=None, max_length=200)
     created_at: datetime
