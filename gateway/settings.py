@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     run_dispatcher: bool = Field(True, validation_alias=_env("RALLYPOINT_RUN_DISPATCHER"))
     # Sends in flight per dispatcher: 128 at 100 ms provider latency is ~1,280 msg/s.
     dispatch_concurrency: int = Field(
-        128, ge=1, validation_alias=_env("RALLYPOINT_DISPATCH_CONCURRENCY")
+        256, ge=1, validation_alias=_env("RALLYPOINT_DISPATCH_CONCURRENCY")
     )
     # How long a claimed outbox row stays a dispatcher's before another may take it.
     lease_seconds: float = Field(60.0, ge=5, validation_alias=_env("RALLYPOINT_LEASE_SECONDS"))

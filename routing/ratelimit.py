@@ -89,7 +89,11 @@ class RateLimits:
             return None
         bucket = self._senders.get(key)
         if bucket is None or bucket.rate != rate:
-            bucket = self._senders[key] = TokenBucket(rate, clock=self.clock, sleep=self.sleep)
+            # No burst: sends are spaced 1/rate apart, so no one-second window a provider
+            # measures ever sees more than `rate` (a full second's burst would show 2x).
+            bucket = self._senders[key] = TokenBucket(
+                rate, burst=1.0, clock=self.clock, sleep=self.sleep
+            )
         return bucket
 
     def chat(self, key: str, address: str, rate: float | None) -> TokenBucket | None:
