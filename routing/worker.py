@@ -1,4 +1,5 @@
-"""The process runner behind `rallypoint worker`: the dispatcher alone, until SIGTERM."""
+"""The process runner behind `rallypoint worker`: the dispatcher (and the resumption of
+announcement fan-outs a crash left half done), until SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 
 from gateway.settings import Settings
 from routing.dispatch import Dispatcher
+from routing.fanout import FanoutService
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     try:
         await prepare(ctx)
         dispatcher = Dispatcher(ctx)
+        fanouts = FanoutService(ctx)
+        await fanouts.start()
         await dispatcher.start()
         log.info(
             "worker %s running; channels: %s",
@@ -37,6 +41,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         await stop.wait()
         log.info("worker %s stopping", dispatcher.owner)
         await dispatcher.stop()
+        await fanouts.stop()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
