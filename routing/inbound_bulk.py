@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, union, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,7 +72,7 @@ async def known_addresses(
     session: AsyncSession, events: Sequence[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """(channel, address) -> (address id, supporter id) for the senders we know."""
-    channels = {e.channel for e in events}
+    channels: set[str] = {e.channel for e in events}
     if channels & PHONE_CHANNELS:  # `_match` looks a phone up on the other phone channel too
         channels |= PHONE_CHANNELS
     # Both columns of the unique (channel, address) index, or it is scanned whole.
@@ -117,31 +117,21 @@ async def supporters_with_state(
     """Supporters an automation keeps state for: in onboarding, or sent a recent poll."""
     if not supporter_ids:
         return set()
-    found = set(
-        (
-            await session.execute(
-                select(col(OnboardingState.supporter_id)).where(
-                    col(OnboardingState.supporter_id).in_(supporter_ids)
-                )
-            )
-        ).scalars()
+    # One statement for both: a round trip costs more than either lookup.
+    statement: Any = select(col(OnboardingState.supporter_id)).where(
+        col(OnboardingState.supporter_id).in_(supporter_ids)
     )
     if react_to_poll_answer in automations.REACTIONS and POLL_WINDOW is not None:
-        found |= set(
-            (
-                await session.execute(
-                    select(MESSAGES.c.supporter_id)
-                    .where(
-                        MESSAGES.c.supporter_id.in_(supporter_ids),
-                        MESSAGES.c.kind == "poll",
-                        MESSAGES.c.direction == "outbound",
-                        MESSAGES.c.created_at >= now - POLL_WINDOW,
-                    )
-                    .distinct()
-                )
-            ).scalars()
+        statement = union(
+            statement,
+            select(MESSAGES.c.supporter_id).where(
+                MESSAGES.c.supporter_id.in_(supporter_ids),
+                MESSAGES.c.kind == "poll",
+                MESSAGES.c.direction == "outbound",
+                MESSAGES.c.created_at >= now - POLL_WINDOW,
+            ),
         )
-    return found
+    return {int(sid) for sid in (await session.execute(statement)).scalars()}
 
 
 def might_react(ctx: AppContext, event: InboundMessage) -> bool:
