@@ -7,7 +7,7 @@ Within one filter any value matches (teams A or B); across filters all must matc
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, cast
@@ -111,10 +111,13 @@ def audience_conditions(audience: Audience) -> list[ColumnElement[bool]]:
 
 def audience_page_query(audience: Audience, after: int, limit: int) -> Select[Any]:
     """The next `limit` audience members after `after`, each with its conversation id and
-    one row per address (a member without addresses gets one row of NULLs), in one query.
+    one row per address (a member without addresses gets one row of NULL address columns),
+    in one query, ordered by supporter.
 
-    Rows: supporter id, opted_out, preferred_channels as its stored JSON text (decoded
-    once per distinct value, not per row), conversation id, then the address columns.
+    Row layout (see the constants below): the supporter's id, opted_out and
+    preferred_channels as its stored JSON text (decoded once per distinct value, not per
+    row), the conversation id, then the address columns under SupporterAddress's own names,
+    so a row reads as an address where pick_channel wants one.
     """
     page = (
         sa_select(
@@ -130,14 +133,14 @@ def audience_page_query(audience: Audience, after: int, limit: int) -> Select[An
     address = col(SupporterAddress.supporter_id) == page.c.id
     return (
         sa_select(
-            page.c.id,
-            page.c.opted_out,
+            page.c.id.label("supporter_id"),
+            page.c.opted_out.label("supporter_opted_out"),
             page.c.preferred,
-            col(Conversation.id),
-            col(SupporterAddress.channel),
-            col(SupporterAddress.address),
-            col(SupporterAddress.opted_out),
-            col(SupporterAddress.last_inbound_at),
+            col(Conversation.id).label("conversation_id"),
+            col(SupporterAddress.channel).label("channel"),
+            col(SupporterAddress.address).label("address"),
+            col(SupporterAddress.opted_out).label("opted_out"),
+            col(SupporterAddress.last_inbound_at).label("last_inbound_at"),
         )
         .select_from(page)
         .outerjoin(Conversation, col(Conversation.supporter_id) == page.c.id)
@@ -146,44 +149,24 @@ def audience_page_query(audience: Audience, after: int, limit: int) -> Select[An
     )
 
 
-class Address(NamedTuple):
-    """The SupporterAddress attributes pick_channel reads."""
+# Positions in an audience_page_query row.
+SUPPORTER, OPTED_OUT, PREFERRED, CONVERSATION, CHANNEL, ADDRESS, ADDRESS_OPTED_OUT = range(7)
 
-    channel: str
-    address: str
-    opted_out: bool
-    last_inbound_at: datetime | None
-
-
-class Member(NamedTuple):
-    """One audience member of a page, with what choosing its channel needs."""
-
-    id: int
-    opted_out: bool
-    preferred: str | None  # preferred_channels, JSON text
-    conversation_id: int | None
-    addresses: tuple[Address, ...]
+# One member: its rows of a page (one per address), each carrying the supporter's columns.
+# Slices of the fetched rows, not objects per member: at a million supporters the
+# allocations (and the garbage collector passes they trigger) cost more than the database.
+MemberRows = Sequence[Any]
 
 
-def _member(row: Any, addresses: list[Address]) -> Member:
-    return Member(row[0], row[1], row[2], row[3], tuple(addresses))
-
-
-def members(rows: Iterable[Any]) -> list[Member]:
-    """Group `audience_page_query` rows (ordered by supporter) into members."""
-    out: list[Member] = []
-    current: Any = None
-    addresses: list[Address] = []
-    for row in rows:
-        if current is None or row[0] != current[0]:
-            if current is not None:
-                out.append(_member(current, addresses))
-            current, addresses = row, []
-        if row[4] is not None:
-            addresses.append(Address(*row[4:]))
-    if current is not None:
-        out.append(_member(current, addresses))
-    return out
+def by_member(rows: Sequence[Any]) -> Iterator[MemberRows]:
+    """Split page rows (ordered by supporter) into one slice per member."""
+    i, n = 0, len(rows)
+    while i < n:
+        supporter, j = rows[i][SUPPORTER], i + 1
+        while j < n and rows[j][SUPPORTER] == supporter:
+            j += 1
+        yield rows[i:j]
+        i = j
 
 
 async def count_audience(session: AsyncSession, audience: Audience) -> int:
@@ -218,21 +201,31 @@ class BatchChooser:
         self.choices: list[ChannelChoice] = []  # distinct choices; `choose` gives an index
         self._index: dict[tuple[Any, ...], int] = {}
 
-    def choose(self, member: Member) -> tuple[int, str | None]:
+    def choose(self, member: MemberRows) -> tuple[int, str | None]:
         """The index in `choices` of the member's choice, and the address it goes to."""
-        now = self.now
-        key = (
-            member.opted_out,
-            member.preferred,
-            *[
-                (
-                    a.channel,
-                    a.opted_out,
-                    a.channel == "whatsapp" and _window_open(cast(Any, a), now),
-                )
-                for a in member.addresses
-            ],
-        )
+        first = member[0]
+        if len(member) == 1:  # the common case, keyed without building a list
+            channel = first[CHANNEL]
+            key: tuple[Any, ...] = (
+                first[OPTED_OUT],
+                first[PREFERRED],
+                channel,
+                first[ADDRESS_OPTED_OUT],
+                channel == "whatsapp" and _window_open(first, self.now),
+            )
+        else:
+            key = (
+                first[OPTED_OUT],
+                first[PREFERRED],
+                *[
+                    (
+                        r[CHANNEL],
+                        r[ADDRESS_OPTED_OUT],
+                        r[CHANNEL] == "whatsapp" and _window_open(r, self.now),
+                    )
+                    for r in member
+                ],
+            )
         index = self._index.get(key)
         if index is None:
             index = self._index[key] = len(self.choices)
@@ -240,14 +233,17 @@ class BatchChooser:
         channel = self.choices[index].channel
         if channel is None:
             return index, None
+        if len(member) == 1:
+            return index, first[ADDRESS]
         # The address pick_channel would return: its by-channel map keeps the last one.
-        return index, [a.address for a in member.addresses if a.channel == channel][-1]
+        return index, [r[ADDRESS] for r in member if r[CHANNEL] == channel][-1]
 
-    def _pick(self, member: Member) -> ChannelChoice:
-        preferred = json.loads(member.preferred) if member.preferred else None
+    def _pick(self, member: MemberRows) -> ChannelChoice:
+        first = member[0]
+        preferred = json.loads(first[PREFERRED]) if first[PREFERRED] else None
         return pick_channel(
-            cast(Any, _Chooser(member.opted_out, preferred or [])),
-            cast(Any, member.addresses),
+            cast(Any, _Chooser(first[OPTED_OUT], preferred or [])),
+            [r for r in member if r[CHANNEL] is not None],  # rows carry the address names
             settings=self.ctx.settings,
             enabled=self.enabled,
             now=self.now,
@@ -258,10 +254,10 @@ class BatchChooser:
 
 async def read_page(
     session: AsyncSession, audience: Audience, after: int, limit: int
-) -> list[Member]:
-    """The next page of the audience (Core, not ORM: no per-row objects)."""
+) -> Sequence[Any]:
+    """The rows of the next page of the audience (Core, not ORM: no per-row objects)."""
     conn = await session.connection()
-    return members(await conn.execute(audience_page_query(audience, after, limit)))
+    return (await conn.execute(audience_page_query(audience, after, limit))).all()
 
 
 @dataclass
@@ -286,9 +282,9 @@ async def preview_audience(
             page = await read_page(session, audience, after, batch_size)
         if not page:
             return preview
-        for member in page:
+        for member in by_member(page):
             preview.recipients += 1
-            if member.opted_out:
+            if member[0][OPTED_OUT]:
                 preview.skipped += 1
                 continue
             channel = chooser.choices[chooser.choose(member)[0]].channel
@@ -296,4 +292,4 @@ async def preview_audience(
                 preview.unreachable += 1
             else:
                 preview.by_channel[channel] = preview.by_channel.get(channel, 0) + 1
-        after = page[-1].id
+        after = page[-1][SUPPORTER]

@@ -11,101 +11,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Integer, Table, func, insert, literal, select, update
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.context import AppContext
-from routing.audience import Audience, BatchChooser, Member, read_page
+from routing.audience import SUPPORTER, read_page
 from routing.bulk_insert import BulkWriter
-from routing.outbound import PRIORITY_BULK, ChannelChoice
-from routing.segments import sms_segments
-from storage.models import Announcement, Conversation, Message
+from routing.fanout_rows import (
+    MESSAGE_COLUMNS,
+    MESSAGES,
+    FanoutPlan,
+    conversation_ids,
+    message_rows,
+)
+from routing.outbound import PRIORITY_BULK
+from storage.models import Announcement, Message
+
+__all__ = [
+    "BATCH_SIZE",
+    "FanoutPlan",
+    "FanoutService",
+    "fan_out",
+    "fan_out_batch",
+    "resume_pending_fanouts",
+    "start_fanout",
+]
 
 log = logging.getLogger(__name__)
 
+# Supporters per transaction: big enough that per-batch costs (the page query, the
+# commit) stay small, small enough to hold SQLite's write lock ~0.1 s at a time.
 BATCH_SIZE = 5000
-# Core tables: bulk inserts through the ORM cost several times more per row.
-MESSAGES: Table = SQLModel.metadata.tables["messages"]
 OUTBOX: Table = SQLModel.metadata.tables["outbox"]
-CONVERSATIONS: Table = SQLModel.metadata.tables["conversations"]
-
-
-@dataclass(frozen=True)
-class FanoutPlan:
-    """What every message of one announcement shares, computed once."""
-
-    announcement_id: int
-    kind: str
-    body: str
-    subject: str | None
-    template: dict[str, Any] | None
-    audience: Audience
-    due_at: datetime | None
-    sms_segments: int
-
-    @classmethod
-    def of(cls, announcement: Announcement) -> FanoutPlan:
-        assert announcement.id is not None
-        return cls(
-            announcement_id=announcement.id,
-            kind=announcement.kind,
-            body=announcement.body,
-            subject=announcement.subject,
-            template=announcement.template,
-            audience=Audience.from_dict(announcement.audience or {}),
-            due_at=announcement.send_at,
-            sms_segments=sms_segments(announcement.body),
-        )
-
-
-MESSAGE_COLUMNS = (
-    "conversation_id",
-    "supporter_id",
-    "channel",
-    "address",
-    "status",
-    "error",
-    "segments",
-    "channel_choice",
-    "direction",
-    "kind",
-    "body",
-    "subject",
-    "attachments",
-    "template",
-    "announcement_id",
-    "created_at",
-    "updated_at",
-)
-
-
-async def _conversation_ids(
-    session: AsyncSession, writer: BulkWriter, page: list[Member], now: datetime
-) -> dict[int, int]:
-    """Conversation id by supporter for the page, creating the missing ones in bulk."""
-    found = {m.id: m.conversation_id for m in page if m.conversation_id is not None}
-    missing = [m.id for m in page if m.conversation_id is None]
-    if missing:
-        created_at = writer.bind(CONVERSATIONS, "created_at", now)
-        await writer.insert(
-            CONVERSATIONS,
-            ("supporter_id", "created_at", "unread", "unread_count"),
-            [(i, created_at, False, 0) for i in missing],
-            # Another writer may have opened one meanwhile (PostgreSQL): use that one.
-            on_conflict_do_nothing=True,
-        )
-        rows = await session.execute(
-            select(col(Conversation.supporter_id), col(Conversation.id)).where(
-                col(Conversation.supporter_id).in_(missing)
-            )
-        )
-        found.update({supporter_id: convo_id for supporter_id, convo_id in rows})
-    return found
 
 
 async def fan_out_batch(ctx: AppContext, plan: FanoutPlan, batch_size: int = BATCH_SIZE) -> bool:
@@ -128,91 +68,21 @@ async def fan_out_batch(ctx: AppContext, plan: FanoutPlan, batch_size: int = BAT
             return True
         now = ctx.clock()
         writer = BulkWriter(await session.connection())
-        conversations = await _conversation_ids(session, writer, page, now)
-        await writer.insert(
-            MESSAGES, MESSAGE_COLUMNS, _message_rows(ctx, plan, writer, page, conversations, now)
-        )
-        last = page[-1].id
+        created = await conversation_ids(session, writer, page, now)
+        rows = message_rows(ctx, plan, writer, page, created, now)  # one per member
+        await writer.insert(MESSAGES, MESSAGE_COLUMNS, rows)
+        last = page[-1][SUPPORTER]
         await _queue_outbox(session, plan, after, last, now)
         await session.execute(
             update(Announcement)
             .where(col(Announcement.id) == plan.announcement_id)
             .values(fanout_cursor=last)
         )
-        done = len(page) < batch_size  # a short batch: the audience ran out
+        done = len(rows) < batch_size  # a short batch: the audience ran out
         if done:
             await _finish(session, plan.announcement_id)
         await session.commit()
         return done
-
-
-def _message_rows(
-    ctx: AppContext,
-    plan: FanoutPlan,
-    writer: BulkWriter,
-    page: list[Member],
-    conversations: dict[int, int],
-    now: datetime,
-) -> list[tuple[Any, ...]]:
-    chooser = BatchChooser(ctx, plan.audience, now, has_template=plan.template is not None)
-    shared = _shared_values(writer, plan, now)
-    # Per distinct choice: channel, status, error, segments, bound channel_choice JSON.
-    outcomes: list[tuple[Any, ...]] = []
-    rows = []
-    for member in page:
-        index, address = chooser.choose(member)
-        if index == len(outcomes):
-            outcomes.append(_outcome(writer, plan, chooser.choices[index], member.opted_out))
-        channel, status, error, segments, choice = outcomes[index]
-        rows.append(
-            (
-                conversations[member.id],
-                member.id,
-                channel,
-                address,
-                status,
-                error,
-                segments,
-                choice,
-                *shared,
-            )
-        )
-    return rows
-
-
-def _outcome(
-    writer: BulkWriter, plan: FanoutPlan, choice: ChannelChoice, opted_out: bool
-) -> tuple[Any, ...]:
-    if opted_out:
-        status, error = "skipped", "opted out"
-    elif choice.channel is None:
-        status, error = "failed", choice.reason
-    else:
-        status, error = "queued", None
-    value = {"skipped": choice.skipped, "template": choice.use_template}
-    return (
-        choice.channel,
-        status,
-        error,
-        plan.sms_segments if choice.channel == "sms" else None,
-        writer.bind(MESSAGES, "channel_choice", value),
-    )
-
-
-def _shared_values(writer: BulkWriter, plan: FanoutPlan, now: datetime) -> tuple[Any, ...]:
-    """The message columns every row of the announcement shares, bound once."""
-    stamp = writer.bind(MESSAGES, "created_at", now)
-    return (
-        "outbound",
-        plan.kind,
-        plan.body,
-        plan.subject,
-        writer.bind(MESSAGES, "attachments", []),
-        writer.bind(MESSAGES, "template", plan.template),
-        plan.announcement_id,
-        stamp,
-        stamp,
-    )
 
 
 async def _queue_outbox(
