@@ -27,14 +27,15 @@ stats = {"accepted": 0, "throttled": 0, "first": 0.0, "last": 0.0}
 
 async def messages(request: Request) -> Response:
     body = await request.body()
-    await asyncio.sleep(LATENCY)
-    now = time.monotonic()
+    now = time.monotonic()  # a provider counts a send when it arrives
     while window and window[0] <= now - 1.0:
         window.popleft()
     if LIMIT and len(window) >= LIMIT:
         stats["throttled"] += 1
+        await asyncio.sleep(LATENCY)
         return JSONResponse({"code": 20429, "message": "Too Many Requests"}, status_code=429)
     window.append(now)
+    await asyncio.sleep(LATENCY)
     answer = fake.handle(
         httpx.Request(request.method, str(request.url), headers=request.headers.raw, content=body)
     )

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from httpx_aiohttp import AiohttpTransport
 from sqlmodel import select
 
 from channels.registry import build_registry
@@ -25,6 +26,20 @@ from storage.models import ApiKey
 log = logging.getLogger(__name__)
 
 
+def provider_client(settings: Settings) -> httpx.AsyncClient:
+    """The one HTTP client every adapter sends through.
+
+    httpx's API over aiohttp's connection pool: httpx's own pool slows down sharply with
+    hundreds of requests in flight (the dispatcher keeps RALLYPOINT_DISPATCH_CONCURRENCY
+    sends going), while tests still inject an httpx.MockTransport the same way.
+    """
+    pool = max(settings.dispatch_concurrency, 100)
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+    return httpx.AsyncClient(
+        transport=AiohttpTransport(limits=limits), timeout=httpx.Timeout(15.0, connect=5.0)
+    )
+
+
 def build_context(
     settings: Settings,
     *,
@@ -32,10 +47,7 @@ def build_context(
     http_client: httpx.AsyncClient | None = None,
 ) -> AppContext:
     engine = make_engine(settings.database_url)
-    client = http_client or httpx.AsyncClient(
-        timeout=httpx.Timeout(15.0, connect=5.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-    )
+    client = http_client or provider_client(settings)
     return AppContext(
         settings=settings,
         engine=engine,

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from gateway.settings import Settings
 
 Monotonic = Callable[[], float]
+
+# Senders are paced this far under their configured rate: a wake-up that is a few
+# milliseconds late must never let a provider's one-second window count one send too many.
+PACING = 0.98
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -88,11 +92,11 @@ class RateLimits:
         if not rate:
             return None
         bucket = self._senders.get(key)
-        if bucket is None or bucket.rate != rate:
+        if bucket is None or bucket.rate != rate * PACING:
             # No burst: sends are spaced 1/rate apart, so no one-second window a provider
             # measures ever sees more than `rate` (a full second's burst would show 2x).
             bucket = self._senders[key] = TokenBucket(
-                rate, burst=1.0, clock=self.clock, sleep=self.sleep
+                rate * PACING, burst=1.0, clock=self.clock, sleep=self.sleep
             )
         return bucket
 
