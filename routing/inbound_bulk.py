@@ -25,15 +25,10 @@ from gateway.context import AppContext
 from routing import automations
 from routing.addresses import PHONE_CHANNELS
 from routing.inbound import store_inbound
-from routing.keywords import classify, react_to_keywords
+from routing.keywords import classify, keyword_text, react_to_keywords
 from routing.onboarding import is_join, react_to_onboarding
+from routing.polls import POLL_WINDOW, react_to_poll_answer
 from storage.models import Conversation, Message, OnboardingState, Supporter, SupporterAddress
-
-try:  # polls are optional: the reaction may not be registered
-    from routing.polls import POLL_WINDOW, react_to_poll_answer
-except ImportError:  # pragma: no cover
-    POLL_WINDOW = None  # type: ignore[assignment]
-    react_to_poll_answer = None  # type: ignore[assignment]
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
 SUPPORTERS = Supporter.__table__  # type: ignore[attr-defined]
@@ -121,7 +116,7 @@ async def supporters_with_state(
     statement: Any = select(col(OnboardingState.supporter_id)).where(
         col(OnboardingState.supporter_id).in_(supporter_ids)
     )
-    if react_to_poll_answer in automations.REACTIONS and POLL_WINDOW is not None:
+    if react_to_poll_answer in automations.REACTIONS:
         statement = union(
             statement,
             select(MESSAGES.c.supporter_id).where(
@@ -136,7 +131,8 @@ async def supporters_with_state(
 
 def might_react(ctx: AppContext, event: InboundMessage) -> bool:
     """Whether the message alone could set off an automation (a superset is safe)."""
-    return bool(event.start_payload or classify(event.body) is not None or is_join(ctx, event))
+    keyword = classify(keyword_text(event) or "")
+    return bool(event.start_payload or keyword is not None or is_join(ctx, event))
 
 
 async def store_inbound_many(

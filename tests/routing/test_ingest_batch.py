@@ -149,6 +149,25 @@ async def test_keywords_still_act_inside_a_batch(make_client: MakeClient) -> Non
     assert [(r.kind, r.supporter_id) for r in replies] == [("consent", stop.supporter_id)]
 
 
+async def test_an_email_saying_stop_in_its_subject_opts_out_inside_a_batch(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    stop = InboundMessage(
+        channel="email",
+        address="ada@example.org",
+        provider_message_id="<s@x>",
+        body="",
+        subject="STOP",
+    )
+    others = [inbound(f"SMe{i}", sender(i)) for i in range(3)]
+    await asyncio.wait_for(asyncio.gather(*(submit(ctx, [e]) for e in [*others, stop])), TIMEOUT)
+    async with ctx.sessions() as session:
+        opted = (await session.exec(select(Supporter).where(col(Supporter.opted_out)))).all()
+    assert [s.name for s in opted] == ["ada@example.org"]
+
+
 async def test_every_reaction_has_a_batch_trigger() -> None:
     # A new reaction in routing/automations.REACTIONS needs a trigger in
     # routing/inbound_bulk.might_react / supporters_with_state, else batches go one by one.
