@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, String, and_, exists, func, or_, type_coerce
+from sqlalchemy import ColumnElement, Select, Text, and_, exists, func, or_
+from sqlalchemy import cast as cast_sql
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -123,7 +124,7 @@ def audience_page_query(audience: Audience, after: int, limit: int) -> Select[An
         sa_select(
             col(Supporter.id).label("id"),
             col(Supporter.opted_out).label("opted_out"),
-            type_coerce(col(Supporter.preferred_channels), String).label("preferred"),
+            cast_sql(col(Supporter.preferred_channels), Text).label("preferred"),
         )
         .where(col(Supporter.id) > after, *audience_conditions(audience))
         .order_by(col(Supporter.id))
