@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from gateway.context import AppContext
+from routing.audience import Audience, preview_audience
 from routing.fanout import fan_out
 from routing.outbound import addresses_of, pick_channel, queue_message
 from storage.models import Announcement, Conversation, Message, Supporter, SupporterAddress
@@ -187,3 +188,18 @@ async def test_fan_out_rows_are_stored_as_queue_message_stores_them(
             )
             fanned, queued = raw.all()
         assert tuple(fanned) == tuple(queued), name
+
+
+async def test_preview_counts_what_the_fan_out_writes(client: httpx.AsyncClient) -> None:
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    ctx.registry.add(FakeAdapter(channels=("sms", "whatsapp", "email")))
+    team = await make_team(ctx, "Everyone")
+    ids = await _population(ctx, team)
+    preview = await preview_audience(ctx, Audience(teams=(team,)), has_template=False, batch_size=4)
+    written = await messages_of(ctx, await _announce(ctx, team, None))
+    queued = [m.channel for m in written if m.status == "queued"]
+    assert preview.recipients == len(written) == len(ids)
+    assert preview.skipped == sum(m.status == "skipped" for m in written) == 1
+    assert preview.unreachable == sum(m.status == "failed" for m in written) == 2
+    assert preview.by_channel == {c: queued.count(c) for c in set(queued)}
+    assert preview.by_channel == {"sms": 6, "email": 2, "whatsapp": 1}
