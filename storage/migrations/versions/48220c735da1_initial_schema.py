@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7ca3b2b9be51
+Revision ID: 48220c735da1
 Revises: 
-Create Date: 2026-11-24 23:10:26.768373
+Create Date: 2026-11-25 00:18:42.258600
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '7ca3b2b9be51'
+revision: str = '48220c735da1'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -34,6 +34,7 @@ def upgrade() -> None:
     sa.Column('recipients', sa.Integer(), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('fanout_cursor', sa.Integer(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')
@@ -232,12 +233,11 @@ def upgrade() -> None:
     sa.UniqueConstraint('channel', 'provider_message_id', name='uq_message_provider_id')
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_messages_announcement_id'), ['announcement_id'], unique=False)
         batch_op.create_index('ix_messages_conversation_created', ['conversation_id', 'id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_messages_conversation_id'), ['conversation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_messages_email_message_id'), ['email_message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_messages_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_messages_supporter_id'), ['supporter_id'], unique=False)
+        batch_op.create_index('uq_message_announcement_supporter', ['announcement_id', 'supporter_id'], unique=True, sqlite_where=sa.text('announcement_id IS NOT NULL'), postgresql_where=sa.text('announcement_id IS NOT NULL'))
 
     op.create_table('poll_answers',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -326,12 +326,11 @@ def downgrade() -> None:
 
     op.drop_table('poll_answers')
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('uq_message_announcement_supporter', sqlite_where=sa.text('announcement_id IS NOT NULL'), postgresql_where=sa.text('announcement_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_messages_supporter_id'))
         batch_op.drop_index(batch_op.f('ix_messages_status'))
         batch_op.drop_index(batch_op.f('ix_messages_email_message_id'))
-        batch_op.drop_index(batch_op.f('ix_messages_conversation_id'))
         batch_op.drop_index('ix_messages_conversation_created')
-        batch_op.drop_index(batch_op.f('ix_messages_announcement_id'))
 
     op.drop_table('messages')
     with op.batch_alter_table('team_memberships', schema=None) as batch_op:
