@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,10 @@ Monotonic = Callable[[], float]
 # Senders are paced this far under their configured rate: a wake-up that is a few
 # milliseconds late must never let a provider's one-second window count one send too many.
 PACING = 0.98
+# And, measured on the actual send times, no window of this length ever holds more than
+# `rate` sends: after an event-loop stall, late sends would otherwise bunch up with
+# on-time ones (the margin covers the hop from here to the provider).
+GUARD_WINDOW = 1.015
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -31,6 +36,7 @@ class TokenBucket:
         rate: float,
         burst: float | None = None,
         *,
+        window_limit: int | None = None,
         clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -42,6 +48,8 @@ class TokenBucket:
         self._sleep = sleep
         self._tokens = self.burst
         self._stamp = clock()
+        self._window_limit = window_limit  # None: no guard on actual send times
+        self._recent: deque[float] = deque()
 
     def _refill(self) -> None:
         now = self._clock()
@@ -71,6 +79,21 @@ class TokenBucket:
         self._refill()
         return self._tokens >= self.burst
 
+    async def guard(self) -> None:
+        """Wait until a send now keeps every GUARD_WINDOW of actual sends within the rate,
+        then count it."""
+        if self._window_limit is None:
+            return
+        while True:
+            now = self._clock()
+            while self._recent and self._recent[0] <= now - GUARD_WINDOW:
+                self._recent.popleft()
+            if len(self._recent) < self._window_limit:
+                self._recent.append(now)
+                return
+            # At least 1 ms, so that a clock with coarse ticks always moves on.
+            await self._sleep(max(self._recent[0] + GUARD_WINDOW - now, 0.001))
+
     async def acquire(self, cost: float = 1.0) -> None:
         wait = self.reserve(cost)
         if wait:
@@ -96,7 +119,11 @@ class RateLimits:
             # No burst: sends are spaced 1/rate apart, so no one-second window a provider
             # measures ever sees more than `rate` (a full second's burst would show 2x).
             bucket = self._senders[key] = TokenBucket(
-                rate * PACING, burst=1.0, clock=self.clock, sleep=self.sleep
+                rate * PACING,
+                burst=1.0,
+                window_limit=max(1, int(rate)),
+                clock=self.clock,
+                sleep=self.sleep,
             )
         return bucket
 
@@ -130,6 +157,8 @@ class RateLimits:
             longest = max(longest, wait)
         if longest:
             await self.sleep(longest)
+        for bucket, _ in taken:
+            await bucket.guard()
         return 0.0
 
 

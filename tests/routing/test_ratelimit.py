@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.context import AppContext
-from routing.ratelimit import PACING, TokenBucket
+from routing.ratelimit import GUARD_WINDOW, PACING, TokenBucket
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
     FakeAdapter,
@@ -45,6 +45,22 @@ async def test_concurrent_takers_each_reserve_their_own_slot() -> None:
     bucket = TokenBucket(4.0, burst=1, clock=ticker, sleep=ticker.sleep)
     waits = [bucket.reserve() for _ in range(5)]
     assert waits == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+async def test_guard_keeps_bunched_late_sends_within_the_rate() -> None:
+    # After an event-loop stall, sends whose slots passed all wake at once: the guard on
+    # actual send times still lets no window of GUARD_WINDOW hold more than the rate.
+    ticker = Ticker()
+    bucket = TokenBucket(3.0, burst=1, window_limit=3, clock=ticker, sleep=ticker.sleep)
+    sent = []
+    for _ in range(7):
+        await bucket.guard()
+        sent.append(ticker.now)
+    assert sent[:3] == [0.0, 0.0, 0.0]
+    assert sent[3:6] == [GUARD_WINDOW] * 3
+    assert sent[6] == 2 * GUARD_WINDOW
+    for i, start in enumerate(sent):
+        assert len([t for t in sent[i:] if t < start + GUARD_WINDOW]) <= 3
 
 
 async def test_reserve_refuses_a_wait_longer_than_allowed() -> None:
