@@ -150,6 +150,10 @@ async def queue_message(
         status, error = "queued", None
     convo = await conversation_for(session, supporter.id, now)
     assert convo.id is not None
+    if announcement_id is None:
+        # A one-on-one or a reply is conversation activity; bulk traffic is not.
+        convo.last_message_at = now
+        session.add(convo)
     message = Message(
         conversation_id=convo.id,
         supporter_id=supporter.id,

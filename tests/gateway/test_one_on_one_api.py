@@ -161,3 +161,15 @@ async def test_body_length_is_validated(make_client: MakeClient) -> None:
         await client.post(f"{API}/supporters/999/messages", json={"body": "x"})
     ).status_code == 404
     assert await counts(client) == (0, 0)
+
+
+async def test_a_one_on_one_is_conversation_activity(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    client = await admin_client(make_client, "sms")
+    sid = await supporter(client)
+    clock.advance(hours=3)
+    response = await client.post(f"{API}/supporters/{sid}/messages", json={"body": "Hi"})
+    assert response.status_code == 202
+    [convo] = (await client.get(f"{API}/conversations?supporter_id={sid}")).json()["items"]
+    assert convo["last_message_at"].startswith(clock().strftime("%Y-%m-%dT%H:%M:%S"))
