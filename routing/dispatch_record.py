@@ -13,7 +13,6 @@ at-least-once window, as with a crash between the provider's accept and any comm
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from gateway.context import AppContext
 from routing.bulk_insert import BulkWriter
 from routing.dispatch_batch import Ready
 from routing.dispatch_outcome import record_failure, record_success
+from routing.group_commit import GroupCommit
 from routing.status import apply_pending_statuses
 from storage.models import Message, MessageAttempt, PendingStatus
 
@@ -67,43 +67,25 @@ class Recorder:
         self.ctx = ctx
         self.owner = owner
         self.random = random
-        self.max_batch = max_batch
-        self._queue: list[tuple[Outcome, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._group: GroupCommit[Outcome, None] = GroupCommit(
+            self._write_batch, max_batch=max_batch, name=f"recorder {owner}"
+        )
         self.batches = 0  # transactions that stored successes or give-backs
 
     async def record(self, *outcomes: Outcome) -> None:
         """Store `outcomes`; returns once they are committed."""
-        loop = asyncio.get_running_loop()
-        futures = []
-        for outcome in outcomes:
-            future: asyncio.Future[None] = loop.create_future()
-            self._queue.append((outcome, future))
-            futures.append(future)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain(), name=f"recorder {self.owner}")
-        await asyncio.gather(*futures)
+        await self._group.submit_many(outcomes)
 
     async def aclose(self) -> None:
-        """Wait for the batch in flight (the queue empties itself)."""
-        if self._writer is not None:
-            await asyncio.wait([self._writer], timeout=30)
+        await self._group.aclose()
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch = self._queue[: self.max_batch]
-            del self._queue[: self.max_batch]
-            try:
-                await self._write([outcome for outcome, _ in batch])
-            except Exception as exc:
-                log.exception("recording %s send outcomes failed", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+    async def _write_batch(self, outcomes: list[Outcome]) -> list[None]:
+        try:
+            await self._write(outcomes)
+        except Exception:
+            log.exception("recording %s send outcomes failed", len(outcomes))
+            raise
+        return [None] * len(outcomes)
 
     async def _write(self, outcomes: list[Outcome]) -> None:
         sent = [o for o in outcomes if o.result is not None]

@@ -15,16 +15,15 @@ when the queue is empty: nothing to start, and tests without a lifespan work as 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import InboundMessage, StatusUpdate, WebhookEvent
 from gateway.context import AppContext
+from routing.group_commit import GroupCommit
 from routing.inbound import IngestReport, ingest, ingest_one
 from routing.inbound_bulk import store_inbound_many
 from routing.status_bulk import apply_status_updates
@@ -34,72 +33,47 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256
 
 
-@dataclass
-class _Pending:
-    events: Sequence[WebhookEvent]
-    done: asyncio.Future[IngestReport]
-
-
 class IngestBatcher:
-    """Queue of webhook event lists; one writer task commits them in batches."""
+    """Webhook event lists from concurrent requests, committed in batches (group commit)."""
 
     def __init__(self, ctx: AppContext, *, max_batch: int = MAX_BATCH) -> None:
         self.ctx = ctx
-        self.max_batch = max_batch
-        self._queue: list[_Pending] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._group: GroupCommit[Sequence[WebhookEvent], IngestReport] = GroupCommit(
+            self._write, max_batch=max_batch, name="ingest-batcher"
+        )
         self.batches = 0  # how many transactions were committed (for tests and stats)
 
     async def submit(self, events: Sequence[WebhookEvent]) -> IngestReport:
         """Store `events`; returns once they are committed (raises if they could not be)."""
-        done: asyncio.Future[IngestReport] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(events, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain(), name="ingest-batcher")
-        return await done
+        return await self._group.submit(events)
 
     async def aclose(self) -> None:
-        """Wait for the batch in flight (the queue empties itself)."""
-        if self._writer is not None:
-            await asyncio.wait([self._writer], timeout=30)
+        await self._group.aclose()
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch = self._queue[: self.max_batch]
-            del self._queue[: self.max_batch]
-            try:
-                await self._write(batch)
-            except BaseException as exc:  # never leave a request waiting forever
-                for item in batch:
-                    if not item.done.done():
-                        item.done.set_exception(exc)
-                raise
-
-    async def _write(self, batch: list[_Pending]) -> None:
+    async def _write(
+        self, batch: list[Sequence[WebhookEvent]]
+    ) -> list[IngestReport | BaseException]:
         try:
             async with self.ctx.sessions() as session:
-                reports = await store_batch(session, self.ctx, [p.events for p in batch])
+                reports = await store_batch(session, self.ctx, batch)
                 await session.commit()
         except (SQLAlchemyError, ValueError, AssertionError) as exc:
             log.info("batched ingest of %s requests failed (%s); one by one", len(batch), exc)
-            await self._one_by_one(batch)
-            return
+            return await self._one_by_one(batch)
         self.batches += 1
-        for item, report in zip(batch, reports, strict=True):
-            if not item.done.done():
-                item.done.set_result(report)
+        return list(reports)
 
-    async def _one_by_one(self, batch: list[_Pending]) -> None:
-        for item in batch:
+    async def _one_by_one(
+        self, batch: list[Sequence[WebhookEvent]]
+    ) -> list[IngestReport | BaseException]:
+        results: list[IngestReport | BaseException] = []
+        for events in batch:
             try:
-                report = await ingest(self.ctx, list(item.events))
-            except Exception as exc:
-                if not item.done.done():
-                    item.done.set_exception(exc)
-            else:
+                results.append(await ingest(self.ctx, list(events)))
                 self.batches += 1
-                if not item.done.done():
-                    item.done.set_result(report)
+            except Exception as exc:
+                results.append(exc)
+        return results
 
 
 async def store_batch(
