@@ -19,6 +19,8 @@ def _configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic narrates every plugin and step at INFO; only its warnings are worth a line.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
 
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
