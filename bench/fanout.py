@@ -154,8 +154,9 @@ def run(report: Report, work: Path, deadline: float) -> None:
         " work (the messages insert with its indexes and FK checks, the commits) plus row"
         " handling in Python; RSS stays flat (batches are streamed)."
     )
-    report.curves["fan-out (routing/fanout.py) until every outbox row exists"] = curve
-    report.curves["baseline: raw executemany of the same rows"] = base_curve
+    chart = report.chart("Announcement fan-out (SQLite)", "supporters in the audience", "seconds")
+    chart.curves["fan-out until every outbox row exists"] = curve
+    chart.curves["baseline: raw executemany of the same rows"] = base_curve
 
 
 if __name__ == "__main__":

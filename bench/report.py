@@ -38,10 +38,24 @@ class Figure:
 
 
 @dataclass
+class Chart:
+    """One panel of the plot: curves that share their axes."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    log: bool = True
+    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+
+@dataclass
 class Report:
     figures: list[Figure] = field(default_factory=list)
-    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    charts: dict[str, Chart] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def chart(self, title: str, xlabel: str, ylabel: str, *, log: bool = True) -> Chart:
+        return self.charts.setdefault(title, Chart(title, xlabel, ylabel, log))
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -99,25 +113,31 @@ def write_markdown(report: Report, path: Path, plot: Path | None) -> None:
 
 
 def write_plot(report: Report, path: Path) -> Path | None:
-    """Every scaling curve on one log-log chart (seconds against audience size)."""
-    curves = {name: points for name, points in report.curves.items() if points}
-    if not curves:
+    """One panel per chart, side by side."""
+    charts = [chart for chart in report.charts.values() if any(chart.curves.values())]
+    if not charts:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, points in curves.items():
-        xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, marker="o", label=name)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("supporters in the audience")
-    ax.set_ylabel("seconds")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, len(charts), figsize=(6.5 * len(charts), 4.5), squeeze=False)
+    for ax, chart in zip(axes[0], charts, strict=True):
+        for name, points in chart.curves.items():
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", label=name)
+        if chart.log:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
+            ax.set_xticks(sorted({x for points in chart.curves.values() for x, _ in points}))
+        ax.set_title(chart.title)
+        ax.set_xlabel(chart.xlabel)
+        ax.set_ylabel(chart.ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

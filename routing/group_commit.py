@@ -28,19 +28,18 @@ class GroupCommit(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         """Queue `item`; returns its result once its batch is written."""
-        [result] = await self.submit_many([item])
-        return result
+        return await self._enqueue(item)
 
     async def submit_many(self, items: Sequence[Item]) -> list[Result]:
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Result]] = []
-        for item in items:
-            future: asyncio.Future[Result] = loop.create_future()
-            self._queue.append((item, future))
-            futures.append(future)
+        futures = [self._enqueue(item) for item in items]
+        return list(await asyncio.gather(*futures))
+
+    def _enqueue(self, item: Item) -> asyncio.Future[Result]:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain(), name=self.name)
-        return list(await asyncio.gather(*futures))
+        return future
 
     async def aclose(self) -> None:
         """Wait for the batch in flight (the queue empties itself)."""
