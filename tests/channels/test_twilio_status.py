@@ -14,7 +14,6 @@ from sqlmodel import select
 
 from routing.status import apply_pending_statuses
 from storage.models import (
-    Conversation,
     Message,
     MessageAttempt,
     MessageStatusEvent,
@@ -23,6 +22,7 @@ from storage.models import (
     SupporterAddress,
 )
 from tests.channels.twilio_case import SETTINGS, form, signed_post
+from tests.routing.fake_adapter import sent_message
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 SID = "SMb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"  # the sid in the status_*.json testdata
@@ -62,39 +62,13 @@ async def _outbound(
                     last_inbound_at=now - timedelta(hours=1) if recent else None,
                 )
             )
-        convo = Conversation(supporter_id=supporter.id, created_at=now)
-        session.add(convo)
-        await session.flush()
-        assert convo.id is not None
-        address = dict((c, a) for c, a, _ in addresses)[channel]
-        message = Message(
-            conversation_id=convo.id,
-            supporter_id=supporter.id,
-            direction="outbound",
-            channel=channel,
-            address=address,
-            body="Phone bank tonight at 7",
-            status="sent",
-            provider_message_id=sid,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(message)
-        await session.flush()
-        assert message.id is not None
-        if with_attempt:
-            session.add(
-                MessageAttempt(
-                    message_id=message.id,
-                    channel=channel,
-                    address=address,
-                    provider_message_id=sid,
-                    status="sent",
-                    created_at=now,
-                )
-            )
         await session.commit()
-        return Outbound(message.id, supporter.id)
+    address = dict((c, a) for c, a, _ in addresses)[channel]
+    body = "Phone bank tonight at 7"
+    message_id = await sent_message(
+        ctx, supporter.id, channel, address, sid, body=body, with_attempt=with_attempt
+    )
+    return Outbound(message_id, supporter.id)
 
 
 async def _callback(client: httpx.AsyncClient, params: dict[str, str]) -> None:

@@ -19,13 +19,10 @@ from channels.base import (
 )
 from channels.whatsapp_cloud.webhook import parse_notification
 from storage.models import (
-    Conversation,
     Message,
     MessageAttempt,
     MessageStatusEvent,
     PendingStatus,
-    Supporter,
-    SupporterAddress,
 )
 from tests.channels.whatsapp_cloud_case import (
     ACCESS_TOKEN,
@@ -35,6 +32,7 @@ from tests.channels.whatsapp_cloud_case import (
     payload,
     sign,
 )
+from tests.routing.fake_adapter import add_supporter, sent_message
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 SETTINGS_NO_BASE = {
@@ -109,44 +107,8 @@ def test_inbound_timestamp_and_raw() -> None:
 async def seed_outbound(client: httpx.AsyncClient, wamid: str, status: str = "sent") -> int:
     """An outbound WhatsApp message already handed to Meta, as the dispatcher leaves it."""
     ctx = client.ctx  # type: ignore[attr-defined]
-    now = ctx.clock()
-    async with ctx.sessions() as session:
-        supporter = Supporter(name="Dana", created_at=now, updated_at=now)
-        session.add(supporter)
-        await session.flush()
-        session.add(
-            SupporterAddress(supporter_id=supporter.id, channel="whatsapp", address="+16505551234")
-        )
-        convo = Conversation(supporter_id=supporter.id, created_at=now)
-        session.add(convo)
-        await session.flush()
-        message = Message(
-            conversation_id=convo.id,
-            supporter_id=supporter.id,
-            direction="outbound",
-            channel="whatsapp",
-            address="+16505551234",
-            body="See you Saturday",
-            status=status,
-            provider_message_id=wamid,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(message)
-        await session.flush()
-        session.add(
-            MessageAttempt(
-                message_id=message.id,
-                channel="whatsapp",
-                address="+16505551234",
-                provider_message_id=wamid,
-                status=status,
-                created_at=now,
-            )
-        )
-        await session.commit()
-        assert message.id is not None
-        return message.id
+    supporter_id = await add_supporter(ctx, {"whatsapp": "+16505551234"}, name="Dana")
+    return await sent_message(ctx, supporter_id, "whatsapp", "+16505551234", wamid, status=status)
 
 
 async def post(client: httpx.AsyncClient, body: bytes) -> httpx.Response:

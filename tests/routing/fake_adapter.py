@@ -36,6 +36,7 @@ from storage.models import (
     Supporter,
     SupporterAddress,
 )
+from storage.queries import conversation_for
 
 _ids = itertools.count(1)
 
@@ -157,6 +158,53 @@ async def add_supporter(
             )
         await session.commit()
         return supporter.id
+
+
+async def sent_message(
+    ctx: AppContext,
+    supporter_id: int,
+    channel: str,
+    address: str,
+    provider_message_id: str | None,
+    *,
+    status: str = "sent",
+    body: str = "See you Saturday",
+    with_attempt: bool = True,
+) -> int:
+    """An outbound message already handed to the provider, as the dispatcher leaves it:
+    the Message row and (unless told otherwise) its MessageAttempt."""
+    now = ctx.clock()
+    async with ctx.sessions() as session:
+        convo = await conversation_for(session, supporter_id, now)
+        assert convo.id is not None
+        message = Message(
+            conversation_id=convo.id,
+            supporter_id=supporter_id,
+            direction="outbound",
+            channel=channel,
+            address=address,
+            body=body,
+            status=status,
+            provider_message_id=provider_message_id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(message)
+        await session.flush()
+        assert message.id is not None
+        if with_attempt:
+            session.add(
+                MessageAttempt(
+                    message_id=message.id,
+                    channel=channel,
+                    address=address,
+                    provider_message_id=provider_message_id,
+                    status=status,
+                    created_at=now,
+                )
+            )
+        await session.commit()
+        return message.id
 
 
 async def queue(ctx: AppContext, supporter_id: int, body: str = "hello", **kwargs: Any) -> int:

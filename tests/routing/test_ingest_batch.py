@@ -26,6 +26,7 @@ from storage.models import (
     SupporterAddress,
 )
 from tests.channels.twilio_case import SETTINGS, signed_post, sms_form
+from tests.routing.fake_adapter import add_supporter, sent_message
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 TIMEOUT = 20
@@ -174,50 +175,15 @@ async def test_every_reaction_has_a_batch_trigger() -> None:
     assert reactions_are_known()
 
 
-async def sent_message(ctx: AppContext, sid: str, n: int) -> int:
-    now = ctx.clock()
-    async with ctx.sessions() as session:
-        person = Supporter(name=f"P{n}", created_at=now, updated_at=now)
-        session.add(person)
-        await session.flush()
-        assert person.id is not None
-        convo = Conversation(supporter_id=person.id, created_at=now)
-        session.add(convo)
-        await session.flush()
-        assert convo.id is not None
-        message = Message(
-            conversation_id=convo.id,
-            supporter_id=person.id,
-            direction="outbound",
-            channel="sms",
-            address=sender(n),
-            body="Saturday?",
-            status="sent",
-            provider_message_id=sid,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(message)
-        await session.flush()
-        assert message.id is not None
-        session.add(
-            MessageAttempt(
-                message_id=message.id,
-                channel="sms",
-                address=sender(n),
-                provider_message_id=sid,
-                status="sent",
-                created_at=now,
-            )
-        )
-        await session.commit()
-        return message.id
+async def sent_sms(ctx: AppContext, sid: str, n: int) -> int:
+    supporter_id = await add_supporter(ctx, {"sms": sender(n)}, name=f"P{n}")
+    return await sent_message(ctx, supporter_id, "sms", sender(n), sid, body="Saturday?")
 
 
 async def test_status_callbacks_in_a_batch_move_forward_only(make_client: MakeClient) -> None:
     client = await make_client(**SETTINGS)
     ctx: AppContext = client.ctx  # type: ignore[attr-defined]
-    ids = [await sent_message(ctx, f"SMs{n}", n) for n in range(3)]
+    ids = [await sent_sms(ctx, f"SMs{n}", n) for n in range(3)]
 
     def callback(sid: str, status: str) -> Awaitable[httpx.Response]:
         params = {
