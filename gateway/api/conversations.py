@@ -10,10 +10,9 @@ from sqlmodel import col, select
 
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_messages import ConversationPublic, MessagePublic, message_public
-from gateway.api.scope import SessionDep, supporter_scope, team_filter, visible_conversation
+from gateway.api.scope import SessionDep, visible_conversation, visible_rows
 from gateway.auth import AnyRole
 from storage.models import Conversation, Message, Supporter
-from storage.queries import in_team
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -48,12 +47,7 @@ async def list_conversations(
     stmt = select(Conversation, Supporter.name, _activity).join(
         Supporter, col(Supporter.id) == col(Conversation.supporter_id)
     )
-    scope = supporter_scope(principal)
-    if scope is not None:
-        stmt = stmt.where(scope)
-    team_id = await team_filter(session, team)
-    if team_id is not None:
-        stmt = stmt.where(in_team(team_id))
+    stmt = await visible_rows(stmt, session, principal, team)
     if supporter_id is not None:
         stmt = stmt.where(Conversation.supporter_id == supporter_id)
     if assigned_to is not None:

@@ -85,3 +85,17 @@ async def team_filter(session: AsyncSession, ref: str | None) -> int | None:
         )
     assert team.id is not None
     return team.id
+
+
+async def visible_rows(
+    stmt: Any, session: AsyncSession, principal: Principal, team: str | None
+) -> Any:
+    """`stmt` limited to the supporters `principal` may see and, if `?team=` is given, to
+    that team's."""
+    scope = supporter_scope(principal)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    team_id = await team_filter(session, team)
+    if team_id is not None:
+        stmt = stmt.where(in_team(team_id))
+    return stmt

@@ -28,8 +28,7 @@ from gateway.api.schemas_supporters import (
 from gateway.api.scope import (
     SessionDep,
     lead_team,
-    supporter_scope,
-    team_filter,
+    visible_rows,
     visible_supporter,
 )
 from gateway.auth import AnyRole, Context
@@ -45,7 +44,6 @@ from routing.supporters import (
 from storage.models import Supporter, SupporterAddress, SupporterTag
 from storage.queries import (
     addresses_by_supporter,
-    in_team,
     message_stats,
     tags_by_supporter,
     teams_by_supporter,
@@ -150,12 +148,7 @@ async def list_supporters(
     cursor: Cursor = None,
 ) -> Page[SupporterPublic]:
     stmt = select(Supporter)
-    scope = supporter_scope(principal)
-    if scope is not None:
-        stmt = stmt.where(scope)
-    team_id = await team_filter(session, team)
-    if team_id is not None:
-        stmt = stmt.where(in_team(team_id))
+    stmt = await visible_rows(stmt, session, principal, team)
     if tag:
         stmt = stmt.where(
             col(Supporter.id).in_(select(SupporterTag.supporter_id).where(SupporterTag.tag == tag))
