@@ -2,29 +2,31 @@
 
 from fastapi import APIRouter
 
-from gateway.api import checkins, consent
-
-router = APIRouter(prefix="/api/v1")
-router.include_router(checkins.router)
-router.include_router(consent.router)
-
-from gateway.api import (  # noqa: E402
+from gateway.api import (
+    announcements,
+    checkins,
+    consent,
     conversations,
     messages,
+    polls,
+    stats,
     supporters,
     supporters_csv,
     teams,
 )
 
+router = APIRouter(prefix="/api/v1")
 # supporters_csv first: its /supporters/export must win over /supporters/{supporter_id}.
-router.include_router(supporters_csv.router)
-router.include_router(supporters.router)
-router.include_router(teams.router)
-router.include_router(conversations.router)
-router.include_router(messages.router)
-
-from gateway.api import announcements, polls, stats  # noqa: E402
-
-router.include_router(announcements.router)
-router.include_router(polls.router)
-router.include_router(stats.router)
+for module in (
+    supporters_csv,
+    supporters,
+    teams,
+    conversations,
+    messages,
+    announcements,
+    polls,
+    stats,
+    checkins,
+    consent,
+):
+    router.include_router(module.router)
