@@ -19,23 +19,14 @@ AdapterFactory = Callable[["Settings", httpx.AsyncClient], ChannelAdapter | None
 
 def _factories() -> list[AdapterFactory]:
     # Imported here so that a provider's SDK loads only when the registry is built.
-    # Order matters: for a channel two providers serve, the later one sends
-    # (the WhatsApp Cloud API wins over Twilio WhatsApp).
-    factories: list[AdapterFactory] = []
+    # Order matters: for a channel two providers serve, the later one sends, so the
+    # WhatsApp Cloud API comes after Twilio (whose WhatsApp it replaces).
+    from channels import whatsapp_cloud
+    from channels.email.adapter import build_email_adapter
+    from channels.telegram import build_telegram
     from channels.twilio import make_twilio_adapter
 
-    factories.append(make_twilio_adapter)
-    # Twilio's factory must come BEFORE this line, so the Cloud API sends WhatsApp.
-    from channels import whatsapp_cloud
-
-    factories.append(whatsapp_cloud.from_settings)
-    from channels.email.adapter import build_email_adapter
-
-    factories.append(build_email_adapter)
-    from channels.telegram import build_telegram
-
-    factories.append(build_telegram)
-    return factories
+    return [make_twilio_adapter, whatsapp_cloud.from_settings, build_email_adapter, build_telegram]
 
 
 @dataclass
