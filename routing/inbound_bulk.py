@@ -68,7 +68,7 @@ async def known_addresses(
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """(channel, address) -> (address id, supporter id) for the senders we know."""
     channels: set[str] = {e.channel for e in events}
-    if channels & PHONE_CHANNELS:  # `_match` looks a phone up on the other phone channel too
+    if channels & PHONE_CHANNELS:  # `match` looks a phone up on the other phone channel too
         channels |= PHONE_CHANNELS
     # Both columns of the unique (channel, address) index, or it is scanned whole.
     rows = await session.execute(
@@ -85,7 +85,7 @@ async def known_addresses(
     return found
 
 
-def _match(
+def match(
     known: dict[tuple[str, str], tuple[int, int]], event: InboundMessage
 ) -> tuple[int | None, int | None]:
     """(address id, supporter id) as `find_address` would match them."""
@@ -151,7 +151,7 @@ async def store_inbound_many(
     if not fresh:
         return results
     known = await known_addresses(session, [events[i] for i in fresh])
-    matched = {i: _match(known, events[i]) for i in fresh}
+    matched = {i: match(known, events[i]) for i in fresh}
     # Whoever an automation might act on goes the one-by-one way, all of their messages.
     slow_people: set[str] = set()
     slow_supporters: set[int] = set()
@@ -223,23 +223,13 @@ async def _store_fast(
     # Senders: known address, known phone on the other phone channel, or new people.
     new_people: dict[str, InboundMessage] = {}
     for event in events:
-        if _match(known, event)[1] is None:
+        if match(known, event)[1] is None:
             new_people.setdefault(person_key(event), event)
     people = list(new_people.items())
     new_ids = await _returning_ids(
         session,
         SUPPORTERS,
-        [
-            {
-                "name": (e.profile_name or e.address)[:200],
-                "preferred_channels": [],
-                "source": "inbound",
-                "opted_out": False,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for _, e in people
-        ],
+        [supporter_row(e, now) for _, e in people],
     )
     person_ids = {key: sid for (key, _), sid in zip(people, new_ids, strict=True)}
     resolved: dict[tuple[str, str], Resolved] = {}
@@ -249,7 +239,7 @@ async def _store_fast(
         key: tuple[str, str] = (event.channel, event.address)
         if key in resolved or key in pending:
             continue
-        address_id, sid = _match(known, event)
+        address_id, sid = match(known, event)
         sid = sid if sid is not None else person_ids[person_key(event)]
         if address_id is None:
             new_rows.append((key, sid))
@@ -259,10 +249,7 @@ async def _store_fast(
     address_ids = await _returning_ids(
         session,
         ADDRESSES,
-        [
-            {"supporter_id": s, "channel": k[0], "address": k[1], "opted_out": False}
-            for k, s in new_rows
-        ],
+        [address_row(s, k[0], k[1]) for k, s in new_rows],
     )
     for (new_key, sid), address_id in zip(new_rows, address_ids, strict=True):
         resolved[new_key] = Resolved(sid, address_id)
@@ -272,7 +259,7 @@ async def _store_fast(
         session,
         MESSAGES,
         [
-            _message_row(e, s.supporter_id, convos[s.supporter_id], now)
+            message_row(e, s.supporter_id, convos[s.supporter_id], now)
             for e, s in zip(events, senders, strict=True)
         ],
     )
@@ -314,16 +301,38 @@ async def _conversations(
     ids = await _returning_ids(
         session,
         CONVERSATIONS,
-        [
-            {"supporter_id": s, "created_at": now, "unread": False, "unread_count": 0}
-            for s in missing
-        ],
+        [conversation_row(s, now) for s in missing],
     )
     convos.update(zip(missing, ids, strict=True))
     return convos
 
 
-def _message_row(
+def supporter_row(event: InboundMessage, now: datetime) -> dict[str, Any]:
+    """A new supporter for an unknown sender."""
+    return {
+        "name": (event.profile_name or event.address)[:200],
+        "preferred_channels": [],
+        "source": "inbound",
+        "opted_out": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def address_row(supporter_id: int, channel: str, address: str) -> dict[str, Any]:
+    return {
+        "supporter_id": supporter_id,
+        "channel": channel,
+        "address": address,
+        "opted_out": False,
+    }
+
+
+def conversation_row(supporter_id: int, now: datetime) -> dict[str, Any]:
+    return {"supporter_id": supporter_id, "created_at": now, "unread": False, "unread_count": 0}
+
+
+def message_row(
     event: InboundMessage, supporter_id: int, conversation_id: int, now: datetime
 ) -> dict[str, Any]:
     return {

@@ -7,6 +7,10 @@ answers every waiting request: a 200 still means "committed". SQLite has one wri
 one transaction per webhook caps ingestion at a few hundred a second; a batch per commit
 does not.
 
+On SQLite the plain part of a batch (most of it) is stored first on the database's own
+lane (`routing.ingest_lane`: plain sqlite3, one thread hop, its own commit); what is left
+goes the regular way below, after that commit.
+
 If a batch fails (a concurrent twin in another process won a race, or one bad event),
 it is rolled back and each request is ingested on its own by `routing.inbound.ingest`,
 so one bad event fails only its own request. The writer task starts on demand and ends
@@ -16,6 +20,7 @@ when the queue is empty: nothing to start, and tests without a lifespan work as 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,7 +31,9 @@ from gateway.context import AppContext
 from routing.group_commit import GroupCommit
 from routing.inbound import IngestReport, ingest, ingest_one
 from routing.inbound_bulk import store_inbound_many
+from routing.ingest_lane import store_batch_on_lane
 from routing.status_bulk import apply_status_updates
+from storage.sqlite_lane import SqliteLane, lane_path
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +43,17 @@ MAX_BATCH = 256
 class IngestBatcher:
     """Webhook event lists from concurrent requests, committed in batches (group commit)."""
 
-    def __init__(self, ctx: AppContext, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, ctx: AppContext, *, max_batch: int = MAX_BATCH, use_lane: bool = True
+    ) -> None:
         self.ctx = ctx
         self._group: GroupCommit[Sequence[WebhookEvent], IngestReport] = GroupCommit(
             self._write, max_batch=max_batch, name="ingest-batcher"
         )
+        path = lane_path(ctx.settings.database_url) if use_lane else None
+        self.lane = SqliteLane(path) if path is not None else None
         self.batches = 0  # how many transactions were committed (for tests and stats)
+        self.lane_batches = 0  # of which on the SQLite lane
 
     async def submit(self, events: Sequence[WebhookEvent]) -> IngestReport:
         """Store `events`; returns once they are committed (raises if they could not be)."""
@@ -49,8 +61,37 @@ class IngestBatcher:
 
     async def aclose(self) -> None:
         await self._group.aclose()
+        if self.lane is not None:
+            await self.lane.aclose()
+            self.lane = None
 
     async def _write(
+        self, batch: list[Sequence[WebhookEvent]]
+    ) -> list[IngestReport | BaseException]:
+        results: list[IngestReport | BaseException | None] = [None] * len(batch)
+        if self.lane is not None:
+            results[:] = await self._write_on_lane(self.lane, batch)
+        rest = [n for n, result in enumerate(results) if result is None]
+        if rest:
+            regular = await self._write_regular([batch[n] for n in rest])
+            for n, result in zip(rest, regular, strict=True):
+                results[n] = result
+        return [r if r is not None else RuntimeError("not stored") for r in results]
+
+    async def _write_on_lane(
+        self, lane: SqliteLane, batch: list[Sequence[WebhookEvent]]
+    ) -> list[IngestReport | None]:
+        try:
+            reports = await lane.run(lambda cursor: store_batch_on_lane(cursor, self.ctx, batch))
+        except (sqlite3.Error, ValueError, AssertionError) as exc:
+            log.info("SQLite lane batch of %s requests failed (%s); regular path", len(batch), exc)
+            return [None] * len(batch)
+        if any(report is not None for report in reports):
+            self.batches += 1
+            self.lane_batches += 1
+        return reports
+
+    async def _write_regular(
         self, batch: list[Sequence[WebhookEvent]]
     ) -> list[IngestReport | BaseException]:
         try:

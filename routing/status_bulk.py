@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +33,20 @@ class _Row:
     channel: str | None = None
     provider_message_id: str | None = None
     message_id: int = 0
+
+
+def status_event_row(
+    message_id: int, channel: str | None, status: str, now: datetime
+) -> dict[str, object]:
+    """The history row of plain progress (no error)."""
+    return {
+        "message_id": message_id,
+        "channel": channel,
+        "status": status,
+        "error": None,
+        "error_code": None,
+        "created_at": now,
+    }
 
 
 def is_plain(update: StatusUpdate) -> bool:
@@ -98,16 +113,7 @@ async def _apply_plain(
         message = messages.get(attempt.message_id)
         if message is None:
             continue
-        events.append(
-            {
-                "message_id": message.id,
-                "channel": attempt.channel,
-                "status": u.status,
-                "error": None,
-                "error_code": None,
-                "created_at": now,
-            }
-        )
+        events.append(status_event_row(message.id, attempt.channel, u.status, now))
         is_current = (
             message.channel == attempt.channel
             and message.provider_message_id == attempt.provider_message_id

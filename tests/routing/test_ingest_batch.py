@@ -100,6 +100,9 @@ async def test_a_request_is_answered_only_after_its_commit(make_client: MakeClie
     ctx: AppContext = client.ctx  # type: ignore[attr-defined]
     order: list[str] = []
     event.listen(ctx.engine.sync_engine, "commit", lambda _conn: order.append("commit"))
+    lane = batcher_for(ctx).lane  # SQLite: plain batches commit on their own lane
+    if lane is not None:
+        lane.after_commit = lambda: order.append("commit")
 
     async def one(i: int) -> None:
         await submit(ctx, [inbound(f"SMc{i}", sender(i))])

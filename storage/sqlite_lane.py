@@ -1,0 +1,124 @@
+"""A plain sqlite3 connection on a thread of its own, for the hot webhook path.
+
+Through SQLAlchemy's async engine every statement costs several hops to aiosqlite's
+thread and a few hundred Python calls on the event loop, which on this path is the whole
+budget of a webhook. A `SqliteLane` runs a function in ONE hop on its own connection,
+inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK when it raises). Rows are encoded with the
+bind processors of the models' own column types, so what it writes is byte for byte what
+SQLAlchemy would write. It shares the database file with the engine: SQLite's write
+lock (BEGIN IMMEDIATE and busy_timeout on both) serialises the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import make_url
+
+T = TypeVar("T")
+_DIALECT = sqlite.dialect()
+
+
+def lane_path(url: str) -> str | None:
+    """The database file of a SQLite URL; None for anything a second connection can't
+    share (another database, an in-memory or URI database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or parsed.query:
+        return None
+    return database
+
+
+class Rows:
+    """INSERT of `columns` into `table`, each value encoded as SQLAlchemy would."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.columns = tuple(columns)
+        names = ", ".join(f'"{c}"' for c in self.columns)
+        marks = ", ".join("?" for _ in self.columns)
+        self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
+        self._encoders = [encoder(table, c) for c in self.columns]
+
+    def encode(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if fn is None else fn(value)
+            for fn, value in zip(self._encoders, (row[c] for c in self.columns), strict=True)
+        )
+
+    def insert(self, cursor: sqlite3.Cursor, rows: Iterable[dict[str, Any]]) -> None:
+        cursor.executemany(self.sql, [self.encode(row) for row in rows])
+
+
+def encoder(table: Table, column: str) -> Callable[[Any], Any] | None:
+    """The bind processor of `table.column` on SQLite (None: stored as given)."""
+    kind = table.c[column].type.dialect_impl(_DIALECT)
+    return kind.bind_processor(_DIALECT)  # type: ignore[no-any-return]
+
+
+def marks(values: Sequence[Any]) -> str:
+    """`?, ?, ...` for an IN list of `values`."""
+    return ", ".join("?" for _ in values)
+
+
+class SqliteLane:
+    def __init__(self, path: str, *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-lane")
+        self._connection: sqlite3.Connection | None = None
+        # Called on the lane's thread after each commit (tests watch the order with it).
+        self.after_commit: Callable[[], None] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            # Only ever used on the executor's one thread.
+            connection = sqlite3.connect(self.path, isolation_level=None)
+            for pragma in (
+                "journal_mode=WAL",
+                "foreign_keys=ON",
+                "synchronous=NORMAL",
+                f"busy_timeout={int(self._busy_timeout_ms)}",
+            ):
+                connection.execute(f"PRAGMA {pragma}")
+            self._connection = connection
+        return self._connection
+
+    def _transaction(self, work: Callable[[sqlite3.Cursor], T]) -> T:
+        connection = self._connect()
+        cursor = connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            result = work(cursor)
+            cursor.execute("COMMIT")
+            if self.after_commit is not None:
+                self.after_commit()
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
+        return result
+
+    async def run(self, work: Callable[[sqlite3.Cursor], T]) -> T:
+        """`work(cursor)` in one transaction on the lane's thread; committed on return."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, work)
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,161 @@
+"""The SQLite lane of webhook ingestion (routing/ingest_lane.py, storage/sqlite_lane.py):
+it writes exactly what the regular path writes, leaves whole requests to the regular path
+when an automation or an error needs them, and keeps each person's messages in order."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from sqlmodel import SQLModel
+
+from channels.base import InboundMessage, StatusUpdate, WebhookEvent
+from gateway.app import build_context, shutdown
+from gateway.context import AppContext
+from routing.inbound import IngestReport
+from routing.ingest_batch import IngestBatcher
+from storage.sqlite_lane import lane_path
+from tests.conftest import PG_URL, FakeClock, make_settings
+from tests.routing.fake_adapter import add_supporter, sent_message
+
+pytestmark = pytest.mark.skipif(bool(PG_URL), reason="the lane is SQLite's own")
+
+Batch = list[Sequence[WebhookEvent]]
+
+
+def sms(sid: str, frm: str, body: str = "hello", channel: str = "sms") -> InboundMessage:
+    return InboundMessage(channel=channel, address=frm, provider_message_id=sid, body=body)  # type: ignore[arg-type]
+
+
+def status(sid: str, value: str = "delivered", **extra: str) -> StatusUpdate:
+    return StatusUpdate(channel="sms", provider_message_id=sid, status=value, **extra)  # type: ignore[arg-type]
+
+
+def dump(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, as stored."""
+    path = lane_path(url)
+    assert path is not None
+    with sqlite3.connect(path) as db:
+        return {
+            t.name: db.execute(f'SELECT * FROM "{t.name}" ORDER BY 1').fetchall()  # noqa: S608
+            for t in SQLModel.metadata.sorted_tables
+            if t.name != "alembic_version"
+        }
+
+
+async def world(url: str, clock: FakeClock) -> AppContext:
+    """Two known supporters and one sent message awaiting its callbacks."""
+    ctx = build_context(make_settings(url), clock=clock)
+    ada = await add_supporter(ctx, {"sms": "+14155550001"}, name="Ada")
+    await add_supporter(ctx, {"whatsapp": "+14155550002"}, name="Bo")
+    await sent_message(ctx, ada, "sms", "+14155550001", "SMout1")
+    return ctx
+
+
+async def ingest(ctx: AppContext, batch: Batch, *, use_lane: bool) -> tuple[list[object], int]:
+    batcher = IngestBatcher(ctx, use_lane=use_lane)
+    try:
+        results = await batcher._write(batch)
+        return results, batcher.lane_batches
+    finally:
+        await batcher.aclose()
+
+
+@pytest.fixture
+def two_databases(_migrated_template: Path | None, tmp_path: Path) -> tuple[str, str]:
+    assert _migrated_template is not None
+    urls = []
+    for name in ("lane", "regular"):
+        shutil.copy(_migrated_template, tmp_path / f"{name}.db")
+        urls.append(f"sqlite:///{tmp_path / name}.db")
+    return urls[0], urls[1]
+
+
+PLAIN: Batch = [
+    [sms("SM1", "+14155550001")],  # a known supporter
+    [sms("SM2", "+14155550002")],  # a phone known on whatsapp, writing by sms
+    [sms("SM3", "+14155550003"), sms("SM4", "+14155550003", channel="whatsapp")],  # new person
+    [sms("SM3", "+14155550003")],  # a provider retry in the same batch
+    [sms("SM5", "+14155550004", "Ünïcode ✓")],
+    [status("SMout1", "sent"), status("SMout1", "delivered")],
+    [status("SMout1", "queued")],  # backwards: ignored
+]
+
+
+async def test_the_lane_writes_exactly_what_the_regular_path_writes(
+    two_databases: tuple[str, str], clock: FakeClock
+) -> None:
+    dumps, reports = [], []
+    for url, use_lane in zip(two_databases, (True, False), strict=True):
+        ctx = await world(url, clock)
+        results, lane_batches = await ingest(ctx, PLAIN, use_lane=use_lane)
+        await shutdown(ctx)
+        assert lane_batches == (1 if use_lane else 0)
+        reports.append(results)
+        dumps.append(dump(url))
+
+    assert reports[0] == reports[1]
+    assert all(isinstance(r, IngestReport) for r in reports[0])
+    assert [len(r.stored) for r in reports[0]] == [1, 1, 2, 0, 1, 0, 0]  # type: ignore[union-attr]
+    for table in dumps[1]:
+        assert dumps[0][table] == dumps[1][table], table
+    assert len(dumps[0]["messages"]) == 1 + 5
+    # The message was "sent" already: only "delivered" moves it on.
+    assert [r[3] for r in dumps[0]["message_status_events"]] == ["delivered"]
+
+
+async def test_requests_an_automation_needs_go_the_regular_way_in_order(
+    database_url: str, clock: FakeClock
+) -> None:
+    ctx = await world(database_url, clock)
+    batch: Batch = [
+        [sms("SMa", "+14155550007", "hello")],  # plain, but the same person says STOP next
+        [sms("SMb", "+14155550008", "hi")],  # plain: the lane
+        [sms("SMc", "+14155550007", "STOP")],
+        [sms("SMd", "+14155550007", "still there?")],
+        [status("SMout1", "failed", error_code="30006")],  # an error to act on
+        [status("SMnobody", "delivered")],  # no such attempt yet: kept for later
+    ]
+    results, lane_batches = await ingest(ctx, batch, use_lane=True)
+    await shutdown(ctx)
+
+    assert lane_batches == 1
+    assert all(isinstance(r, IngestReport) for r in results)
+    rows = dump(database_url)
+    inbound = [r for r in rows["messages"] if r[3] == "inbound"]
+    # The lane's commit (SMb) comes first; the person who said STOP keeps their order.
+    bodies = [r[7] for r in inbound]
+    assert bodies[0] == "hi"
+    assert [b for b in bodies if b != "hi"][:3] == ["hello", "STOP", "still there?"]
+    stopped = [r for r in rows["supporters"] if r[1] == "+14155550007"]
+    assert len(stopped) == 1 and stopped[0][5] == 1  # opted out
+    assert len(rows["pending_statuses"]) == 1
+    assert any(r[5] == "failed" for r in rows["message_attempts"])
+
+
+async def test_a_failing_lane_batch_is_stored_the_regular_way(
+    database_url: str, clock: FakeClock
+) -> None:
+    ctx = await world(database_url, clock)
+    bad = InboundMessage(
+        channel="sms", address="+14155550009", provider_message_id="SMx", body=None
+    )  # type: ignore[arg-type]
+    results, lane_batches = await ingest(ctx, [[sms("SMok", "+14155550010")], [bad]], use_lane=True)
+    await shutdown(ctx)
+
+    assert lane_batches == 0  # rolled back whole
+    assert isinstance(results[0], IngestReport) and len(results[0].stored) == 1
+    assert isinstance(results[1], Exception)
+    assert [r[7] for r in dump(database_url)["messages"] if r[3] == "inbound"] == ["hello"]
+
+
+def test_only_a_sqlite_file_gets_a_lane() -> None:
+    assert lane_path("sqlite:///data/rallypoint.db") == "data/rallypoint.db"
+    assert lane_path("sqlite+aiosqlite:////var/lib/rp.db") == "/var/lib/rp.db"
+    assert lane_path("sqlite://") is None
+    assert lane_path("sqlite:///:memory:") is None
+    assert lane_path("sqlite:///file:x?mode=memory&uri=true") is None
+    assert lane_path("postgresql+asyncpg://postgres@127.0.0.1/test") is None
