@@ -124,7 +124,9 @@ async def _freeze(
         method="POST",
         url=url,
         path=path,
-        query=dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)),
+        query=dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
+        if raw_query
+        else {},
         headers=headers,
         body=body,
         form=form,

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
 _DIALECT = sqlite.dialect()
+_UNSEEN = object()
 
 
 def lane_path(url: str) -> str | None:
@@ -45,13 +46,17 @@ class Rows:
         names = ", ".join(f'"{c}"' for c in self.columns)
         marks = ", ".join("?" for _ in self.columns)
         self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
-        self._encoders = [encoder(table, c) for c in self.columns]
+        self._encoders = [
+            (index, fn)
+            for index, fn in enumerate(encoder(table, c) for c in self.columns)
+            if fn is not None
+        ]
 
     def encode(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if fn is None else fn(value)
-            for fn, value in zip(self._encoders, (row[c] for c in self.columns), strict=True)
-        )
+        values = [row[c] for c in self.columns]
+        for index, fn in self._encoders:
+            values[index] = fn(values[index])
+        return tuple(values)
 
     def insert(self, cursor: sqlite3.Cursor, rows: Iterable[dict[str, Any]]) -> None:
         cursor.executemany(self.sql, [self.encode(row) for row in rows])
@@ -60,7 +65,24 @@ class Rows:
 def encoder(table: Table, column: str) -> Callable[[Any], Any] | None:
     """The bind processor of `table.column` on SQLite (None: stored as given)."""
     kind = table.c[column].type.dialect_impl(_DIALECT)
-    return kind.bind_processor(_DIALECT)  # type: ignore[no-any-return]
+    process = kind.bind_processor(_DIALECT)
+    return None if process is None else _remembering(process)
+
+
+def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`process`, answering again at once for the very object it saw last (a batch's
+    rows share one timestamp)."""
+    last: tuple[Any, Any] = (_UNSEEN, None)  # replaced whole: safe across threads
+
+    def encode(value: Any) -> Any:
+        nonlocal last
+        seen, answer = last
+        if value is not seen:
+            answer = process(value)
+            last = (value, answer)
+        return answer
+
+    return encode
 
 
 def marks(values: Sequence[Any]) -> str:

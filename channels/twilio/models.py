@@ -25,6 +25,7 @@ from channels.twilio.errors import parse_code
 
 WHATSAPP_PREFIX = "whatsapp:"
 MAX_MEDIA = 10  # Twilio attaches at most 10 media items to one message
+MEDIA_FIELDS = tuple((f"MediaUrl{i}", f"MediaContentType{i}") for i in range(MAX_MEDIA))
 
 
 def form_dict(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -70,10 +71,10 @@ class InboundForm:
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> InboundForm:
         media: list[tuple[str, str | None]] = []
-        for index in range(MAX_MEDIA):
-            url = form.get(f"MediaUrl{index}")
+        for url_field, type_field in MEDIA_FIELDS:
+            url = form.get(url_field)
             if url:
-                media.append((url, form.get(f"MediaContentType{index}") or None))
+                media.append((url, form.get(type_field) or None))
         return cls(
             message_sid=form.get("MessageSid") or form.get("SmsMessageSid") or "",
             from_=form.get("From", ""),
@@ -176,11 +177,9 @@ def form_signature_matches(
     HMACs every time; here the variant that is the URL as given goes first and the other
     is computed only on a mismatch. Each comparison is constant-time.
     """
-    values: dict[str, set[str]] = {}
-    for name, value in form:
-        values.setdefault(name, set()).add(value)
-    # The SDK signs the URL, then each name + value by name, each name's values sorted.
-    signed = "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+    # The SDK signs the URL, then each name + value by name, each name's distinct values
+    # sorted: the distinct (name, value) pairs in sorted order.
+    signed = "".join([name + value for name, value in sorted(set(form))])
     expected = signature.encode("utf-8")
     for candidate in url_variants(url):
         mac = hmac.new(token, (candidate + signed).encode("utf-8"), hashlib.sha1)

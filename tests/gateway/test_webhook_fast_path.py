@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import phonenumbers
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from sqlalchemy import func
 from sqlmodel import select
 from starlette.types import Receive, Scope, Send
@@ -20,6 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from channels.base import MalformedPayload
 from channels.twilio.models import canonical_phone, form_signature_matches
+from gateway.webhooks import parse_form
 from storage.models import Message
 from tests.channels.twilio_case import AUTH_TOKEN, PUBLIC_URL, SETTINGS, sign, signed_post, sms_form
 
@@ -153,3 +154,18 @@ def test_nanp_numbers_are_canonical_as_phonenumbers_has_them() -> None:
     for bad in ["+1415555", "+999123456789", "hello"]:
         with pytest.raises(MalformedPayload):
             canonical_phone(bad)
+
+
+def test_parse_form_reads_a_form_as_parse_qsl_does() -> None:
+    rng = random.Random(7)
+    pieces = ["a", "B", "=", "&", "+", "%20", "%2B", "%26", "%3D", "%", "%zz", "%C3%A9", "é", " "]
+    for _ in range(3000):
+        body = "".join(rng.choices(pieces, k=rng.randint(0, 12)))
+        expected = tuple(parse_qsl(body, keep_blank_values=True))
+        assert parse_form(body.encode()) == expected, body
+    assert parse_form(b"&".join([b"a=1"] * 500)) == (("a", "1"),) * 500
+    with pytest.raises(HTTPException) as refused:
+        parse_form(b"&".join([b"a=1"] * 501))
+    assert refused.value.status_code == 400
+    with pytest.raises(HTTPException):
+        parse_form(b"Body=\xff")
