@@ -16,6 +16,7 @@ from gateway import api, webhooks
 from gateway.auth import hash_key
 from gateway.background import background_services
 from gateway.context import AppContext
+from gateway.heap import settle_heap
 from gateway.settings import Settings
 from gateway.webhooks_asgi import RallypointApp
 from storage.clock import Clock, utcnow
@@ -100,8 +101,10 @@ def create_app(
     clock: Clock = utcnow,
     http_client: httpx.AsyncClient | None = None,
     run_background: bool = False,
+    settle: bool = False,
 ) -> FastAPI:
-    """Build the app. `run_background` starts the dispatcher/SMTP listener with the app."""
+    """Build the app. `run_background` starts the dispatcher/SMTP listener with the app;
+    `settle` tunes the garbage collector once start-up is done (`gateway.heap`)."""
     ctx = build_context(settings, clock=clock, http_client=http_client)
 
     @asynccontextmanager
@@ -110,6 +113,8 @@ def create_app(
         services = background_services(ctx) if run_background else []
         for service in services:
             await service.start()
+        if settle:
+            settle_heap(settings.gc_threshold)
         try:
             yield
         finally:

@@ -28,7 +28,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
 
-    app = create_app(settings, run_background=True)
+    app = create_app(settings, run_background=True, settle=True)
     config = uvicorn.Config(
         app,
         host=settings.host,

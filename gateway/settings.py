@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, validation_alias=_env("RALLYPOINT_MAX_BODY_BYTES"))
     log_level: str = Field("INFO", validation_alias=_env("RALLYPOINT_LOG_LEVEL"))
+    # Young-generation GC threshold for `serve` and `worker` once started (gateway/heap.py);
+    # 0 keeps CPython's default (700).
+    gc_threshold: int = Field(20_000, ge=0, validation_alias=_env("RALLYPOINT_GC_THRESHOLD"))
 
     # Twilio
     twilio_account_sid: str | None = Field(None, validation_alias=_env("TWILIO_ACCOUNT_SID"))

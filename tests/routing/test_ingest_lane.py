@@ -17,7 +17,7 @@ from gateway.app import build_context, shutdown
 from gateway.context import AppContext
 from routing.inbound import IngestReport
 from routing.ingest_batch import IngestBatcher
-from storage.sqlite_lane import lane_path
+from storage.sqlite_lane import SqliteLane, lane_path
 from tests.conftest import PG_URL, FakeClock, make_settings
 from tests.routing.fake_adapter import add_supporter, sent_message
 
@@ -159,3 +159,41 @@ def test_only_a_sqlite_file_gets_a_lane() -> None:
     assert lane_path("sqlite:///:memory:") is None
     assert lane_path("sqlite:///file:x?mode=memory&uri=true") is None
     assert lane_path("postgresql+asyncpg://postgres@127.0.0.1/test") is None
+
+
+async def test_the_lane_checkpoints_the_wal_beside_its_writes(tmp_path: Path) -> None:
+    path = str(tmp_path / "lane.db")
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    lane = SqliteLane(path, checkpoint_every=3)
+    try:
+        for n in range(7):
+            await lane.run(lambda cursor, n=n: cursor.execute("INSERT INTO t (v) VALUES (?)", (n,)))
+            await lane.checkpointed()
+        # Commits 3 and 6 set one off each; every page in the WAL was copied back.
+        assert len(lane.checkpoints) == 2
+        busy, pages, copied = lane.checkpoints[-1]
+        assert busy == 0 and pages == copied > 0
+        count = await lane.run(lambda cursor: cursor.execute("SELECT count(*) FROM t").fetchone())
+        assert count == (7,)
+    finally:
+        await lane.aclose()
+
+
+async def test_a_failed_transaction_on_the_lane_leaves_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "lane.db")
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+    lane = SqliteLane(path)
+
+    def half_then_fail(cursor: sqlite3.Cursor) -> None:
+        cursor.execute("INSERT INTO t (v) VALUES ('kept?')")
+        cursor.execute("INSERT INTO t (v) VALUES (NULL)")
+
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            await lane.run(half_then_fail)
+        assert await lane.run(lambda c: c.execute("SELECT count(*) FROM t").fetchone()) == (0,)
+    finally:
+        await lane.aclose()
