@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -36,10 +37,13 @@ _COMMAND = re.compile(r"^/([a-z]+)(?:@[a-z0-9_]+)?$")
 _PAD_CATEGORIES = ("P", "Z", "Cc", "Cf")
 
 
+@lru_cache(maxsize=4096)
 def _is_padding(char: str) -> bool:
     return char.isspace() or unicodedata.category(char).startswith(_PAD_CATEGORIES)
 
 
+# Every inbound message is looked at more than once (consent keywords, the join keyword).
+@lru_cache(maxsize=256)
 def keyword_word(text: str | None) -> str | None:
     """The single word a message consists of (case-folded, padding stripped), else None."""
     if not text:
@@ -54,7 +58,7 @@ def keyword_word(text: str | None) -> str | None:
     while end > start and _is_padding(folded[end - 1]):
         end -= 1
     word = folded[start:end]
-    if not word or any(_is_padding(c) for c in word):
+    if not word or any(map(_is_padding, word)):
         return None
     return word
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, Table
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 
@@ -68,7 +68,21 @@ def encoder(table: Table, column: str) -> Callable[[Any], Any] | None:
     """The bind processor of `table.column` on SQLite (None: stored as given)."""
     kind = table.c[column].type.dialect_impl(_DIALECT)
     process = kind.bind_processor(_DIALECT)
-    return None if process is None else _remembering(process)
+    if process is None:
+        return None
+    if isinstance(kind, JSON):
+        return _json_encoder(process)
+    return _remembering(process)
+
+
+def _json_encoder(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`process`, with empty lists and dicts and None (most rows' JSON) done once."""
+    done = {list: process([]), dict: process({}), type(None): process(None)}
+
+    def encode(value: Any) -> Any:
+        return process(value) if value else done.get(type(value)) or process(value)
+
+    return encode
 
 
 def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
