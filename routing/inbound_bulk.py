@@ -213,25 +213,25 @@ async def _returning_ids(
     return ids
 
 
-async def _store_fast(
-    session: AsyncSession,
-    ctx: AppContext,
-    events: list[InboundMessage],
-    known: dict[tuple[str, str], tuple[int, int]],
-    now: datetime,
-) -> list[int]:
-    # Senders: known address, known phone on the other phone channel, or new people.
-    new_people: dict[str, InboundMessage] = {}
+def new_people(
+    known: dict[tuple[str, str], tuple[int, int]], events: Sequence[InboundMessage]
+) -> list[tuple[str, InboundMessage]]:
+    """The senders nobody knows yet, once per person (first message each)."""
+    people: dict[str, InboundMessage] = {}
     for event in events:
         if match(known, event)[1] is None:
-            new_people.setdefault(person_key(event), event)
-    people = list(new_people.items())
-    new_ids = await _returning_ids(
-        session,
-        SUPPORTERS,
-        [supporter_row(e, now) for _, e in people],
-    )
-    person_ids = {key: sid for (key, _), sid in zip(people, new_ids, strict=True)}
+            people.setdefault(person_key(event), event)
+    return list(people.items())
+
+
+def resolve_senders(
+    known: dict[tuple[str, str], tuple[int, int]],
+    events: Sequence[InboundMessage],
+    person_ids: dict[str, int],
+) -> tuple[dict[tuple[str, str], Resolved], list[tuple[tuple[str, str], int]]]:
+    """Each sender's supporter and address: a known address, a phone known on the other
+    phone channel (a new address for that supporter), or a new person (`person_ids`).
+    Returns the resolved (channel, address)es and the addresses still to insert."""
     resolved: dict[tuple[str, str], Resolved] = {}
     new_rows: list[tuple[tuple[str, str], int]] = []
     pending: set[tuple[str, str]] = set()
@@ -246,10 +246,22 @@ async def _store_fast(
             pending.add(key)
         else:
             resolved[key] = Resolved(sid, address_id)
+    return resolved, new_rows
+
+
+async def _store_fast(
+    session: AsyncSession,
+    ctx: AppContext,
+    events: list[InboundMessage],
+    known: dict[tuple[str, str], tuple[int, int]],
+    now: datetime,
+) -> list[int]:
+    people = new_people(known, events)
+    new_ids = await _returning_ids(session, SUPPORTERS, [supporter_row(e, now) for _, e in people])
+    person_ids = {key: sid for (key, _), sid in zip(people, new_ids, strict=True)}
+    resolved, new_rows = resolve_senders(known, events, person_ids)
     address_ids = await _returning_ids(
-        session,
-        ADDRESSES,
-        [address_row(s, k[0], k[1]) for k, s in new_rows],
+        session, ADDRESSES, [address_row(s, k[0], k[1]) for k, s in new_rows]
     )
     for (new_key, sid), address_id in zip(new_rows, address_ids, strict=True):
         resolved[new_key] = Resolved(sid, address_id)

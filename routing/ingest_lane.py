@@ -33,8 +33,10 @@ from routing.inbound_bulk import (
     match,
     message_row,
     might_react,
+    new_people,
     person_key,
     reactions_are_known,
+    resolve_senders,
     supporter_row,
 )
 from routing.polls import POLL_WINDOW, react_to_poll_answer
@@ -134,18 +136,26 @@ def store_batch_on_lane(
     return reports
 
 
+def _by_provider_id(
+    cursor: sqlite3.Cursor, select: str, events: Sequence[InboundMessage | StatusUpdate]
+) -> list[Any]:
+    """`select` (columns FROM table) of the rows with the events' (channel, provider id);
+    both columns, so the unique index on them is used."""
+    if not events:
+        return []
+    channels = sorted({e.channel for e in events})
+    ids = sorted({e.provider_message_id for e in events})
+    return cursor.execute(
+        f"SELECT {select}"  # noqa: S608
+        f" WHERE channel IN ({marks(channels)}) AND provider_message_id IN ({marks(ids)})",
+        [*channels, *ids],
+    ).fetchall()
+
+
 def _existing_messages(
     cursor: sqlite3.Cursor, events: Sequence[InboundMessage]
 ) -> set[tuple[str, str]]:
-    if not events:
-        return set()
-    channels = sorted({e.channel for e in events})
-    ids = sorted({e.provider_message_id for e in events})
-    rows = cursor.execute(
-        "SELECT channel, provider_message_id FROM messages"  # noqa: S608
-        f" WHERE channel IN ({marks(channels)}) AND provider_message_id IN ({marks(ids)})",
-        [*channels, *ids],
-    )
+    rows = _by_provider_id(cursor, "channel, provider_message_id FROM messages", events)
     return {(r[0], r[1]) for r in rows}
 
 
@@ -203,31 +213,15 @@ def _store_messages(
     now: datetime,
 ) -> list[int]:
     """As `inbound_bulk._store_fast`: senders, addresses, conversations, messages."""
-    new_people: dict[str, InboundMessage] = {}
-    for event in events:
-        if match(known, event)[1] is None:
-            new_people.setdefault(person_key(event), event)
-    people = list(new_people.items())
+    people = new_people(known, events)
     new_ids = _next_ids(cursor, "supporters", len(people))
     _SUPPORTER_ROWS.insert(
         cursor,
         ({"id": i, **supporter_row(e, now)} for (_, e), i in zip(people, new_ids, strict=True)),
     )
     person_ids = {key: sid for (key, _), sid in zip(people, new_ids, strict=True)}
-    resolved: dict[tuple[str, str], tuple[int, int]] = {}  # -> (supporter id, address id)
-    new_rows: list[tuple[tuple[str, str], int]] = []
-    pending: set[tuple[str, str]] = set()
-    for event in events:
-        key = (event.channel, event.address)
-        if key in resolved or key in pending:
-            continue
-        address_id, sid = match(known, event)
-        sid = sid if sid is not None else person_ids[person_key(event)]
-        if address_id is None:
-            new_rows.append((key, sid))
-            pending.add(key)
-        else:
-            resolved[key] = (sid, address_id)
+    found, new_rows = resolve_senders(known, events, person_ids)
+    resolved = {key: (r.supporter_id, r.address_id) for key, r in found.items()}
     address_ids = _next_ids(cursor, "supporter_addresses", len(new_rows))
     _ADDRESS_ROWS.insert(
         cursor,
@@ -293,16 +287,8 @@ def _attempts(
     cursor: sqlite3.Cursor, updates: Sequence[StatusUpdate]
 ) -> dict[tuple[str, str], list[Any]]:
     """(channel, provider id) -> [id, status, channel, provider id, message id]."""
-    if not updates:
-        return {}
-    channels = sorted({u.channel for u in updates})
-    ids = sorted({u.provider_message_id for u in updates})
-    rows = cursor.execute(
-        "SELECT id, status, channel, provider_message_id, message_id FROM message_attempts"  # noqa: S608
-        f" WHERE channel IN ({marks(channels)}) AND provider_message_id IN ({marks(ids)})",
-        [*channels, *ids],
-    )
-    return {(r[2], r[3]): list(r) for r in rows}
+    columns = "id, status, channel, provider_message_id, message_id FROM message_attempts"
+    return {(r[2], r[3]): list(r) for r in _by_provider_id(cursor, columns, updates)}
 
 
 def _apply_plain(
