@@ -99,6 +99,10 @@ class Settings(BaseSettings):
         60.0, gt=0, validation_alias=_env("RALLYPOINT_CHECKIN_INTERVAL_SECONDS")
     )
     max_body_bytes: int = Field(1_048_576, validation_alias=_env("RALLYPOINT_MAX_BODY_BYTES"))
+    # CSV imports (POST /supporters/import) whose request body is larger are refused with 413.
+    max_import_bytes: int = Field(
+        10_485_760, ge=1, validation_alias=_env("RALLYPOINT_MAX_IMPORT_BYTES")
+    )
     log_level: str = Field("INFO", validation_alias=_env("RALLYPOINT_LOG_LEVEL"))
     # Young-generation GC threshold for `serve` and `worker` once started (gateway/heap.py);
     # 0 keeps CPython's default (700).

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, HTTPException, UploadFile, status
+from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from sqlmodel import col, select
+from starlette.types import Message
 
 from gateway.api.schemas_supporters import ImportSummary
 from gateway.api.scope import lead_team, supporter_scope
 from gateway.auth import AnyRole, Context
+from gateway.context import AppContext
 from routing.importer import ADDRESS_COLUMNS, ImportFileError, import_csv
 from storage.models import Supporter
 from storage.queries import addresses_by_supporter, tags_by_supporter, teams_by_supporter
@@ -34,7 +37,45 @@ EXPORT_COLUMNS = (
 _BATCH = 500
 
 
-@router.post("/import", response_model=ImportSummary)
+def import_too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"the import is larger than {limit} bytes (RALLYPOINT_MAX_IMPORT_BYTES); "
+        "split the file and import the parts",
+    )
+
+
+class ImportSizeLimit(APIRoute):
+    """The import's route: a request body over `max_import_bytes` is refused with 413
+    before the form is parsed and anything written, reading no more than the limit (a
+    declared Content-Length over it is refused unread; a streamed body as soon as it passes
+    it)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            ctx: AppContext = request.app.state.ctx
+            limit = ctx.settings.max_import_bytes
+            declared = request.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise import_too_large(limit)
+            received = 0
+
+            async def receive() -> Message:
+                nonlocal received
+                message = await request.receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise import_too_large(limit)
+                return message
+
+            return await handler(Request(request.scope, receive))
+
+        return limited
+
+
 async def import_supporters(
     file: Annotated[UploadFile, File(description="CSV, UTF-8, header row")],
     principal: AnyRole,
@@ -52,6 +93,15 @@ async def import_supporters(
     except ImportFileError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return ImportSummary(**summary.as_dict())
+
+
+router.add_api_route(
+    "/import",
+    import_supporters,
+    methods=["POST"],
+    response_model=ImportSummary,
+    route_class_override=ImportSizeLimit,
+)
 
 
 @router.get("/export", response_class=StreamingResponse)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,108 @@ def test_cli_import_prints_the_summary(
     assert summary["created"] == 1
     assert [r["row"] for r in summary["rejected"]] == [2]
     assert main(["import", str(tmp_path / "missing.csv")]) == 2
+
+
+MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+async def limited_client(make_client: MakeClient, limit: int) -> httpx.AsyncClient:
+    client = await make_client(max_import_bytes=limit)
+    client.headers.update(bearer(await new_key(client.ctx)))  # type: ignore[attr-defined]
+    return client
+
+
+def people(rows: int) -> bytes:
+    lines = ["name,email"] + [f"Person {i},person{i}@example.org" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def multipart(client: httpx.AsyncClient, data: bytes) -> tuple[bytes, str]:
+    """The exact request body (and its content type) `upload` sends for `data`."""
+    request = client.build_request(
+        "POST", f"{API}/supporters/import", files={"file": ("people.csv", data, "text/csv")}
+    )
+    return request.read(), request.headers["content-type"]
+
+
+async def test_import_over_the_size_limit_is_413_and_writes_nothing(
+    make_client: MakeClient,
+) -> None:
+    data = people(20)
+    probe = await limited_client(make_client, 10_485_760)
+    body, _ = multipart(probe, data)
+    over = await limited_client(make_client, len(body) - 1)
+    response = await upload(over, data)
+    assert response.status_code == 413
+    assert "RALLYPOINT_MAX_IMPORT_BYTES" in response.json()["detail"]
+    assert str(len(body) - 1) in response.json()["detail"]
+    assert await count(over, Supporter) == 0
+    # A body of exactly the limit is accepted.
+    exact = await limited_client(make_client, len(body))
+    response = await upload(exact, data)
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 20
+    assert await count(exact, Supporter) == 20
+
+
+async def test_streamed_import_stops_reading_once_past_the_limit(
+    make_client: MakeClient,
+) -> None:
+    """No Content-Length: the body is read chunk by chunk and refused as soon as it passes
+    the limit; the rest is never read."""
+    limit, chunk = 10_000, 1_000
+    client = await limited_client(make_client, limit)
+    body, content_type = multipart(client, people(2_000))
+    chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    assert len(chunks) > 3 * limit // chunk
+    sent = 0
+
+    async def stream() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for piece in chunks:
+            sent += 1
+            yield piece
+
+    response = await client.post(
+        f"{API}/supporters/import", content=stream(), headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 413
+    assert "RALLYPOINT_MAX_IMPORT_BYTES" in response.json()["detail"]
+    assert sent <= limit // chunk + 1
+    assert await count(client, Supporter) == 0
+
+
+async def test_streamed_import_under_the_limit_imports(make_client: MakeClient) -> None:
+    client = await limited_client(make_client, 10_000)
+    body, content_type = multipart(client, people(5))
+
+    async def stream() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 100):
+            yield body[i : i + 100]
+
+    response = await client.post(
+        f"{API}/supporters/import", content=stream(), headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 5
+
+
+async def test_declared_length_over_the_limit_is_refused_unread(make_client: MakeClient) -> None:
+    client = await limited_client(make_client, 10_000)
+    body, content_type = multipart(client, people(2_000))
+    sent = 0
+
+    async def stream() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for i in range(0, len(body), 1_000):
+            sent += 1
+            yield body[i : i + 1_000]
+
+    response = await client.post(
+        f"{API}/supporters/import",
+        content=stream(),
+        headers={"Content-Type": content_type, "Content-Length": str(len(body))},
+    )
+    assert response.status_code == 413
+    assert sent == 0
+    assert await count(client, Supporter) == 0
