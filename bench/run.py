@@ -32,6 +32,20 @@ PROFILE_NOTES = [
     " Dispatch: py-spy put ~90% of the worker in httpx's own connection pool, which slows"
     " down sharply with hundreds of requests in flight; sends now go through httpx over"
     " aiohttp's pool (httpx-aiohttp), and claims/results are batched: 92 -> ~1,150 msg/s.",
+    "Fourth round (py-spy at 200 Hz on `serve`, cProfile/pyinstrument on one batch, gc"
+    " callbacks): on this VM (about half as fast as the last run's: the bare endpoint fell"
+    " from ~5,800 to ~2,300 req/s) inbound was ~950 req/s with p99 ~160-200 ms. Three"
+    " causes, three changes: (1) ~28% of the server's CPU went to SQLAlchemy and aiosqlite"
+    " for the batch (~0.85 ms per statement, 12 ms for a batch of one): the plain part of a"
+    " batch now goes through one sqlite3 transaction on a thread of its own (the SQLite"
+    " lane; a test checks its rows are byte-identical to SQLAlchemy's), 21.7 -> ~3.9 ms for"
+    " 32 webhooks; (2) WAL checkpoints run by the committing connection were the batch"
+    " p99 (23 -> 6 ms once they moved to a PASSIVE checkpoint on a second thread); (3) full"
+    " GC collections paused the event loop up to ~200 ms: `serve` now freezes its start-up"
+    " objects out of the collector and collects young objects less often"
+    " (gateway/heap.py, RALLYPOINT_GC_THRESHOLD). Cheaper form parsing and signature"
+    " strings trimmed the handler. Inbound went ~950 -> ~2,100 req/s (p99 ~45 ms), status"
+    " callbacks ~1,400 -> ~3,100 req/s on this VM.",
 ]
 
 
