@@ -221,7 +221,11 @@ class Dispatcher:
                 return Outcome(item, give_back=True, due_at=due)
             job.phase = "sending"
             try:
-                result = await asyncio.wait_for(adapter.send(item.outbound), self.send_timeout)
+                # In this task and this step, not wait_for's: the rate guard counted the
+                # send just now, and a stall before the request left would bunch it with
+                # later ones at the provider.
+                async with asyncio.timeout(self.send_timeout):
+                    result = await adapter.send(item.outbound)
             except Exception as exc:
                 if not isinstance(exc, SendError):
                     log.warning("send of message %s raised %s", item.message_id, type(exc).__name__)

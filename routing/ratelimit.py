@@ -81,7 +81,9 @@ class TokenBucket:
 
     async def guard(self) -> None:
         """Wait until a send now keeps every GUARD_WINDOW of actual sends within the rate,
-        then count it."""
+        then count it. The caller hands the request to the adapter in the same step (no
+        await in between, routing/dispatch.py), so a stall delays a send and its count
+        together."""
         if self._window_limit is None:
             return
         while True:

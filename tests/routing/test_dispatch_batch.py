@@ -140,6 +140,7 @@ async def test_callbacks_that_beat_the_send_result_are_applied_in_the_batch(
             )
         await session.commit()
 
+    start = clock()
     dispatcher = make_dispatcher(ctx, clock, concurrency=6)
     assert await dispatcher.run_once() == 6
     assert len(fake.sent) == 6
@@ -160,7 +161,12 @@ async def test_callbacks_that_beat_the_send_result_are_applied_in_the_batch(
     async with ctx.sessions() as session:
         assert (await session.exec(select(PendingStatus))).all() == []
         supporters = (await session.exec(select(Supporter))).all()
-        assert {s.last_outbound_at for s in supporters} == {clock()}
+        messages = (await session.exec(select(Message).where(col(Message.id).in_(ids)))).all()
+    # Each supporter's last outbound time is its send's batch time, as its message's sent_at.
+    assert {s.id: s.last_outbound_at for s in supporters} == {
+        m.supporter_id: m.sent_at for m in messages
+    }
+    assert all(m.sent_at is not None and start <= m.sent_at <= clock() for m in messages)
 
 
 async def test_failures_among_successes_in_one_batch(make_client, clock: FakeClock) -> None:

@@ -15,6 +15,8 @@ import pytest
 
 from gateway.background import background_services
 from gateway.context import AppContext
+from gateway.settings import Settings
+from routing import worker
 from routing.dispatch import Dispatcher
 from routing.ratelimit import RateLimits
 from tests.conftest import FakeClock
@@ -59,6 +61,28 @@ async def test_stop_finishes_sends_in_flight_and_releases_the_rest(
     item = await outbox_of(ctx, b)
     assert item is not None and item.lease_owner is None and item.attempts == 0
     assert [m.message_id for m in sms.calls] == [a]
+
+
+async def test_worker_settles_its_heap_before_the_dispatcher_starts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Start-up's objects are frozen out of the collector before the first claim, so no
+    # full collection of them stalls the first sends (gateway/heap.py).
+    steps: list[str] = []
+    stop = asyncio.Event()
+    start = Dispatcher.start
+
+    async def recording_start(self: Dispatcher) -> None:
+        steps.append("dispatcher starts")
+        stop.set()
+        await start(self)
+
+    monkeypatch.setattr(
+        worker, "settle_heap", lambda threshold: steps.append(f"settle {threshold}")
+    )
+    monkeypatch.setattr(Dispatcher, "start", recording_start)
+    assert await asyncio.wait_for(worker.run_worker(settings, stop=stop), 30) == 0
+    assert steps == [f"settle {settings.gc_threshold}", "dispatcher starts"]
 
 
 async def test_serve_runs_the_dispatcher_unless_told_not_to(make_client) -> None:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
+from channels.base import OutboundMessage, SendResult
 from gateway.context import AppContext
-from routing.ratelimit import GUARD_WINDOW, PACING, TokenBucket
+from routing.dispatch import Dispatcher
+from routing.ratelimit import GUARD_WINDOW, PACING, RateLimits, TokenBucket
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
     FakeAdapter,
@@ -15,6 +23,8 @@ from tests.routing.fake_adapter import (
     outbox_of,
     queue,
 )
+
+T = TypeVar("T")
 
 
 class Ticker:
@@ -118,3 +128,75 @@ async def test_rate_limit_reschedules_rather_than_hold_a_lease(
     clock.set(item.due_at)
     assert await dispatcher.run_once() == 1
     assert (await load(ctx, ids[2])).status == "sent"
+
+
+class VirtualTime:
+    """A float clock for many sleepers at once: every sleep is a timer, and `drive` fires
+    them in deadline order, each once what is ready has run, so tasks woken together see
+    one instant. The first sleep also costs `stall` seconds of its caller's own step, as a
+    blocking stretch of the event loop does (a full garbage collection, a cold import)."""
+
+    def __init__(self, stall: float = 0.0) -> None:
+        self.now = 0.0
+        self.stall = stall
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self.now + seconds
+        self.now += self.stall
+        self.stall = 0.0
+        timer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (deadline, next(self._order), timer))
+        await timer
+
+    async def drive(self, work: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(work)
+        for _ in range(100_000):  # bounded
+            if task.done():
+                break
+            for _ in range(20):
+                await asyncio.sleep(0)  # what is ready runs at this instant
+            if self._timers:
+                deadline, _, timer = heapq.heappop(self._timers)
+                self.now = max(self.now, deadline)
+                if not timer.done():
+                    timer.set_result(None)
+        return await asyncio.wait_for(task, 30)  # bounded
+
+
+@dataclass
+class EntryStampingAdapter(FakeAdapter):
+    """Stamps each send as it enters the adapter, before its first await."""
+
+    ticker: Callable[[], float] = float
+    entries: list[float] = field(default_factory=list)
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.entries.append(self.ticker())
+        return await super().send(message)
+
+
+async def test_a_stall_after_the_guard_does_not_bunch_sends(make_client) -> None:
+    # The guard counts a send in the step that hands it to the adapter: a stall of the
+    # event loop can delay the send and its count together, never one without the other.
+    client = await make_client()
+    ctx: AppContext = client.ctx
+    ticker = VirtualTime(stall=0.3)
+    sms = EntryStampingAdapter(
+        channels=("sms",), provider="fake-sms", rate_per_second=5, ticker=ticker
+    )
+    ctx.registry.add(sms)
+    for n in range(20):
+        sid = await add_supporter(ctx, {"sms": f"+141555504{n:02d}"}, name=f"S{n}")
+        await queue(ctx, sid)
+    limits = RateLimits(clock=ticker, sleep=ticker.sleep)
+    dispatcher = Dispatcher(ctx, limits=limits, concurrency=20, random=lambda: 1.0)
+    assert await ticker.drive(dispatcher.run_once(limit=20)) == 20
+    assert len(sms.accepted) == 20
+    assert sms.entries[0] == 0.0  # counted, then sent, before the stall
+    for i, start in enumerate(sms.entries):
+        assert len([t for t in sms.entries[i:] if t < start + GUARD_WINDOW]) <= 5
