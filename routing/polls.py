@@ -22,7 +22,9 @@ from storage.models import Message, Poll, PollAnswer, Supporter, SupporterAddres
 log = logging.getLogger(__name__)
 
 POLL_WINDOW = timedelta(days=7)
-NOT_DELIVERED = ("skipped", "failed", "undelivered")
+# A poll is open to a supporter once its message has reached the provider: a reply
+# before that (the poll is still queued, or scheduled for later) cannot be an answer.
+REACHED = ("sent", "delivered", "read")
 
 
 def render_poll(question: str, options: Sequence[str]) -> str:
@@ -56,7 +58,7 @@ def match_option(reply: str, options: Sequence[str]) -> int | None:
 
 
 async def open_poll_for(session: AsyncSession, supporter_id: int, now: datetime) -> Poll | None:
-    """The newest open poll sent to the supporter within the poll window."""
+    """The newest open poll that reached the supporter within the poll window."""
     query = (
         select(Poll)
         .join(Message, col(Message.announcement_id) == col(Poll.announcement_id))
@@ -64,7 +66,7 @@ async def open_poll_for(session: AsyncSession, supporter_id: int, now: datetime)
             Message.supporter_id == supporter_id,
             Message.kind == "poll",
             Message.direction == "outbound",
-            col(Message.status).not_in(NOT_DELIVERED),
+            col(Message.status).in_(REACHED),
             col(Message.created_at) >= now - POLL_WINDOW,
             col(Poll.closed).is_(False),
         )

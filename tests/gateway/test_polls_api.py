@@ -4,6 +4,7 @@ channel (through ingestion), are tallied, and the last answer wins."""
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from routing.polls import match_option, render_poll
 from storage.models import Message, PollAnswer
 from tests.conftest import FakeClock, bearer, new_key
 from tests.gateway.seed import add_member, count, make_team, messages_of
-from tests.routing.fake_adapter import FakeAdapter
+from tests.routing.fake_adapter import FakeAdapter, make_dispatcher
 
 API = "/api/v1"
 _ids = itertools.count(1)
@@ -32,7 +33,7 @@ async def reply(ctx: Any, channel: str, address: str, body: str) -> None:
 
 
 @pytest.fixture
-async def poll(client: httpx.AsyncClient) -> dict[str, Any]:
+async def poll(client: httpx.AsyncClient, clock: FakeClock) -> dict[str, Any]:
     ctx = client.ctx  # type: ignore[attr-defined]
     ctx.registry.add(FakeAdapter(channels=("sms", "telegram")))
     team = await make_team(ctx, "North")
@@ -47,6 +48,7 @@ async def poll(client: httpx.AsyncClient) -> dict[str, Any]:
         },
     )
     assert answer.status_code == 202, answer.text
+    assert await make_dispatcher(ctx, clock).run_once() == 2  # the poll reaches both
     return {"client": client, "ctx": ctx, "team": team, "ada": ada, "bo": bo, **answer.json()}
 
 
@@ -65,7 +67,7 @@ async def test_poll_goes_out_with_numbered_options(poll: dict[str, Any]) -> None
     assert poll["recipients"] == 2 and poll["announcement_id"]
     sent = await messages_of(poll["ctx"], poll["announcement_id"])
     assert {m.channel for m in sent} == {"sms", "telegram"}
-    assert all(m.kind == "poll" and m.status == "queued" for m in sent)
+    assert all(m.kind == "poll" and m.status == "sent" for m in sent)
     assert sent[0].body == (
         "Can you come on Saturday?\n1) Yes\n2) No\n3) Maybe later\nReply with a number."
     )
@@ -102,6 +104,37 @@ async def test_non_answers_stay_messages(poll: dict[str, Any], clock: FakeClock)
     clock.advance(days=8)
     await reply(ctx, "telegram", "777", "1")
     assert tally(await results(poll)) == [0, 0, 0]
+
+
+async def test_a_reply_before_the_poll_went_out_is_no_answer(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    ctx = client.ctx  # type: ignore[attr-defined]
+    ctx.registry.add(FakeAdapter(channels=("sms",)))
+    team = await make_team(ctx, "North")
+    await add_member(ctx, {"sms": "+14155550101"}, teams=[team])
+    created = await client.post(
+        f"{API}/polls",
+        json={
+            "question": "Saturday?",
+            "options": ["Yes", "No"],
+            "audience": {"teams": ["North"]},
+            "send_at": (clock() + timedelta(hours=2)).isoformat(),
+        },
+    )
+    assert created.status_code == 202, created.text
+    scheduled = {"client": client, "id": created.json()["id"]}
+    dispatcher = make_dispatcher(ctx, clock)
+    assert await dispatcher.run_once() == 0  # not due yet
+
+    await reply(ctx, "sms", "+14155550101", "1")  # writes in before the poll is sent
+    assert (await results(scheduled))["answers"] == 0
+
+    clock.advance(hours=2)
+    assert await dispatcher.run_once() == 1
+    await reply(ctx, "sms", "+14155550101", "2")
+    data = await results(scheduled)
+    assert data["answers"] == 1 and tally(data) == [0, 1]
 
 
 async def test_closed_poll_takes_no_answers(poll: dict[str, Any]) -> None:
