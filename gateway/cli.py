@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from gateway.settings import Settings
 
@@ -41,10 +42,20 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run `main` on uvloop (as `serve` does under uvicorn) where it is installed: the
+    dispatcher spends most of its time in the event loop's own bookkeeping."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows: the standard loop
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
     from routing.worker import run_worker
 
-    return asyncio.run(run_worker(settings))
+    return run_loop(run_worker(settings))
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
