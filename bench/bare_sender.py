@@ -1,0 +1,61 @@
+"""The dispatch baseline: the Twilio adapter alone, in a process of its own, sending
+`count` SMS through the same provider client (httpx over aiohttp) with the same number in
+flight as the dispatcher, to the same fake provider; no database, no outbox, no rate
+limits. Prints the rate (msg/s) as JSON: what this machine's CPU allows for the HTTP side
+of a send, so the dispatcher's figure has a same-run ceiling to be read against.
+
+Usage: python -m bench.bare_sender PROVIDER_URL COUNT CONCURRENCY
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+from bench import seed, twilio_forms
+from channels.base import OutboundMessage
+from gateway.app import build_context
+from gateway.cli import run_loop
+from gateway.heap import settle_heap
+from gateway.settings import Settings
+
+
+async def main(provider: str, count: int, concurrency: int) -> int:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url="sqlite://",
+        twilio_account_sid=twilio_forms.ACCOUNT_SID,
+        twilio_auth_token=twilio_forms.AUTH_TOKEN,
+        twilio_sms_from=twilio_forms.TO,
+        twilio_api_base=provider,
+        dispatch_concurrency=concurrency,
+    )
+    ctx = build_context(settings)
+    adapter = ctx.registry.by_provider["twilio"]
+    settle_heap(settings.gc_threshold)
+    messages = iter(
+        OutboundMessage(message_id=i, channel="sms", to=seed.phone(i), body="See you Saturday!")
+        for i in range(1, count + 1)
+    )
+    sent = 0
+
+    async def sender() -> None:
+        nonlocal sent
+        for message in messages:
+            await adapter.send(message)
+            sent += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
+    elapsed = time.monotonic() - started
+    await ctx.http_client.aclose()
+    await ctx.engine.dispose()
+    print(json.dumps({"sent": sent, "seconds": elapsed, "rate": sent / elapsed}))
+    return 0
+
+
+if __name__ == "__main__":
+    url, total, in_flight = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    raise SystemExit(run_loop(main(url, total, in_flight)))
