@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Integer, Table, func, insert, literal, select, update
 from sqlmodel import SQLModel, col
@@ -29,17 +26,14 @@ from routing.fanout_rows import (
     FanoutPlan,
     conversation_ids,
     message_rows,
-    with_conversations,
 )
 from routing.outbound import PRIORITY_BULK
-from storage.db import READ_ONLY
 from storage.models import Announcement, Message
 
 __all__ = [
     "BATCH_SIZE",
     "FanoutPlan",
     "FanoutService",
-    "ReadAhead",
     "fan_out",
     "fan_out_batch",
     "resume_pending_fanouts",
@@ -54,80 +48,8 @@ BATCH_SIZE = 5000
 OUTBOX: Table = SQLModel.metadata.tables["outbox"]
 
 
-@dataclass
-class Page:
-    """One page of the audience after supporter id `after`, with its message rows."""
-
-    after: int
-    rows: Sequence[Any]
-    messages: list[tuple[Any, ...]]
-    now: datetime
-
-
-async def prepare_page(
-    ctx: AppContext, plan: FanoutPlan, session: AsyncSession, after: int, batch_size: int
-) -> Page:
-    page = await read_page(session, plan.audience, after, batch_size)
-    now = ctx.clock()
-    writer = BulkWriter(await session.connection())
-    return Page(after, page, message_rows(ctx, plan, writer, page, now), now)
-
-
-class ReadAhead:
-    """The next page, read and turned into rows on a connection of its own while the
-    current one is written (SQLite: a deferred read beside the writer, on its snapshot).
-
-    What it read is used only if the batch transaction finds the cursor where the page
-    starts; anything that changed meanwhile is as if it changed just after that commit
-    (the dispatcher checks consent again when it sends).
-    """
-
-    def __init__(self, ctx: AppContext, plan: FanoutPlan, batch_size: int) -> None:
-        self.ctx, self.plan, self.batch_size = ctx, plan, batch_size
-        self._task: asyncio.Task[Page] | None = None
-        self._after: int | None = None
-
-    def start(self, after: int) -> None:
-        self.cancel()
-        self._after = after
-        self._task = asyncio.create_task(self._read(after), name="fanout-read-ahead")
-
-    async def take(self, after: int) -> Page | None:
-        """The page read ahead, if it starts at `after` (else None)."""
-        task, self._task = self._task, None
-        if task is None:
-            return None
-        if self._after != after:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            return None
-        try:
-            return await task
-        except Exception:  # the batch reads its page itself instead
-            log.warning("reading a fan-out page ahead failed", exc_info=True)
-            return None
-
-    def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    async def _read(self, after: int) -> Page:
-        async with self.ctx.engine.connect() as conn:
-            await conn.execution_options(**{READ_ONLY: True})
-            async with AsyncSession(bind=conn) as session:
-                return await prepare_page(self.ctx, self.plan, session, after, self.batch_size)
-
-
-async def fan_out_batch(
-    ctx: AppContext,
-    plan: FanoutPlan,
-    batch_size: int = BATCH_SIZE,
-    *,
-    ahead: ReadAhead | None = None,
-) -> bool:
-    """Fan out the next batch in one transaction; True when the announcement is done.
-    With `ahead`, the page may come from it, and the next page is read meanwhile."""
+async def fan_out_batch(ctx: AppContext, plan: FanoutPlan, batch_size: int = BATCH_SIZE) -> bool:
+    """Fan out the next batch in one transaction; True when the announcement is done."""
     async with ctx.sessions() as session:
         state = (
             await session.execute(
@@ -139,26 +61,24 @@ async def fan_out_batch(
         if state is None or state.state != "pending":
             return True
         after = state.fanout_cursor
-        page = await ahead.take(after) if ahead is not None else None
-        if page is None:
-            page = await prepare_page(ctx, plan, session, after, batch_size)
-        if not page.rows:
+        page = await read_page(session, plan.audience, after, batch_size)
+        if not page:
             await _finish(session, plan.announcement_id)
             await session.commit()
             return True
-        last = page.rows[-1][SUPPORTER]
-        done = len(page.messages) < batch_size  # a short batch: the audience ran out
-        if ahead is not None and not done:
-            ahead.start(last)
+        now = ctx.clock()
         writer = BulkWriter(await session.connection())
-        created = await conversation_ids(session, writer, page.rows, page.now)
-        await writer.insert(MESSAGES, MESSAGE_COLUMNS, with_conversations(page.messages, created))
-        await _queue_outbox(session, plan, after, last, page.now)
+        created = await conversation_ids(session, writer, page, now)
+        rows = message_rows(ctx, plan, writer, page, created, now)  # one per member
+        await writer.insert(MESSAGES, MESSAGE_COLUMNS, rows)
+        last = page[-1][SUPPORTER]
+        await _queue_outbox(session, plan, after, last, now)
         await session.execute(
             update(Announcement)
             .where(col(Announcement.id) == plan.announcement_id)
             .values(fanout_cursor=last)
         )
+        done = len(rows) < batch_size  # a short batch: the audience ran out
         if done:
             await _finish(session, plan.announcement_id)
         await session.commit()
@@ -209,12 +129,8 @@ async def fan_out(ctx: AppContext, announcement_id: int, *, batch_size: int = BA
             return 0
         plan = FanoutPlan.of(announcement)
     batches = 0
-    ahead = ReadAhead(ctx, plan, batch_size)
-    try:
-        while not await fan_out_batch(ctx, plan, batch_size, ahead=ahead):
-            batches += 1
-    finally:
-        ahead.cancel()
+    while not await fan_out_batch(ctx, plan, batch_size):
+        batches += 1
     log.info("announcement %s fanned out in %s batches", announcement_id, batches)
     return batches
 

@@ -97,10 +97,13 @@ async def conversation_ids(
 
 
 def message_rows(
-    ctx: AppContext, plan: FanoutPlan, writer: BulkWriter, page: Sequence[Any], now: datetime
+    ctx: AppContext,
+    plan: FanoutPlan,
+    writer: BulkWriter,
+    page: Sequence[Any],
+    created: dict[int, int],
+    now: datetime,
 ) -> list[tuple[Any, ...]]:
-    """One row per member, in MESSAGE_COLUMNS order; the conversation id is None where the
-    supporter has none yet (`with_conversations` fills it in)."""
     chooser = BatchChooser(ctx, plan.audience, now, has_template=plan.template is not None)
     shared = _shared_values(writer, plan, now)
     # Per distinct choice: channel, status, error, segments, bound channel_choice JSON.
@@ -115,7 +118,7 @@ def message_rows(
         supporter, conversation = first[SUPPORTER], first[CONVERSATION]
         rows.append(
             (
-                conversation,
+                created[supporter] if conversation is None else conversation,
                 supporter,
                 channel,
                 address,
@@ -127,15 +130,6 @@ def message_rows(
             )
         )
     return rows
-
-
-def with_conversations(
-    rows: list[tuple[Any, ...]], created: dict[int, int]
-) -> list[tuple[Any, ...]]:
-    """`rows` with the conversations just created (by supporter) filled in."""
-    if not created:
-        return rows
-    return [row if row[0] is not None else (created[row[1]], *row[1:]) for row in rows]
 
 
 def _outcome(

@@ -38,19 +38,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-# Execution option of a connection that only reads: its transactions begin deferred.
-READ_ONLY = "rallypoint_read_only"
-
-
 def _sqlite_begin_immediate(connection: Any) -> None:
     # SQLite has one writer. A deferred transaction that reads and then writes fails at
     # once with SQLITE_BUSY when another connection wrote meanwhile (no busy wait), so
-    # every transaction takes the write lock up front and waits its turn instead; one
-    # that only reads (READ_ONLY) reads a snapshot beside the writer (WAL) instead.
-    if connection.get_execution_options().get(READ_ONLY):
-        connection.exec_driver_sql("BEGIN")
-    else:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # every transaction takes the write lock up front and waits its turn instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:

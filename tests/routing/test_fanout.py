@@ -13,14 +13,7 @@ from sqlmodel import col
 
 from gateway.api.announcement_create import INLINE_LIMIT
 from gateway.context import AppContext
-from routing.fanout import (
-    FanoutPlan,
-    ReadAhead,
-    fan_out,
-    fan_out_batch,
-    resume_pending_fanouts,
-)
-from storage.db import READ_ONLY
+from routing.fanout import FanoutPlan, fan_out, fan_out_batch, resume_pending_fanouts
 from storage.models import Announcement, Message, OutboxItem
 from tests.gateway.seed import bulk_members, count, make_team
 from tests.routing.fake_adapter import FakeAdapter
@@ -159,42 +152,3 @@ async def test_two_runners_at_once_write_each_message_once(client: httpx.AsyncCl
     )
     await _assert_exactly_once(ctx, announcement_id, 3_000)
     assert (await _state(ctx, announcement_id)).state == "fanned_out"
-
-
-async def test_a_page_read_ahead_is_used_only_where_the_cursor_stands(
-    client: httpx.AsyncClient,
-) -> None:
-    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
-    ctx.registry.add(FakeAdapter(channels=("sms",)))
-    team = await make_team(ctx, "Everyone")
-    await bulk_members(ctx, 30, team_id=team)
-    announcement_id = await _announcement(ctx, team)
-    plan = FanoutPlan.of(await _state(ctx, announcement_id))
-    ahead = ReadAhead(ctx, plan, batch_size=10)
-    # The first batch reads its own page and starts reading the next one meanwhile.
-    assert not await fan_out_batch(ctx, plan, batch_size=10, ahead=ahead)
-    cursor = (await _state(ctx, announcement_id)).fanout_cursor
-    page = await ahead.take(cursor)
-    assert page is not None and page.after == cursor and len(page.rows) == 10
-    assert all(row[1] > cursor for row in page.messages)  # the next ten supporters
-    # A page read for another cursor position is dropped, not written.
-    ahead.start(0)
-    assert await ahead.take(cursor) is None
-    # Driven to the end with read-ahead, every member still gets exactly one message.
-    ahead.start(cursor)
-    while not await fan_out_batch(ctx, plan, batch_size=10, ahead=ahead):
-        pass
-    ahead.cancel()
-    await _assert_exactly_once(ctx, announcement_id, 30)
-    assert (await _state(ctx, announcement_id)).state == "fanned_out"
-
-
-async def test_a_read_only_connection_reads_beside_a_writer(client: httpx.AsyncClient) -> None:
-    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
-    async with ctx.sessions() as writing:
-        await writing.execute(select(func.count()).select_from(Announcement))  # holds the lock
-        async with ctx.engine.connect() as conn:
-            await conn.execution_options(**{READ_ONLY: True})
-            read = conn.execute(select(func.count()).select_from(Announcement))
-            assert (await asyncio.wait_for(read, timeout=5)).scalar_one() == 0
-        await writing.commit()
