@@ -9,8 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from channels.base import InboundMessage
-from routing.inbound import ingest
 from tests.conftest import bearer, new_key
 
 API = "/api/v1"
@@ -146,24 +144,3 @@ async def test_teams_by_id_or_name_and_unique(world: dict[str, Any]) -> None:
     assert (await client.get(f"{API}/teams/North")).status_code == 404
     listed = await client.get(f"{API}/teams")
     assert [t["name"] for t in listed.json()["items"]] == ["Northwest", "South"]
-
-
-async def test_team_lead_reads_only_their_team_messages(world: dict[str, Any]) -> None:
-    client = world["client"]
-    ctx = client.ctx
-    ids = {}
-    for who in ("ours", "theirs"):
-        event = InboundMessage(
-            channel="email",
-            address=f"{who}@example.org",
-            provider_message_id=f"<{who}@mail>",
-            body=f"hello from {who}",
-        )
-        [ids[who]] = (await ingest(ctx, [event])).stored
-    lead, coordinator = world["lead"], world["coordinator"]
-    answer = await client.get(f"{API}/messages/{ids['ours']}", headers=lead)
-    assert (answer.status_code, answer.json()["body"]) == (200, "hello from ours")
-    assert (await client.get(f"{API}/messages/{ids['theirs']}", headers=lead)).status_code == 404
-    for who in ("ours", "theirs"):
-        answer = await client.get(f"{API}/messages/{ids[who]}", headers=coordinator)
-        assert answer.status_code == 200
