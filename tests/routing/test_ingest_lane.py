@@ -197,3 +197,19 @@ async def test_a_failed_transaction_on_the_lane_leaves_nothing(tmp_path: Path) -
         assert await lane.run(lambda c: c.execute("SELECT count(*) FROM t").fetchone()) == (0,)
     finally:
         await lane.aclose()
+
+
+async def test_a_broken_lane_costs_speed_not_messages(
+    database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> list[IngestReport | None]:
+        raise RuntimeError("a bug in the lane")
+
+    monkeypatch.setattr("routing.ingest_batch.store_batch_on_lane", broken)
+    ctx = await world(database_url, clock)
+    results, lane_batches = await ingest(ctx, PLAIN, use_lane=True)
+    await shutdown(ctx)
+
+    assert lane_batches == 0
+    assert [len(r.stored) for r in results] == [1, 1, 2, 0, 1, 0, 0]  # type: ignore[union-attr]
+    assert len([r for r in dump(database_url)["messages"] if r[3] == "inbound"]) == 5
