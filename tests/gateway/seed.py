@@ -40,14 +40,19 @@ async def add_member(
     preferred: list[str] | None = None,
     language: str | None = None,
     opted_out: bool = False,
+    timezone: str | None = None,
     last_inbound_at: datetime | None = None,
+    address_last_inbound_at: datetime | None = None,
 ) -> int:
+    """A supporter with `addresses` ({channel: address}), straight into the database;
+    `address_last_inbound_at` is each address's last inbound (the WhatsApp window)."""
     now = ctx.clock()
     async with ctx.sessions() as session:
         supporter = Supporter(
             name=name,
             preferred_channels=preferred or [],
             language=language,
+            timezone=timezone,
             opted_out=opted_out,
             last_inbound_at=last_inbound_at,
             created_at=now,
@@ -58,7 +63,12 @@ async def add_member(
         assert supporter.id is not None
         for channel, address in addresses.items():
             session.add(
-                SupporterAddress(supporter_id=supporter.id, channel=channel, address=address)
+                SupporterAddress(
+                    supporter_id=supporter.id,
+                    channel=channel,
+                    address=address,
+                    last_inbound_at=address_last_inbound_at,
+                )
             )
         for team_id in teams:
             session.add(TeamMembership(supporter_id=supporter.id, team_id=team_id))

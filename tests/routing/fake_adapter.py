@@ -34,9 +34,9 @@ from storage.models import (
     MessageStatusEvent,
     OutboxItem,
     Supporter,
-    SupporterAddress,
 )
 from storage.queries import conversation_for
+from tests.gateway.seed import add_member
 
 _ids = itertools.count(1)
 
@@ -135,29 +135,16 @@ async def add_supporter(
     timezone: str | None = None,
     last_inbound_at: datetime | None = None,
 ) -> int:
-    now = ctx.clock()
-    async with ctx.sessions() as session:
-        supporter = Supporter(
-            name=name,
-            preferred_channels=preferred or list(addresses),
-            timezone=timezone,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(supporter)
-        await session.flush()
-        assert supporter.id is not None
-        for channel, address in addresses.items():
-            session.add(
-                SupporterAddress(
-                    supporter_id=supporter.id,
-                    channel=channel,
-                    address=address,
-                    last_inbound_at=last_inbound_at,
-                )
-            )
-        await session.commit()
-        return supporter.id
+    """A supporter who prefers their channels in the order given, unless told otherwise;
+    `last_inbound_at` is each address's last inbound (the WhatsApp window)."""
+    return await add_member(
+        ctx,
+        addresses,
+        name=name,
+        preferred=preferred or list(addresses),
+        timezone=timezone,
+        address_last_inbound_at=last_inbound_at,
+    )
 
 
 async def sent_message(
