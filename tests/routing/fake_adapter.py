@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from channels.base import (
@@ -114,6 +115,18 @@ def fake_sleep_for(clock: object) -> Callable[[float], Awaitable[None]]:
             clock.set(target)  # type: ignore[attr-defined]
 
     return sleep
+
+
+async def with_adapters(
+    make_client: Callable[..., Awaitable[Any]], *adapters: FakeAdapter, **settings: Any
+) -> tuple[Any, AppContext]:
+    """A test client (settings overrides as for `make_client`) whose registry also holds
+    `adapters`, and its context."""
+    client = await make_client(**settings)
+    ctx: AppContext = client.ctx
+    for adapter in adapters:
+        ctx.registry.add(adapter)
+    return client, ctx
 
 
 def make_dispatcher(ctx: AppContext, clock: object, **kwargs: Any) -> Dispatcher:
@@ -235,3 +248,23 @@ async def events_of(ctx: AppContext, message_id: int) -> list[tuple[str | None, 
             .order_by(col(MessageStatusEvent.id))
         )
         return [(e.channel, e.status) for e in rows.all()]
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], tries: int = 2000) -> None:
+    """Poll a condition the dispatcher's own tasks make true (bounded: ~10 s)."""
+    for _ in range(tries):
+        if await predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached")
+
+
+async def unrecorded(ctx: AppContext) -> int:
+    """Attempts handed to a provider whose result was never recorded (no provider id)."""
+    async with ctx.sessions() as session:
+        query = (
+            select(func.count())
+            .select_from(MessageAttempt)
+            .where(col(MessageAttempt.provider_message_id).is_(None))
+        )
+        return int((await session.exec(query)).one())

@@ -19,6 +19,8 @@ from tests.routing.fake_adapter import (
     load,
     make_dispatcher,
     queue,
+    until,
+    with_adapters,
 )
 
 
@@ -28,22 +30,11 @@ async def count_sent(ctx: AppContext) -> int:
         return int((await session.exec(query)).one())
 
 
-async def until(predicate, tries: int = 2000) -> None:  # type: ignore[no-untyped-def]
-    """Poll a condition the dispatcher's own tasks make true (bounded: ~10 s)."""
-    for _ in range(tries):
-        if await predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached")
-
-
 async def test_cancelled_mid_batch_then_recovered_after_lease_expiry(
     make_client, clock: FakeClock
 ) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, sms)
     phones = [f"+1415555040{n}" for n in range(10)]
     ids = []
     for n, phone in enumerate(phones):

@@ -25,6 +25,7 @@ from tests.routing.fake_adapter import (
     make_dispatcher,
     outbox_of,
     queue,
+    with_adapters,
 )
 
 PHONE = "+14155550100"
@@ -32,12 +33,9 @@ EMAIL = "ada@example.org"
 
 
 async def setup(make_client, **overrides) -> tuple[AppContext, FakeAdapter, FakeAdapter]:  # type: ignore[no-untyped-def]
-    client = await make_client(**overrides)
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
     email = FakeAdapter(channels=("email",), provider="fake-email")
-    ctx.registry.add(sms)
-    ctx.registry.add(email)
+    _, ctx = await with_adapters(make_client, sms, email, **overrides)
     return ctx, sms, email
 
 
@@ -182,12 +180,9 @@ async def test_opted_out_after_queueing_is_skipped_and_never_sent(
 async def test_telegram_block_opts_out_and_sends_nothing_more(
     make_client, clock: FakeClock
 ) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
     telegram = FakeAdapter(channels=("telegram",), provider="fake-telegram")
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
-    ctx.registry.add(telegram)
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, telegram, sms)
     sid = await add_supporter(ctx, {"telegram": "4242", "sms": PHONE})
     mid = await queue(ctx, sid)
     other = await queue(ctx, sid, "second")
@@ -214,12 +209,9 @@ async def test_telegram_block_opts_out_and_sends_nothing_more(
 
 
 async def test_whatsapp_window_rechecked_at_send_time(make_client, clock: FakeClock) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
     whatsapp = FakeAdapter(channels=("whatsapp",), provider="fake-whatsapp")
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
-    ctx.registry.add(whatsapp)
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, whatsapp, sms)
     sid = await add_supporter(
         ctx, {"whatsapp": PHONE, "sms": PHONE}, last_inbound_at=clock() - timedelta(hours=23)
     )
@@ -240,12 +232,9 @@ async def test_whatsapp_window_rechecked_at_send_time(make_client, clock: FakeCl
 async def test_window_closed_from_provider_falls_back(make_client, clock: FakeClock) -> None:
     from channels.base import WindowClosed
 
-    client = await make_client()
-    ctx: AppContext = client.ctx
     whatsapp = FakeAdapter(channels=("whatsapp",), provider="fake-whatsapp")
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
-    ctx.registry.add(whatsapp)
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, whatsapp, sms)
     sid = await add_supporter(ctx, {"whatsapp": PHONE, "sms": PHONE}, last_inbound_at=clock())
     mid = await queue(ctx, sid)
     whatsapp.fail(PHONE, WindowClosed("outside window", code="63016"))
@@ -275,12 +264,9 @@ async def test_replies_go_before_announcements(make_client, clock: FakeClock) ->
 async def test_fallback_is_visible_through_the_api(make_client, clock: FakeClock) -> None:
     from tests.conftest import bearer, new_key
 
-    client = await make_client()
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
     email = FakeAdapter(channels=("email",), provider="fake-email")
-    ctx.registry.add(sms)
-    ctx.registry.add(email)
+    client, ctx = await with_adapters(make_client, sms, email)
     client.headers.update(bearer(await new_key(ctx)))
     sid = await add_supporter(ctx, {"sms": PHONE, "email": EMAIL})
     queued = await client.post(f"/api/v1/supporters/{sid}/messages", json={"body": "hi"})

@@ -10,13 +10,13 @@ from collections import Counter
 from datetime import timedelta
 
 import httpx
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from channels.base import InvalidRecipient, ProviderUnavailable
 from channels.twilio.fake import FakeTwilio
 from gateway.context import AppContext
 from routing.dispatch_outcome import INTERRUPTED
-from storage.models import Message, MessageAttempt, OutboxItem, PendingStatus, Supporter
+from storage.models import Message, OutboxItem, PendingStatus, Supporter
 from tests.channels.twilio_case import ACCOUNT_SID, AUTH_TOKEN, SETTINGS
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
@@ -28,35 +28,17 @@ from tests.routing.fake_adapter import (
     make_dispatcher,
     outbox_of,
     queue,
+    unrecorded,
+    until,
+    with_adapters,
 )
-
-
-async def until(predicate, tries: int = 2000) -> None:  # type: ignore[no-untyped-def]
-    """Poll a condition the dispatcher's own tasks make true (bounded: ~10 s)."""
-    for _ in range(tries):
-        if await predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached")
-
-
-async def unrecorded(ctx: AppContext) -> int:
-    async with ctx.sessions() as session:
-        query = (
-            select(func.count())
-            .select_from(MessageAttempt)
-            .where(col(MessageAttempt.provider_message_id).is_(None))
-        )
-        return int((await session.exec(query)).one())
 
 
 async def test_crash_between_send_and_record_resends_only_the_unrecorded(
     make_client, clock: FakeClock
 ) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, sms)
     phones = [f"+1415555{n:04d}" for n in range(30)]
     ids = [await queue(ctx, await add_supporter(ctx, {"sms": p}, name=p), p) for p in phones]
     accepted_not_recorded = set(phones[::3])  # 10 of 30
@@ -170,12 +152,9 @@ async def test_callbacks_that_beat_the_send_result_are_applied_in_the_batch(
 
 
 async def test_failures_among_successes_in_one_batch(make_client, clock: FakeClock) -> None:
-    client = await make_client(max_attempts=3)
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
     email = FakeAdapter(channels=("email",), provider="fake-email")
-    ctx.registry.add(sms)
-    ctx.registry.add(email)
+    _, ctx = await with_adapters(make_client, sms, email, max_attempts=3)
     phones = [f"+1415555{n:04d}" for n in range(8)]
     ids = []
     for n, phone in enumerate(phones):
@@ -214,22 +193,3 @@ async def test_failures_among_successes_in_one_batch(make_client, clock: FakeClo
     ]
     assert Counter(m.to for m in sms.calls) == {p: (2 if p == phones[2] else 1) for p in phones}
     assert [m.message_id for _, m in email.accepted] == [fallback]
-
-
-async def test_a_rate_limited_row_goes_back_without_an_attempt(
-    make_client, clock: FakeClock
-) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
-    sms = FakeAdapter(channels=("sms",), provider="fake-sms", rate_per_second=0.1)
-    ctx.registry.add(sms)
-    ids = []
-    for n in range(3):
-        sid = await add_supporter(ctx, {"sms": f"+1415555030{n}"}, name=f"S{n}")
-        ids.append(await queue(ctx, sid))
-    dispatcher = make_dispatcher(ctx, clock, concurrency=3, lease_seconds=30)
-    assert await dispatcher.run_once() == 3
-    assert [len(await attempts_of(ctx, i)) for i in ids] == [1, 1, 0]
-    item = await outbox_of(ctx, ids[2])
-    assert item is not None and item.attempts == 0 and item.lease_owner is None
-    assert await unrecorded(ctx) == 0

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from channels.base import InboundMessage, ProviderUnavailable
-from gateway.context import AppContext
 from routing.inbound import ingest
 from tests.conftest import FakeClock
-from tests.routing.fake_adapter import FakeAdapter, load, make_dispatcher, queue
+from tests.routing.fake_adapter import FakeAdapter, load, make_dispatcher, queue, with_adapters
 
 EMAIL = "ada@example.org"
 
@@ -14,10 +13,8 @@ EMAIL = "ada@example.org"
 async def test_email_reply_threads_under_the_last_inbound_mail(
     make_client, clock: FakeClock
 ) -> None:
-    client = await make_client(smtp_from="team@rally.example.org")
-    ctx: AppContext = client.ctx
     email = FakeAdapter(channels=("email",), provider="fake-email")
-    ctx.registry.add(email)
+    _, ctx = await with_adapters(make_client, email, smtp_from="team@rally.example.org")
     report = await ingest(
         ctx,
         [
@@ -54,10 +51,8 @@ async def test_email_reply_threads_under_the_last_inbound_mail(
 
 
 async def test_sms_carries_no_email_headers(make_client, clock: FakeClock) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, sms)
     from tests.routing.fake_adapter import add_supporter
 
     sid = await add_supporter(ctx, {"sms": "+14155550100"})

@@ -9,18 +9,22 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from gateway.context import AppContext
 from tests.conftest import PG_URL, FakeClock
-from tests.routing.fake_adapter import FakeAdapter, add_supporter, load, make_dispatcher, queue
+from tests.routing.fake_adapter import (
+    FakeAdapter,
+    add_supporter,
+    load,
+    make_dispatcher,
+    queue,
+    with_adapters,
+)
 
 N = 120 if PG_URL else 60
 
 
 async def test_three_dispatchers_send_each_message_once(make_client, clock: FakeClock) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, sms)
     ids = []
     for n in range(N):
         sid = await add_supporter(ctx, {"sms": f"+1415555{n:04d}"}, name=f"S{n}")

@@ -14,13 +14,19 @@ from pathlib import Path
 import pytest
 
 from gateway.background import background_services
-from gateway.context import AppContext
 from gateway.settings import Settings
 from routing import worker
 from routing.dispatch import Dispatcher
 from routing.ratelimit import RateLimits
 from tests.conftest import FakeClock
-from tests.routing.fake_adapter import FakeAdapter, add_supporter, load, outbox_of, queue
+from tests.routing.fake_adapter import (
+    FakeAdapter,
+    add_supporter,
+    load,
+    outbox_of,
+    queue,
+    with_adapters,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,10 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_stop_finishes_sends_in_flight_and_releases_the_rest(
     make_client, clock: FakeClock
 ) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms", rate_per_second=0.5)
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, sms)
     a = await queue(ctx, await add_supporter(ctx, {"sms": "+14155550501"}, name="A"))
     b = await queue(ctx, await add_supporter(ctx, {"sms": "+14155550502"}, name="B"))
     sms.hold_after_accept = {"+14155550501"}

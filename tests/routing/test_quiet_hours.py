@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.context import AppContext
 from routing.quiet_hours import hold_until
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
@@ -16,6 +15,7 @@ from tests.routing.fake_adapter import (
     make_dispatcher,
     outbox_of,
     queue,
+    with_adapters,
 )
 
 NY = "America/New_York"  # UTC-5 in early March 2026 (DST starts March 8)
@@ -67,10 +67,8 @@ async def test_dispatcher_holds_announcements_not_one_on_ones(
     make_client, clock: FakeClock
 ) -> None:
     clock.set(datetime(2026, 3, 5, 3, 0, tzinfo=UTC))  # 22:00 in New York, 03:00 in UTC
-    client = await make_client()
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms")
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, sms)
     ny = await add_supporter(ctx, {"sms": "+14155550100"}, timezone=NY)
     announcement = await queue(ctx, ny, "rally", kind="announcement", priority=1)
     reply = await queue(ctx, ny, "sure!", kind="one_on_one", priority=0)

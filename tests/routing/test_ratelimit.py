@@ -18,10 +18,13 @@ from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
     FakeAdapter,
     add_supporter,
+    attempts_of,
     load,
     make_dispatcher,
     outbox_of,
     queue,
+    unrecorded,
+    with_adapters,
 )
 
 T = TypeVar("T")
@@ -84,10 +87,8 @@ async def test_reserve_refuses_a_wait_longer_than_allowed() -> None:
 
 
 async def test_dispatcher_keeps_the_configured_rate(make_client, clock: FakeClock) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms", rate_per_second=5, clock=clock)
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, sms)
     for n in range(20):
         sid = await add_supporter(ctx, {"sms": f"+141555502{n:02d}"}, name=f"S{n}")
         await queue(ctx, sid)
@@ -107,10 +108,8 @@ async def test_dispatcher_keeps_the_configured_rate(make_client, clock: FakeCloc
 async def test_rate_limit_reschedules_rather_than_hold_a_lease(
     make_client, clock: FakeClock
 ) -> None:
-    client = await make_client()
-    ctx: AppContext = client.ctx
     sms = FakeAdapter(channels=("sms",), provider="fake-sms", rate_per_second=0.1)
-    ctx.registry.add(sms)
+    _, ctx = await with_adapters(make_client, sms)
     ids = []
     for n in range(3):
         sid = await add_supporter(ctx, {"sms": f"+1415555030{n}"}, name=f"S{n}")
@@ -121,6 +120,9 @@ async def test_rate_limit_reschedules_rather_than_hold_a_lease(
     assert await dispatcher.run_once(limit=3) == 3
     # First now, second after ~10 s (paced 2% under); the third would wait ~20 s: rescheduled.
     assert [(await load(ctx, i)).status for i in ids] == ["sent", "sent", "queued"]
+    # The third goes back without an attempt, and nothing is left in doubt.
+    assert [len(await attempts_of(ctx, i)) for i in ids] == [1, 1, 0]
+    assert await unrecorded(ctx) == 0
     item = await outbox_of(ctx, ids[2])
     assert item is not None and item.lease_owner is None and item.attempts == 0
     waited = (item.due_at - start).total_seconds()
