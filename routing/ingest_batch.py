@@ -68,15 +68,12 @@ class IngestBatcher:
     async def _write(
         self, batch: list[Sequence[WebhookEvent]]
     ) -> list[IngestReport | BaseException]:
-        results: list[IngestReport | BaseException | None] = [None] * len(batch)
+        on_lane: list[IngestReport | None] = [None] * len(batch)
         if self.lane is not None:
-            results[:] = await self._write_on_lane(self.lane, batch)
-        rest = [n for n, result in enumerate(results) if result is None]
-        if rest:
-            regular = await self._write_regular([batch[n] for n in rest])
-            for n, result in zip(rest, regular, strict=True):
-                results[n] = result
-        return [r if r is not None else RuntimeError("not stored") for r in results]
+            on_lane = await self._write_on_lane(self.lane, batch)
+        rest = [events for events, report in zip(batch, on_lane, strict=True) if report is None]
+        regular = iter(await self._write_regular(rest) if rest else [])
+        return [report if report is not None else next(regular) for report in on_lane]
 
     async def _write_on_lane(
         self, lane: SqliteLane, batch: list[Sequence[WebhookEvent]]

@@ -27,15 +27,26 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# Every SQLite connection of ours, the engine's and the ingest lane's (storage/sqlite_lane).
+SQLITE_PRAGMAS = (
+    "journal_mode=WAL",
+    "foreign_keys=ON",
+    "synchronous=NORMAL",
+    "busy_timeout=10000",
+)
+
+
+def apply_sqlite_pragmas(dbapi_connection: Any, *extra: str) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in (*SQLITE_PRAGMAS, *extra):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Transactions are begun by us (BEGIN IMMEDIATE below), not by the driver.
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+    apply_sqlite_pragmas(dbapi_connection)
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:

@@ -6,7 +6,7 @@ budget of a webhook. A `SqliteLane` runs a function in ONE hop on its own connec
 inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK when it raises). Rows are encoded with the
 bind processors of the models' own column types, so what it writes is byte for byte what
 SQLAlchemy would write. It shares the database file with the engine: SQLite's write
-lock (BEGIN IMMEDIATE and busy_timeout on both) serialises the two.
+lock (BEGIN IMMEDIATE and the same busy_timeout on both) serialises the two.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, Table
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
+
+from storage.db import apply_sqlite_pragmas
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -80,7 +82,9 @@ def _json_encoder(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     done = {list: process([]), dict: process({}), type(None): process(None)}
 
     def encode(value: Any) -> Any:
-        return process(value) if value else done.get(type(value)) or process(value)
+        if not value and type(value) in done:
+            return done[type(value)]
+        return process(value)
 
     return encode
 
@@ -106,14 +110,9 @@ def marks(values: Sequence[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
-def _open(path: str, busy_timeout_ms: int, *, autocheckpoint: bool) -> sqlite3.Connection:
+def _open(path: str, *, autocheckpoint: bool) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    pragmas = ["journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"]
-    pragmas.append(f"busy_timeout={int(busy_timeout_ms)}")
-    if not autocheckpoint:
-        pragmas.append("wal_autocheckpoint=0")
-    for pragma in pragmas:
-        connection.execute(f"PRAGMA {pragma}")
+    apply_sqlite_pragmas(connection, *([] if autocheckpoint else ["wal_autocheckpoint=0"]))
     return connection
 
 
@@ -126,11 +125,8 @@ class SqliteLane:
     thread and connection instead, beside the writes (SQLite allows that in WAL mode).
     """
 
-    def __init__(
-        self, path: str, *, busy_timeout_ms: int = 10_000, checkpoint_every: int = 64
-    ) -> None:
+    def __init__(self, path: str, *, checkpoint_every: int = 64) -> None:
         self.path = path
-        self._busy_timeout_ms = busy_timeout_ms
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-lane")
         self._connection: sqlite3.Connection | None = None
         self.checkpoint_every = checkpoint_every
@@ -144,7 +140,7 @@ class SqliteLane:
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:  # only ever used on the lane's one thread
-            self._connection = _open(self.path, self._busy_timeout_ms, autocheckpoint=False)
+            self._connection = _open(self.path, autocheckpoint=False)
         return self._connection
 
     def _transaction(self, work: Callable[[sqlite3.Cursor], T]) -> T:
@@ -172,9 +168,7 @@ class SqliteLane:
 
     def _checkpoint(self) -> None:
         if self._checkpoint_connection is None:  # only ever used on the checkpoint thread
-            self._checkpoint_connection = _open(
-                self.path, self._busy_timeout_ms, autocheckpoint=True
-            )
+            self._checkpoint_connection = _open(self.path, autocheckpoint=True)
         try:
             row = self._checkpoint_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:  # the next one will catch up
