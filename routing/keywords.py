@@ -42,12 +42,26 @@ def _is_padding(char: str) -> bool:
     return char.isspace() or unicodedata.category(char).startswith(_PAD_CATEGORIES)
 
 
-# Every inbound message is looked at more than once (consent keywords, the join keyword).
-@lru_cache(maxsize=256)
+# Every inbound message is looked at more than once (consent keywords, the join keyword):
+# short texts (nearly every reply) are remembered, so the cache stays a few kilobytes.
+_REMEMBERED_LENGTH = 256
+
+
 def keyword_word(text: str | None) -> str | None:
     """The single word a message consists of (case-folded, padding stripped), else None."""
     if not text:
         return None
+    if len(text) <= _REMEMBERED_LENGTH:
+        return _remembered_word(text)
+    return _word(text)
+
+
+@lru_cache(maxsize=256)
+def _remembered_word(text: str) -> str | None:
+    return _word(text)
+
+
+def _word(text: str) -> str | None:
     folded = unicodedata.normalize("NFKC", text).casefold()
     command = _COMMAND.match(folded.strip())
     if command:

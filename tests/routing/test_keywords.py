@@ -67,6 +67,9 @@ MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
         ("   ", None),
         ("!!!", None),
         ("JOIN", None),
+        # Longer than the remembered texts: the same answers, computed afresh.
+        ("stop" + " " * 300 + "!", "opt_out"),
+        ("please " * 50 + "stop", None),
     ],
 )
 def test_keyword_matching(text: str, expected: str | None) -> None:
