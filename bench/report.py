@@ -34,6 +34,7 @@ class Figure:
         return (
             f"{self.benchmark:<12} {self.metric:<34} {self.value:>12,.1f} {self.unit:<8} "
             f"baseline {base:>12} ratio {ratio:>5}  {self.target} {verdict}"
+            + (f"  ({self.note})" if self.note else "")
         )
 
 
@@ -53,6 +54,8 @@ class Report:
     figures: list[Figure] = field(default_factory=list)
     charts: dict[str, Chart] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Fixed text: what earlier runs on other VMs measured, and what each change bought.
+    history: list[str] = field(default_factory=list)
 
     def chart(self, title: str, xlabel: str, ylabel: str, *, log: bool = True) -> Chart:
         return self.charts.setdefault(title, Chart(title, xlabel, ylabel, log))
@@ -85,8 +88,8 @@ def machine() -> str:
 
 def write_markdown(report: Report, path: Path, plot: Path | None) -> None:
     rows = [
-        "| benchmark | metric | value | baseline (same run) | ratio | target | result |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | metric | value | baseline (same run) | ratio | target | result | detail |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for f in report.figures:
         base = f"{f.baseline:,.1f} ({f.baseline_label})" if f.baseline is not None else "-"
@@ -94,7 +97,7 @@ def write_markdown(report: Report, path: Path, plot: Path | None) -> None:
         verdict = {True: "met", False: "**missed**", None: "-"}[f.passed]
         rows.append(
             f"| {f.benchmark} | {f.metric} | {f.value:,.1f} {f.unit} | {base} | {ratio} | "
-            f"{f.target or '-'} | {verdict} |"
+            f"{f.target or '-'} | {verdict} | {f.note or '-'} |"
         )
     text = [
         "# Benchmarks",
@@ -109,6 +112,16 @@ def write_markdown(report: Report, path: Path, plot: Path | None) -> None:
         text += [f"![scaling curves]({plot.name})", ""]
     if report.notes:
         text += ["## What bounds each figure", "", *[f"- {n}" for n in report.notes], ""]
+    if report.history:
+        text += [
+            "## Earlier runs, on other VMs of the same kind",
+            "",
+            "Figures here are not from this run: they are kept to show what each change bought"
+            " and how far the absolute figures move with the VM.",
+            "",
+            *[f"- {n}" for n in report.history],
+            "",
+        ]
     path.write_text("\n".join(text))
 
 
