@@ -8,7 +8,7 @@ into `InboundMessage` / `StatusUpdate` / `ChannelOptOut` values and take
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -48,6 +48,20 @@ class Attachment:
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> Attachment:
+        """The attachment `as_dict` stored; keys it does not know are ignored."""
+        return cls(**{f.name: stored.get(f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class MediaContent:
+    """The bytes of one inbound attachment, fetched from the provider that received it."""
+
+    content: bytes
+    content_type: str | None = None
+    filename: str | None = None
+
 
 @dataclass(frozen=True)
 class InboundMessage:
@@ -80,6 +94,9 @@ class StatusUpdate:
     # For failed/undelivered: the adapter's classification of the provider error code
     # (e.g. WindowClosed for WhatsApp 131047), so routing can fall back or opt out.
     failure: SendError | None = None
+    # For reports anyone could send (an email bounce): the addresses the report is about.
+    # Routing applies it only to an attempt sent to one of them, never keeps it for later.
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -205,6 +222,23 @@ SEND_ERRORS: dict[str, type[SendError]] = {
 }
 
 
+class MediaError(Exception):
+    """An attachment's bytes could not be fetched. The message says why and never holds a
+    URL or a token (Telegram's file URLs contain the bot token)."""
+
+
+class MediaGone(MediaError):
+    """The provider does not have it (any more): expired, deleted or an unknown id."""
+
+
+class MediaTooLarge(MediaError):
+    """Over the size limit: refused from the declared size, or once that many bytes came."""
+
+
+class MediaUnavailable(MediaError):
+    """The provider was unreachable, too slow, failed, or refused our credentials."""
+
+
 @runtime_checkable
 class ChannelAdapter(Protocol):
     """One provider. `provider` names its webhook path: POST /webhooks/<provider>[/<kind>]."""
@@ -236,3 +270,15 @@ class HandshakeAdapter(Protocol):
     """An adapter that answers a GET verification handshake (Meta)."""
 
     def handshake(self, request: WebhookRequest) -> WebhookResponse: ...
+
+
+@runtime_checkable
+class MediaSource(Protocol):
+    """An adapter that can fetch the bytes of the inbound attachments it parsed (only their
+    metadata is stored)."""
+
+    def can_fetch(self, channel: Channel, attachment: Attachment) -> bool:
+        """Whether `attachment`, of a message received on `channel`, is this provider's."""
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaContent:
+        """The bytes, read no further than `max_bytes`, or a MediaError subclass."""

@@ -23,6 +23,7 @@ from storage.clock import Clock, utcnow
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import ApiKey
+from storage.outbox_signal import OutboxSignal
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,15 @@ def build_context(
 ) -> AppContext:
     engine = make_engine(settings.database_url)
     client = http_client or provider_client(settings)
+    outbox_signal = OutboxSignal()
     return AppContext(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=make_session_factory(engine, outbox_signal=outbox_signal),
         registry=build_registry(settings, client),
         http_client=client,
         clock=clock,
+        outbox_signal=outbox_signal,
     )
 
 

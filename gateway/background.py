@@ -35,11 +35,11 @@ def background_services(ctx: AppContext) -> list[BackgroundService]:
 
 def inbound_smtp_listener(ctx: AppContext) -> BackgroundService:
     """The built-in SMTP server: accepted mail goes through the same ingestion as webhooks."""
-    from channels.base import InboundMessage
+    from channels.base import InboundMessage, StatusUpdate
     from channels.email.listener import RecipientPolicy, SmtpListener
     from routing.inbound import ingest
 
-    async def store_email(message: InboundMessage) -> None:
+    async def store_email(message: InboundMessage | StatusUpdate) -> None:
         await ingest(ctx, [message])
 
     settings = ctx.settings

@@ -13,6 +13,7 @@ from channels.registry import Registry
 from gateway.settings import Settings
 from storage.clock import Clock
 from storage.db import SessionFactory
+from storage.outbox_signal import OutboxSignal
 
 if TYPE_CHECKING:
     from routing.ingest_batch import IngestBatcher
@@ -30,3 +31,6 @@ class AppContext:
     fanouts: dict[int, asyncio.Task[int]] = field(default_factory=dict)
     # Group commit of concurrent webhooks (routing/ingest_batch.py), made on first use.
     ingest_batcher: IngestBatcher | None = None
+    # Told after each commit of `sessions` that queued outbox rows; the in-process
+    # dispatcher listens (storage/outbox_signal.py). build_context links the two.
+    outbox_signal: OutboxSignal = field(default_factory=OutboxSignal)

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     )
     # How long a claimed outbox row stays a dispatcher's before another may take it.
     lease_seconds: float = Field(60.0, ge=5, validation_alias=_env("RALLYPOINT_LEASE_SECONDS"))
+    # How often an idle dispatcher looks for due rows. Rows queued by this process wake the
+    # in-process dispatcher at once; this bounds the wait for everything else (a separate
+    # `worker`, rows whose due time arrives, leases that run out).
+    dispatch_poll_seconds: float = Field(
+        0.5, gt=0, validation_alias=_env("RALLYPOINT_DISPATCH_POLL_SECONDS")
+    )
     # Quiet hours for announcements, in each supporter's local time.
     quiet_hours_start: str = Field("21:00", validation_alias=_env("RALLYPOINT_QUIET_HOURS_START"))
     quiet_hours_end: str = Field("08:00", validation_alias=_env("RALLYPOINT_QUIET_HOURS_END"))
@@ -102,6 +108,10 @@ class Settings(BaseSettings):
     # CSV imports (POST /supporters/import) whose request body is larger are refused with 413.
     max_import_bytes: int = Field(
         10_485_760, ge=1, validation_alias=_env("RALLYPOINT_MAX_IMPORT_BYTES")
+    )
+    # GET /messages/{id}/attachments/{n} refuses media larger than this (413), unread.
+    max_media_bytes: int = Field(
+        16_777_216, ge=1, validation_alias=_env("RALLYPOINT_MAX_MEDIA_BYTES")
     )
     log_level: str = Field("INFO", validation_alias=_env("RALLYPOINT_LOG_LEVEL"))
     # Young-generation GC threshold for `serve` and `worker` once started (gateway/heap.py);

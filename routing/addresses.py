@@ -10,7 +10,9 @@ PHONE_CHANNELS = frozenset({"sms", "whatsapp"})
 _EMAIL = re.compile(
     r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
-_TELEGRAM = re.compile(r"^-?\d{1,20}$")
+TELEGRAM_CHAT_ID = re.compile(r"^-?\d{1,20}$")
+# What normalize_phone returns: "+", the country code and the national number.
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
 class InvalidAddress(ValueError):
@@ -46,7 +48,7 @@ def normalize_address(channel: str, raw: str, default_region: str | None = None)
         return normalize_email(raw)
     if channel == "telegram":
         text = raw.strip()
-        if not _TELEGRAM.match(text):
+        if not TELEGRAM_CHAT_ID.match(text):
             raise InvalidAddress(f"not a Telegram chat id: {raw!r}")
         return text
     raise InvalidAddress(f"unknown channel: {channel!r}")

@@ -1,18 +1,19 @@
 """Recurring check-ins: a team's weekly prompt, and nudges for members who went quiet.
 
-A check-in's occurrences are at `weekday` (0 = Monday) and `local_time` in the
-organization's timezone (RALLYPOINT_DEFAULT_TIMEZONE), one for the whole team so the
-conversation happens together. It is due when its latest occurrence is after its last
-run (or its creation) and not in the future; a scheduler that was down for weeks runs
-it once when it comes back, because only the latest occurrence counts. The prompt goes
-out as a team announcement of kind "checkin" (GET /api/v1/announcements/{id} counts it).
+A check-in's occurrences are at `weekday` (0 = Monday) and `local_time` in its own
+timezone, else the organization's (RALLYPOINT_DEFAULT_TIMEZONE), one for the whole team
+so the conversation happens together (routing/checkin_schedule.py). It is due when its
+latest occurrence is after its last run (or its creation) and not in the future; a
+scheduler that was down for weeks runs it once when it comes back, because only the
+latest occurrence counts. The prompt goes out as a team announcement of kind "checkin"
+(GET /api/v1/announcements/{id} counts it).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
@@ -21,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.context import AppContext
 from routing.audience import Audience
+from routing.checkin_schedule import as_utc, is_due, last_run_is
 from routing.fanout import fan_out
 from routing.outbound import PRIORITY_BULK, queue_message
 from storage.models import Announcement, Checkin, Message, Supporter, Team, TeamMembership
@@ -28,43 +30,6 @@ from storage.models import Announcement, Checkin, Message, Supporter, Team, Team
 log = logging.getLogger(__name__)
 
 DEFAULT_INACTIVE_DAYS = 14
-
-
-def parse_local_time(text: str) -> time:
-    """'HH:MM' (24 h) as a time; ValueError otherwise."""
-    hours, sep, minutes = text.partition(":")
-    if not sep or len(minutes) != 2 or not hours.isdigit() or not minutes.isdigit():
-        raise ValueError("local_time must be HH:MM")
-    return time(int(hours), int(minutes))
-
-
-def latest_occurrence(weekday: int, local_time: str, tz: ZoneInfo, now: datetime) -> datetime:
-    """The latest moment <= now that is `weekday` at `local_time` in `tz`, in UTC."""
-    local_now = now.astimezone(tz)
-    days_back = (local_now.weekday() - weekday) % 7
-    day = local_now.date() - timedelta(days=days_back)
-    at = parse_local_time(local_time)
-    candidate = datetime.combine(day, at, tzinfo=tz)
-    if candidate > local_now:
-        candidate = datetime.combine(day - timedelta(days=7), at, tzinfo=tz)
-    return candidate.astimezone(UTC)
-
-
-def next_occurrence(weekday: int, local_time: str, tz: ZoneInfo, now: datetime) -> datetime:
-    return (
-        latest_occurrence(weekday, local_time, tz, now).astimezone(tz) + timedelta(days=7)
-    ).astimezone(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were stored as UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def is_due(checkin: Checkin, tz: ZoneInfo, now: datetime) -> bool:
-    since = as_utc(checkin.last_run_at or checkin.created_at)
-    occurrence = latest_occurrence(checkin.weekday, checkin.local_time, tz, now)
-    return since < occurrence <= now
 
 
 def org_timezone(ctx: AppContext) -> ZoneInfo:
@@ -114,14 +79,10 @@ async def nudged_since(session: AsyncSession, supporter_id: int, since: datetime
 
 async def claim(session: AsyncSession, checkin: Checkin, now: datetime) -> bool:
     """Mark the run in the database first, so two schedulers never both run it."""
-    previous = checkin.last_run_at
-    condition = (
-        col(Checkin.last_run_at).is_(None)
-        if previous is None
-        else col(Checkin.last_run_at) == previous
-    )
     result = await session.exec(  # type: ignore[call-overload]
-        update(Checkin).where(col(Checkin.id) == checkin.id, condition).values(last_run_at=now)
+        update(Checkin)
+        .where(col(Checkin.id) == checkin.id, last_run_is(checkin.last_run_at))
+        .values(last_run_at=now)
     )
     return bool(result.rowcount == 1)
 

@@ -31,7 +31,6 @@ from routing.ratelimit import RateLimits, sender_buckets
 
 log = logging.getLogger(__name__)
 
-IDLE_SECONDS = 0.5
 STOP_GRACE_SECONDS = 10.0
 # Rows claimed per transaction, at most: enough to keep every send slot busy while the
 # next chunk is claimed, few enough that a chunk goes out well inside its lease.
@@ -78,6 +77,7 @@ class Dispatcher:
         # A send must end well inside its lease, or another dispatcher could take it over.
         self.send_timeout = self.lease_seconds / 2
         self.random = random
+        self.poll_seconds = ctx.settings.dispatch_poll_seconds
         self.limits = limits or RateLimits()
         self.recorder = Recorder(ctx, self.owner, random=random)
         self._semaphore = asyncio.Semaphore(self.concurrency)
@@ -86,6 +86,9 @@ class Dispatcher:
         self._signal = asyncio.Event()
         self._stopping = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        # Claims `run` has made (for tests and stats).
+        self.rounds = 0
 
     # -- step by step -------------------------------------------------------------
     async def run_once(self, limit: int | None = None) -> int:
@@ -105,10 +108,13 @@ class Dispatcher:
 
     # -- as a service ---------------------------------------------------------------
     async def start(self) -> None:
+        # Rows this process queues wake it once committed; others wait for the next poll.
+        self._unsubscribe = self.ctx.outbox_signal.subscribe(self.wake)
         self._runner = asyncio.create_task(self.run(), name=f"dispatcher {self.owner}")
 
     def wake(self) -> None:
-        """New work was queued: claim now instead of at the end of the idle wait."""
+        """New work was queued: claim now instead of at the end of the idle wait. Any
+        number of wakes before the next claim make one claim."""
         self._signal.set()
 
     async def run(self) -> None:
@@ -128,17 +134,21 @@ class Dispatcher:
                 except Exception:
                     log.exception("claiming outbox rows failed")
                     claimed, ready = 0, []
+                self.rounds += 1
                 for item in ready:
                     self._spawn(_Job(item))
                 if claimed and claimed == room:
                     continue
             try:
-                await asyncio.wait_for(self._signal.wait(), IDLE_SECONDS)
+                await asyncio.wait_for(self._signal.wait(), self.poll_seconds)
             except TimeoutError:
                 pass
 
     async def stop(self) -> None:
         """Stop claiming, let sends in flight finish (up to 10 s), release the rest."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self._stopping.set()
         self._signal.set()
         if self._runner is not None:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.settings import Settings
+from routing.csv_formulas import unescape_cell
 from routing.supporters import (
     AddressTaken,
     FieldError,
@@ -81,7 +82,8 @@ def check_utf8(stream: IO[bytes]) -> None:
 
 
 def read_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(1-based data row number, {column: cell}) for each non-blank row; a BOM is dropped."""
+    """(1-based data row number, {column: cell}) for each non-blank row; a BOM is dropped,
+    and so is the quote the export puts before a cell that starts like a formula."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
     try:
         reader = csv.reader(text)
@@ -94,7 +96,10 @@ def read_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
         for number, cells in enumerate(reader, start=1):
             if not any(c.strip() for c in cells):
                 continue
-            yield number, {n: c.strip() for n, c in zip(names, cells, strict=False) if n}
+            yield (
+                number,
+                {n: unescape_cell(c.strip()) for n, c in zip(names, cells, strict=False) if n},
+            )
     finally:
         text.detach()
 

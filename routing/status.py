@@ -42,6 +42,8 @@ async def apply_status_update(session: AsyncSession, ctx: AppContext, update: St
             )
         )
     ).first()
+    if update.recipients and not sent_to_recipient(attempt, update):
+        return
     if attempt is None:
         # The callback beat the send result to the database: keep it for later.
         session.add(
@@ -57,6 +59,27 @@ async def apply_status_update(session: AsyncSession, ctx: AppContext, update: St
         )
         return
     await _apply_to_attempt(session, ctx, attempt, update)
+
+
+def sent_to_recipient(attempt: MessageAttempt | None, update: StatusUpdate) -> bool:
+    """Whether a report naming its recipients (an email bounce) is about `attempt`.
+
+    Such a report could be forged by anyone, so it is never kept for an attempt not
+    stored yet, and applies only when it names the address the attempt went to."""
+    if attempt is None:
+        log.info("%s report for a message we do not know ignored", update.channel)
+        return False
+    if attempt.address.lower() in {r.lower() for r in update.recipients}:
+        return True
+    log.info(
+        "%s report for message %s ignored: it names another recipient",
+        update.channel,
+        attempt.message_id,
+    )
+    log.debug(
+        "report names %s; attempt %s went to %s", update.recipients, attempt.id, attempt.address
+    )
+    return False
 
 
 async def apply_pending_statuses(

@@ -50,7 +50,12 @@ def status_event_row(
 
 
 def is_plain(update: StatusUpdate) -> bool:
-    return update.failure is None and not update.error_code and not update.error_message
+    return (
+        update.failure is None
+        and not update.error_code
+        and not update.error_message
+        and not update.recipients  # checked against the attempt's address first
+    )
 
 
 async def apply_status_updates(

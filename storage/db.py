@@ -9,6 +9,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.outbox_signal import SIGNAL_KEY, OutboxSignal, SignalingSession
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
@@ -69,5 +71,17 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def make_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def make_session_factory(
+    engine: AsyncEngine, *, outbox_signal: OutboxSignal | None = None
+) -> SessionFactory:
+    """Sessions on `engine`; with `outbox_signal`, each commit that inserted outbox rows
+    notifies it (storage/outbox_signal.py)."""
+    if outbox_signal is None:
+        return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return async_sessionmaker(
+        engine,
+        class_=AsyncSession,
+        expire_on_commit=False,
+        sync_session_class=SignalingSession,
+        info={SIGNAL_KEY: outbox_signal},
+    )

@@ -21,18 +21,18 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def _upgrade(connection: Connection, config: Config) -> None:
+def _upgrade(connection: Connection, config: Config, revision: str) -> None:
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
-async def upgrade(url: str) -> None:
-    """Apply every migration not yet applied."""
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Apply every migration not yet applied (up to `revision`)."""
     engine = make_engine(url)
     config = alembic_config(url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(_upgrade, config)
+            await connection.run_sync(_upgrade, config, revision)
     finally:
         await engine.dispose()
 

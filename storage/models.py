@@ -316,13 +316,15 @@ class PollAnswer(SQLModel, table=True):
 
 
 class Checkin(SQLModel, table=True):
-    """A team's recurring check-in: weekday (0 = Monday) and local time."""
+    """A team's recurring check-in: weekday (0 = Monday) and local time, in `timezone`
+    (IANA) or, when that is None, the organization's."""
 
     __tablename__ = "checkins"
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = _fk("teams.id")
     weekday: int
     local_time: str = Field(max_length=5)
+    timezone: str | None = Field(default=None, max_length=64)
     prompt: str = _text(nullable=False)
     inactive_days: int = 14
     nudge_text: str | None = _text()

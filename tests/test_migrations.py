@@ -16,6 +16,8 @@ from storage.db import make_engine
 from storage.migrate import upgrade
 from tests.conftest import PG_URL
 
+INITIAL = "48220c735da1"  # the first released schema
+
 
 def _diff(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_type": False})
@@ -34,6 +36,31 @@ async def _diff_after_upgrade(url: str) -> list[object]:
 async def test_migrations_match_models_on_sqlite(tmp_path: Path) -> None:
     diff = await _diff_after_upgrade(f"sqlite:///{tmp_path / 'migrated.db'}")
     assert diff == [], "models changed without a migration: python -m storage.revision MSG"
+
+
+async def test_a_database_of_the_first_release_upgrades_keeping_its_rows(tmp_path: Path) -> None:
+    """A deployment made at the initial schema gains each later change on `serve`'s
+    upgrade, rows intact (migrations are added, never rewritten)."""
+    url = f"sqlite:///{tmp_path / 'deployed.db'}"
+    await upgrade(url, INITIAL)
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO teams (id, name, created_at) VALUES (1, 'Nairobi', '2026-01-05')")
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO checkins (id, team_id, weekday, local_time, prompt, inactive_days,"
+                " created_at) VALUES (1, 1, 0, '18:00', 'How did the week go?', 14,"
+                " '2026-01-05')"
+            )
+        )
+    await upgrade(url)
+    async with engine.connect() as conn:
+        row = (await conn.execute(text("SELECT prompt, timezone FROM checkins"))).one()
+        assert await conn.run_sync(_diff) == []
+    await engine.dispose()
+    assert tuple(row) == ("How did the week go?", None)
 
 
 @pytest.mark.skipif(PG_URL is None, reason="RALLYPOINT_TEST_DATABASE_URL is not set")

@@ -1,4 +1,5 @@
-"""The inbound SMTP listener: mail to our addresses becomes InboundMessage values.
+"""The inbound SMTP listener: mail to our addresses becomes InboundMessage values, and
+bounces of our own mail become StatusUpdate values.
 
 aiosmtpd runs in its own thread and event loop (a Controller); each accepted message is
 handed to `on_message` on the application's loop, and the sending MTA hears 250 only
@@ -16,12 +17,12 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from channels.base import InboundMessage
-from channels.email.parse import UnusableSender, parse_email
+from channels.base import InboundMessage, StatusUpdate
+from channels.email.parse import UnusableSender, parse_events
 
 log = logging.getLogger(__name__)
 
-OnMessage = Callable[[InboundMessage], Awaitable[None]]
+OnMessage = Callable[[InboundMessage | StatusUpdate], Awaitable[None]]
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # larger mail is refused with 552
 CALLBACK_TIMEOUT = 60.0
@@ -65,8 +66,9 @@ class InboundSmtpHandler:
         self.loop = loop
         self.callback_timeout = callback_timeout
 
-    async def _deliver(self, message: InboundMessage) -> None:
-        await self.on_message(message)
+    async def _deliver(self, events: list[InboundMessage | StatusUpdate]) -> None:
+        for event in events:
+            await self.on_message(event)
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -79,17 +81,17 @@ class InboundSmtpHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         try:
-            message = parse_email(bytes(envelope.content), envelope_from=envelope.mail_from)
+            events = parse_events(bytes(envelope.content), envelope_from=envelope.mail_from)
         except UnusableSender:
             return REPLY_NO_SENDER
         except Exception:
             log.exception("inbound smtp: could not parse a message")
             return REPLY_UNPARSEABLE
-        if message is None:
-            log.info("inbound smtp: automatic reply ignored")
+        if not events:
+            log.info("inbound smtp: automatic reply or report ignored")
             return REPLY_IGNORED
         try:
-            future = asyncio.run_coroutine_threadsafe(self._deliver(message), self.loop)
+            future = asyncio.run_coroutine_threadsafe(self._deliver(events), self.loop)
             await asyncio.wait_for(asyncio.wrap_future(future), self.callback_timeout)
         except Exception:
             log.exception("inbound smtp: storing a message failed; asking the sender to retry")

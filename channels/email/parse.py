@@ -16,7 +16,8 @@ from email.utils import parseaddr
 
 from inscriptis import get_text
 
-from channels.base import Attachment, InboundMessage
+from channels.base import Attachment, InboundMessage, StatusUpdate
+from channels.email.bounce import is_delivery_report, parse_bounce
 from channels.email.reply import normalise_newlines, strip_reply
 
 MAX_RAW_CHARS = 256 * 1024
@@ -120,13 +121,34 @@ def _provider_id(message_id: str | None, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(basis).hexdigest()
 
 
+def parse_events(
+    raw: bytes, *, envelope_from: str | None = None
+) -> list[InboundMessage | StatusUpdate]:
+    """What inbound mail tells us: a supporter's message, the delivery failures a bounce
+    reports (see bounce.py), or nothing (other machine mail, a bounce that changes nothing).
+
+    Raises UnusableSender when a message has no usable sender address.
+    """
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    if is_delivery_report(msg):
+        return list(parse_bounce(msg))
+    message = _message(msg, raw, envelope_from)
+    return [] if message is None else [message]
+
+
 def parse_email(raw: bytes, *, envelope_from: str | None = None) -> InboundMessage | None:
-    """The message `raw` carries, or None for an auto-reply (ignored, see is_auto_reply).
+    """The message `raw` carries, or None for an auto-reply or a bounce (ignored, see
+    is_auto_reply).
 
     Raises UnusableSender when no sender address can be found.
     """
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
+    return _message(msg, raw, envelope_from)
+
+
+def _message(msg: EmailMessage, raw: bytes, envelope_from: str | None) -> InboundMessage | None:
     if is_auto_reply(msg):
         return None
     name, sender = _address(_header(msg, "from"))

@@ -21,9 +21,12 @@ from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
 from channels.base import (
+    Attachment,
     Capabilities,
     Channel,
     InvalidSignature,
+    MediaContent,
+    MediaGone,
     OutboundMessage,
     SendError,
     SendResult,
@@ -31,7 +34,8 @@ from channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
-from channels.telegram.errors import map_telegram_error
+from channels.media import download, too_large
+from channels.telegram.errors import map_media_error, map_telegram_error
 from channels.telegram.split import split_text
 from channels.telegram.updates import events_from_update, load_update
 
@@ -137,6 +141,7 @@ class TelegramAdapter:
             self._bot = Bot(
                 self.token,
                 base_url=f"{self.api_base.rstrip('/')}/bot",
+                base_file_url=f"{self.api_base.rstrip('/')}/file/bot",
                 request=self._request(),
                 get_updates_request=self._request(),
             )
@@ -199,6 +204,32 @@ class TelegramAdapter:
         if kind == "photo":
             return await self.bot.send_photo(chat_id=chat_id, photo=value)
         return await self.bot.send_document(chat_id=chat_id, document=value)
+
+    # Media
+
+    def can_fetch(self, channel: Channel, attachment: Attachment) -> bool:
+        return channel == "telegram" and attachment.media_id is not None
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaContent:
+        """getFile for the file's path, then GET {api_base}/file/bot<token>/<path>."""
+        assert attachment.media_id is not None
+        try:
+            file = await self.bot.get_file(attachment.media_id)
+        except TelegramError as exc:
+            raise map_media_error(exc) from exc
+        if file.file_size is not None and file.file_size > max_bytes:
+            raise too_large("Telegram", file.file_size, max_bytes)
+        if not file.file_path:
+            raise MediaGone("Telegram gave no file path for this media")
+        # file_path is the full download URL, bot token included: it is never logged.
+        fetched = await download(
+            self.http_client, file.file_path, provider="Telegram", max_bytes=max_bytes
+        )
+        return MediaContent(
+            fetched.content,
+            attachment.content_type or fetched.content_type,
+            attachment.filename,
+        )
 
     async def aclose(self) -> None:
         # Closes PTB's own httpx clients; the injected client is closed by its owner.

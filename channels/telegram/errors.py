@@ -11,6 +11,10 @@ from telegram import error as tg
 from channels.base import (
     ChannelMisconfigured,
     InvalidRecipient,
+    MediaError,
+    MediaGone,
+    MediaTooLarge,
+    MediaUnavailable,
     ProviderUnavailable,
     RecipientOptedOut,
     SendError,
@@ -60,3 +64,15 @@ def map_telegram_error(exc: tg.TelegramError) -> SendError:
         return ProviderUnavailable(f"Telegram unreachable: {text}", code="network")
     log.warning("unmapped Telegram error %s: %s", type(exc).__name__, text)
     return SendError(text, code=type(exc).__name__[:32])
+
+
+def map_media_error(exc: tg.TelegramError) -> MediaError:
+    """The MediaError for a failed getFile. Its text is Telegram's description (no token)."""
+    text = exc.message
+    if isinstance(exc, tg.InvalidToken | tg.EndPointNotFound | tg.Forbidden):
+        return MediaUnavailable(f"Telegram refused the bot token: {text}")
+    if isinstance(exc, tg.BadRequest):  # a NetworkError subclass: test it first
+        if "too big" in text.lower():  # bots may download files up to 20 MB
+            return MediaTooLarge(f"Telegram will not serve this file to bots: {text}")
+        return MediaGone(f"Telegram no longer has this file: {text}")  # "invalid file_id"
+    return MediaUnavailable(f"Telegram getFile failed: {type(exc).__name__}")

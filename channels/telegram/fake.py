@@ -4,12 +4,16 @@ Use `FakeTelegramApi().transport` as an httpx transport. It answers getMe,
 sendMessage, sendPhoto and sendDocument (form-encoded as python-telegram-bot sends
 them, or JSON) with real-shaped results, records what each chat was sent, and plays
 scripted failures per chat id.
+
+Files supporters sent: `add_file(bytes)` gives a file_id for an Update; getFile answers
+its file_path and the bytes are served at /file/bot<token>/<file_path>, as Telegram does.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,6 +35,9 @@ FAILURES: dict[str, tuple[int, str, dict[str, Any]]] = {
 # Failures raised at the transport, as a dead network would.
 TRANSPORT_FAILURES = ("connect_error", "timeout")
 MEDIA_METHODS = {"sendPhoto": "photo", "sendDocument": "document"}
+# Telegram serves bots files up to 20 MB; getFile refuses larger ones.
+MAX_DOWNLOAD = 20 * 1024 * 1024
+FILE_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,10 @@ class FakeTelegramApi:
         self.sent: dict[str, list[str]] = defaultdict(list)
         self._next_message_id: dict[str, int] = defaultdict(lambda: 1)
         self._script: dict[str, deque[str | None]] = defaultdict(deque)
+        # Files by file_id: (file_path, bytes, the size getFile reports).
+        self.files: dict[str, tuple[str, bytes, int]] = {}
+        self.file_downloads: list[httpx.Request] = []
+        self.file_bytes_served = 0
 
     @property
     def transport(self) -> httpx.MockTransport:
@@ -63,7 +74,18 @@ class FakeTelegramApi:
                 outcome = f"throttle:{retry_after}"
             self._script[str(chat_id)].append(outcome)
 
+    def add_file(self, content: bytes, *, kind: str = "photos", size: int | None = None) -> str:
+        """Keep `content` as a file a supporter sent; its file_id. `size` overrides the
+        file_size getFile reports (e.g. over 20 MB without holding that much)."""
+        n = len(self.files)
+        file_id = f"AgACAgQAAxkBAAM{n:04d}"
+        extension = "jpg" if kind == "photos" else "pdf"
+        self.files[file_id] = (f"{kind}/file_{n}.{extension}", content, size or len(content))
+        return file_id
+
     def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/file/bot"):
+            return self._download(request)
         token, _, method = request.url.path.removeprefix("/bot").partition("/")
         params = self._params(request)
         self.calls.append(Call(method, params, request.headers.get("content-type", "")))
@@ -71,6 +93,8 @@ class FakeTelegramApi:
             return self._error(401, "Unauthorized")
         if method == "getMe":
             return self._ok(BOT_USER)
+        if method == "getFile":
+            return self._get_file(str(params.get("file_id", "")))
         if method != "sendMessage" and method not in MEDIA_METHODS:
             return self._error(404, "Not Found")
         chat_id = str(params.get("chat_id", ""))
@@ -109,6 +133,40 @@ class FakeTelegramApi:
                 result["caption"] = params["caption"]
             self.sent[chat_id].append(f"[{field}] {url}")
         return self._ok(result)
+
+    def _get_file(self, file_id: str) -> httpx.Response:
+        if file_id not in self.files:
+            return self._error(400, "Bad Request: invalid file_id")
+        file_path, _, size = self.files[file_id]
+        if size > MAX_DOWNLOAD:
+            return self._error(400, "Bad Request: file is too big")
+        result = {
+            "file_id": file_id,
+            "file_unique_id": "AQAD" + file_id[-4:],
+            "file_size": size,
+            "file_path": file_path,
+        }
+        return self._ok(result)
+
+    def _download(self, request: httpx.Request) -> httpx.Response:
+        self.file_downloads.append(request)
+        token, _, file_path = request.url.path.removeprefix("/file/bot").partition("/")
+        if self.token is not None and token != self.token:
+            return self._error(401, "Unauthorized")
+        found = next((c for p, c, _ in self.files.values() if p == file_path), None)
+        if found is None:
+            return self._error(404, "Not Found")
+        return httpx.Response(
+            200,
+            content=self._stream(found),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
+    async def _stream(self, content: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(content), FILE_CHUNK):
+            chunk = content[start : start + FILE_CHUNK]
+            self.file_bytes_served += len(chunk)
+            yield chunk
 
     def _scripted(self, request: httpx.Request, outcome: str) -> httpx.Response:
         if outcome == "connect_error":

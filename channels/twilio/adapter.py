@@ -23,6 +23,8 @@ from channels.base import (
     InboundMessage,
     InvalidSignature,
     MalformedPayload,
+    MediaContent,
+    MediaGone,
     OutboundMessage,
     ProviderUnavailable,
     SendError,
@@ -32,6 +34,7 @@ from channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
+from channels.media import download
 from channels.twilio.errors import STATUSES, classify, classify_http, retry_after_seconds
 from channels.twilio.models import (
     ApiError,
@@ -258,6 +261,37 @@ class TwilioAdapter:
             provider_message_id=created.sid,
             status="sent" if status == "queued" else status,
             segments=created.num_segments,
+        )
+
+    # Media
+
+    def can_fetch(self, channel: Channel, attachment: Attachment) -> bool:
+        return channel in ("sms", "whatsapp") and attachment.url is not None
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaContent:
+        """GET the MediaUrl (Twilio redirects to a short-lived CDN URL). Basic auth goes only
+        to our REST API's own host; httpx drops it on the redirect to the CDN."""
+        assert attachment.url is not None
+        api = httpx.URL(self.config.api_base)
+        try:
+            url = httpx.URL(attachment.url)
+        except httpx.InvalidURL as exc:
+            raise MediaGone("Twilio gave no usable media URL") from exc
+        auth = None
+        if (url.scheme, url.host, url.port) == (api.scheme, api.host, api.port):
+            auth = httpx.BasicAuth(self.config.account_sid, self.config.auth_token)
+        fetched = await download(
+            self._http,
+            attachment.url,
+            provider="Twilio",
+            max_bytes=max_bytes,
+            auth=auth,
+            follow_redirects=True,
+        )
+        return MediaContent(
+            fetched.content,
+            attachment.content_type or fetched.content_type,
+            attachment.filename,
         )
 
     async def aclose(self) -> None:

@@ -8,6 +8,11 @@
 It checks the path and basic auth like Twilio does, records every request, and answers
 with real-shaped JSON (sids "SM" + 32 hex). `delay` is an optional async hook awaited
 before each answer, so benchmarks can model latency; tests leave it unset.
+
+Inbound media: `add_media(bytes, content_type)` gives a MediaUrl under `api_base` for an
+inbound form. Like Twilio with media authentication on, a GET of it needs basic auth and
+redirects to a short-lived URL on `media_cdn`, which serves the bytes (chunked, counted in
+`media_served`) and, like a presigned S3 URL, refuses a request that carries credentials.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import hashlib
 import itertools
 import json
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from urllib.parse import parse_qsl
@@ -29,6 +34,7 @@ from channels.twilio.models import strip_whatsapp
 from storage.clock import Clock, utcnow
 
 API_VERSION = "2010-04-01"
+MEDIA_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,13 @@ class FakeTwilio:
     auth_token: str
     delay: Callable[[httpx.Request], Awaitable[None]] | None = None
     clock: Clock = utcnow
+    api_base: str = "https://api.twilio.com"
+    media_cdn: str = "https://s3-external-1.amazonaws.com/media.twiliocdn.com"
     requests: list[SentMessage] = field(default_factory=list)
+    # Inbound media by its CDN key: (bytes, content type); the GETs received; bytes sent.
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    media_requests: list[httpx.Request] = field(default_factory=list)
+    media_served: int = 0
     _scripts: dict[str, deque[Reply]] = field(default_factory=lambda: defaultdict(deque))
     _always: dict[str, Reply] = field(default_factory=dict)
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -106,7 +118,19 @@ class FakeTwilio:
             await self.delay(request)
         return self.handle(request)
 
+    def add_media(self, content: bytes, content_type: str, message_sid: str = "") -> str:
+        """Keep `content` as media of an inbound message; its MediaUrl."""
+        n = len(self.media) + 1
+        message_sid = message_sid or "MM" + hashlib.sha256(f"in:{n}".encode()).hexdigest()[:32]
+        media_sid = "ME" + hashlib.sha256(f"media:{n}".encode()).hexdigest()[:32]
+        self.media[hashlib.sha256(media_sid.encode()).hexdigest()] = (content, content_type)
+        account = f"{self.api_base.rstrip('/')}/{API_VERSION}/Accounts/{self.account_sid}"
+        return f"{account}/Messages/{message_sid}/Media/{media_sid}"
+
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            self.media_requests.append(request)
+            return self._media(request)
         form: dict[str, list[str]] = {}
         for name, value in parse_qsl(request.content.decode(), keep_blank_values=True):
             form.setdefault(name, []).append(value)
@@ -134,6 +158,36 @@ class FakeTwilio:
         else:
             return self._created(request, form, reply)
         return self._record(request, form, answer)
+
+    def _media(self, request: httpx.Request) -> httpx.Response:
+        cdn = httpx.URL(self.media_cdn)
+        if request.url.host == cdn.host:
+            if "authorization" in request.headers:
+                return httpx.Response(400, text="Only one auth mechanism allowed")
+            key = request.url.path.rsplit("/", 1)[-1]
+            if key not in self.media:
+                return httpx.Response(404, text="NoSuchKey")
+            content, content_type = self.media[key]
+            return httpx.Response(
+                200, content=self._stream(content), headers={"Content-Type": content_type}
+            )
+        prefix = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/"
+        path = request.url.path
+        if not path.startswith(prefix) or "/Media/" not in path:
+            return _error(20404, 404, "resource not found")
+        if request.headers.get("authorization") != self._expected_auth():
+            return _error(20003, 401, "Authenticate")
+        key = hashlib.sha256(path.rsplit("/", 1)[-1].encode()).hexdigest()
+        if key not in self.media:
+            return _error(20404, 404, "resource not found")
+        location = f"{self.media_cdn.rstrip('/')}/{self.account_sid}/{key}"
+        return httpx.Response(307, headers={"Location": location})
+
+    async def _stream(self, content: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(content), MEDIA_CHUNK):
+            chunk = content[start : start + MEDIA_CHUNK]
+            self.media_served += len(chunk)
+            yield chunk
 
     def _record(
         self,

@@ -5,13 +5,19 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
 
 from channels.base import (
+    Attachment,
     Capabilities,
     Channel,
+    MediaContent,
+    MediaError,
+    MediaGone,
+    MediaUnavailable,
     OutboundMessage,
     ProviderUnavailable,
     SendError,
@@ -21,8 +27,9 @@ from channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
-from channels.whatsapp_cloud.errors import classify
-from channels.whatsapp_cloud.models import GraphError, SendAnswer
+from channels.media import MEDIA_TIMEOUT, download, status_error, too_large
+from channels.whatsapp_cloud.errors import GRAPH_OBJECT_MISSING, classify
+from channels.whatsapp_cloud.models import GraphError, MediaInfo, SendAnswer
 from channels.whatsapp_cloud.webhook import parse_notification, verify_signature
 
 if TYPE_CHECKING:
@@ -62,7 +69,8 @@ class WhatsAppCloudAdapter:
         self._app_secret = app_secret
         self._verify_token = verify_token
         self._http = http_client
-        self._messages_url = f"{api_base.rstrip('/')}/{phone_number_id}/messages"
+        self._api_base = api_base.rstrip("/")
+        self._messages_url = f"{self._api_base}/{phone_number_id}/messages"
 
     def __repr__(self) -> str:  # never show the token or secrets
         return f"WhatsAppCloudAdapter(phone_number_id={self._phone_number_id!r})"
@@ -119,19 +127,71 @@ class WhatsAppCloudAdapter:
             return SendResult(answer.messages[0].id, "sent")
         raise _error_from(response)
 
+    # Media
+
+    def can_fetch(self, channel: Channel, attachment: Attachment) -> bool:
+        return channel == "whatsapp" and attachment.media_id is not None
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaContent:
+        """GET /{media-id} for a short-lived URL, then GET that URL, both with the token."""
+        assert attachment.media_id is not None
+        headers = {"Authorization": f"Bearer {self._access_token}"}
+        try:
+            response = await self._http.get(
+                f"{self._api_base}/{quote(attachment.media_id, safe='')}",
+                params={"phone_number_id": self._phone_number_id},
+                headers=headers,
+                timeout=MEDIA_TIMEOUT,
+            )
+        except httpx.TransportError as exc:
+            raise MediaUnavailable(f"WhatsApp API unreachable: {type(exc).__name__}") from exc
+        if not response.is_success:
+            raise _media_error_from(response)
+        try:
+            info = MediaInfo.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise MediaUnavailable("WhatsApp API answer without a media url") from exc
+        if info.file_size is not None and info.file_size > max_bytes:
+            raise too_large("WhatsApp", info.file_size, max_bytes)
+        fetched = await download(
+            self._http, info.url, provider="WhatsApp", max_bytes=max_bytes, headers=headers
+        )
+        return MediaContent(
+            fetched.content,
+            attachment.content_type or info.mime_type or fetched.content_type,
+            attachment.filename,
+        )
+
     async def aclose(self) -> None:
         # The http client is the app's; it closes it.
         return None
 
 
-def _error_from(response: httpx.Response) -> SendError:
-    error = GraphError()
+def _graph_error(response: httpx.Response) -> GraphError:
     try:
         body: Any = response.json()
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            error = GraphError.model_validate(body["error"])
+            return GraphError.model_validate(body["error"])
     except (ValueError, ValidationError):
         pass
+    return GraphError()
+
+
+def _media_error_from(response: httpx.Response) -> MediaError:
+    error = _graph_error(response)
+    # An expired (media ids last 30 days) or unknown id: "Object with ID … does not exist".
+    if error.code == 100 and error.error_subcode == GRAPH_OBJECT_MISSING:
+        return MediaGone(f"WhatsApp no longer has this media (error {error.code})")
+    if error.code == 190:
+        return MediaUnavailable("WhatsApp refused our access token (error 190)")
+    found = status_error("WhatsApp", response.status_code)
+    if error.code is not None:
+        return type(found)(f"{found} (error {error.code})")
+    return found
+
+
+def _error_from(response: httpx.Response) -> SendError:
+    error = _graph_error(response)
     message = error.message or f"HTTP {response.status_code}"
     if error.error_data and error.error_data.details:
         message = f"{message} ({error.error_data.details})"

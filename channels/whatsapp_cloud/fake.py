@@ -7,14 +7,20 @@ It checks the Bearer token and the phone number id as Meta does, records every r
 answers with realistic `wamid.HBgL…` ids, fails on script per recipient (Graph error
 codes, 429, 500, a dropped connection), and builds signed status webhooks for messages it
 accepted, so a test can play the asynchronous 131047 failure end to end.
+
+It also serves inbound media as Meta does: `add_media(bytes, mime_type)` gives a media id
+for a webhook; GET /{media-id} (token checked) answers a short-lived URL on `media_host`,
+which answers the bytes, again only with the token, in chunks it counts in `media_served`.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +29,7 @@ import httpx
 from channels.whatsapp_cloud.webhook import signature_of
 
 DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
+MEDIA_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,12 @@ class FakeWhatsAppCloud:
     app_secret: str = "app-secret"
     api_base: str = DEFAULT_API_BASE
     display_phone_number: str = "15550783881"
+    media_host: str = "lookaside.fbsbx.com"
     requests: list[Recorded] = field(default_factory=list)
+    # Media: bytes and MIME type by media id, GET requests received, bytes sent out.
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    media_requests: list[httpx.Request] = field(default_factory=list)
+    media_served: int = 0
     _failures: dict[str, deque[Failure]] = field(default_factory=lambda: defaultdict(deque))
     _counter: int = 0
 
@@ -69,7 +81,16 @@ class FakeWhatsAppCloud:
     def accepted(self) -> list[Recorded]:
         return [r for r in self.requests if r.wamid is not None]
 
+    def add_media(self, content: bytes, mime_type: str) -> str:
+        """Keep `content` as an inbound media item; its id, for a webhook to carry."""
+        media_id = str(1003383421387000 + len(self.media))
+        self.media[media_id] = (content, mime_type)
+        return media_id
+
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            self.media_requests.append(request)
+            return self._media(request)
         path = request.url.path
         base_path = httpx.URL(self.api_base).path.rstrip("/")
         auth = request.headers.get("authorization", "")
@@ -120,6 +141,55 @@ class FakeWhatsAppCloud:
                 "messages": [{"id": record.wamid}],
             },
         )
+
+    def _media(self, request: httpx.Request) -> httpx.Response:
+        """GET /{media-id} (the URL, as JSON) or GET of that URL on `media_host` (the bytes)."""
+        authorized = request.headers.get("authorization") == f"Bearer {self.access_token}"
+        if request.url.host == self.media_host:
+            found = self.media.get(request.url.params.get("mid", ""))
+            if not authorized:
+                return httpx.Response(401, text="Unauthorized")
+            if found is None or request.url.params.get("hash") != _media_hash(found[0]):
+                return httpx.Response(404, text="Not Found")
+            content, mime_type = found
+            return httpx.Response(
+                200, content=self._stream(content), headers={"Content-Type": mime_type}
+            )
+        if not authorized:
+            return _error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        base_path = httpx.URL(self.api_base).path.rstrip("/")
+        media_id = request.url.path.removeprefix(base_path + "/")
+        phone_number_id = request.url.params.get("phone_number_id", self.phone_number_id)
+        if media_id not in self.media or phone_number_id != self.phone_number_id:
+            return _error(
+                400,
+                100,
+                f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot "
+                "be loaded due to missing permissions, or does not support this operation.",
+                subcode=33,
+            )
+        content, mime_type = self.media[media_id]
+        url = httpx.URL(
+            f"https://{self.media_host}/whatsapp_business/attachments/",
+            params={"mid": media_id, "ext": int(time.time()), "hash": _media_hash(content)},
+        )
+        return httpx.Response(
+            200,
+            json={
+                "messaging_product": "whatsapp",
+                "url": str(url),
+                "mime_type": mime_type,
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "file_size": str(len(content)),
+                "id": media_id,
+            },
+        )
+
+    async def _stream(self, content: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(content), MEDIA_CHUNK):
+            chunk = content[start : start + MEDIA_CHUNK]
+            self.media_served += len(chunk)
+            yield chunk
 
     def _next_wamid(self, to: str) -> str:
         self._counter += 1
@@ -190,6 +260,10 @@ class FakeWhatsAppCloud:
             "X-Hub-Signature-256": signature_of(self.app_secret, body),
         }
         return body, headers
+
+
+def _media_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()[:16]
 
 
 def _error(

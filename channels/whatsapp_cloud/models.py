@@ -155,3 +155,12 @@ class SendAnswer(_Shape):
     """A successful answer of POST /{phone-number-id}/messages."""
 
     messages: list[SentMessage] = Field(default_factory=list)
+
+
+class MediaInfo(_Shape):
+    """The answer of GET /{media-id}: a download URL valid for about five minutes."""
+
+    url: str
+    mime_type: str | None = None
+    file_size: int | None = None  # sent as a string; pydantic reads it as a number
+    id: str | None = None

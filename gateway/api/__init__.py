@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from gateway.api import (
     announcements,
+    attachments,
     checkins,
     consent,
     conversations,
@@ -23,6 +24,7 @@ for module in (
     teams,
     conversations,
     messages,
+    attachments,
     announcements,
     polls,
     stats,

@@ -11,31 +11,52 @@ from sqlmodel import col, select
 
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
-from routing.checkins import (
-    default_inactive_days,
-    inactive_supporters,
-    next_occurrence,
-    org_timezone,
-    parse_local_time,
-)
+from routing.checkin_schedule import checkin_zone, next_run, parse_local_time, reschedule
+from routing.checkins import default_inactive_days, inactive_supporters, org_timezone
+from routing.supporters import check_timezone
 from storage.models import Checkin, Team
 from storage.queries import find_team
 
 router = APIRouter(tags=["checkins"])
 
 
-class CheckinCreate(BaseModel):
+class _CheckinFields(BaseModel):
+    @field_validator("local_time", check_fields=False)
+    @classmethod
+    def _valid_time(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return parse_local_time(value.strip()).strftime("%H:%M")
+
+    @field_validator("timezone", check_fields=False)
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return check_timezone(value)
+
+
+class CheckinCreate(_CheckinFields):
     weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday")
-    local_time: str = Field(description="HH:MM, 24 h, in the organization's timezone")
+    local_time: str = Field(description="HH:MM, 24 h, in the check-in's timezone")
+    timezone: str | None = Field(
+        None,
+        max_length=64,
+        description="IANA name, e.g. Africa/Nairobi; null: the organization's timezone",
+    )
     prompt: str = Field(min_length=1, max_length=4096)
     inactive_days: int = Field(14, ge=1, le=365)
     nudge_text: str | None = Field(None, max_length=4096)
 
-    @field_validator("local_time")
-    @classmethod
-    def _valid_time(cls, value: str) -> str:
-        parsed = parse_local_time(value.strip())
-        return parsed.strftime("%H:%M")
+
+class CheckinPatch(_CheckinFields):
+    """The fields given replace the stored ones; `timezone: null` goes back to the
+    organization's, `nudge_text: null` stops the nudges."""
+
+    weekday: int | None = Field(None, ge=0, le=6)
+    local_time: str | None = None
+    timezone: str | None = Field(None, max_length=64)
+    prompt: str | None = Field(None, min_length=1, max_length=4096)
+    inactive_days: int | None = Field(None, ge=1, le=365)
+    nudge_text: str | None = Field(None, max_length=4096)
 
 
 class CheckinPublic(BaseModel):
@@ -44,7 +65,10 @@ class CheckinPublic(BaseModel):
     team: str
     weekday: int
     local_time: str
-    timezone: str
+    timezone: str = Field(description="the IANA timezone it runs in")
+    own_timezone: str | None = Field(
+        description="the check-in's own timezone; null: it follows the organization's"
+    )
     prompt: str
     inactive_days: int
     nudge_text: str | None
@@ -72,19 +96,20 @@ class InactiveList(BaseModel):
 
 def public(ctx: Context, checkin: Checkin, team: Team) -> CheckinPublic:
     assert checkin.id is not None
-    tz = org_timezone(ctx)
+    org_tz = org_timezone(ctx)
     return CheckinPublic(
         id=checkin.id,
         team_id=checkin.team_id,
         team=team.name,
         weekday=checkin.weekday,
         local_time=checkin.local_time,
-        timezone=ctx.settings.default_timezone,
+        timezone=checkin_zone(checkin, org_tz).key,
+        own_timezone=checkin.timezone,
         prompt=checkin.prompt,
         inactive_days=checkin.inactive_days,
         nudge_text=checkin.nudge_text,
         last_run_at=checkin.last_run_at,
-        next_run_at=next_occurrence(checkin.weekday, checkin.local_time, tz, ctx.clock()),
+        next_run_at=next_run(checkin, org_tz, ctx.clock()),
         created_at=checkin.created_at,
     )
 
@@ -120,6 +145,7 @@ async def create_checkin(
         team_id=found.id,
         weekday=body.weekday,
         local_time=body.local_time,
+        timezone=body.timezone,
         prompt=body.prompt,
         inactive_days=body.inactive_days,
         nudge_text=body.nudge_text,
@@ -172,6 +198,28 @@ async def get_checkin(
     checkin_id: int, principal: AnyRole, session: SessionDep, ctx: Context
 ) -> CheckinPublic:
     checkin = await visible_checkin(session, principal, checkin_id)
+    team = await session.get(Team, checkin.team_id)
+    assert team is not None
+    return public(ctx, checkin, team)
+
+
+@router.patch("/checkins/{checkin_id}")
+async def patch_checkin(
+    checkin_id: int, body: CheckinPatch, principal: AnyRole, session: SessionDep, ctx: Context
+) -> CheckinPublic:
+    """Change the fields given. A new timezone or time keeps this week's run counted
+    (`reschedule`); if the check-in runs at that very moment → 409, nothing changed."""
+    checkin = await visible_checkin(session, principal, checkin_id)
+    changes = {
+        name: value
+        for name, value in body.model_dump(exclude_unset=True).items()
+        if value is not None or name in ("timezone", "nudge_text")  # the others can't be unset
+    }
+    if changes and not await reschedule(session, checkin, changes, org_timezone(ctx)):
+        await session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, "the check-in just ran; try again")
+    await session.commit()
+    await session.refresh(checkin)
     team = await session.get(Team, checkin.team_id)
     assert team is not None
     return public(ctx, checkin, team)

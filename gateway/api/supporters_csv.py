@@ -17,6 +17,7 @@ from gateway.api.schemas_supporters import ImportSummary
 from gateway.api.scope import lead_team, supporter_scope
 from gateway.auth import AnyRole, Context
 from gateway.context import AppContext
+from routing.csv_formulas import escape_cell
 from routing.importer import ADDRESS_COLUMNS, ImportFileError, import_csv
 from storage.models import Supporter
 from storage.queries import addresses_by_supporter, tags_by_supporter, teams_by_supporter
@@ -34,6 +35,8 @@ EXPORT_COLUMNS = (
     "teams",
     "opted_out",
 )
+# The columns between id and opted_out: text, formula-escaped (routing/csv_formulas.py).
+_TEXT_COLUMNS = EXPORT_COLUMNS[1:-1]
 _BATCH = 500
 
 
@@ -106,7 +109,8 @@ router.add_api_route(
 
 @router.get("/export", response_class=StreamingResponse)
 async def export_supporters(principal: AnyRole, ctx: Context) -> StreamingResponse:
-    """Every visible supporter as CSV (the import's columns plus id and opted_out)."""
+    """Every visible supporter as CSV (the import's columns plus id and opted_out); a text
+    cell a spreadsheet would run as a formula is escaped with a leading quote."""
     scope = supporter_scope(principal)
 
     async def rows() -> AsyncIterator[str]:
@@ -129,16 +133,19 @@ async def export_supporters(principal: AnyRole, ctx: Context) -> StreamingRespon
             for s in batch:
                 assert s.id is not None
                 by_channel = {a.channel: a.address for a in addresses[s.id]}
+                cells = [
+                    s.name,
+                    *(by_channel.get(channel, "") for channel in ADDRESS_COLUMNS.values()),
+                    "|".join(s.preferred_channels or []),
+                    s.language or "",
+                    s.timezone or "",
+                    "|".join(tags[s.id]),
+                    "|".join(t.name for t in teams[s.id]),
+                ]
                 writer.writerow(
                     [
                         s.id,
-                        s.name,
-                        *(by_channel.get(channel, "") for channel in ADDRESS_COLUMNS.values()),
-                        "|".join(s.preferred_channels or []),
-                        s.language or "",
-                        s.timezone or "",
-                        "|".join(tags[s.id]),
-                        "|".join(t.name for t in teams[s.id]),
+                        *map(escape_cell, _TEXT_COLUMNS, cells),
                         "true" if s.opted_out else "false",
                     ]
                 )

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from channels.base import InboundMessage
+from channels.base import InboundMessage, StatusUpdate
 from channels.email.fake import free_port
 from channels.email.listener import RecipientPolicy, SmtpListener
 from gateway.background import background_services
@@ -224,7 +224,7 @@ async def test_storage_failure_answers_451_and_the_retry_is_stored(
     ctx = client.ctx  # type: ignore[attr-defined]
     calls: list[str] = []
 
-    async def store_after_an_outage(message: InboundMessage) -> None:
+    async def store_after_an_outage(message: InboundMessage | StatusUpdate) -> None:
         calls.append(message.provider_message_id)
         if len(calls) == 1:
             raise ConnectionError("database unavailable")

