@@ -78,10 +78,20 @@ async def nudged_since(session: AsyncSession, supporter_id: int, since: datetime
 
 
 async def claim(session: AsyncSession, checkin: Checkin, now: datetime) -> bool:
-    """Mark the run in the database first, so two schedulers never both run it."""
+    """Mark the run in the database first, so two schedulers never both run it, and only
+    while its schedule is still the one it was found due by (a PATCH of its timezone, day
+    or time committed meanwhile makes the claim fail, to be judged again next round)."""
     result = await session.exec(  # type: ignore[call-overload]
         update(Checkin)
-        .where(col(Checkin.id) == checkin.id, last_run_is(checkin.last_run_at))
+        .where(
+            col(Checkin.id) == checkin.id,
+            last_run_is(checkin.last_run_at),
+            col(Checkin.weekday) == checkin.weekday,
+            col(Checkin.local_time) == checkin.local_time,
+            col(Checkin.timezone).is_(None)
+            if checkin.timezone is None
+            else col(Checkin.timezone) == checkin.timezone,
+        )
         .values(last_run_at=now)
     )
     return bool(result.rowcount == 1)

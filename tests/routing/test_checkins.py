@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from gateway.checkin_scheduler import CheckinScheduler
 from gateway.context import AppContext
 from routing.checkin_schedule import latest_occurrence
-from routing.checkins import inactive_supporters, run_due_checkins
+from routing.checkins import claim, inactive_supporters, run_due_checkins
 from storage.models import (
     Announcement,
     Checkin,
@@ -164,6 +165,33 @@ async def test_two_schedulers_at_once_send_one_prompt(
     reports = await asyncio.gather(run_due_checkins(ctx), run_due_checkins(ctx))
     assert sum(len(r.runs) for r in reports) == 1
     assert len(await prompts(ctx)) == 2
+
+
+async def test_a_claim_fails_once_the_schedule_it_was_due_by_changed(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    """A scheduler that found the check-in due, then lost the race to a PATCH of its
+    timezone (no run yet, so `last_run_at` is unchanged), must not run it by the old one."""
+    ctx, _, checkin = await setup_team(make_client, clock)
+    clock.set(utc(2026, 3, 4, 23, 0))  # due in New York
+    async with ctx.sessions() as session:
+        seen = await session.get(Checkin, checkin.id)
+    assert seen is not None
+    async with ctx.sessions() as session:
+        await session.exec(  # type: ignore[call-overload]
+            update(Checkin)
+            .where(col(Checkin.id) == checkin.id)
+            .values(timezone="America/Los_Angeles")
+        )
+        await session.commit()
+    async with ctx.sessions() as session:
+        assert not await claim(session, seen, clock())
+        await session.rollback()
+        fresh = await session.get(Checkin, checkin.id)
+        assert fresh is not None and fresh.timezone == "America/Los_Angeles"
+        assert await claim(session, fresh, clock())
+        await session.rollback()  # only trying: nothing claimed
+    assert (await run_due_checkins(ctx)).runs == []  # 18:00 in Los Angeles is still ahead
 
 
 async def test_inactive_members_are_nudged_once_per_lull(
