@@ -272,6 +272,22 @@ class HandshakeAdapter(Protocol):
     def handshake(self, request: WebhookRequest) -> WebhookResponse: ...
 
 
+class RateMetered(Protocol):
+    """An adapter whose provider counts some sends as more than one unit of the sender's
+    rate (Twilio: an SMS's segments). Without `rate_units`, every send is one unit."""
+
+    def rate_units(self, message: OutboundMessage) -> int:
+        """How many units of the sender's rate sending `message` uses (at least 1)."""
+
+
+@runtime_checkable
+class BotDirectory(Protocol):
+    """An adapter whose bot has a public username that deep links name (Telegram)."""
+
+    async def bot_username(self) -> str | None:
+        """The username, asked of the provider once and kept; None while that fails."""
+
+
 @runtime_checkable
 class MediaSource(Protocol):
     """An adapter that can fetch the bytes of the inbound attachments it parsed (only their

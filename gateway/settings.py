@@ -6,6 +6,7 @@ Settings are built, never imported as a singleton: `Settings()` reads the enviro
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
@@ -14,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 ChannelName = Literal["sms", "whatsapp", "telegram", "email"]
 ALL_CHANNELS: tuple[ChannelName, ...] = ("sms", "whatsapp", "telegram", "email")
 ALL_DEFAULT_ORDER: tuple[ChannelName, ...] = ("whatsapp", "telegram", "sms", "email")
+BOT_USERNAME = re.compile(r"[A-Za-z0-9_]{5,32}")
 
 
 def _env(name: str) -> AliasChoices:
@@ -150,6 +152,8 @@ class Settings(BaseSettings):
         "https://api.telegram.org", validation_alias=_env("TELEGRAM_API_BASE")
     )
     telegram_rate_per_second: float = Field(30.0, validation_alias=_env("TELEGRAM_RATE_PER_SECOND"))
+    # The bot's @username for deep-link urls; unset, the bot is asked (getMe) once.
+    telegram_bot_username: str | None = Field(None, validation_alias=_env("TELEGRAM_BOT_USERNAME"))
 
     # Email (outbound SMTP)
     smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))
@@ -165,6 +169,15 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("telegram_bot_username", mode="before")
+    @classmethod
+    def _bot_username(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().removeprefix("@") or None
+            if value is not None and not BOT_USERNAME.fullmatch(value):
+                raise ValueError("a Telegram bot username is 5-32 letters, digits or _")
         return value
 
     @property

@@ -222,10 +222,10 @@ class Dispatcher:
             left = self._lease_left(item)
             if left < 0:
                 return Outcome(item, give_back=True)  # the lease is (nearly) gone
-            postpone = await self.limits.take(
-                sender_buckets(self.limits, adapter, item.channel, item.address, self.ctx.settings),
-                max_wait=left,
+            buckets = sender_buckets(
+                self.limits, adapter, item.channel, item.address, self.ctx.settings, item.outbound
             )
+            postpone = await self.limits.take(buckets, max_wait=left)
             if postpone:
                 due = self.ctx.clock() + timedelta(seconds=postpone)
                 return Outcome(item, give_back=True, due_at=due)

@@ -12,11 +12,11 @@ from sqlalchemy import Table
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from channels.sms_segments import sms_segments
 from gateway.context import AppContext
 from routing.audience import CONVERSATION, OPTED_OUT, SUPPORTER, Audience, BatchChooser, by_member
 from routing.bulk_insert import BulkWriter
 from routing.outbound import ChannelChoice
-from routing.segments import sms_segments
 from storage.models import Announcement, Conversation
 
 # Core tables: bulk inserts through the ORM cost several times more per row.

@@ -21,6 +21,7 @@ from routing import automations
 from routing.addresses import PHONE_CHANNELS
 from routing.consent import record_consent
 from routing.status import apply_status_update
+from routing.supporter_merge import is_throwaway, merge_supporter
 from storage.models import Message, Supporter, SupporterAddress
 from storage.queries import conversation_for
 
@@ -117,11 +118,10 @@ async def resolve_supporter(
 async def link_telegram_chat(
     session: AsyncSession, event: InboundMessage, now: datetime
 ) -> tuple[Supporter, SupporterAddress] | None:
-    """Telegram `/start <token>` from a chat we do not know yet: attach the chat to the
-    supporter who was given that link token (used once), instead of creating a new one."""
+    """Telegram `/start <token>`: attach the chat to the supporter who was given that link
+    token (used once), instead of whoever the chat is now. A supporter the chat created by
+    writing first is merged into them when it is nothing more than that (is_throwaway)."""
     if event.channel != "telegram" or not event.start_payload:
-        return None
-    if await find_address(session, event.channel, event.address) is not None:
         return None
     supporter = (
         await session.exec(
@@ -131,6 +131,7 @@ async def link_telegram_chat(
     if supporter is None:
         return None
     assert supporter.id is not None
+    held = await find_address(session, event.channel, event.address)
     # A supporter has one Telegram chat: a new account replaces the old one.
     row = (
         await session.exec(
@@ -140,14 +141,37 @@ async def link_telegram_chat(
             )
         )
     ).first()
-    if row is None:
+    previous = None
+    if held is not None and held.supporter_id != supporter.id:
+        previous = await session.get(Supporter, held.supporter_id)
+        if row is not None:
+            await session.delete(row)
+            await session.flush()  # its chat goes before the moved one arrives
+        row, held.supporter_id = held, supporter.id
+    elif row is None:
         row = SupporterAddress(supporter_id=supporter.id, channel="telegram", address="")
-    row.address, row.opted_out = event.address, False
+    row.address, row.opted_out = event.address, False  # a chat that sends /start is open
     supporter.telegram_link_token = None  # one use: a forwarded link cannot claim them again
     supporter.updated_at = now
     session.add_all([row, supporter])
     await session.flush()
-    log.info("telegram chat linked to supporter=%s by deep link", supporter.id)
+    if previous is None:
+        log.info("telegram chat linked to supporter=%s by deep link", supporter.id)
+    elif await is_throwaway(session, previous):
+        log.info(
+            "telegram chat linked to supporter=%s by deep link; supporter=%s it had made "
+            "merged into them",
+            supporter.id,
+            previous.id,
+        )
+        await merge_supporter(session, previous, supporter, now)
+    else:
+        log.info(
+            "telegram chat moved from supporter=%s to supporter=%s by deep link; not merged "
+            "(the former has other addresses, tags, teams or an assignee)",
+            previous.id,
+            supporter.id,
+        )
     return supporter, row
 
 

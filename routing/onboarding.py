@@ -2,7 +2,9 @@
 
 The state lives in `OnboardingState` (one row per supporter). Steps: "name", "team",
 then "done", or "handoff" when two answers in a row made no sense and a coordinator
-takes over (the conversation stays unread). Replies go out on the channel the
+takes over (the conversation stays unread). The state remembers which teams the team
+question numbered, so an answer given days later means the team the supporter was shown
+even if teams were added, renamed or deleted since. Replies go out on the channel the
 supporter wrote from.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlmodel import col, select
@@ -64,23 +67,42 @@ async def list_teams(session: AsyncSession) -> list[Team]:
     return list((await session.exec(select(Team).order_by(col(Team.id)))).all())
 
 
-def pick_team(teams: list[Team], text: str | None) -> Team | None:
-    """The team an answer names: its number in the list, or its name (any case)."""
-    answer = (text or "").strip()
-    number = _NUMBER.match(answer)
-    if number:
-        index = int(number.group(1)) - 1
-        return teams[index] if 0 <= index < len(teams) else None
-    folded = " ".join(answer.casefold().split()).strip(".!")
+def answer_number(text: str | None) -> int | None:
+    number = _NUMBER.match((text or "").strip())
+    return int(number.group(1)) if number else None
+
+
+def pick_team(teams: list[Team], text: str | None, offered: list[int] | None) -> Team | None:
+    """The team an answer names: its number in the list the supporter was shown (`offered`,
+    team ids; None: the current list), or its name (any case)."""
+    number = answer_number(text)
+    if number is not None:
+        ids: Sequence[int | None] = [team.id for team in teams] if offered is None else offered
+        team_id = ids[number - 1] if 0 < number <= len(ids) else None
+        return next((team for team in teams if team.id == team_id), None)
+    folded = " ".join((text or "").strip().casefold().split()).strip(".!")
     for team in teams:
         if team.name.casefold() == folded:
             return team
     return None
 
 
+def offered_but_gone(offered: list[int] | None, text: str | None) -> bool:
+    """Whether an answer is a number the supporter was offered (then if pick_team finds no
+    team for it, that team was deleted since)."""
+    number = answer_number(text)
+    return offered is not None and number is not None and 0 < number <= len(offered)
+
+
 def team_question(teams: list[Team]) -> str:
     options = " ".join(f"{i}) {team.name}" for i, team in enumerate(teams, start=1))
     return f"Which team would you like to join? {options}. Reply with a number."
+
+
+def ask_team(state: OnboardingState, teams: list[Team]) -> str:
+    """The team question, remembering which team each of its numbers stands for."""
+    state.offered_teams = [team.id for team in teams if team.id is not None]
+    return team_question(teams)
 
 
 def team_welcome(team: Team, supporter: Supporter) -> str:
@@ -159,7 +181,7 @@ async def answer_name(
     teams = await list_teams(session)
     if teams:
         state.step = "team"
-        await reply(session, ctx, supporter, event.channel, team_question(teams))
+        await reply(session, ctx, supporter, event.channel, ask_team(state, teams))
         return
     state.step = "done"
     done = fill(ctx.settings.onboarding_done_text, name=name, org=ctx.settings.org_name)
@@ -181,9 +203,15 @@ async def answer_team(
         )
         await reply(session, ctx, supporter, event.channel, done)
         return
-    team = pick_team(teams, event.body)
+    team = pick_team(teams, event.body, state.offered_teams)
+    if team is None and offered_but_gone(state.offered_teams, event.body):
+        # A sensible answer to the list it was shown: not a miss, so no step to a handoff.
+        state.retries = 0
+        gone = f"Sorry, that team is no longer available. {ask_team(state, teams)}"
+        await reply(session, ctx, supporter, event.channel, gone)
+        return
     if team is None:
-        await invalid_answer(session, ctx, supporter, state, event, team_question(teams))
+        await invalid_answer(session, ctx, supporter, state, event, ask_team(state, teams))
         return
     assert supporter.id is not None and team.id is not None
     if await session.get(TeamMembership, (supporter.id, team.id)) is None:

@@ -16,9 +16,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import SendError
+from channels.sms_segments import sms_segments
 from gateway.context import AppContext
 from gateway.settings import Settings
-from routing.segments import sms_segments
 from storage.models import (
     Message,
     MessageAttempt,

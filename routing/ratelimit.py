@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from channels.base import ChannelAdapter
+    from channels.base import ChannelAdapter, OutboundMessage
     from gateway.settings import Settings
 
 Monotonic = Callable[[], float]
@@ -29,6 +30,8 @@ class TokenBucket:
 
     Taking a token may drive the balance negative: each caller reserves its own slot
     in the future and waits for it, so concurrent senders queue instead of stampeding.
+    A cost above `burst` waits only for a full bucket and leaves the rest as debt that
+    later takers wait off: it goes out, and the rate still holds.
     """
 
     def __init__(
@@ -57,10 +60,22 @@ class TokenBucket:
         self._stamp = now
 
     def delay_for(self, cost: float = 1.0) -> float:
-        """Seconds until `cost` tokens would be available, taking nothing."""
+        """Seconds until `cost` tokens (a full bucket, for more than it holds) would be
+        available, taking nothing."""
         self._refill()
-        missing = cost - self._tokens
+        missing = min(cost, self.burst) - self._tokens
         return max(0.0, missing / self.rate)
+
+    def tokens_for(self, units: int) -> float:
+        """What a send counted `units` times by the guard takes from the bucket. A window
+        of `window_limit` fits `window_limit // units` such sends, so each takes that
+        share of it (10/3 for 3 units at 10): taking only `units` would let the bucket
+        hand out slots faster than the guard lets sends go, and they would wait in the
+        guard, past the lease that the wait for a token is bounded by."""
+        limit = self._window_limit
+        if limit is None or units == 1 or units >= limit:
+            return units
+        return limit / (limit // units)
 
     def reserve(self, cost: float = 1.0, *, max_wait: float | None = None) -> float | None:
         """Take `cost` tokens and return how long to wait for them; None (nothing taken)
@@ -79,22 +94,36 @@ class TokenBucket:
         self._refill()
         return self._tokens >= self.burst
 
-    async def guard(self) -> None:
-        """Wait until a send now keeps every GUARD_WINDOW of actual sends within the rate,
-        then count it. The caller hands the request to the adapter in the same step (no
-        await in between, routing/dispatch.py), so a stall delays a send and its count
-        together."""
+    async def guard(self, units: int = 1, *, max_wait: float | None = None) -> bool:
+        """Wait until a send of `units` now keeps every GUARD_WINDOW of actual sends within
+        the rate, then count it `units` times and answer True; a send of more units than
+        the window holds goes alone, once the window is empty. False (nothing counted) when
+        that would take longer than `max_wait` seconds: sends of mixed sizes can pack
+        badly into windows and queue here, and no send may wait past its lease. The caller
+        hands the request to the adapter in the same step (no await in between,
+        routing/dispatch.py), so a stall delays a send and its count together."""
         if self._window_limit is None:
-            return
+            return True
+        recent = self._recent
+        deadline = None if max_wait is None else self._clock() + max_wait
         while True:
             now = self._clock()
-            while self._recent and self._recent[0] <= now - GUARD_WINDOW:
-                self._recent.popleft()
-            if len(self._recent) < self._window_limit:
-                self._recent.append(now)
-                return
-            # At least 1 ms, so that a clock with coarse ticks always moves on.
-            await self._sleep(max(self._recent[0] + GUARD_WINDOW - now, 0.001))
+            while recent and recent[0] <= now - GUARD_WINDOW:
+                recent.popleft()
+            over = len(recent) + units - self._window_limit
+            if over <= 0 or not recent:
+                if units == 1:
+                    recent.append(now)
+                else:
+                    recent.extend(itertools.repeat(now, units))
+                return True
+            # Until the `over` oldest have left (all of them, for a send above the limit);
+            # at least 1 ms, so that a clock with coarse ticks always moves on.
+            leaving = recent[min(over, len(recent)) - 1]
+            pause = max(leaving + GUARD_WINDOW - now, 0.001)
+            if deadline is not None and now + pause > deadline:
+                return False
+            await self._sleep(pause)
 
     async def acquire(self, cost: float = 1.0) -> None:
         wait = self.reserve(cost)
@@ -141,15 +170,19 @@ class RateLimits:
             self._chats[(key, address)] = bucket
         return bucket
 
-    async def take(self, buckets: list[tuple[TokenBucket, float]], *, max_wait: float) -> float:
-        """Take from every bucket and wait for the slowest; returns 0.0 once done.
+    async def take(self, buckets: list[tuple[TokenBucket, int]], *, max_wait: float) -> float:
+        """Take a send of so many units from every bucket and wait for the slowest; returns
+        0.0 once done.
 
         When the wait would exceed `max_wait`, nothing is taken and the answer is how long
-        to postpone by: the caller reschedules the message rather than hold its lease.
+        to postpone by: the caller reschedules the message rather than hold its lease. The
+        same holds when the guard on actual send times would keep it past `max_wait`; the
+        tokens it took are then spent (the rate only errs low).
         """
         taken: list[tuple[TokenBucket, float]] = []
         longest = 0.0
-        for bucket, cost in buckets:
+        for bucket, units in buckets:
+            cost = units if units == 1 else bucket.tokens_for(units)
             wait = bucket.reserve(cost, max_wait=max_wait)
             if wait is None:
                 for done, done_cost in taken:
@@ -159,8 +192,9 @@ class RateLimits:
             longest = max(longest, wait)
         if longest:
             await self.sleep(longest)
-        for bucket, _ in taken:
-            await bucket.guard()
+        for bucket, units in buckets:
+            if not await bucket.guard(units, max_wait=max_wait - longest):
+                return GUARD_WINDOW
         return 0.0
 
 
@@ -177,14 +211,28 @@ RATE_SETTINGS = {
 
 
 def sender_buckets(
-    limits: RateLimits, adapter: ChannelAdapter, channel: str, address: str, settings: Settings
-) -> list[tuple[TokenBucket, float]]:
-    """The buckets a send to `address` draws from: its sender's and, for adapters with a
-    `per_recipient_rate` (Telegram: 1 a second per chat), the chat's."""
+    limits: RateLimits,
+    adapter: ChannelAdapter,
+    channel: str,
+    address: str,
+    settings: Settings,
+    message: OutboundMessage,
+) -> list[tuple[TokenBucket, int]]:
+    """The buckets a send to `address` draws from, with the units it counts in each: its
+    sender's, as many units as the adapter's `rate_units` says (channels.base.RateMetered;
+    Twilio: an SMS's segments), else one; and, for adapters with a `per_recipient_rate`
+    (Telegram: 1 a second per chat), the chat's, one."""
     key = adapter.sender_key(channel)  # type: ignore[arg-type]
     rate = getattr(adapter, "rate_per_second", None)
     if rate is None and adapter.provider in RATE_SETTINGS:
         rate = getattr(settings, RATE_SETTINGS[adapter.provider])
     chat_rate = getattr(adapter, "per_recipient_rate", None)
-    buckets = [limits.sender(key, rate), limits.chat(key, address, chat_rate)]
-    return [(bucket, 1.0) for bucket in buckets if bucket is not None]
+    buckets: list[tuple[TokenBucket, int]] = []
+    sender = limits.sender(key, rate)
+    if sender is not None:
+        rate_units = getattr(adapter, "rate_units", None)
+        buckets.append((sender, rate_units(message) if rate_units is not None else 1))
+    chat = limits.chat(key, address, chat_rate)
+    if chat is not None:
+        buckets.append((chat, 1))
+    return buckets

@@ -287,6 +287,9 @@ class OnboardingState(SQLModel, table=True):
     step: str = Field(max_length=32)
     retries: int = 0
     channel: str | None = Field(default=None, max_length=16)
+    # The team ids in the order the team question numbered them (None: asked before this
+    # was kept; numbers then count in the current list).
+    offered_teams: list[int] | None = _json(None)
     updated_at: datetime
 
 

@@ -7,6 +7,7 @@ and fakes answer at the wire and one connection pool serves every adapter.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -106,6 +107,8 @@ class TelegramAdapter:
     _bot: Bot | None = field(default=None, repr=False)
     _requests: list[HTTPXRequest] = field(default_factory=list, repr=False)
     _progress: OrderedDict[int, _Progress] = field(default_factory=OrderedDict, repr=False)
+    _username: str | None = field(default=None, repr=False)
+    _username_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def __post_init__(self) -> None:
         install_token_redaction()
@@ -204,6 +207,20 @@ class TelegramAdapter:
         if kind == "photo":
             return await self.bot.send_photo(chat_id=chat_id, photo=value)
         return await self.bot.send_document(chat_id=chat_id, document=value)
+
+    # Deep links
+
+    async def bot_username(self) -> str | None:
+        """The bot's @username from getMe, asked once and kept; None when getMe fails
+        (asked again next time: the failure may pass)."""
+        async with self._username_lock:  # two links at once still make one getMe
+            if self._username is None:
+                try:
+                    self._username = (await self.bot.get_me()).username
+                except TelegramError as exc:
+                    # The class only: a network error's text may carry the URL (the token).
+                    log.warning("telegram getMe failed (%s); no deep-link url", type(exc).__name__)
+            return self._username
 
     # Media
 

@@ -35,6 +35,7 @@ from channels.base import (
     WebhookResponse,
 )
 from channels.media import download
+from channels.sms_segments import sms_segments
 from channels.twilio.errors import STATUSES, classify, classify_http, retry_after_seconds
 from channels.twilio.models import (
     ApiError,
@@ -185,6 +186,17 @@ class TwilioAdapter:
         return Capabilities(
             max_length=MAX_BODY, media=True, needs_open_window=channel == "whatsapp"
         )
+
+    def rate_units(self, message: OutboundMessage) -> int:
+        # Twilio meters a sender in message segments a second ("a US long code number can
+        # send one message segment per second, and a short code may send over 100 message
+        # segments per second": twilio.com/docs/errors/30001; its queue holds 10 hours of
+        # segments, support article "Understanding Twilio Rate Limits and Message
+        # Queues"). An MMS is one message ("MMS Messages per Second", "Twilio Multimedia
+        # Messaging (MMS) Account Rate Limits"), and so is a WhatsApp message.
+        if message.channel != "sms" or message.media_urls:
+            return 1
+        return sms_segments(message.body)
 
     def sender_key(self, channel: Channel) -> str:
         if channel == "whatsapp":

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from channels.sms_segments import sms_segments
 from gateway.api.announcement_create import (
     AudienceIn,
     TemplateIn,
@@ -32,7 +33,6 @@ from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
 from gateway.context import AppContext
 from routing.audience import preview_audience
-from routing.segments import sms_segments
 from storage.models import Announcement
 
 router = APIRouter(tags=["announcements"])

@@ -109,3 +109,5 @@ class TelegramLink(BaseModel):
     token: str
     start_parameter: str
     url: str | None = None
+    # Why `url` is null: Telegram is not configured, or the bot's username is unknown.
+    url_error: str | None = None

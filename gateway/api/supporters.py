@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from channels.base import BotDirectory
+from channels.registry import Registry
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_supporters import (
     AddressPublic,
@@ -32,7 +34,7 @@ from gateway.api.scope import (
     visible_supporter,
 )
 from gateway.auth import AnyRole, Context
-from gateway.settings import ChannelName
+from gateway.settings import ChannelName, Settings
 from routing.supporters import (
     AddressTaken,
     FieldError,
@@ -225,13 +227,28 @@ async def forget(supporter_id: int, principal: AnyRole, session: SessionDep) -> 
 async def telegram_link(
     supporter_id: int, principal: AnyRole, ctx: Context, session: SessionDep
 ) -> TelegramLink:
-    """A deep-link token: the supporter's `/start <token>` to the bot links their chat."""
+    """A deep-link token: the supporter's `/start <token>` to the bot links their chat.
+    `url` is the t.me link to send them; null, with `url_error` saying why, when there is
+    no bot to name (Telegram not configured, or getMe failing and no TELEGRAM_BOT_USERNAME)."""
     supporter = await visible_supporter(session, principal, supporter_id)
     if not supporter.telegram_link_token:
         supporter.telegram_link_token = secrets.token_urlsafe(16)
         session.add(supporter)
         await session.commit()
     token = supporter.telegram_link_token
-    bot = getattr(ctx.settings, "telegram_bot_username", None)
-    url = f"https://t.me/{bot.lstrip('@')}?start={token}" if bot else None
-    return TelegramLink(token=token, start_parameter=token, url=url)
+    bot, why = await deep_link_bot(ctx.settings, ctx.registry)
+    url = f"https://t.me/{bot}?start={token}" if bot else None
+    return TelegramLink(token=token, start_parameter=token, url=url, url_error=why)
+
+
+async def deep_link_bot(settings: Settings, registry: Registry) -> tuple[str | None, str | None]:
+    """(the bot's username, None), or (None, why there is none)."""
+    adapter = registry.for_channel("telegram")
+    if adapter is None:
+        return None, "Telegram is not configured, so the bot would not see /start"
+    if settings.telegram_bot_username:
+        return settings.telegram_bot_username, None
+    username = await adapter.bot_username() if isinstance(adapter, BotDirectory) else None
+    if username is None:
+        return None, "the bot's username could not be fetched (getMe); set TELEGRAM_BOT_USERNAME"
+    return username, None

@@ -91,16 +91,21 @@ async def test_an_unknown_token_makes_a_new_supporter(make_client: ClientFactory
     assert telegram.supporter_id != supporter_id
 
 
-async def test_a_known_chat_is_not_moved_by_a_token(make_client: ClientFactory) -> None:
+async def test_a_known_chat_is_moved_and_its_own_supporter_merged(
+    make_client: ClientFactory,
+) -> None:
     client = await make_client(**SETTINGS)
     await _post(client, load("text"))  # the chat writes first: a supporter of its own
     supporter_id = await _supporter_with_token(client, TOKEN_IN_FIXTURE)
     await _post(client, load("start_payload"))
     supporters, addresses, messages = await _state(client)
+    assert [(s.id, s.telegram_link_token) for s in supporters] == [(supporter_id, None)]
     [telegram] = [a for a in addresses if a.channel == "telegram"]
-    assert telegram.supporter_id != supporter_id
-    assert {m.supporter_id for m in messages} == {telegram.supporter_id}
-    assert [s.telegram_link_token for s in supporters if s.id == supporter_id] == [TOKEN_IN_FIXTURE]
+    assert (telegram.supporter_id, telegram.address) == (supporter_id, CHAT)
+    assert len(messages) == 2
+    assert {(m.supporter_id, m.conversation_id) for m in messages} == {
+        (supporter_id, messages[-1].conversation_id)
+    }
 
 
 async def test_a_new_telegram_account_replaces_the_old_chat(make_client: ClientFactory) -> None:

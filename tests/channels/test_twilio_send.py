@@ -284,6 +284,30 @@ def test_capabilities_and_sender_keys() -> None:
     assert (adapter.sender_key("sms"), adapter.sender_key("whatsapp")) == (SMS_FROM, WHATSAPP_FROM)
 
 
+RATE_UNITS = [
+    ("short sms", _sms(), 1),
+    ("3-segment GSM-7 sms", _sms("Phone bank tonight at 7. " * 16), 3),
+    ("70 extension characters: 140 septets", _sms("{" * 70), 1),
+    ("81 extension characters: 162 septets", _sms("{" * 81), 2),
+    ("71 UCS-2 characters", _sms("ï" * 71), 2),
+    ("35 emoji: 70 UTF-16 units", _sms("\U0001f642" * 35), 1),
+    ("36 emoji: 72 UTF-16 units", _sms("\U0001f642" * 36), 2),
+    (
+        "mms: one message",
+        _sms("Phone bank tonight at 7. " * 16, media_urls=("https://x.test/a.jpg",)),
+        1,
+    ),
+    ("whatsapp: one message", _whatsapp("Phone bank tonight at 7. " * 16), 1),
+]
+
+
+@pytest.mark.parametrize(("label", "message", "units"), RATE_UNITS, ids=[c[0] for c in RATE_UNITS])
+def test_rate_units_are_sms_segments(label: str, message: OutboundMessage, units: int) -> None:
+    # Twilio meters a sender in message segments a second; MMS and WhatsApp in messages.
+    adapter, _ = _adapter()
+    assert adapter.rate_units(message) == units
+
+
 async def test_fake_awaits_the_delay_hook() -> None:
     seen: list[str] = []
 

@@ -80,6 +80,35 @@ async def test_recruit_joins_by_sms(make_client: MakeClient, clock: FakeClock) -
     assert [s["id"] for s in members["items"]] == [found["id"]]
 
 
+async def test_recruit_answers_the_list_they_were_shown_while_teams_change(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    org = await Org.start(make_client, clock)
+    await org.team("Phone bank")
+    canvass = await org.team("Canvassing", welcome_text="Welcome to {team}, {name}!")
+    recruit = "+14155550178"
+    await org.sms(recruit, "JOIN")
+    await org.sms(recruit, "Wanjiru Kamau")
+    await org.dispatch()
+
+    clock.advance(hours=20)  # the recruit answers the next day; organizers were busy
+    await org.team("Registration")
+    await org.api("PATCH", f"/teams/{canvass['id']}", json={"name": "Door knocking"})
+    await org.sms(recruit, "3")  # not on the list they were shown
+    await org.dispatch()
+    await org.sms(recruit, "2")
+    await org.dispatch()
+
+    assert org.providers.sms_to(recruit)[1:] == [
+        "Which team would you like to join? 1) Phone bank 2) Canvassing. Reply with a number.",
+        "Sorry, I didn't get that. Which team would you like to join? "
+        "1) Phone bank 2) Door knocking 3) Registration. Reply with a number.",
+        "Welcome to Door knocking, Wanjiru Kamau!",
+    ]
+    members = await org.api("GET", "/supporters", params={"team": canvass["id"]})
+    assert [s["name"] for s in members["items"]] == ["Wanjiru Kamau"]
+
+
 async def test_announcement_reaches_each_member_once(
     make_client: MakeClient, clock: FakeClock
 ) -> None:

@@ -188,3 +188,98 @@ async def test_an_abandoned_onboarding_stops_capturing_messages(
     supporter = await supporter_by_address(ctx, "sms", ADDRESSES["sms"])
     assert supporter.name == ADDRESSES["sms"]
     assert len(await replies(ctx)) == 1
+
+
+async def new_team(ctx: AppContext, name: str) -> Team:
+    async with ctx.sessions() as session:
+        team = Team(name=name, created_at=ctx.clock())
+        session.add(team)
+        await session.commit()
+        await session.refresh(team)
+    return team
+
+
+async def delete_team(ctx: AppContext, team: Team) -> None:
+    async with ctx.sessions() as session:
+        await session.delete(await session.get(Team, team.id))
+        await session.commit()
+
+
+async def test_a_team_created_before_the_answer_does_not_change_it(
+    make_client: MakeClient,
+) -> None:
+    ctx = await configured(make_client)
+    _, phone_bank = await add_teams(ctx)
+    for channel in ("sms", "whatsapp"):
+        await say(ctx, "JOIN", channel)
+        await say(ctx, "Ada", channel)
+    registration = await new_team(ctx, "Registration")  # while both think it over
+    await say(ctx, "2", "sms")
+    await say(ctx, "3", "whatsapp")  # not a number they were shown: asked again, afresh
+    assert (await replies(ctx))[-1] == (
+        "Sorry, I didn't get that. Which team would you like to join? "
+        "1) Canvassing 2) Phone bank 3) Registration. Reply with a number.",
+        "whatsapp",
+        "auto_reply",
+    )
+    await say(ctx, "3", "whatsapp")
+    by_sms = await supporter_by_address(ctx, "sms", ADDRESSES["sms"])
+    by_whatsapp = await supporter_by_address(ctx, "whatsapp", ADDRESSES["whatsapp"])
+    assert sorted(await memberships(ctx)) == sorted(
+        [(by_sms.id, phone_bank.id), (by_whatsapp.id, registration.id)]
+    )
+
+
+async def test_the_team_picked_was_deleted_so_the_list_is_offered_again(
+    make_client: MakeClient,
+) -> None:
+    ctx = await configured(make_client)
+    canvassing, phone_bank = await add_teams(ctx)
+    await say(ctx, "JOIN", "sms")
+    await say(ctx, "Mary", "sms")
+    await say(ctx, "7", "sms")  # one miss already: the next one would hand off
+    await delete_team(ctx, phone_bank)
+    await say(ctx, "2", "sms")
+    assert (await replies(ctx))[-1][0] == (
+        "Sorry, that team is no longer available. "
+        "Which team would you like to join? 1) Canvassing. Reply with a number."
+    )
+    supporter = await supporter_by_address(ctx, "sms", ADDRESSES["sms"])
+    state = await state_of(ctx, supporter.id)
+    assert state is not None and (state.step, state.retries) == ("team", 0)
+    assert await memberships(ctx) == []
+    await say(ctx, "Canvassing!", "sms")  # by name, still
+    assert await memberships(ctx) == [(supporter.id, canvassing.id)]
+
+
+async def test_a_team_deleted_before_the_one_picked_does_not_shift_the_number(
+    make_client: MakeClient,
+) -> None:
+    ctx = await configured(make_client)
+    canvassing, phone_bank = await add_teams(ctx)
+    await say(ctx, "JOIN", "sms")
+    await say(ctx, "Mary", "sms")
+    await delete_team(ctx, canvassing)
+    await say(ctx, "2", "sms")
+    supporter = await supporter_by_address(ctx, "sms", ADDRESSES["sms"])
+    assert await memberships(ctx) == [(supporter.id, phone_bank.id)]
+    assert (await replies(ctx))[-1][0] == "Welcome to Phone bank, Mary!"
+
+
+async def test_a_state_from_before_offered_lists_counts_in_the_current_list(
+    make_client: MakeClient,
+) -> None:
+    ctx = await configured(make_client)
+    canvassing, phone_bank = await add_teams(ctx)
+    await say(ctx, "JOIN", "sms")
+    await say(ctx, "Mary", "sms")
+    supporter = await supporter_by_address(ctx, "sms", ADDRESSES["sms"])
+    async with ctx.sessions() as session:  # as a row written before the column existed
+        state = await session.get(OnboardingState, supporter.id)
+        assert state is not None and state.offered_teams == [canvassing.id, phone_bank.id]
+        state.offered_teams = None
+        session.add(state)
+        await session.commit()
+    await delete_team(ctx, canvassing)
+    await say(ctx, "1", "sms")
+    assert await memberships(ctx) == [(supporter.id, phone_bank.id)]
