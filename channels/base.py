@@ -80,6 +80,9 @@ class InboundMessage:
     references: str | None = None
     # Telegram `/start <payload>` deep-link payload (links a chat to a supporter).
     start_payload: str | None = None
+    # Whether the sender is who the message says (email, when the listener checks: see
+    # channels/email/sender_auth.py); None when not checked. False: store it, act on nothing.
+    sender_verified: bool | None = None
 
 
 @dataclass(frozen=True)

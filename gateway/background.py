@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Protocol
 
 from gateway.context import AppContext
+from gateway.settings import Settings
+
+TLS_CERT = "RALLYPOINT_INBOUND_SMTP_TLS_CERT"
+TLS_KEY = "RALLYPOINT_INBOUND_SMTP_TLS_KEY"
+REQUIRE_TLS = "RALLYPOINT_INBOUND_SMTP_REQUIRE_TLS"
 
 
 class BackgroundService(Protocol):
@@ -37,6 +43,7 @@ def inbound_smtp_listener(ctx: AppContext) -> BackgroundService:
     """The built-in SMTP server: accepted mail goes through the same ingestion as webhooks."""
     from channels.base import InboundMessage, StatusUpdate
     from channels.email.listener import RecipientPolicy, SmtpListener
+    from channels.email.sender_auth import SenderAuth
     from routing.inbound import ingest
 
     async def store_email(message: InboundMessage | StatusUpdate) -> None:
@@ -48,4 +55,34 @@ def inbound_smtp_listener(ctx: AppContext) -> BackgroundService:
         port=settings.inbound_smtp_port,
         policy=RecipientPolicy([settings.smtp_from or ""], settings.email_domains),
         on_message=store_email,
+        tls_context=listener_tls_context(settings),
+        require_tls=settings.inbound_smtp_require_tls,
+        sender_auth=SenderAuth.from_setting(settings.inbound_smtp_sender_auth),
     )
+
+
+def listener_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The inbound listener's STARTTLS context, None without TLS settings. Bad settings
+    raise a ValueError naming the setting, before anything listens."""
+    from channels.email.listener import server_tls_context
+
+    cert, key = settings.inbound_smtp_tls_cert, settings.inbound_smtp_tls_key
+    if not cert and not key:
+        if settings.inbound_smtp_require_tls:
+            raise ValueError(f"{REQUIRE_TLS} needs {TLS_CERT} and {TLS_KEY}")
+        return None
+    if not (cert and key):
+        raise ValueError(f"{TLS_KEY if cert else TLS_CERT} is not set (give both or neither)")
+    for name, path in ((TLS_CERT, cert), (TLS_KEY, key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"{name}: cannot read {path} ({exc.strerror})") from None
+    try:
+        return server_tls_context(cert, key)
+    except ssl.SSLError as exc:
+        raise ValueError(
+            f"{TLS_CERT} / {TLS_KEY}: {cert} and {key} are not a PEM certificate chain and "
+            f"its unencrypted private key ({exc.reason or exc})"
+        ) from None

@@ -28,6 +28,14 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.background import listener_tls_context
+
+    if settings.inbound_smtp_port:
+        try:  # a bad TLS setting is one line here, not a traceback at start-up
+            listener_tls_context(settings)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     app = create_app(settings, run_background=True, settle=True)
     config = uvicorn.Config(

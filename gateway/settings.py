@@ -44,8 +44,23 @@ class Settings(BaseSettings):
     inbound_smtp_host: str = Field(
         "127.0.0.1", validation_alias=_env("RALLYPOINT_INBOUND_SMTP_HOST")
     )
+    # PEM files for STARTTLS on the inbound SMTP listener (both or neither).
+    inbound_smtp_tls_cert: str | None = Field(
+        None, validation_alias=_env("RALLYPOINT_INBOUND_SMTP_TLS_CERT")
+    )
+    inbound_smtp_tls_key: str | None = Field(
+        None, validation_alias=_env("RALLYPOINT_INBOUND_SMTP_TLS_KEY")
+    )
+    inbound_smtp_require_tls: bool = Field(
+        False, validation_alias=_env("RALLYPOINT_INBOUND_SMTP_REQUIRE_TLS")
+    )
     inbound_email_domains: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("RALLYPOINT_INBOUND_EMAIL_DOMAINS")
+    )
+    # How the listener checks who sent inbound mail: "off", "dkim" or "authserv:<id>"
+    # (channels/email/sender_auth.py). Unverified mail is stored but sets nothing off.
+    inbound_smtp_sender_auth: str = Field(
+        "off", validation_alias=_env("RALLYPOINT_INBOUND_SMTP_SENDER_AUTH")
     )
     default_region: str | None = Field(None, validation_alias=_env("RALLYPOINT_DEFAULT_REGION"))
     max_attempts: int = Field(6, ge=1, validation_alias=_env("RALLYPOINT_MAX_ATTEMPTS"))
@@ -169,6 +184,21 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("inbound_smtp_sender_auth", mode="before")
+    @classmethod
+    def _sender_auth(cls, value: object) -> object:
+        if isinstance(value, str):
+            mode, colon, authserv_id = (part.strip().lower() for part in value.partition(":"))
+            if mode in ("off", "dkim") and not colon:
+                return mode
+            if mode == "authserv" and authserv_id and not any(c.isspace() for c in authserv_id):
+                return f"authserv:{authserv_id}"
+            raise ValueError(
+                "off, dkim, or authserv:<the authserv-id your mail server writes in its "
+                "Authentication-Results headers>"
+            )
         return value
 
     @field_validator("telegram_bot_username", mode="before")

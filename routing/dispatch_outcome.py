@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 INTERRUPTED = "interrupted: the dispatcher stopped before the provider's answer was stored"
 
 
-def _short(error: BaseException) -> str:
+def short_error(error: BaseException) -> str:
     return str(error)[:500] or type(error).__name__
 
 
@@ -145,6 +145,26 @@ async def record_success(
     await apply_pending_statuses(session, ctx, attempt)
 
 
+def retry_delay(
+    ctx: AppContext, error: BaseException, attempts: int, *, random: Callable[[], float]
+) -> float | None:
+    """Seconds until the next try on the same channel after `attempts` tries on it, or
+    None: not on this channel again (fall back or give up)."""
+    if not should_retry(error, attempts, ctx.settings.max_attempts):
+        return None
+    return backoff_delay(attempts, random=random, retry_after=retry_after_of(error))
+
+
+def retry_note(
+    message_id: int, channel: str | None, error: BaseException, attempts: int, delay: float
+) -> str:
+    """The message's error while it waits for its retry (and the log line saying so)."""
+    log.info(
+        "message %s: %s, retry %s in %.1f s", message_id, type(error).__name__, attempts, delay
+    )
+    return f"{channel}: {short_error(error)} (retrying in {delay:.0f} s)"
+
+
 async def record_failure(
     session: AsyncSession,
     ctx: AppContext,
@@ -168,25 +188,21 @@ async def record_failure(
             created_at=now,
         )
     attempt.status = "failed"
-    attempt.error = _short(error)
+    attempt.error = short_error(error)
     attempt.error_code = code
     session.add(attempt)
     item = await outbox_row(session, message.id)
-    attempts = item.attempts if item is not None else ctx.settings.max_attempts
-    if item is not None and should_retry(error, attempts, ctx.settings.max_attempts):
-        delay = backoff_delay(attempts, random=random, retry_after=retry_after_of(error))
+    delay = None if item is None else retry_delay(ctx, error, item.attempts, random=random)
+    if item is not None and delay is not None:
         item.due_at = now + timedelta(seconds=delay)
         item.lease_owner = None
         item.lease_until = None
         session.add(item)
-        message.error = f"{message.channel}: {_short(error)} (retrying in {delay:.0f} s)"
+        message.error = retry_note(message.id, message.channel, error, item.attempts, delay)
         message.updated_at = now
         session.add(message)
-        log.info(
-            "message %s: %s, retry %s in %.1f s", message.id, type(error).__name__, attempts, delay
-        )
         return "retry"
-    _event(session, ctx, message, "failed", _short(error), code)
+    _event(session, ctx, message, "failed", short_error(error), code)
     if isinstance(error, RecipientOptedOut):
         await _opt_out(session, ctx, message, error)
     supporter = await session.get(Supporter, message.supporter_id)
@@ -196,11 +212,11 @@ async def record_failure(
             ctx,
             message,
             "failed",
-            f"{message.channel}: {_short(error)}; the supporter opted out, no further sends",
+            f"{message.channel}: {short_error(error)}; the supporter opted out, no further sends",
             code,
         )
         return "failed"
-    failure = error if isinstance(error, SendError) else SendError(_short(error))
+    failure = error if isinstance(error, SendError) else SendError(short_error(error))
     if failure.fallback:
         old = message.channel
         if await fall_back(session, ctx, message, failure):
@@ -208,7 +224,7 @@ async def record_failure(
             return "fallback"
         await finish(session, ctx, message, "failed", message.error, code)
         return "failed"
-    await finish(session, ctx, message, "failed", f"{message.channel}: {_short(error)}", code)
+    await finish(session, ctx, message, "failed", f"{message.channel}: {short_error(error)}", code)
     return "failed"
 
 

@@ -1,14 +1,17 @@
 """Group commit of send outcomes: many sends, one transaction.
 
 Each send task hands its outcome to the dispatcher's `Recorder` and waits for the commit.
-One writer task takes everything queued (up to `max_batch`) and stores the successes and
-the rows given back with set-based statements in ONE transaction; failures (rare: retry,
-fall back, give up) go through `record_failure`, one transaction each. The writer starts
-on demand and ends when the queue is empty.
+One writer task takes everything queued (up to `max_batch`) and stores it in ONE
+transaction: the successes and the rows given back with set-based statements, the
+failures (retry, fall back, give up, opt out) as routing/dispatch_failures.py does, so a
+throttling storm or an outage costs no more transactions than a run of successes. If that
+transaction fails, the batch is rolled back whole and stored again one outcome at a time.
+The writer starts on demand and ends when the queue is empty.
 
 A crash before the commit leaves the attempts without a provider id: after the lease
 expires they are settled as interrupted and those messages are sent again (the one
-at-least-once window, as with a crash between the provider's accept and any commit).
+at-least-once window, as with a crash between the provider's accept and any commit; for
+a failure it only means the try is repeated).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from datetime import datetime
 
 from sqlalchemy import Integer, Table, bindparam, delete, func, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,10 +30,11 @@ from channels.base import SendResult
 from gateway.context import AppContext
 from routing.bulk_insert import BulkWriter
 from routing.dispatch_batch import Ready
-from routing.dispatch_outcome import record_failure, record_success
+from routing.dispatch_failures import write_failed
+from routing.dispatch_outcome import record_success
 from routing.group_commit import GroupCommit
 from routing.status import apply_pending_statuses
-from storage.models import Message, MessageAttempt, PendingStatus
+from storage.models import MessageAttempt, PendingStatus
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ class Recorder:
         self._group: GroupCommit[Outcome, None] = GroupCommit(
             self._write_batch, max_batch=max_batch, name=f"recorder {owner}"
         )
-        self.batches = 0  # transactions that stored successes or give-backs
+        self.batches = 0  # transactions that stored a batch of outcomes
 
     async def record(self, *outcomes: Outcome) -> None:
         """Store `outcomes`; returns once they are committed."""
@@ -90,25 +93,29 @@ class Recorder:
     async def _write(self, outcomes: list[Outcome]) -> None:
         sent = [o for o in outcomes if o.result is not None]
         back = [o for o in outcomes if o.give_back]
-        if sent or back:
+        failed = [(o.ready, o.error) for o in outcomes if o.error is not None]
+        try:
+            async with self.ctx.sessions() as session:
+                await write_sent(session, self.ctx, sent)
+                await write_back(session, self.owner, back)
+                await write_failed(session, self.ctx, self.owner, failed, random=self.random)
+                await session.commit()
+            self.batches += 1
+        except Exception as exc:
+            log.warning("batched record of %s outcomes failed (%s); one by one", len(outcomes), exc)
+            await self._one_by_one(sent, back, failed)
+
+    async def _one_by_one(
+        self, sent: list[Outcome], back: list[Outcome], failed: list[tuple[Ready, BaseException]]
+    ) -> None:
+        for failure in failed:
             try:
                 async with self.ctx.sessions() as session:
-                    await write_sent(session, self.ctx, sent)
-                    await write_back(session, self.owner, back)
+                    await write_failed(session, self.ctx, self.owner, [failure], random=self.random)
                     await session.commit()
-                self.batches += 1
-            except SQLAlchemyError as exc:
-                log.warning("batched record of %s outcomes failed (%s); one by one", len(sent), exc)
-                await self._one_by_one(sent, back)
-        for outcome in outcomes:
-            if outcome.error is not None:
-                try:
-                    await self._record_failure(outcome.ready, outcome.error)
-                except Exception:
-                    # The lease runs out and the row is tried again.
-                    log.exception("recording the failure of message %s failed", outcome.ready)
-
-    async def _one_by_one(self, sent: list[Outcome], back: list[Outcome]) -> None:
+            except Exception:
+                # The lease runs out and the row is tried again.
+                log.exception("recording the failure of message %s failed", failure[0].message_id)
         for outcome in sent:
             assert outcome.result is not None
             async with self.ctx.sessions() as session:
@@ -120,15 +127,6 @@ class Recorder:
             async with self.ctx.sessions() as session:
                 await write_back(session, self.owner, back)
                 await session.commit()
-
-    async def _record_failure(self, ready: Ready, error: BaseException) -> None:
-        async with self.ctx.sessions() as session:
-            message = await session.get(Message, ready.message_id)
-            attempt = await session.get(MessageAttempt, ready.attempt_id)
-            if message is None:
-                return
-            await record_failure(session, self.ctx, message, attempt, error, random=self.random)
-            await session.commit()
 
 
 async def write_sent(session: AsyncSession, ctx: AppContext, outcomes: Sequence[Outcome]) -> None:

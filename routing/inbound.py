@@ -193,7 +193,11 @@ async def store_inbound(
     if await is_duplicate(session, event.channel, event.provider_message_id):
         return None
     now = ctx.clock()
-    linked = await link_telegram_chat(session, event, now)
+    # Mail from a sender the channel could not verify (a forgeable From) is stored and left
+    # unread for an organizer, but sets nothing off: no consent change, reply, poll answer,
+    # onboarding step or chat link. The bulk and lane paths store it through here.
+    acts = event.sender_verified is not False
+    linked = await link_telegram_chat(session, event, now) if acts else None
     supporter, address = linked or await resolve_supporter(
         session, event.channel, event.address, event.profile_name, now
     )
@@ -216,6 +220,7 @@ async def store_inbound(
         in_reply_to=event.in_reply_to,
         references=event.references,
         raw=event.raw,
+        sender_verified=event.sender_verified,
         created_at=now,
         updated_at=now,
     )
@@ -228,12 +233,14 @@ async def store_inbound(
     convo.unread_count += 1
     await session.flush()
     log.info(
-        "inbound stored: message=%s supporter=%s channel=%s",
+        "inbound stored: message=%s supporter=%s channel=%s%s",
         message.id,
         supporter.id,
         event.channel,
+        "" if acts else " (sender not verified: no automation)",
     )
-    await automations.react_to_inbound(session, ctx, supporter, address, message, event)
+    if acts:
+        await automations.react_to_inbound(session, ctx, supporter, address, message, event)
     return message
 
 

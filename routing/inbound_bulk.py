@@ -365,6 +365,7 @@ def message_row(
         "in_reply_to": event.in_reply_to,
         "references": event.references,
         "raw": event.raw,
+        "sender_verified": event.sender_verified,
         "created_at": now,
         "updated_at": now,
     }

@@ -190,6 +190,9 @@ class Message(SQLModel, table=True):
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None
+    # Inbound email under RALLYPOINT_INBOUND_SMTP_SENDER_AUTH: whether the sender was
+    # verified (False: stored, but no automation ran for it). None otherwise.
+    sender_verified: bool | None = None
 
 
 class MessageAttempt(SQLModel, table=True):

@@ -5,12 +5,14 @@ aiosmtpd runs in its own thread and event loop (a Controller); each accepted mes
 handed to `on_message` on the application's loop, and the sending MTA hears 250 only
 after that callback returned (the message is committed). A failure answers 451 so the
 MTA retries later: nothing is lost, and the retry dedupes on the Message-ID.
+Each inbound message's sender is checked as `sender_auth` says (sender_auth.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from email.utils import parseaddr
 from typing import Any
@@ -19,6 +21,7 @@ from aiosmtpd.controller import Controller
 
 from channels.base import InboundMessage, StatusUpdate
 from channels.email.parse import UnusableSender, parse_events
+from channels.email.sender_auth import CheckLater, SenderAuth
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ REPLY_NOT_OURS = "550 5.1.1 Recipient not accepted here"
 REPLY_NO_SENDER = "550 5.1.7 No usable sender address"
 REPLY_UNPARSEABLE = "554 5.6.0 Message could not be read"
 REPLY_TRY_LATER = "451 4.3.0 Temporary failure, please try again later"
+REPLY_CHECK_LATER = "451 4.4.3 Could not check the sender now, please try again later"
 
 
 class RecipientPolicy:
@@ -60,11 +64,13 @@ class InboundSmtpHandler:
         on_message: OnMessage,
         loop: asyncio.AbstractEventLoop,
         callback_timeout: float = CALLBACK_TIMEOUT,
+        sender_auth: SenderAuth | None = None,
     ) -> None:
         self.policy = policy
         self.on_message = on_message
         self.loop = loop
         self.callback_timeout = callback_timeout
+        self.sender_auth = sender_auth or SenderAuth()
 
     async def _deliver(self, events: list[InboundMessage | StatusUpdate]) -> None:
         for event in events:
@@ -91,6 +97,11 @@ class InboundSmtpHandler:
             log.info("inbound smtp: automatic reply or report ignored")
             return REPLY_IGNORED
         try:
+            events = await self.sender_auth.mark(bytes(envelope.content), events)
+        except CheckLater as exc:
+            log.warning("inbound smtp: sender check deferred (%s); asking to retry", exc)
+            return REPLY_CHECK_LATER
+        try:
             future = asyncio.run_coroutine_threadsafe(self._deliver(events), self.loop)
             await asyncio.wait_for(asyncio.wrap_future(future), self.callback_timeout)
         except Exception:
@@ -99,8 +110,18 @@ class InboundSmtpHandler:
         return REPLY_OK
 
 
+def server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A TLS server context (TLS 1.2 or newer) from a PEM certificate chain and key."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # An empty password: an encrypted key fails here instead of prompting on the terminal.
+    context.load_cert_chain(cert_file, key_file, password=b"")
+    return context
+
+
 class SmtpListener:
-    """A background service (start/stop) running the inbound SMTP server."""
+    """A background service (start/stop) running the inbound SMTP server. With a
+    `tls_context` it offers STARTTLS; `require_tls` then refuses MAIL before it (530)."""
 
     def __init__(
         self,
@@ -111,20 +132,32 @@ class SmtpListener:
         on_message: OnMessage,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         callback_timeout: float = CALLBACK_TIMEOUT,
+        tls_context: ssl.SSLContext | None = None,
+        require_tls: bool = False,
+        sender_auth: SenderAuth | None = None,
     ) -> None:
+        if require_tls and tls_context is None:
+            raise ValueError("require_tls needs a tls_context")
         self.host = host
         self.port = port
         self.policy = policy
         self.on_message = on_message
         self.max_message_bytes = max_message_bytes
         self.callback_timeout = callback_timeout
+        self.tls_context = tls_context
+        self.require_tls = require_tls
+        self.sender_auth = sender_auth
         self._controller: Controller | None = None
 
     async def start(self) -> None:
         if not (self.policy.addresses or self.policy.domains):
             log.warning("inbound smtp: no SMTP_FROM or inbound domains set; all mail refused")
         handler = InboundSmtpHandler(
-            self.policy, self.on_message, asyncio.get_running_loop(), self.callback_timeout
+            self.policy,
+            self.on_message,
+            asyncio.get_running_loop(),
+            self.callback_timeout,
+            self.sender_auth,
         )
         controller = Controller(
             handler,
@@ -133,11 +166,15 @@ class SmtpListener:
             data_size_limit=self.max_message_bytes,
             enable_SMTPUTF8=True,
             ready_timeout=STOP_TIMEOUT,
+            # STARTTLS (RFC 3207) on the plain port, not implicit TLS (Controller's ssl_context).
+            tls_context=self.tls_context,
+            require_starttls=self.require_tls,
         )
         # Controller.start blocks until the server answers; keep the app's loop free.
         await asyncio.to_thread(controller.start)
         self._controller = controller
-        log.info("inbound smtp listening on %s:%s", self.host, self.port)
+        tls = "required" if self.require_tls else "offered" if self.tls_context else "off"
+        log.info("inbound smtp listening on %s:%s (STARTTLS %s)", self.host, self.port, tls)
 
     async def stop(self) -> None:
         controller, self._controller = self._controller, None

@@ -61,6 +61,9 @@ class MessagePublic(BaseModel):
     kind: str
     announcement_id: int | None
     sent_by: str | None
+    # Inbound email when the listener checks senders: False for mail whose sender was not
+    # verified (no automation ran for it). None for everything else.
+    sender_verified: bool | None
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
@@ -119,6 +122,7 @@ def _message_fields(m: Message) -> dict[str, Any]:
         "kind": m.kind,
         "announcement_id": m.announcement_id,
         "sent_by": m.sent_by,
+        "sender_verified": m.sender_verified,
         "created_at": m.created_at,
         "updated_at": m.updated_at,
         "sent_at": m.sent_at,

@@ -85,12 +85,12 @@ class FakeAdapter:
         self.calls.append(message)
         if self.clock is not None:
             self.call_times.append(self.clock())
-        queue = self.errors.get(message.to)
-        if queue:
-            raise queue.popleft()
         if message.to in self.hold_before_accept:
             self.held += 1
             await self.release.wait()
+        queue = self.errors.get(message.to)  # the answer comes after any hold
+        if queue:
+            raise queue.popleft()
         provider_id = f"{self.provider}-{next(_ids)}"
         self.accepted.append((provider_id, message))
         if message.to in self.hold_after_accept:

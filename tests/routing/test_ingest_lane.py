@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,34 @@ async def test_requests_an_automation_needs_go_the_regular_way_in_order(
     assert len(stopped) == 1 and stopped[0][5] == 1  # opted out
     assert len(rows["pending_statuses"]) == 1
     assert any(r[5] == "failed" for r in rows["message_attempts"])
+
+
+async def test_unverified_senders_set_nothing_off_either_way(
+    two_databases: tuple[str, str], clock: FakeClock
+) -> None:
+    """A message whose sender the channel could not verify (a forgeable email From) is
+    stored with its flag and starts no automation, on the lane and on the regular path."""
+    batch: Batch = [
+        [replace(sms("SMu1", "+14155550001", "STOP"), sender_verified=False)],
+        [replace(sms("SMu2", "+14155550006", "JOIN"), sender_verified=False)],
+        [replace(sms("SMu3", "+14155550005", "hello"), sender_verified=True)],
+    ]
+    dumps = []
+    for url, use_lane in zip(two_databases, (True, False), strict=True):
+        ctx = await world(url, clock)
+        results, _ = await ingest(ctx, batch, use_lane=use_lane)
+        await shutdown(ctx)
+        assert all(isinstance(r, IngestReport) and len(r.stored) == 1 for r in results)
+        dumps.append(dump(url))
+
+    for table in dumps[1]:
+        assert dumps[0][table] == dumps[1][table], table
+    rows = dumps[0]
+    verified = {r[7]: r[-1] for r in rows["messages"] if r[3] == "inbound"}
+    assert verified == {"STOP": 0, "JOIN": 0, "hello": 1}
+    assert not [r for r in rows["supporters"] if r[5]]  # nobody opted out
+    assert rows["consent_events"] == rows["onboarding_states"] == []
+    assert not [r for r in rows["messages"] if r[3] == "outbound" and r[7] != "See you Saturday"]
 
 
 async def test_a_failing_lane_batch_is_stored_the_regular_way(
