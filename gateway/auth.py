@@ -5,17 +5,22 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from gateway.context import AppContext
 from storage.models import ApiKey
 
 ROLES = ("admin", "coordinator", "team_lead")
 KEY_PREFIX = "rp_"
+# `last_used_at` is written when it is at least this old: one write a minute per busy key,
+# not one per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def generate_key() -> str:
@@ -64,10 +69,19 @@ async def authenticate(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized
     digest = hash_key(credentials.credentials)
+    # No cache: a key revoked a moment ago is refused on its very next request.
     async with ctx.sessions() as session:
         row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
-    if row is None or row.revoked_at is not None:
-        raise unauthorized
+        if row is None or row.revoked_at is not None:
+            raise unauthorized
+        if row.role == "team_lead" and row.team_id is None:  # its team was deleted
+            raise unauthorized
+        now = ctx.clock()
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+            await session.exec(  # type: ignore[call-overload]
+                update(ApiKey).where(col(ApiKey.id) == row.id).values(last_used_at=now)
+            )
+            await session.commit()
     return Principal(key_id=row.id, role=row.role, team_id=row.team_id)
 
 

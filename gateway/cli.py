@@ -1,4 +1,4 @@
-"""`rallypoint serve | worker | migrate | keys create | import`."""
+"""`rallypoint serve | worker | migrate | keys create | keys list | keys revoke | import`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Coroutine, Sequence
+from datetime import datetime
 from typing import Any
 
 from gateway.settings import Settings
@@ -86,6 +87,41 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cell(value: object) -> str:
+    """A `keys list` column: `-` for nothing, times to the second, always one line."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return " ".join(str(value).split()) or "-"
+
+
+def cmd_keys_list(settings: Settings, _args: argparse.Namespace) -> int:
+    """One tab-separated line per key, revoked ones too; never the key or its hash."""
+    from gateway.keys import all_keys
+
+    print("id\trole\tteam\tname\tprefix\tcreated_at\tlast_used_at\trevoked_at")
+    for row, team in asyncio.run(all_keys(settings)):
+        columns = (row.id, row.role, team, row.name, row.prefix, row.created_at)
+        print("\t".join(_cell(v) for v in (*columns, row.last_used_at, row.revoked_at)))
+    return 0
+
+
+def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.keys import KeyNotFound, LastAdminKey, revoke
+
+    try:
+        row, just_now = asyncio.run(revoke(settings, args.id))
+    except (KeyNotFound, LastAdminKey) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if just_now:
+        print(f"revoked key {row.id} ({row.role}): refused from now on", file=sys.stderr)
+    else:
+        print(f"key {row.id} was already revoked at {_cell(row.revoked_at)}", file=sys.stderr)
+    return 0
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
@@ -118,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--team", help="team id or name (required for team_lead)")
     create.add_argument("--name", help="a label for the key")
     create.set_defaults(func=cmd_keys_create)
+    keys.add_parser("list", help="every key, revoked ones too (never the key itself)").set_defaults(
+        func=cmd_keys_list
+    )
+    revoke = keys.add_parser("revoke", help="revoke a key at once (its row stays, for audit)")
+    revoke.add_argument("id", type=int, help="the key's id (from keys list)")
+    revoke.set_defaults(func=cmd_keys_revoke)
     importer = sub.add_parser("import", help="import supporters from a CSV file")
     importer.add_argument("file", help="CSV with a header row (name, phone, whatsapp, ...)")
     importer.add_argument("--team", help="import as this team's lead (team id or name)")

@@ -7,8 +7,10 @@ provider is called, which is what crash recovery relies on (an attempt left with
 provider id is settled as interrupted and the message is sent again).
 
 Rows that are not to be sent now leave here too: messages no longer queued lose their
-outbox row, quiet hours reschedule, opted-out supporters are skipped, and rows whose
-address can no longer be used go through `record_failure` (retry, fall back or fail).
+outbox row, messages of a cancelled announcement (a retry or fallback of a send that was
+in flight when it was cancelled) and of opted-out supporters are skipped, quiet hours
+reschedule, and rows whose address can no longer be used go through `record_failure`
+(retry, fall back or fail).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from channels.base import OutboundMessage
 from gateway.context import AppContext
 from routing.bulk_insert import BulkWriter
+from routing.cancel import CANCELLED
 from routing.claim import lock_due_rows
 from routing.compose import compose, prepare_email_threading
 from routing.dispatch_outcome import INTERRUPTED, address_blocker, finish, record_failure
@@ -42,6 +45,7 @@ OUTBOX: Table = SQLModel.metadata.tables["outbox"]
 MESSAGES: Table = SQLModel.metadata.tables["messages"]
 SUPPORTERS: Table = SQLModel.metadata.tables["supporters"]
 ADDRESSES: Table = SQLModel.metadata.tables["supporter_addresses"]
+ANNOUNCEMENTS: Table = SQLModel.metadata.tables["announcements"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,11 @@ async def _check(
     messages = {
         m.id: m
         for m in await session.execute(
-            sa_select(*_MESSAGE_COLUMNS).where(MESSAGES.c.id.in_(message_ids))
+            sa_select(*_MESSAGE_COLUMNS, ANNOUNCEMENTS.c.state.label("announcement_state"))
+            .select_from(
+                MESSAGES.outerjoin(ANNOUNCEMENTS, ANNOUNCEMENTS.c.id == MESSAGES.c.announcement_id)
+            )
+            .where(MESSAGES.c.id.in_(message_ids))
         )
     }
     supporter_ids = {m.supporter_id for m in messages.values()}
@@ -150,6 +158,9 @@ async def _check(
         message: Any = messages.get(row.message_id)
         if message is None or message.status != "queued" or not message.channel:
             plan.dead.append(row.id)
+            continue
+        if message.announcement_state == CANCELLED:
+            await finish(session, ctx, await _orm(session, message.id), "skipped", CANCELLED)
             continue
         supporter = supporters[message.supporter_id]
         if supporter.opted_out and message.kind not in SENT_WHEN_OPTED_OUT:

@@ -26,13 +26,43 @@ def _upgrade(connection: Connection, config: Config, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+def _set_pragma(connection: Connection, pragma: str) -> None:
+    # On the driver's connection, outside any transaction: SQLite ignores foreign_keys
+    # inside one (and SQLAlchemy would begin one for a statement of its own).
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _upgrade_in_one_transaction(connection: Connection, config: Config, revision: str) -> None:
+    """On SQLite, with foreign keys off while the migrations run (a migration that rebuilds
+    a table drops the old one, and with them on that would cascade to every row referring
+    to it) and checked before the commit: a broken reference rolls everything back."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _set_pragma(connection, "foreign_keys=OFF")
+    try:
+        with connection.begin():
+            _upgrade(connection, config, revision)
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(
+                        f"migration left {len(broken)} broken references (first: {broken[0]})"
+                        "; nothing was changed"
+                    )
+    finally:
+        if sqlite:
+            _set_pragma(connection, "foreign_keys=ON")
+
+
 async def upgrade(url: str, revision: str = "head") -> None:
-    """Apply every migration not yet applied (up to `revision`)."""
+    """Apply every migration not yet applied (up to `revision`), in one transaction."""
     engine = make_engine(url)
     config = alembic_config(url)
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(_upgrade, config, revision)
+        async with engine.connect() as connection:
+            await connection.run_sync(_upgrade_in_one_transaction, config, revision)
     finally:
         await engine.dispose()
 

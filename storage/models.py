@@ -43,6 +43,9 @@ def _text(nullable: bool = True) -> Any:
 
 class Team(SQLModel, table=True):
     __tablename__ = "teams"
+    # Ids are never reused (SQLite would hand a deleted last id out again): announcements,
+    # onboarding's offered_teams and in-flight team-lead requests keep a deleted team's id.
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True, max_length=200)
     description: str | None = None
@@ -131,7 +134,7 @@ class Announcement(SQLModel, table=True):
     created_by_key_id: int | None = None
     team_scope_id: int | None = None
     recipients: int = 0
-    # "pending" (fan-out not finished) or "fanned_out".
+    # "pending" (fan-out not finished), "fanned_out" or "cancelled" (routing/cancel.py).
     state: str = Field(default="pending", max_length=16)
     kind: str = Field(default="announcement", max_length=16)
     # The last supporter id fanned out, committed with each batch (resumable fan-out).
@@ -268,6 +271,8 @@ class ApiKey(SQLModel, table=True):
     )
     name: str | None = None
     created_at: datetime
+    # Written at most once a minute per key (gateway/auth.py), not on every request.
+    last_used_at: datetime | None = None
     revoked_at: datetime | None = None
 
 

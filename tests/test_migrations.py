@@ -40,27 +40,47 @@ async def test_migrations_match_models_on_sqlite(tmp_path: Path) -> None:
 
 async def test_a_database_of_the_first_release_upgrades_keeping_its_rows(tmp_path: Path) -> None:
     """A deployment made at the initial schema gains each later change on `serve`'s
-    upgrade, rows intact (migrations are added, never rewritten)."""
+    upgrade, rows intact (migrations are added, never rewritten), including the rows that
+    refer to `teams`, which SQLite has to rebuild (foreign keys stay off meanwhile)."""
     url = f"sqlite:///{tmp_path / 'deployed.db'}"
     await upgrade(url, INITIAL)
     engine = make_engine(url)
     async with engine.begin() as conn:
-        await conn.execute(
-            text("INSERT INTO teams (id, name, created_at) VALUES (1, 'Nairobi', '2026-01-05')")
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO checkins (id, team_id, weekday, local_time, prompt, inactive_days,"
-                " created_at) VALUES (1, 1, 0, '18:00', 'How did the week go?', 14,"
-                " '2026-01-05')"
-            )
-        )
+        for statement in (
+            "INSERT INTO teams (id, name, created_at) VALUES (1, 'Nairobi', '2026-01-05')",
+            "INSERT INTO checkins (id, team_id, weekday, local_time, prompt, inactive_days,"
+            " created_at) VALUES (1, 1, 0, '18:00', 'How did the week go?', 14, '2026-01-05')",
+            "INSERT INTO supporters (id, name, preferred_channels, opted_out, source,"
+            " created_at, updated_at) VALUES (1, 'Amina', '[]', 0, 'api', '2026-01-05',"
+            " '2026-01-05')",
+            "INSERT INTO team_memberships (supporter_id, team_id) VALUES (1, 1)",
+            "INSERT INTO api_keys (id, key_hash, prefix, role, team_id, created_at)"
+            " VALUES (1, 'h', 'rp_x', 'team_lead', 1, '2026-01-05')",
+        ):
+            await conn.execute(text(statement))
     await upgrade(url)
     async with engine.connect() as conn:
         row = (await conn.execute(text("SELECT prompt, timezone FROM checkins"))).one()
+        kept = [
+            (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            for table in ("team_memberships", "api_keys", "supporters", "teams")
+        ]
+        teams_sql = (
+            await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'teams'"))
+        ).scalar_one()
         assert await conn.run_sync(_diff) == []
+    async with engine.begin() as conn:
+        # A deleted team's id is never handed to the next team (AUTOINCREMENT).
+        await conn.execute(text("DELETE FROM teams WHERE id = 1"))
+        await conn.execute(
+            text("INSERT INTO teams (name, created_at) VALUES ('Manila', '2026-02-01')")
+        )
+        new_id = (await conn.execute(text("SELECT id FROM teams"))).scalar_one()
     await engine.dispose()
     assert tuple(row) == ("How did the week go?", None)
+    assert kept == [1, 1, 1, 1]
+    assert "AUTOINCREMENT" in teams_sql
+    assert new_id == 2
 
 
 @pytest.mark.skipif(PG_URL is None, reason="RALLYPOINT_TEST_DATABASE_URL is not set")

@@ -8,6 +8,7 @@ from gateway.api import (
     checkins,
     consent,
     conversations,
+    keys,
     messages,
     polls,
     stats,
@@ -30,5 +31,6 @@ for module in (
     stats,
     checkins,
     consent,
+    keys,
 ):
     router.include_router(module.router)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,6 +33,7 @@ from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
 from gateway.context import AppContext
 from routing.audience import preview_audience
+from routing.cancel import NothingToCancel, cancel_announcement, stopped_count
 from storage.models import Announcement
 
 router = APIRouter(tags=["announcements"])
@@ -63,6 +64,10 @@ class AnnouncementPublic(BaseModel):
 
 class AnnouncementDetail(AnnouncementPublic, DeliveryReport):
     pass
+
+
+class AnnouncementCancelled(AnnouncementDetail):
+    cancelled: int = Field(description="messages the cancel stopped (skipped, error cancelled)")
 
 
 class DryRun(BaseModel):
@@ -190,3 +195,28 @@ async def get_announcement(
     announcement = await visible_announcement(session, principal, announcement_id)
     report = await delivery_report(session, announcement_id)
     return AnnouncementDetail(**public(announcement).model_dump(), **report.model_dump())
+
+
+@router.post(
+    "/announcements/{announcement_id}/cancel",
+    response_model=AnnouncementCancelled,
+    responses={409: {"description": "nothing left to cancel: every message was sent or ended"}},
+)
+async def post_cancel(
+    announcement_id: int, ctx: Context, session: SessionDep, principal: AnyRole
+) -> AnnouncementCancelled:
+    """Stop the fan-out and skip every message not yet handed to a provider; sends in
+    flight and sent messages stay. Again on a cancelled one: 200, the current report."""
+    announcement = await visible_announcement(session, principal, announcement_id)
+    try:
+        await cancel_announcement(session, announcement_id, ctx.clock())
+    except NothingToCancel as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    await session.commit()
+    await session.refresh(announcement)
+    report = await delivery_report(session, announcement_id)
+    return AnnouncementCancelled(
+        **public(announcement).model_dump(),
+        **report.model_dump(),
+        cancelled=await stopped_count(session, announcement_id),
+    )

@@ -1,10 +1,11 @@
-"""/api/v1/teams: teams by id or unique name; a team lead sees only their own."""
+"""/api/v1/teams: teams by id or unique name; a team lead sees only their own. Deleting
+one settles what refers to it as routing/team_delete.py says."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -13,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gateway.api.schemas_teams import TeamCreate, TeamList, TeamPatch, TeamPublic
 from gateway.api.scope import SessionDep, visible_team
 from gateway.auth import AnyRole, Context, Staff
+from routing.team_delete import TeamBusy, delete_team
 from storage.models import Team, TeamMembership
 
 router = APIRouter(prefix="/teams", tags=["teams"])
@@ -98,3 +100,18 @@ async def patch_team(
     except IntegrityError as exc:
         raise _conflict(str(changes.get("name"))) from exc
     return (await team_views(session, [team]))[0]
+
+
+@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_team(ref: str, principal: Staff, ctx: Context, session: SessionDep) -> Response:
+    """Members stay (in their other teams too), check-ins go, team-lead keys are revoked,
+    announcement history stays. An announcement to it still going out → 409 naming it."""
+    team = await visible_team(session, principal, ref)
+    assert team.id is not None
+    try:
+        await delete_team(session, team.id, ctx.clock())
+    except TeamBusy as exc:
+        await session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,106 @@
+"""Cancelling an announcement (polls and check-in prompts are announcements too): its
+fan-out stops and every message of it not yet handed to a provider is skipped.
+
+One transaction, with the announcement row locked as each fan-out batch locks it, so a
+batch either committed before (its messages are skipped here) or sees `cancelled` and
+writes nothing (routing/fanout.py). Outbox rows leased by a dispatcher are left alone: that
+send may be at the provider already and cannot be recalled, and its result is recorded as
+usual. Should such a message come back for another try (a retry, a fallback, a lease that
+ran out), the dispatcher skips it when it claims the row (routing/dispatch_batch.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Table, delete, exists, func, insert, literal, select, update
+from sqlmodel import SQLModel, col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Announcement
+
+log = logging.getLogger(__name__)
+
+CANCELLED = "cancelled"  # the announcement's state, and its stopped messages' error
+MESSAGES: Table = SQLModel.metadata.tables["messages"]
+OUTBOX: Table = SQLModel.metadata.tables["outbox"]
+EVENTS: Table = SQLModel.metadata.tables["message_status_events"]
+
+
+class NothingToCancel(Exception):
+    """Fanned out, and every message has been handed to a provider or has ended."""
+
+
+async def cancel_announcement(session: AsyncSession, announcement_id: int, now: datetime) -> int:
+    """Cancel in the caller's transaction (the caller commits); the number of messages
+    stopped now (0 when it was cancelled already). Raises NothingToCancel."""
+    state = (
+        await session.execute(
+            select(col(Announcement.state))
+            .where(col(Announcement.id) == announcement_id)
+            .with_for_update()
+        )
+    ).scalar_one()
+    if state == CANCELLED:
+        return 0
+    queued = (MESSAGES.c.announcement_id == announcement_id, MESSAGES.c.status == "queued")
+    if state != "pending":
+        left = await session.execute(select(MESSAGES.c.id).where(*queued).limit(1))
+        if left.first() is None:
+            raise NothingToCancel("nothing left to cancel: every message was sent or has ended")
+    await session.execute(
+        delete(OUTBOX).where(
+            OUTBOX.c.lease_owner.is_(None),
+            OUTBOX.c.message_id.in_(select(MESSAGES.c.id).where(*queued)),
+        )
+    )
+    stopped = await session.execute(
+        update(MESSAGES)
+        .where(*queued, ~exists().where(OUTBOX.c.message_id == MESSAGES.c.id))
+        .values(status="skipped", error=CANCELLED, updated_at=now)
+    )
+    # Only this call can have skipped messages of it as cancelled (the dispatcher does so
+    # once the state below is committed), so these are exactly the rows just stopped.
+    await session.execute(
+        insert(EVENTS).from_select(
+            ["message_id", "channel", "status", "error", "created_at"],
+            select(
+                MESSAGES.c.id,
+                MESSAGES.c.channel,
+                literal("skipped"),
+                literal(CANCELLED),
+                literal(now, EVENTS.c.created_at.type),
+            ).where(*stopped_filter(announcement_id)),
+        )
+    )
+    values: dict[str, object] = {"state": CANCELLED}
+    if state == "pending":  # the fan-out stops here: recipients are the messages written
+        values["recipients"] = (
+            select(func.count())
+            .select_from(MESSAGES)
+            .where(MESSAGES.c.announcement_id == announcement_id)
+            .scalar_subquery()
+        )
+    await session.execute(
+        update(Announcement).where(col(Announcement.id) == announcement_id).values(**values)
+    )
+    count = int(stopped.rowcount or 0)  # type: ignore[attr-defined]
+    log.info("announcement %s cancelled (%s); %s messages stopped", announcement_id, state, count)
+    return count
+
+
+def stopped_filter(announcement_id: int) -> tuple[ColumnElement[bool], ...]:
+    """The messages of an announcement that a cancel stopped."""
+    return (
+        MESSAGES.c.announcement_id == announcement_id,
+        MESSAGES.c.status == "skipped",
+        MESSAGES.c.error == CANCELLED,
+    )
+
+
+async def stopped_count(session: AsyncSession, announcement_id: int) -> int:
+    found = await session.execute(
+        select(func.count()).select_from(MESSAGES).where(*stopped_filter(announcement_id))
+    )
+    return int(found.scalar_one())

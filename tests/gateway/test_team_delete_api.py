@@ -1,0 +1,240 @@
+"""DELETE /api/v1/teams/{id or name}: members stay, check-ins go, the team's lead keys stop
+working (never widening), announcement history stays; refused while one is still going out."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import update
+from sqlmodel import SQLModel, col, select
+
+from gateway.context import AppContext
+from routing.checkins import run_due_checkins
+from routing.fanout import fan_out
+from routing.team_delete import HANDLED_REFERENCES
+from storage.models import Announcement, ApiKey
+from tests.conftest import FakeClock, bearer, new_key
+from tests.routing.fake_channel import (
+    ADDRESSES,
+    FakeChannel,
+    outbound,
+    say,
+    supporter_by_address,
+)
+
+API = "/api/v1"
+MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+async def organizer(make_client: MakeClient) -> httpx.AsyncClient:
+    """An admin client with every channel configured, teams North and South, and three
+    supporters: Ada in North, Bea in North and South, Cleo in South."""
+    client = await make_client()
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    ctx.registry.add(FakeChannel())
+    client.headers.update(bearer(await new_key(ctx)))
+    for name in ("North", "South"):
+        assert (await client.post(f"{API}/teams", json={"name": name})).status_code == 201
+    for i, (name, teams) in enumerate([("Ada", ["North"]), ("Bea", ["North", "South"])]):
+        await supporter(client, name, teams, f"70{i}")
+    await supporter(client, "Cleo", ["South"], "709")
+    return client
+
+
+async def supporter(client: httpx.AsyncClient, name: str, teams: list[str], chat: str) -> None:
+    body = {"name": name, "teams": teams, "addresses": [{"channel": "telegram", "address": chat}]}
+    assert (await client.post(f"{API}/supporters", json=body)).status_code == 201
+
+
+async def team_id(client: httpx.AsyncClient, name: str) -> int:
+    return int((await client.get(f"{API}/teams/{name}")).json()["id"])
+
+
+async def teams_of(client: httpx.AsyncClient) -> dict[str, list[str]]:
+    items = (await client.get(f"{API}/supporters")).json()["items"]
+    return {s["name"]: [t["name"] for t in s["teams"]] for s in items}
+
+
+async def test_a_deleted_team_keeps_members_and_history_and_locks_out_its_lead(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    client = await organizer(make_client)
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    north = await team_id(client, "North")
+    checkin = await client.post(
+        f"{API}/teams/North/checkins",
+        json={"weekday": 2, "local_time": "18:00", "prompt": "How did your week go?"},
+    )
+    assert checkin.status_code == 201
+    sent = await client.post(
+        f"{API}/announcements", json={"body": "Rally at noon", "audience": {"teams": ["North"]}}
+    )
+    assert sent.status_code == 202 and sent.json()["state"] == "fanned_out"
+    before = (await client.get(f"{API}/announcements/{sent.json()['id']}")).json()
+    lead = bearer(await new_key(ctx, "team_lead", north))
+    other_lead = bearer(await new_key(ctx, "team_lead", await team_id(client, "South")))
+    assert (await client.get(f"{API}/supporters", headers=lead)).status_code == 200
+    coordinator = bearer(await new_key(ctx, "coordinator"))
+
+    deleted_at = clock.now
+    assert (await client.delete(f"{API}/teams/North", headers=coordinator)).status_code == 204
+
+    assert (await client.get(f"{API}/teams/North")).status_code == 404
+    assert [t["name"] for t in (await client.get(f"{API}/teams")).json()["items"]] == ["South"]
+    assert await teams_of(client) == {"Ada": [], "Bea": ["South"], "Cleo": ["South"]}
+    # The check-in is gone, and its time passing runs nothing.
+    assert (await client.get(f"{API}/checkins/{checkin.json()['id']}")).status_code == 404
+    assert (await client.get(f"{API}/checkins")).json()["items"] == []
+    clock.advance(days=1)
+    assert (await run_due_checkins(ctx)).runs == []
+    # The announcement it was sent keeps its audience and report.
+    after = await client.get(f"{API}/announcements/{sent.json()['id']}")
+    assert after.status_code == 200 and after.json() == before
+    assert after.json()["audience"]["teams"] == [north]
+    # The lead's key reaches nothing at all (not everything); it stays on record, revoked.
+    for method, path, body in [
+        ("GET", "/teams", None),
+        ("GET", "/supporters", None),
+        ("GET", "/conversations", None),
+        ("GET", "/announcements", None),
+        ("GET", f"/announcements/{sent.json()['id']}", None),
+        ("GET", "/checkins", None),
+        ("POST", "/announcements", {"body": "hi", "audience": {"teams": [north]}}),
+        (
+            "POST",
+            "/supporters",
+            {"name": "Dee", "addresses": [{"channel": "sms", "address": "+14155550177"}]},
+        ),
+    ]:
+        answer = await client.request(method, f"{API}{path}", json=body, headers=lead)
+        assert answer.status_code == 401, (method, path, answer.text)
+    async with ctx.sessions() as session:
+        leads = (await session.exec(select(ApiKey).where(ApiKey.role == "team_lead"))).all()
+    assert sorted(((k.team_id or 0), k.revoked_at is None) for k in leads) == [
+        (0, False),
+        (await team_id(client, "South"), True),
+    ]
+    assert [k.revoked_at for k in leads if k.team_id is None] == [deleted_at]
+    theirs = await client.get(f"{API}/supporters", headers=other_lead)
+    assert sorted(s["name"] for s in theirs.json()["items"]) == ["Bea", "Cleo"]
+    assert (await client.delete(f"{API}/teams/North")).status_code == 404
+
+
+async def test_a_team_lead_key_left_without_a_team_is_refused(make_client: MakeClient) -> None:
+    """However a lead's key lost its team, it must not read as a key for every team."""
+    client = await organizer(make_client)
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    lead = bearer(await new_key(ctx, "team_lead", await team_id(client, "North")))
+    async with ctx.sessions() as session:
+        leads = update(ApiKey).where(col(ApiKey.role) == "team_lead")
+        await session.execute(leads.values(team_id=None))
+        await session.commit()
+    for path in ("/teams", "/supporters", "/announcements"):
+        assert (await client.get(f"{API}{path}", headers=lead)).status_code == 401
+
+
+async def test_only_admins_and_coordinators_delete_teams(make_client: MakeClient) -> None:
+    client = await organizer(make_client)
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    north = await team_id(client, "North")
+    lead = bearer(await new_key(ctx, "team_lead", north))
+    for ref in ("North", str(north), "South"):
+        assert (await client.delete(f"{API}/teams/{ref}", headers=lead)).status_code == 403
+    assert (await client.delete(f"{API}/teams/Nowhere")).status_code == 404
+    assert (await client.delete(f"{API}/teams/{north + 100}")).status_code == 404
+    assert (await client.delete(f"{API}/teams")).status_code == 405
+    assert (await client.get(f"{API}/teams/North", headers=lead)).status_code == 200
+    assert await teams_of(client) == {
+        "Ada": ["North"],
+        "Bea": ["North", "South"],
+        "Cleo": ["South"],
+    }
+    assert (await client.delete(f"{API}/teams/{north}")).status_code == 204  # by id, as admin
+
+
+async def test_a_team_with_an_announcement_still_going_out_is_kept(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    client = await organizer(make_client)
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    north = await team_id(client, "North")
+    later = await client.post(
+        f"{API}/announcements",
+        json={
+            "body": "Rally tomorrow",
+            "audience": {"teams": ["North", "South"]},
+            "send_at": (clock.now + timedelta(hours=20)).isoformat(),
+        },
+    )
+    assert later.status_code == 202 and later.json()["state"] == "fanned_out"
+    async with ctx.sessions() as session:  # a fan-out a restart will resume
+        interrupted = Announcement(
+            body="Phone bank tonight",
+            audience={"teams": [north]},
+            team_scope_id=north,
+            created_at=clock.now,
+        )
+        session.add(interrupted)
+        await session.commit()
+    refused = await client.delete(f"{API}/teams/North")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "announcements to this team are still going out: "
+        f"{later.json()['id']}, {interrupted.id}; "
+        "cancel them or wait until they are sent, then delete the team"
+    )
+    assert await teams_of(client) == {
+        "Ada": ["North"],
+        "Bea": ["North", "South"],
+        "Cleo": ["South"],
+    }
+    assert (await client.get(f"{API}/teams/North")).status_code == 200
+
+    assert interrupted.id is not None
+    await fan_out(ctx, interrupted.id)
+    clock.advance(hours=20)
+    assert (await client.delete(f"{API}/teams/North")).status_code == 204
+    report = (await client.get(f"{API}/announcements/{interrupted.id}")).json()
+    assert (report["state"], report["recipients"]) == ("fanned_out", 2)
+
+
+async def test_a_recruit_offered_a_deleted_team_is_asked_again(make_client: MakeClient) -> None:
+    """The number stands for the deleted team even once a new team exists (its id is never
+    handed out again), so the recruit is not put in a team they were never shown."""
+    client = await make_client()
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    ctx.registry.add(FakeChannel())
+    client.headers.update(bearer(await new_key(ctx)))
+    for name in ("Canvassing", "Phone bank"):
+        await client.post(f"{API}/teams", json={"name": name})
+    phone_bank = await team_id(client, "Phone bank")
+    await say(ctx, "JOIN", "sms")
+    await say(ctx, "Mary", "sms")
+    assert (await client.delete(f"{API}/teams/Phone bank")).status_code == 204
+    registration = (await client.post(f"{API}/teams", json={"name": "Registration"})).json()
+    assert registration["id"] > phone_bank
+    await say(ctx, "2", "sms")
+    mary = await supporter_by_address(ctx, "sms", ADDRESSES["sms"])
+    answer = (await client.get(f"{API}/supporters/{mary.id}")).json()
+    assert answer["teams"] == []
+    assert (await outbound(ctx))[-1].body == (
+        "Sorry, that team is no longer available. Which team would you like to join? "
+        "1) Canvassing 2) Registration. Reply with a number."
+    )
+    await say(ctx, "2", "sms")
+    answer = (await client.get(f"{API}/supporters/{mary.id}")).json()
+    assert [t["name"] for t in answer["teams"]] == ["Registration"]
+
+
+def test_every_reference_to_a_team_is_handled_by_the_delete() -> None:
+    """A table added later that refers to teams must be taught to routing/team_delete.py
+    first: deleting the team would otherwise cascade and silently lose its rows."""
+    references = {
+        (table.name, fk.parent.name)
+        for table in SQLModel.metadata.sorted_tables
+        for fk in table.foreign_keys
+        if fk.column.table.name == "teams"
+    }
+    assert references == HANDLED_REFERENCES
