@@ -34,3 +34,7 @@ class AppContext:
     # Told after each commit of `sessions` that queued outbox rows; the in-process
     # dispatcher listens (storage/outbox_signal.py). build_context links the two.
     outbox_signal: OutboxSignal = field(default_factory=OutboxSignal)
+    # Announcements known to be cancelled: a cancel in this process adds its id, and each
+    # dispatcher looks up the ones of the rows it holds (routing/dispatch.py), so a row
+    # claimed before the cancel is given back instead of sent.
+    cancelled_announcements: set[int] = field(default_factory=set)

@@ -31,6 +31,16 @@ class LastAdminKey(ValueError):
         )
 
 
+def check_role_team(role: str, has_team: bool) -> None:
+    """A team_lead key has a team, and no other key has one (as POST /keys rules)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if role == "team_lead" and not has_team:
+        raise ValueError("a team_lead key needs --team")
+    if role != "team_lead" and has_team:
+        raise ValueError(f"only a team_lead key has a team; drop --team for a {role} key")
+
+
 def make_key(
     *,
     role: str,
@@ -39,10 +49,7 @@ def make_key(
     now: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A key row (not yet added) and the key itself, which is never stored."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    if role == "team_lead" and team_id is None:
-        raise ValueError("a team_lead key needs --team")
+    check_role_team(role, team_id is not None)
     key = generate_key()
     row = ApiKey(
         key_hash=hash_key(key),
@@ -127,6 +134,7 @@ async def cli_session(settings: Settings) -> AsyncIterator[AsyncSession]:
 async def create_key(
     settings: Settings, *, role: str, team: str | None = None, name: str | None = None
 ) -> str:
+    check_role_team(role, team is not None)  # before the database is opened or migrated
     async with cli_session(settings) as session:
         team_id = None
         if team is not None:

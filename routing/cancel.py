@@ -49,31 +49,7 @@ async def cancel_announcement(session: AsyncSession, announcement_id: int, now: 
         left = await session.execute(select(MESSAGES.c.id).where(*queued).limit(1))
         if left.first() is None:
             raise NothingToCancel("nothing left to cancel: every message was sent or has ended")
-    await session.execute(
-        delete(OUTBOX).where(
-            OUTBOX.c.lease_owner.is_(None),
-            OUTBOX.c.message_id.in_(select(MESSAGES.c.id).where(*queued)),
-        )
-    )
-    stopped = await session.execute(
-        update(MESSAGES)
-        .where(*queued, ~exists().where(OUTBOX.c.message_id == MESSAGES.c.id))
-        .values(status="skipped", error=CANCELLED, updated_at=now)
-    )
-    # Only this call can have skipped messages of it as cancelled (the dispatcher does so
-    # once the state below is committed), so these are exactly the rows just stopped.
-    await session.execute(
-        insert(EVENTS).from_select(
-            ["message_id", "channel", "status", "error", "created_at"],
-            select(
-                MESSAGES.c.id,
-                MESSAGES.c.channel,
-                literal("skipped"),
-                literal(CANCELLED),
-                literal(now, EVENTS.c.created_at.type),
-            ).where(*stopped_filter(announcement_id)),
-        )
-    )
+    count = await stop_queued(session, (MESSAGES.c.announcement_id == announcement_id,), now)
     values: dict[str, object] = {"state": CANCELLED}
     if state == "pending":  # the fan-out stops here: recipients are the messages written
         values["recipients"] = (
@@ -85,8 +61,54 @@ async def cancel_announcement(session: AsyncSession, announcement_id: int, now: 
     await session.execute(
         update(Announcement).where(col(Announcement.id) == announcement_id).values(**values)
     )
-    count = int(stopped.rowcount or 0)  # type: ignore[attr-defined]
     log.info("announcement %s cancelled (%s); %s messages stopped", announcement_id, state, count)
+    return count
+
+
+async def stop_queued(
+    session: AsyncSession, selected: tuple[ColumnElement[bool], ...], now: datetime
+) -> int:
+    """Stop the `selected` messages still queued (no commit): their outbox rows go unless a
+    dispatcher leased them (that send may be at the provider already), and those left
+    without one become `skipped` with error `cancelled`, each with one history event
+    (a repeated call adds none). How many were stopped now."""
+    queued = (*selected, MESSAGES.c.status == "queued")
+    await session.execute(
+        delete(OUTBOX).where(
+            OUTBOX.c.lease_owner.is_(None),
+            OUTBOX.c.message_id.in_(select(MESSAGES.c.id).where(*queued)),
+        )
+    )
+    stopped = await session.execute(
+        update(MESSAGES)
+        .where(*queued, ~exists().where(OUTBOX.c.message_id == MESSAGES.c.id))
+        .values(status="skipped", error=CANCELLED, updated_at=now)
+    )
+    count = int(stopped.rowcount or 0)  # type: ignore[attr-defined]
+    if not count:
+        return 0
+    recorded = exists().where(
+        EVENTS.c.message_id == MESSAGES.c.id,
+        EVENTS.c.status == "skipped",
+        EVENTS.c.error == CANCELLED,
+    )
+    await session.execute(
+        insert(EVENTS).from_select(
+            ["message_id", "channel", "status", "error", "created_at"],
+            select(
+                MESSAGES.c.id,
+                MESSAGES.c.channel,
+                literal("skipped"),
+                literal(CANCELLED),
+                literal(now, EVENTS.c.created_at.type),
+            ).where(
+                *selected,
+                MESSAGES.c.status == "skipped",
+                MESSAGES.c.error == CANCELLED,
+                ~recorded,
+            ),
+        )
+    )
     return count
 
 

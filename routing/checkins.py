@@ -7,6 +7,11 @@ latest occurrence is after its last run (or its creation) and not in the future;
 scheduler that was down for weeks runs it once when it comes back, because only the
 latest occurrence counts. The prompt goes out as a team announcement of kind "checkin"
 (GET /api/v1/announcements/{id} counts it).
+
+A run's nudges belong to it: they are written in the run's transaction, with `sent_by`
+naming the run by its prompt's announcement (`run_sender`), so cancelling that
+announcement stops them too (routing/checkin_cancel.py), and a nudge a cancel stopped does
+not count as the member having been nudged.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.context import AppContext
 from routing.audience import Audience
+from routing.cancel import CANCELLED
 from routing.checkin_schedule import as_utc, is_due, last_run_is
 from routing.fanout import fan_out
 from routing.outbound import PRIORITY_BULK, queue_message
@@ -64,6 +70,11 @@ def inactive_since(supporter: Supporter) -> datetime:
     return as_utc(supporter.last_inbound_at or supporter.created_at)
 
 
+def run_sender(announcement_id: int) -> str:
+    """The `sent_by` of a check-in run's nudges: the run, named by its prompt's id."""
+    return f"checkin_run:{announcement_id}"
+
+
 async def nudged_since(session: AsyncSession, supporter_id: int, since: datetime) -> bool:
     found = (
         await session.exec(
@@ -71,6 +82,11 @@ async def nudged_since(session: AsyncSession, supporter_id: int, since: datetime
                 Message.supporter_id == supporter_id,
                 Message.kind == "nudge",
                 col(Message.created_at) > since,
+                # A nudge its run's cancel stopped never reached them.
+                or_(
+                    col(Message.status) != "skipped",
+                    func.coalesce(col(Message.error), "") != CANCELLED,
+                ),
             )
         )
     ).first()
@@ -121,7 +137,15 @@ async def start_checkin(
             continue
         first_name = (member.name.split() or [member.name])[0]
         text = checkin.nudge_text.replace("{name}", first_name)
-        await queue_message(session, ctx, member, text, kind="nudge", priority=PRIORITY_BULK)
+        await queue_message(
+            session,
+            ctx,
+            member,
+            text,
+            kind="nudge",
+            priority=PRIORITY_BULK,
+            sent_by=run_sender(announcement.id),
+        )
         run.nudges += 1
     return run
 

@@ -46,6 +46,8 @@ async def last_inbound_email(session: AsyncSession, supporter_id: int) -> Messag
                 Message.direction == "inbound",
                 Message.channel == "email",
                 col(Message.email_message_id).is_not(None),
+                # Not under a Message-ID and subject a forger chose (sender not verified).
+                col(Message.sender_verified).is_not(False),
             )
             .order_by(col(Message.id).desc())
             .limit(1)

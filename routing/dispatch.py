@@ -20,18 +20,24 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
 
 from channels.base import ChannelMisconfigured, ProviderUnavailable, SendError
 from gateway.context import AppContext
+from routing.cancel import CANCELLED
 from routing.claim import release
 from routing.dispatch_batch import Ready, claim_ready
 from routing.dispatch_record import Outcome, Recorder
 from routing.ratelimit import RateLimits, sender_buckets
+from storage.models import Announcement
 
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 10.0
+# How often a dispatcher holding rows of announcements asks whether any was cancelled.
+CANCEL_CHECK_SECONDS = 1.0
 # Rows claimed per transaction, at most: enough to keep every send slot busy while the
 # next chunk is claimed, few enough that a chunk goes out well inside its lease.
 MAX_CHUNK = 500
@@ -89,6 +95,7 @@ class Dispatcher:
         self._unsubscribe: Callable[[], None] | None = None
         # Claims `run` has made (for tests and stats).
         self.rounds = 0
+        self._next_cancel_check: datetime | None = None
 
     # -- step by step -------------------------------------------------------------
     async def run_once(self, limit: int | None = None) -> int:
@@ -137,6 +144,10 @@ class Dispatcher:
                 self.rounds += 1
                 for item in ready:
                     self._spawn(_Job(item))
+            try:
+                await self._learn_cancellations()
+            except Exception:
+                log.exception("looking up cancelled announcements failed")
                 if claimed and claimed == room:
                     continue
             try:
@@ -181,6 +192,30 @@ class Dispatcher:
             self._signal.set()
 
         task.add_done_callback(done)
+
+    async def _learn_cancellations(self) -> None:
+        """Which announcements of the rows still waiting for their turn were cancelled,
+        asked at most every CANCEL_CHECK_SECONDS and only while some wait (a cancel in
+        another process; one in this process is known at once)."""
+        now = self.ctx.clock()
+        if self._next_cancel_check is not None and now < self._next_cancel_check:
+            return
+        known = self.ctx.cancelled_announcements
+        waiting = {
+            job.ready.announcement_id
+            for job in self._jobs.values()
+            if job.phase == "waiting" and job.ready.announcement_id is not None
+        } - known
+        if not waiting:
+            return
+        self._next_cancel_check = now + timedelta(seconds=CANCEL_CHECK_SECONDS)
+        async with self.ctx.sessions() as session:
+            found = await session.execute(
+                select(col(Announcement.id)).where(
+                    col(Announcement.id).in_(waiting), col(Announcement.state) == CANCELLED
+                )
+            )
+            known.update(found.scalars())
 
     async def _claim(self, limit: int) -> tuple[int, list[Ready]]:
         return await claim_ready(
@@ -229,6 +264,9 @@ class Dispatcher:
             if postpone:
                 due = self.ctx.clock() + timedelta(seconds=postpone)
                 return Outcome(item, give_back=True, due_at=due)
+            if item.announcement_id in self.ctx.cancelled_announcements:
+                # Cancelled while it waited its turn: given back, the next claim skips it.
+                return Outcome(item, give_back=True)
             job.phase = "sending"
             try:
                 # In this task and this step, not wait_for's: the rate guard counted the

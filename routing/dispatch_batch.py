@@ -60,6 +60,8 @@ class Ready:
     attempt_id: int
     lease_until: datetime
     outbound: OutboundMessage
+    # Checked again just before the send: the announcement may be cancelled meanwhile.
+    announcement_id: int | None = None
 
 
 @dataclass
@@ -87,6 +89,7 @@ _MESSAGE_COLUMNS = tuple(
         "email_message_id",
         "in_reply_to",
         "references",
+        "announcement_id",
     )
 )
 
@@ -280,6 +283,7 @@ async def _store(
                 attempt_id=attempt_ids[message.id],
                 lease_until=until,
                 outbound=compose(message, use_template=use_template),
+                announcement_id=message.announcement_id,
             )
         )
     return ready

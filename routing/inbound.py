@@ -225,9 +225,12 @@ async def store_inbound(
         updated_at=now,
     )
     session.add(message)
-    supporter.last_inbound_at = now
-    supporter.updated_at = now
-    address.last_inbound_at = now
+    if acts:
+        # Activity, read by inactivity lists, nudges and stats (and the WhatsApp window):
+        # a forgeable From says nothing about whether the supporter is active.
+        supporter.last_inbound_at = now
+        supporter.updated_at = now
+        address.last_inbound_at = now
     convo.last_message_at = now
     convo.unread = True
     convo.unread_count += 1

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -74,6 +75,16 @@ async def open_poll_for(session: AsyncSession, supporter_id: int, now: datetime)
         .limit(1)
     )
     return (await session.exec(query)).first()
+
+
+async def close_polls_of(session: AsyncSession, announcement_id: int) -> None:
+    """Close the poll asked by this announcement, as POST /polls/{id}/close does (no
+    commit): a cancelled poll takes no more answers from those it already reached."""
+    await session.execute(
+        update(Poll)
+        .where(col(Poll.announcement_id) == announcement_id, col(Poll.closed).is_(False))
+        .values(closed=True)
+    )
 
 
 async def record_answer(

@@ -14,10 +14,16 @@ transaction:
 An announcement to the team that is still fanning out, or fanned out but scheduled for
 later, makes the delete fail (TeamBusy): the fan-out would miss members, or former members
 would hear from a team that is gone. Cancel it or wait until it is sent.
+
+The delete and an announcement naming the team take the team's row lock (`delete_team`
+FOR UPDATE, `keep_teams` FOR SHARE on PostgreSQL; SQLite's write lock is taken at BEGIN),
+so one waits for the other: an announcement committed first is seen by the delete's
+check, and one resolved while the delete is in progress finds the team gone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, delete, or_, update
@@ -36,6 +42,10 @@ HANDLED_REFERENCES = frozenset(
         ("team_memberships", "team_id"),
     }
 )
+
+
+class TeamGone(LookupError):
+    """Deleted by someone else meanwhile."""
 
 
 class TeamBusy(Exception):
@@ -68,8 +78,29 @@ async def unsent_announcements(session: AsyncSession, team_id: int, now: datetim
     ]
 
 
+async def keep_teams(session: AsyncSession, team_ids: Sequence[int]) -> set[int]:
+    """Lock these teams against deletion until the transaction ends (shared: announcements
+    to one team do not wait for each other); the ids of those that still exist. Waits for
+    a delete in progress, whose team is then gone."""
+    if not team_ids:
+        return set()
+    rows = await session.execute(
+        select(col(Team.id))
+        .where(col(Team.id).in_(sorted(set(team_ids))))
+        .order_by(col(Team.id))
+        .with_for_update(read=True)
+    )
+    return set(rows.scalars())
+
+
 async def delete_team(session: AsyncSession, team_id: int, now: datetime) -> None:
-    """Delete the team as the module says (no commit). Raises TeamBusy: roll back then."""
+    """Delete the team as the module says (no commit). Raises TeamBusy (roll back then)
+    and TeamGone."""
+    locked = await session.execute(
+        select(col(Team.id)).where(col(Team.id) == team_id).with_for_update()
+    )
+    if locked.first() is None:
+        raise TeamGone(team_id)
     keys = col(ApiKey.team_id) == team_id
     await session.execute(
         update(ApiKey)

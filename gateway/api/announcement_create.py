@@ -22,6 +22,7 @@ from gateway.context import AppContext
 from gateway.settings import ChannelName
 from routing.audience import Audience, count_audience
 from routing.fanout import fan_out, start_fanout
+from routing.team_delete import keep_teams
 from storage.models import Announcement
 from storage.queries import find_team
 
@@ -65,13 +66,21 @@ async def resolve_audience(
     """The audience with team ids, and the one team it is scoped to (what team leads see).
 
     Empty selector or unknown team → 422; a team lead outside exactly their team → 403.
+    The teams stay locked against deletion until the caller's transaction ends.
     """
     team_ids: list[int] = []
+    refs: dict[int, int | str] = {}
     for ref in given.teams or []:
         team = await find_team(session, ref)
         if team is None or team.id is None:
             raise _invalid("teams", f"no team {ref!r}")
         team_ids.append(team.id)
+        refs.setdefault(team.id, ref)
+    # A team deleted while this waited for its lock is as unknown as one never made.
+    kept = await keep_teams(session, team_ids)
+    for team_id, ref in refs.items():
+        if team_id not in kept:
+            raise _invalid("teams", f"no team {ref!r}")
     audience = Audience.from_dict({**given.model_dump(), "teams": team_ids})
     if audience.is_empty:
         raise _invalid("all", "give teams, tags, language or channels, or all: true")

@@ -34,6 +34,8 @@ from gateway.auth import AnyRole, Context, Principal
 from gateway.context import AppContext
 from routing.audience import preview_audience
 from routing.cancel import NothingToCancel, cancel_announcement, stopped_count
+from routing.checkin_cancel import skip_run_nudges, skipped_nudges
+from routing.polls import close_polls_of
 from storage.models import Announcement
 
 router = APIRouter(tags=["announcements"])
@@ -68,6 +70,7 @@ class AnnouncementDetail(AnnouncementPublic, DeliveryReport):
 
 class AnnouncementCancelled(AnnouncementDetail):
     cancelled: int = Field(description="messages the cancel stopped (skipped, error cancelled)")
+    cancelled_nudges: int = Field(0, description="a check-in run's nudges the cancel stopped")
 
 
 class DryRun(BaseModel):
@@ -206,17 +209,28 @@ async def post_cancel(
     announcement_id: int, ctx: Context, session: SessionDep, principal: AnyRole
 ) -> AnnouncementCancelled:
     """Stop the fan-out and skip every message not yet handed to a provider; sends in
-    flight and sent messages stay. Again on a cancelled one: 200, the current report."""
+    flight and sent messages stay. A poll is closed too, and a check-in run's nudges are
+    stopped like its prompt. Again on a cancelled one: 200, the current report."""
     announcement = await visible_announcement(session, principal, announcement_id)
+    now = ctx.clock()
     try:
-        await cancel_announcement(session, announcement_id, ctx.clock())
+        await cancel_announcement(session, announcement_id, now)
     except NothingToCancel as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if announcement.kind == "poll":
+        await close_polls_of(session, announcement_id)
+    elif announcement.kind == "checkin":
+        await skip_run_nudges(session, announcement_id, now)
     await session.commit()
+    # Rows this process's dispatcher already claimed are not sent after all (dispatch.py).
+    ctx.cancelled_announcements.add(announcement_id)
     await session.refresh(announcement)
     report = await delivery_report(session, announcement_id)
     return AnnouncementCancelled(
         **public(announcement).model_dump(),
         **report.model_dump(),
         cancelled=await stopped_count(session, announcement_id),
+        cancelled_nudges=await skipped_nudges(session, announcement_id)
+        if announcement.kind == "checkin"
+        else 0,
     )

@@ -12,9 +12,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.schemas_teams import TeamCreate, TeamList, TeamPatch, TeamPublic
-from gateway.api.scope import SessionDep, visible_team
+from gateway.api.scope import SessionDep, not_found, visible_team
 from gateway.auth import AnyRole, Context, Staff
-from routing.team_delete import TeamBusy, delete_team
+from routing.team_delete import TeamBusy, TeamGone, delete_team
 from storage.models import Team, TeamMembership
 
 router = APIRouter(prefix="/teams", tags=["teams"])
@@ -113,5 +113,7 @@ async def remove_team(ref: str, principal: Staff, ctx: Context, session: Session
     except TeamBusy as exc:
         await session.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except TeamGone:
+        raise not_found("team") from None
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -203,3 +203,52 @@ async def test_off_by_default_any_from_is_taken_at_its_word(start_org: StartMail
     assert (await box.send(box.mail("START"))).startswith("250")
     assert not await box.opted_out(dana["id"])
     assert [m["sender_verified"] for m in await box.inbound(dana["id"])] == [None, None]
+
+
+async def test_unverified_mail_is_no_sign_of_life(
+    start_org: StartMailOrg, clock: FakeClock
+) -> None:
+    """A forged mail does not make a quiet supporter look active (inactivity list, nudges)
+    nor move the thread and subject our replies use; it still waits unread for an organizer."""
+    box = await start_org(inbound_smtp_sender_auth="dkim")
+    box.signer.publish("example.net")
+    await box.org.team("Canvassing")
+    dana = await box.org.supporter(
+        name="Dana", addresses=[{"channel": "email", "address": DANA}], teams=["Canvassing"]
+    )
+    hers = mail(DANA, "Count me in", message_id="<dana.1@example.net>", subject="Saturday")
+    assert (await box.send(box.signer.sign(hers, "example.net"))).startswith("250")
+    spoke = (await box.org.api("GET", f"/supporters/{dana['id']}"))["last_inbound_at"]
+    assert spoke is not None
+    await box.org.api("POST", f"/conversations/{await convo_id(box, dana['id'])}/read")
+
+    clock.advance(days=20)
+    forged = mail(DANA, "I quit", message_id="<forged.1@attacker.example>", subject="Goodbye")
+    assert (await box.send(forged)).startswith("250")
+    assert (await box.org.api("GET", f"/supporters/{dana['id']}"))["last_inbound_at"] == spoke
+    due = await box.org.api("GET", "/checkins/due", params={"team": "Canvassing", "days": 14})
+    assert [(s["supporter_id"], s["days_inactive"]) for s in due["items"]] == [(dana["id"], 20)]
+    [convo] = (await box.org.api("GET", "/conversations", params={"unread": "true"}))["items"]
+    assert convo["supporter_id"] == dana["id"]
+
+    await box.org.api(
+        "POST",
+        f"/supporters/{dana['id']}/messages",
+        202,
+        json={"body": "Hi Dana", "channel": "email"},
+    )
+    assert await box.mails_to(DANA) == ["Hi Dana"]
+    [reply] = [m.message for m in box.smtp.messages if m.rcpt_tos == (DANA,)]
+    assert (reply["In-Reply-To"], reply["Subject"]) == ("<dana.1@example.net>", "Re: Saturday")
+
+    # Her own mail, signed, counts again.
+    again = mail(DANA, "Back!", message_id="<dana.2@example.net>", subject="Saturday")
+    assert (await box.send(box.signer.sign(again, "example.net"))).startswith("250")
+    assert (await box.org.api("GET", f"/supporters/{dana['id']}"))["last_inbound_at"] != spoke
+    due = await box.org.api("GET", "/checkins/due", params={"team": "Canvassing", "days": 14})
+    assert due["items"] == []
+
+
+async def convo_id(box: MailOrg, supporter_id: int) -> int:
+    convos = await box.org.api("GET", "/conversations", params={"supporter_id": supporter_id})
+    return int(convos["items"][0]["id"])

@@ -13,10 +13,11 @@ import httpx
 import pytest
 from sqlmodel import col
 
-from channels.base import InvalidRecipient, Throttled
+from channels.base import InboundMessage, InvalidRecipient, Throttled
 from gateway.context import AppContext
 from routing.checkins import run_due_checkins
 from routing.fanout import FanoutPlan, fan_out, fan_out_batch, resume_pending_fanouts
+from routing.inbound import ingest
 from storage.models import Announcement, Message, OutboxItem
 from tests.conftest import FakeClock, bearer, new_key
 from tests.gateway.seed import add_member, bulk_members, count, make_team, messages_of
@@ -29,6 +30,7 @@ from tests.routing.fake_adapter import (
     until,
     with_adapters,
 )
+from tests.routing.fake_channel import outbound
 
 API = "/api/v1"
 PHONES = [f"+1415555020{n}" for n in range(4)]
@@ -61,6 +63,12 @@ async def world(make_client, clock: FakeClock) -> World:
     await add_member(ctx, {"sms": "+14155550299"}, teams=[north], opted_out=True)
     await add_member(ctx, {"sms": "+14155550300"}, teams=[south])
     return World(client, ctx, sms, email, north, south, members)
+
+
+def sms_reply(phone: str, body: str) -> InboundMessage:
+    return InboundMessage(
+        channel="sms", address=phone, provider_message_id=f"in-{phone}-{body}", body=body
+    )
 
 
 async def announce(world: World, team: str = "North", **extra: str) -> int:
@@ -309,3 +317,110 @@ async def test_polls_and_check_in_runs_cancel_alike(world: World, clock: FakeClo
     assert await resume_pending_fanouts(ctx) == []
     assert await make_dispatcher(ctx, clock).run_until_idle() == 0
     assert world.sms.calls == []
+
+
+async def test_cancelling_a_poll_closes_it_to_those_it_reached(
+    world: World, clock: FakeClock
+) -> None:
+    client, ctx = world.client, world.ctx
+    created = await client.post(
+        f"{API}/polls",
+        json={"question": "Saturday?", "options": ["Yes", "No"], "audience": {"teams": ["North"]}},
+    )
+    assert created.status_code == 202, created.text
+    poll = created.json()
+    dispatcher = make_dispatcher(ctx, clock)
+    assert await dispatcher.run_once(limit=2) == 2  # the question reaches two members
+    await ingest(ctx, [sms_reply(PHONES[0], "1")])  # answered while the poll is open
+
+    answer = await cancel(world, poll["announcement_id"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["cancelled"] == 2
+    shown = (await client.get(f"{API}/polls/{poll['id']}")).json()
+    assert (shown["state"], shown["closed"]) == ("cancelled", True)
+
+    # Those it reached can no longer answer, nor change their answer: only messages now.
+    await ingest(ctx, [sms_reply(PHONES[1], "2"), sms_reply(PHONES[0], "2")])
+    shown = (await client.get(f"{API}/polls/{poll['id']}")).json()
+    assert [t["count"] for t in shown["tally"]] == [1, 0] and shown["answers"] == 1
+    assert await count(ctx, Message, Message.direction == "inbound") == 3
+    assert await dispatcher.run_until_idle() == 0
+    assert [m.to for _, m in world.sms.accepted] == PHONES[:2]
+
+
+async def test_cancelling_a_check_in_run_stops_its_nudges(world: World, clock: FakeClock) -> None:
+    """Nudges are written by the run, so its cancel stops them like the prompt: the queued
+    ones are skipped, one already sent stays sent, and members whose nudge was stopped are
+    nudged by the next run (they never got one this quiet spell)."""
+    client, ctx = world.client, world.ctx
+    created = await client.post(
+        f"{API}/teams/North/checkins",
+        json={
+            "weekday": 2,
+            "local_time": "18:00",
+            "timezone": "UTC",
+            "prompt": "How was it?",
+            "inactive_days": 1,
+            "nudge_text": "Hi {name}, we miss you!",
+        },
+    )
+    assert created.status_code == 201, created.text
+    clock.set(datetime(2026, 3, 11, 18, 0, tzinfo=UTC))  # a week after the members joined
+    [run] = (await run_due_checkins(ctx)).runs
+    assert (run.prompts, run.nudges) == (4, 4)
+    dispatcher = make_dispatcher(ctx, clock)
+    assert await dispatcher.run_once(limit=1) == 1  # the first nudge goes out
+    assert [m.body for _, m in world.sms.accepted] == ["Hi N0, we miss you!"]
+
+    answer = await cancel(world, run.announcement_id)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["cancelled"], answer.json()["cancelled_nudges"]) == (4, 3)
+    assert await count(ctx, OutboxItem) == 0
+    nudges = {m.supporter_id: m for m in await outbound(ctx, "nudge")}
+    assert [nudges[s].status for s in world.members] == ["sent", "skipped", "skipped", "skipped"]
+    stopped = (await client.get(f"{API}/messages/{nudges[world.members[1]].id}")).json()
+    assert (stopped["error"], stopped["sent_by"]) == (
+        "cancelled",
+        f"checkin_run:{run.announcement_id}",
+    )
+    assert [(h["status"], h["error"]) for h in stopped["history"]] == [("skipped", "cancelled")]
+    assert await dispatcher.run_until_idle() == 0
+    assert [m.body for _, m in world.sms.accepted] == ["Hi N0, we miss you!"]
+
+    again = await cancel(world, run.announcement_id)
+    assert again.status_code == 200 and again.json()["cancelled_nudges"] == 3
+    stopped = (await client.get(f"{API}/messages/{nudges[world.members[1]].id}")).json()
+    assert len(stopped["history"]) == 1
+
+    clock.set(datetime(2026, 3, 18, 18, 0, tzinfo=UTC))  # next week's run
+    [later] = (await run_due_checkins(ctx)).runs
+    assert later.nudges == 3  # N1..N3 again; N0 was nudged this quiet spell
+    assert await dispatcher.run_until_idle() == 7
+    sent = sorted(m.body for _, m in world.sms.accepted if "miss you" in m.body)
+    assert sent == [f"Hi N{n}, we miss you!" for n in (0, 1, 2, 3)]
+
+
+async def test_cancelling_another_announcement_leaves_a_run_s_nudges(
+    world: World, clock: FakeClock
+) -> None:
+    """Only the cancel of the run's own prompt stops its nudges."""
+    ctx = world.ctx
+    created = await world.client.post(
+        f"{API}/teams/North/checkins",
+        json={
+            "weekday": 2,
+            "local_time": "18:00",
+            "timezone": "UTC",
+            "prompt": "How was it?",
+            "inactive_days": 1,
+            "nudge_text": "Hi {name}",
+        },
+    )
+    assert created.status_code == 201, created.text
+    clock.set(datetime(2026, 3, 11, 18, 0, tzinfo=UTC))
+    assert len((await run_due_checkins(ctx)).runs) == 1
+    other = await announce(world)
+    answer = await cancel(world, other)
+    assert answer.status_code == 200 and answer.json()["cancelled_nudges"] == 0
+    assert [m.status for m in await outbound(ctx, "nudge")] == ["queued"] * 4
+    assert await count(ctx, OutboxItem) == 8  # the run's four prompts and four nudges

@@ -239,3 +239,30 @@ async def test_a_key_revoked_by_the_cli_is_refused_at_once(
     assert (await client.get(f"{API}/teams", headers=bearer(key["key"]))).status_code == 200
     assert await asyncio.to_thread(main, ["keys", "revoke", str(key["id"])]) == 0
     assert (await client.get(f"{API}/teams", headers=bearer(key["key"]))).status_code == 401
+
+
+async def test_cli_refuses_a_team_on_other_keys_and_a_lead_key_without_one(
+    client: httpx.AsyncClient, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As POST /keys does (422): only a team_lead key has a team, and it must have one."""
+    north = await make_team(client.ctx, "North")  # type: ignore[attr-defined]
+    capsys.readouterr()
+    for argv, says in [
+        (["--role", "admin", "--team", "North"], "only a team_lead key has a team"),
+        (["--role", "coordinator", "--team", "North"], "only a team_lead key has a team"),
+        (["--role", "team_lead"], "a team_lead key needs --team"),
+    ]:
+        assert await asyncio.to_thread(main, ["keys", "create", *argv]) == 2, argv
+        refused = capsys.readouterr()
+        assert refused.out == "", argv
+        [line] = refused.err.splitlines()
+        assert line.startswith("error: ") and says in line, line
+    assert len(await listed(client)) == 1  # the client's own key: nothing created
+
+    assert (
+        await asyncio.to_thread(main, ["keys", "create", "--role", "team_lead", "--team", "North"])
+        == 0
+    )
+    assert KEY_LINE.fullmatch(capsys.readouterr().out)  # the key alone on one line of stdout
+    made = [k for k in (await listed(client)).values() if k["role"] == "team_lead"]
+    assert [k["team"] for k in made] == [{"id": north, "name": "North"}]

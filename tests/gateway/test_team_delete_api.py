@@ -3,19 +3,24 @@ working (never widening), announcement history stays; refused while one is still
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import update
+import pytest
+from sqlalchemy import text, update
 from sqlmodel import SQLModel, col, select
 
+from gateway.api.announcement_create import AudienceIn, resolve_audience
+from gateway.auth import Principal
 from gateway.context import AppContext
 from routing.checkins import run_due_checkins
 from routing.fanout import fan_out
-from routing.team_delete import HANDLED_REFERENCES
+from routing.team_delete import HANDLED_REFERENCES, TeamGone, delete_team
 from storage.models import Announcement, ApiKey
-from tests.conftest import FakeClock, bearer, new_key
+from tests.conftest import PG_URL, FakeClock, bearer, new_key
+from tests.routing.fake_adapter import until
 from tests.routing.fake_channel import (
     ADDRESSES,
     FakeChannel,
@@ -25,6 +30,7 @@ from tests.routing.fake_channel import (
 )
 
 API = "/api/v1"
+TIMEOUT = 10
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
@@ -226,6 +232,89 @@ async def test_a_recruit_offered_a_deleted_team_is_asked_again(make_client: Make
     await say(ctx, "2", "sms")
     answer = (await client.get(f"{API}/supporters/{mary.id}")).json()
     assert [t["name"] for t in answer["teams"]] == ["Registration"]
+
+
+async def lock_waiters(ctx: AppContext) -> int:
+    """Sessions of this database waiting for a lock held by another (PostgreSQL)."""
+    async with ctx.sessions() as session:
+        found = await session.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        return int(found.scalar_one())
+
+
+async def waits_for_a_lock(ctx: AppContext) -> None:
+    async def waiting() -> bool:
+        return await lock_waiters(ctx) > 0
+
+    await until(waiting)  # bounded (~10 s)
+
+
+@pytest.mark.skipif(PG_URL is None, reason="RALLYPOINT_TEST_DATABASE_URL is not set")
+async def test_an_announcement_resolved_during_the_delete_waits_and_finds_no_team(
+    make_client: MakeClient,
+) -> None:
+    """The POST resolved "North" while the delete was uncommitted: it waits for the team's
+    lock, then finds it gone (422, nothing written), instead of announcing to nobody."""
+    client = await organizer(make_client)
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    north = await team_id(client, "North")
+    body = {"body": "Rally at noon", "audience": {"teams": ["North", "South"]}}
+    async with ctx.sessions() as deleting:
+        await delete_team(deleting, north, ctx.clock())
+        post = asyncio.create_task(client.post(f"{API}/announcements", json=body))
+        await waits_for_a_lock(ctx)
+        assert not post.done()
+        await deleting.commit()
+    answer = await asyncio.wait_for(post, TIMEOUT)
+    assert answer.status_code == 422, answer.text
+    assert "no team 'North'" in answer.text
+    assert (await client.get(f"{API}/announcements")).json()["items"] == []
+    assert await outbound(ctx) == []
+
+
+@pytest.mark.skipif(PG_URL is None, reason="RALLYPOINT_TEST_DATABASE_URL is not set")
+async def test_a_delete_during_an_announcement_waits_and_is_refused(
+    make_client: MakeClient,
+) -> None:
+    """An announcement being written holds the team: the delete waits for it, then sees it
+    still going out (409) and keeps the team."""
+    client = await organizer(make_client)
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    admin = Principal(key_id=None, role="admin")
+    async with ctx.sessions() as announcing:
+        audience, scope = await resolve_audience(announcing, admin, AudienceIn(teams=["North"]))
+        delete = asyncio.create_task(client.delete(f"{API}/teams/North"))
+        await waits_for_a_lock(ctx)
+        assert not delete.done()
+        pending = Announcement(
+            body="Phone bank tonight",
+            audience=audience.as_dict(),
+            team_scope_id=scope,
+            created_at=ctx.clock(),
+        )
+        announcing.add(pending)
+        await announcing.commit()
+    answer = await asyncio.wait_for(delete, TIMEOUT)
+    assert answer.status_code == 409, answer.text
+    assert f"still going out: {pending.id};" in answer.json()["detail"]
+    assert (await client.get(f"{API}/teams/North")).status_code == 200
+
+
+async def test_a_team_deleted_meanwhile_is_gone_for_a_second_delete(
+    make_client: MakeClient,
+) -> None:
+    client = await organizer(make_client)
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    north = await team_id(client, "North")
+    async with ctx.sessions() as session:
+        await delete_team(session, north, ctx.clock())
+        await session.commit()
+        with pytest.raises(TeamGone):
+            await delete_team(session, north, ctx.clock())
 
 
 def test_every_reference_to_a_team_is_handled_by_the_delete() -> None:

@@ -1,0 +1,48 @@
+"""Cancelling a check-in run: its prompt is an announcement (routing/cancel.py), and its
+nudges, one-on-ones written in the same run (routing/checkins.py `run_sender`), stop with it.
+
+In the cancel's transaction, after `cancel_announcement`, and as it treats the prompt's
+messages: a nudge not yet handed to a provider becomes `skipped` with error `cancelled`
+and leaves the outbox; one a dispatcher has leased is left to finish (it may be at the
+provider already).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from routing.cancel import CANCELLED, MESSAGES, stop_queued
+from routing.checkins import run_sender
+
+log = logging.getLogger(__name__)
+
+
+def _nudges_of(announcement_id: int) -> tuple[ColumnElement[bool], ...]:
+    return (MESSAGES.c.sent_by == run_sender(announcement_id), MESSAGES.c.kind == "nudge")
+
+
+async def skip_run_nudges(session: AsyncSession, announcement_id: int, now: datetime) -> int:
+    """Stop the run's queued nudges (no commit); how many were stopped now."""
+    count = await stop_queued(session, _nudges_of(announcement_id), now)
+    if not count:
+        return 0
+    log.info("check-in run %s cancelled; %s nudges stopped", announcement_id, count)
+    return count
+
+
+async def skipped_nudges(session: AsyncSession, announcement_id: int) -> int:
+    """The run's nudges that a cancel stopped."""
+    found = await session.execute(
+        select(func.count())
+        .select_from(MESSAGES)
+        .where(
+            *_nudges_of(announcement_id),
+            MESSAGES.c.status == "skipped",
+            MESSAGES.c.error == CANCELLED,
+        )
+    )
+    return int(found.scalar_one())

@@ -1,0 +1,89 @@
+"""Rows a dispatcher claimed before their announcement was cancelled, still waiting for
+their turn (a send slot, a rate-limit token), are given back instead of sent: at once when
+the cancel came through this process, and within a check interval when it came through
+another (another `serve`, or `serve` while a `worker` sends)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import FakeClock
+from tests.gateway.seed import messages_of
+from tests.gateway.test_announcement_cancel import PHONES, World, announce, cancel, world
+from tests.routing.fake_adapter import make_dispatcher, until
+
+__all__ = ["world"]  # the fixture, shared with the cancel API tests
+
+
+async def statuses(world: World, announcement_id: int) -> dict[str, tuple[str, str | None]]:
+    return {
+        m.address or "": (m.status, m.error)
+        for m in await messages_of(world.ctx, announcement_id)
+        if m.address in PHONES
+    }
+
+
+async def test_claimed_rows_waiting_their_turn_are_not_sent_after_a_cancel(
+    world: World, clock: FakeClock
+) -> None:
+    sms, ctx = world.sms, world.ctx
+    announcement_id = await announce(world)
+    sms.hold_before_accept = set(PHONES)
+    # One send at a time: the first is at the provider, the other three wait for the slot.
+    dispatcher = make_dispatcher(ctx, clock, concurrency=1)
+    in_flight = asyncio.create_task(dispatcher.run_once(limit=10))
+
+    async def first_at_provider() -> bool:
+        return sms.held == 1
+
+    await until(first_at_provider)
+    answer = await cancel(world, announcement_id)
+    assert answer.status_code == 200, answer.text
+    sms.release.set()
+    assert await asyncio.wait_for(in_flight, 10) == 4
+    assert [m.to for m in sms.calls] == PHONES[:1]
+    await dispatcher.run_until_idle()  # the given-back rows: skipped when claimed
+    assert [m.to for m in sms.calls] == PHONES[:1]
+    found = await statuses(world, announcement_id)
+    assert found[PHONES[0]][0] == "sent"
+    assert [found[p] for p in PHONES[1:]] == [("skipped", "cancelled")] * 3
+
+
+async def test_a_cancel_made_by_another_process_is_learnt_before_the_turn(
+    world: World, clock: FakeClock
+) -> None:
+    sms, ctx = world.sms, world.ctx
+    announcement_id = await announce(world)
+    sms.hold_before_accept = set(PHONES)
+    dispatcher = make_dispatcher(ctx, clock, concurrency=1)
+    await dispatcher.start()
+    try:
+
+        async def first_at_provider() -> bool:
+            return sms.held == 1
+
+        await until(first_at_provider)
+        answer = await cancel(world, announcement_id)
+        assert answer.status_code == 200, answer.text
+        # As if the cancel had reached another process: this one only has the database.
+        ctx.cancelled_announcements.clear()
+        clock.advance(seconds=2)  # past the dispatcher's check interval
+        dispatcher.wake()
+
+        async def learnt() -> bool:
+            return announcement_id in ctx.cancelled_announcements
+
+        await until(learnt)
+        sms.release.set()
+
+        async def settled() -> bool:
+            found = await statuses(world, announcement_id)
+            return all(status != "queued" for status, _ in found.values())
+
+        await until(settled)
+    finally:
+        await dispatcher.stop()
+    assert [m.to for m in sms.calls] == PHONES[:1]
+    found = await statuses(world, announcement_id)
+    assert found[PHONES[0]][0] == "sent"
+    assert [found[p] for p in PHONES[1:]] == [("skipped", "cancelled")] * 3
