@@ -130,7 +130,11 @@ async def supporters_with_state(
 
 
 def might_react(ctx: AppContext, event: InboundMessage) -> bool:
-    """Whether the message alone could set off an automation (a superset is safe)."""
+    """Whether the message alone could set off an automation (a superset is safe). Mail
+    whose sender could not be verified goes the one-by-one way too: `store_inbound` is
+    where it is kept from counting as the supporter's activity."""
+    if event.sender_verified is False:
+        return True
     keyword = classify(keyword_text(event) or "")
     return bool(event.start_payload or keyword is not None or is_join(ctx, event))
 

@@ -165,6 +165,31 @@ async def test_unverified_senders_set_nothing_off_either_way(
     assert not [r for r in rows["messages"] if r[3] == "outbound" and r[7] != "See you Saturday"]
 
 
+async def test_unverified_mail_is_no_activity_on_the_fast_paths(
+    database_url: str, clock: FakeClock
+) -> None:
+    """A plain message the lane would take goes the one-by-one way when its sender is not
+    verified, where it leaves the supporter's last inbound time alone."""
+    ctx = await world(database_url, clock)
+    batch: Batch = [
+        [replace(sms("SMv1", "+14155550001", "just saying hi"), sender_verified=False)],
+        [replace(sms("SMv2", "+14155550002", "me too"), sender_verified=True)],
+    ]
+    results, _ = await ingest(ctx, batch, use_lane=True)
+    await shutdown(ctx)
+    assert all(isinstance(r, IngestReport) and len(r.stored) == 1 for r in results)
+    path = database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        last = dict(
+            conn.execute(
+                "SELECT a.address, s.last_inbound_at FROM supporters s JOIN supporter_addresses"
+                " a ON a.supporter_id = s.id WHERE a.address IN ('+14155550001', '+14155550002')"
+            ).fetchall()
+        )
+    assert last["+14155550001"] is None
+    assert last["+14155550002"] is not None
+
+
 async def test_a_failing_lane_batch_is_stored_the_regular_way(
     database_url: str, clock: FakeClock
 ) -> None:
