@@ -9,25 +9,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiosmtplib
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from channels.email.fake import FakeSmtpServer, free_port
+from channels.email.fake import FakeSmtpServer
 from channels.email.listener import SmtpListener
-from gateway.background import background_services
 from storage.models import Message, PendingStatus, Supporter
 from tests.conftest import FakeClock
 from tests.e2e.harness import MakeClient, Org
+from tests.e2e.mail import deliver, start_mail_org
 
 TESTDATA = Path(__file__).parents[2] / "channels" / "email" / "testdata"
-OURS = "team@rally.example.org"
 PHONE = "+14155550177"
 TG_CHAT = 5550188
 # The Message-IDs in the testdata's returned headers, replaced by the one we really sent.
 TESTDATA_IDS = (b"<rp.1.5f3c2a9e7b10@rally.example.org>", b"<rp.2.0d4e6f8a1b2c@rally.example.org>")
-TIMEOUT = 10.0
 
 
 class EmailOrg:
@@ -45,13 +42,7 @@ class EmailOrg:
         raw = (TESTDATA / filename).read_bytes()
         for placeholder in TESTDATA_IDS:
             raw = raw.replace(placeholder, sent.encode())
-        async with aiosmtplib.SMTP(
-            hostname="127.0.0.1", port=self.port, start_tls=False, timeout=TIMEOUT
-        ) as smtp:
-            await smtp.mail("")
-            await smtp.rcpt(OURS)
-            answer = await smtp.data(raw)
-        return f"{answer.code} {answer.message}"
+        return await deliver(self.port, raw, "")
 
     async def count(self, model: type) -> int:
         async with self.org.ctx.sessions() as session:
@@ -65,17 +56,7 @@ class EmailOrg:
 @pytest.fixture
 async def email_org(make_client: MakeClient, clock: FakeClock) -> AsyncIterator[EmailOrg]:
     with FakeSmtpServer() as smtp:
-        port = free_port()
-        org = await Org.start(
-            make_client,
-            clock,
-            smtp_host="127.0.0.1",
-            smtp_port=smtp.port,
-            smtp_from=f"Rally Team <{OURS}>",
-            smtp_starttls=False,
-            inbound_smtp_port=port,
-        )
-        [listener] = [s for s in background_services(org.ctx) if isinstance(s, SmtpListener)]
+        org, listener, port = await start_mail_org(make_client, clock, smtp)
         await listener.start()
         try:
             yield EmailOrg(org, smtp, listener, port)

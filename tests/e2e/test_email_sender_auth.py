@@ -9,19 +9,16 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiosmtplib
 import pytest
 
-from channels.email.fake import FakeSmtpServer, free_port
+from channels.email.fake import FakeSmtpServer
 from channels.email.listener import SmtpListener
-from gateway.background import background_services
 from tests.channels.dkim_case import Signer, mail, new_signer
 from tests.conftest import FakeClock
 from tests.e2e.harness import MakeClient, Org
+from tests.e2e.mail import deliver, start_mail_org
 
-OURS = "team@rally.example.org"
 DANA = "dana@example.net"
-TIMEOUT = 10.0
 
 
 class MailOrg:
@@ -39,16 +36,7 @@ class MailOrg:
 
     async def send(self, raw: bytes, sender: str = DANA) -> str:
         """Deliver `raw` as a sending server would; the listener's answer."""
-        async with aiosmtplib.SMTP(
-            hostname="127.0.0.1", port=self.port, start_tls=False, timeout=TIMEOUT
-        ) as smtp:
-            await smtp.mail(sender)
-            await smtp.rcpt(OURS)
-            try:
-                answer = await smtp.data(raw)
-            except aiosmtplib.SMTPDataError as refused:
-                return f"{refused.code} {refused.message}"
-        return f"{answer.code} {answer.message}"
+        return await deliver(self.port, raw, sender)
 
     async def mails_to(self, address: str) -> list[str]:
         """What the dispatcher sends `address` now (the plain-text part of each mail)."""
@@ -81,18 +69,7 @@ async def start_org(make_client: MakeClient, clock: FakeClock) -> AsyncIterator[
     with FakeSmtpServer() as smtp:
 
         async def start(**settings: Any) -> MailOrg:
-            port = free_port()
-            org = await Org.start(
-                make_client,
-                clock,
-                smtp_host="127.0.0.1",
-                smtp_port=smtp.port,
-                smtp_from=f"Rally Team <{OURS}>",
-                smtp_starttls=False,
-                inbound_smtp_port=port,
-                **settings,
-            )
-            [listener] = [s for s in background_services(org.ctx) if isinstance(s, SmtpListener)]
+            org, listener, port = await start_mail_org(make_client, clock, smtp, **settings)
             assert listener.sender_auth is not None
             listener.sender_auth.dnsfunc = signer.lookup  # DNS answered by the test
             await listener.start()

@@ -6,6 +6,7 @@ another (another `serve`, or `serve` while a `worker` sends)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from tests.conftest import FakeClock
 from tests.gateway.seed import messages_of
@@ -23,6 +24,13 @@ async def statuses(world: World, announcement_id: int) -> dict[str, tuple[str, s
     }
 
 
+def first_at_provider(world: World) -> Callable[[], Awaitable[bool]]:
+    async def held() -> bool:  # one send at a time: the rest wait for the slot
+        return world.sms.held == 1
+
+    return held
+
+
 async def test_claimed_rows_waiting_their_turn_are_not_sent_after_a_cancel(
     world: World, clock: FakeClock
 ) -> None:
@@ -32,11 +40,7 @@ async def test_claimed_rows_waiting_their_turn_are_not_sent_after_a_cancel(
     # One send at a time: the first is at the provider, the other three wait for the slot.
     dispatcher = make_dispatcher(ctx, clock, concurrency=1)
     in_flight = asyncio.create_task(dispatcher.run_once(limit=10))
-
-    async def first_at_provider() -> bool:
-        return sms.held == 1
-
-    await until(first_at_provider)
+    await until(first_at_provider(world))
     answer = await cancel(world, announcement_id)
     assert answer.status_code == 200, answer.text
     sms.release.set()
@@ -58,11 +62,7 @@ async def test_a_cancel_made_by_another_process_is_learnt_before_the_turn(
     dispatcher = make_dispatcher(ctx, clock, concurrency=1)
     await dispatcher.start()
     try:
-
-        async def first_at_provider() -> bool:
-            return sms.held == 1
-
-        await until(first_at_provider)
+        await until(first_at_provider(world))
         answer = await cancel(world, announcement_id)
         assert answer.status_code == 200, answer.text
         # As if the cancel had reached another process: this one only has the database.
