@@ -12,9 +12,21 @@ ran out), the dispatcher skips it when it claims the row (routing/dispatch_batch
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Table, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,12 +41,21 @@ EVENTS: Table = SQLModel.metadata.tables["message_status_events"]
 
 
 class NothingToCancel(Exception):
-    """Fanned out, and every message has been handed to a provider or has ended."""
+    """Fanned out, every message has been handed to a provider or has ended, and nothing
+    else the cancel stops is left (a poll still open, a check-in run's queued nudges)."""
 
 
-async def cancel_announcement(session: AsyncSession, announcement_id: int, now: datetime) -> int:
+async def cancel_announcement(
+    session: AsyncSession,
+    announcement_id: int,
+    now: datetime,
+    also_left: Sequence[ColumnElement[bool]] = (),
+) -> int:
     """Cancel in the caller's transaction (the caller commits); the number of messages
-    stopped now (0 when it was cancelled already). Raises NothingToCancel."""
+    stopped now (0 when it was cancelled already). `also_left`: conditions (EXISTS) under
+    which the caller has more to stop once its messages have all gone out (routing/polls.py
+    `open_poll_of`, routing/checkin_cancel.py `queued_nudges`): then it is still cancelled.
+    Raises NothingToCancel."""
     state = (
         await session.execute(
             select(col(Announcement.state))
@@ -46,8 +67,8 @@ async def cancel_announcement(session: AsyncSession, announcement_id: int, now: 
         return 0
     queued = (MESSAGES.c.announcement_id == announcement_id, MESSAGES.c.status == "queued")
     if state != "pending":
-        left = await session.execute(select(MESSAGES.c.id).where(*queued).limit(1))
-        if left.first() is None:
+        left = await session.execute(select(or_(exists().where(*queued), *also_left)))
+        if not left.scalar_one():
             raise NothingToCancel("nothing left to cancel: every message was sent or has ended")
     count = await stop_queued(session, (MESSAGES.c.announcement_id == announcement_id,), now)
     values: dict[str, object] = {"state": CANCELLED}

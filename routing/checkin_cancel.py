@@ -4,7 +4,9 @@ nudges, one-on-ones written in the same run (routing/checkins.py `run_sender`), 
 In the cancel's transaction, after `cancel_announcement`, and as it treats the prompt's
 messages: a nudge not yet handed to a provider becomes `skipped` with error `cancelled`
 and leaves the outbox; one a dispatcher has leased is left to finish (it may be at the
-provider already).
+provider already), and a retry or fallback of it is skipped when claimed, as are rows
+claimed but still waiting (routing/dispatch_batch.py `cancelled_with`). A run whose
+prompts have all gone out is still cancelled while a nudge is queued (`queued_nudges`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.cancel import CANCELLED, MESSAGES, stop_queued
@@ -23,6 +25,12 @@ log = logging.getLogger(__name__)
 
 def _nudges_of(announcement_id: int) -> tuple[ColumnElement[bool], ...]:
     return (MESSAGES.c.sent_by == run_sender(announcement_id), MESSAGES.c.kind == "nudge")
+
+
+def queued_nudges(announcement_id: int) -> ColumnElement[bool]:
+    """The run has nudges not yet sent (for routing/cancel.py): its cancel stops them even
+    when every prompt has gone out."""
+    return exists().where(*_nudges_of(announcement_id), MESSAGES.c.status == "queued")
 
 
 async def skip_run_nudges(session: AsyncSession, announcement_id: int, now: datetime) -> int:

@@ -75,6 +75,12 @@ def run_sender(announcement_id: int) -> str:
     return f"checkin_run:{announcement_id}"
 
 
+def run_of(sent_by: str | None) -> int | None:
+    """The run (its prompt's announcement id) a nudge's `sent_by` names, if any."""
+    prefix, _, number = (sent_by or "").partition(":")
+    return int(number) if prefix == "checkin_run" and number.isdecimal() else None
+
+
 async def nudged_since(session: AsyncSession, supporter_id: int, since: datetime) -> bool:
     found = (
         await session.exec(

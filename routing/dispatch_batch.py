@@ -7,16 +7,16 @@ provider is called, which is what crash recovery relies on (an attempt left with
 provider id is settled as interrupted and the message is sent again).
 
 Rows that are not to be sent now leave here too: messages no longer queued lose their
-outbox row, messages of a cancelled announcement (a retry or fallback of a send that was
-in flight when it was cancelled) and of opted-out supporters are skipped, quiet hours
-reschedule, and rows whose address can no longer be used go through `record_failure`
-(retry, fall back or fail).
+outbox row, messages of a cancelled announcement or check-in run (a retry or fallback of
+a send that was in flight when it was cancelled, a row whose lease ran out) and of
+opted-out supporters are skipped, quiet hours reschedule, and rows whose address can no
+longer be used go through `record_failure` (retry, fall back or fail).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +30,7 @@ from channels.base import OutboundMessage
 from gateway.context import AppContext
 from routing.bulk_insert import BulkWriter
 from routing.cancel import CANCELLED
+from routing.checkins import run_of
 from routing.claim import lock_due_rows
 from routing.compose import compose, prepare_email_threading
 from routing.dispatch_outcome import INTERRUPTED, address_blocker, finish, record_failure
@@ -60,7 +61,8 @@ class Ready:
     attempt_id: int
     lease_until: datetime
     outbound: OutboundMessage
-    # Checked again just before the send: the announcement may be cancelled meanwhile.
+    # The announcement whose cancel stops it (its own, or a nudge's check-in run), checked
+    # again just before the send: it may be cancelled meanwhile.
     announcement_id: int | None = None
 
 
@@ -90,8 +92,15 @@ _MESSAGE_COLUMNS = tuple(
         "in_reply_to",
         "references",
         "announcement_id",
+        "sent_by",
     )
 )
+
+
+def cancelled_with(message: Any) -> int | None:
+    """The announcement whose cancel stops this message: its own, or for a check-in nudge
+    (which has none) its run's prompt (routing/checkin_cancel.py)."""
+    return run_of(message.sent_by) if message.kind == "nudge" else message.announcement_id
 
 
 async def claim_ready(
@@ -133,6 +142,7 @@ async def _check(
             .where(MESSAGES.c.id.in_(message_ids))
         )
     }
+    cancelled_runs = await _cancelled_runs(session, messages.values())
     supporter_ids = {m.supporter_id for m in messages.values()}
     supporters = {
         s.id: s
@@ -162,7 +172,9 @@ async def _check(
         if message is None or message.status != "queued" or not message.channel:
             plan.dead.append(row.id)
             continue
-        if message.announcement_state == CANCELLED:
+        if message.announcement_state == CANCELLED or (
+            message.kind == "nudge" and cancelled_with(message) in cancelled_runs
+        ):
             await finish(session, ctx, await _orm(session, message.id), "skipped", CANCELLED)
             continue
         supporter = supporters[message.supporter_id]
@@ -195,6 +207,19 @@ async def _check(
             await prepare_email_threading(session, message, settings)
         plan.send.append((row.id, message, use_template))
     return plan
+
+
+async def _cancelled_runs(session: AsyncSession, messages: Iterable[Any]) -> set[int]:
+    """The cancelled check-in runs among those of the chunk's nudges (no query without)."""
+    runs = {cancelled_with(m) for m in messages if m.kind == "nudge"} - {None}
+    if not runs:
+        return set()
+    found = await session.execute(
+        sa_select(ANNOUNCEMENTS.c.id).where(
+            ANNOUNCEMENTS.c.id.in_(runs), ANNOUNCEMENTS.c.state == CANCELLED
+        )
+    )
+    return set(found.scalars())
 
 
 async def _orm(session: AsyncSession, message_id: int) -> Message:
@@ -283,7 +308,7 @@ async def _store(
                 attempt_id=attempt_ids[message.id],
                 lease_until=until,
                 outbound=compose(message, use_template=use_template),
-                announcement_id=message.announcement_id,
+                announcement_id=cancelled_with(message),
             )
         )
     return ready

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, exists, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -75,6 +75,11 @@ async def open_poll_for(session: AsyncSession, supporter_id: int, now: datetime)
         .limit(1)
     )
     return (await session.exec(query)).first()
+
+
+def open_poll_of(announcement_id: int) -> ColumnElement[bool]:
+    """The poll asked by this announcement is still open (for routing/cancel.py)."""
+    return exists().where(col(Poll.announcement_id) == announcement_id, col(Poll.closed).is_(False))
 
 
 async def close_polls_of(session: AsyncSession, announcement_id: int) -> None:

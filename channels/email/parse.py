@@ -23,6 +23,7 @@ from channels.email.reply import normalise_newlines, strip_reply
 MAX_RAW_CHARS = 256 * 1024
 MAX_PROVIDER_ID = 200  # Message.provider_message_id column width
 MAX_HEADER_ID = 998  # RFC 5322 line limit; Message.email_message_id column width
+UNVERIFIED_PREFIX = "unverified:"  # provider id of mail whose sender was not verified
 
 # RFC 3834 and the de-facto headers autoresponders set. Mail carrying them is dropped so
 # that our automatic replies and an out-of-office never answer each other forever.
@@ -113,9 +114,18 @@ def _date(msg: Message) -> datetime | None:
     return None
 
 
-def _provider_id(message_id: str | None, raw: bytes) -> str:
-    """The Message-ID, or a digest of the bytes: re-delivering the same mail dedupes."""
-    if message_id and len(message_id) <= MAX_PROVIDER_ID:
+def provider_id(message_id: str | None, raw: bytes, verified: bool | None = None) -> str:
+    """The Message-ID, or a digest of the bytes: re-delivering the same mail dedupes.
+
+    `verified` is the sender check's verdict (sender_auth.py; None: not checked). Mail that
+    failed it is known by a digest of its bytes under a prefix no other mail's id has: its
+    Message-ID is the sender's word, and a forger sending a supporter's next Message-ID
+    first would otherwise have the real mail dropped as a retry of the forgery."""
+    if verified is False:
+        return (UNVERIFIED_PREFIX + hashlib.sha256(raw).hexdigest())[:MAX_PROVIDER_ID]
+    # Nor does a verified mail take that form, whatever its Message-ID says.
+    claims_prefix = bool(verified) and (message_id or "").startswith(UNVERIFIED_PREFIX)
+    if message_id and len(message_id) <= MAX_PROVIDER_ID and not claims_prefix:
         return message_id
     basis = message_id.encode("utf-8", "replace") if message_id else raw
     return "sha256:" + hashlib.sha256(basis).hexdigest()
@@ -161,7 +171,7 @@ def _message(msg: EmailMessage, raw: bytes, envelope_from: str | None) -> Inboun
     return InboundMessage(
         channel="email",
         address=sender,
-        provider_message_id=_provider_id(message_id, raw),
+        provider_message_id=provider_id(message_id, raw),
         body=body,
         received_at=_date(msg),
         attachments=_attachments(msg, body_part),

@@ -2,6 +2,8 @@
 
 Anyone can write any `From`. The listener asks `SenderAuth` and sets each inbound
 message's `sender_verified`; routing stores unverified mail but runs no automation for it.
+Unverified mail is known by a digest of its bytes, not its Message-ID (parse.provider_id),
+so it never makes a verified mail with the same Message-ID look like a retry.
 
 - `off`: not checked; `sender_verified` stays None.
 - `dkim`: a DKIM signature (RFC 6376, checked by dkimpy) verifies, signs the From header,
@@ -35,6 +37,7 @@ from dkim.dnsplug import get_txt
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from channels.base import InboundMessage, StatusUpdate
+from channels.email.parse import provider_id
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +178,17 @@ class SenderAuth:
     async def mark(
         self, raw: bytes, events: Sequence[InboundMessage | StatusUpdate]
     ) -> list[InboundMessage | StatusUpdate]:
-        """`events` with each inbound message's `sender_verified` set."""
+        """`events` with each inbound message's `sender_verified` set, and its provider id
+        as that verdict makes it (parse.provider_id: unverified mail cannot take the id of
+        a verified one and have it dropped as a retry)."""
         marked: list[InboundMessage | StatusUpdate] = []
         for event in events:
             if isinstance(event, InboundMessage) and self.mode != "off":
-                event = replace(event, sender_verified=await self.check(raw, event.address))
+                verified = await self.check(raw, event.address)
+                event = replace(
+                    event,
+                    sender_verified=verified,
+                    provider_message_id=provider_id(event.email_message_id, raw, verified),
+                )
             marked.append(event)
         return marked

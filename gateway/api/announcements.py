@@ -34,8 +34,8 @@ from gateway.auth import AnyRole, Context, Principal
 from gateway.context import AppContext
 from routing.audience import preview_audience
 from routing.cancel import NothingToCancel, cancel_announcement, stopped_count
-from routing.checkin_cancel import skip_run_nudges, skipped_nudges
-from routing.polls import close_polls_of
+from routing.checkin_cancel import queued_nudges, skip_run_nudges, skipped_nudges
+from routing.polls import close_polls_of, open_poll_of
 from storage.models import Announcement
 
 router = APIRouter(tags=["announcements"])
@@ -203,18 +203,28 @@ async def get_announcement(
 @router.post(
     "/announcements/{announcement_id}/cancel",
     response_model=AnnouncementCancelled,
-    responses={409: {"description": "nothing left to cancel: every message was sent or ended"}},
+    responses={
+        409: {
+            "description": "nothing left to cancel: every message was sent or ended (and the "
+            "poll is closed, the check-in run's nudges have gone out)"
+        }
+    },
 )
 async def post_cancel(
     announcement_id: int, ctx: Context, session: SessionDep, principal: AnyRole
 ) -> AnnouncementCancelled:
     """Stop the fan-out and skip every message not yet handed to a provider; sends in
     flight and sent messages stay. A poll is closed too, and a check-in run's nudges are
-    stopped like its prompt. Again on a cancelled one: 200, the current report."""
+    stopped like its prompt, even once all its own messages have gone out (then it is
+    cancelled while the poll is open or a nudge is queued). Again on a cancelled one: 200,
+    the current report."""
     announcement = await visible_announcement(session, principal, announcement_id)
     now = ctx.clock()
+    # What else the cancel stops, left when its own messages have all gone out.
+    left = {"poll": open_poll_of, "checkin": queued_nudges}.get(announcement.kind)
+    also_left = [left(announcement_id)] if left else []
     try:
-        await cancel_announcement(session, announcement_id, now)
+        await cancel_announcement(session, announcement_id, now, also_left)
     except NothingToCancel as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     if announcement.kind == "poll":

@@ -4,11 +4,14 @@ dkim_case.py); Authentication-Results headers as mail servers write them."""
 
 from __future__ import annotations
 
+import hashlib
+
 import dkim
 import pytest
 from pydantic import ValidationError
 
 from channels.base import InboundMessage, StatusUpdate
+from channels.email.parse import parse_events
 from channels.email.sender_auth import CheckLater, SenderAuth
 from gateway.settings import Settings
 from tests.channels.dkim_case import Signer, mail, new_signer
@@ -193,12 +196,74 @@ async def test_off_checks_nothing_and_mark_only_touches_inbound_messages(signer:
     assert await SenderAuth().check(mail(), "amina@example.org") is None
     assert await SenderAuth().mark(mail(), [message]) == [message]
     marked = await signer.auth().mark(mail(), [message, bounce])
+    digest = "unverified:" + hashlib.sha256(mail()).hexdigest()
     assert marked == [
-        InboundMessage(
-            "email", "amina@example.org", "<m1@example.org>", "START", sender_verified=False
-        ),
+        InboundMessage("email", "amina@example.org", digest, "START", sender_verified=False),
         bounce,
     ]
+
+
+# -- provider ids ----------------------------------------------------------------------
+
+
+async def received(auth: SenderAuth, raw: bytes) -> InboundMessage:
+    """The message the listener hands on for `raw`: parsed, then marked."""
+    [message] = await auth.mark(raw, parse_events(raw))
+    assert isinstance(message, InboundMessage)
+    return message
+
+
+async def test_unverified_mail_never_takes_the_id_a_verified_mail_has(signer: Signer) -> None:
+    """A forger who sends a supporter's next Message-ID first must not make her real mail
+    look like a retry of the forgery (and be dropped)."""
+    signer.publish("example.org")
+    real = signer.sign(mail(body="STOP"), "example.org")
+    forged = mail(body="Never mind")  # same Message-ID, no signature
+    verified = await received(signer.auth(), real)
+    unverified = await received(signer.auth(), forged)
+    assert (verified.sender_verified, verified.provider_message_id) == (True, "<m1@example.org>")
+    assert unverified.sender_verified is False
+    assert unverified.provider_message_id == "unverified:" + hashlib.sha256(forged).hexdigest()
+    # The Message-ID stays for threading (our replies skip unverified mail: compose.py).
+    assert unverified.email_message_id == verified.email_message_id == "<m1@example.org>"
+    # Retries dedupe: the same verified mail, or the same unverified bytes, get the same id.
+    assert (await received(signer.auth(), real)).provider_message_id == "<m1@example.org>"
+    again = await received(signer.auth(), forged)
+    assert again.provider_message_id == unverified.provider_message_id
+    # A copy of the real mail with its body changed fails the signature: its own id.
+    replayed = await received(signer.auth(), real.replace(b"STOP", b"START"))
+    assert replayed.sender_verified is False
+    assert replayed.provider_message_id not in {
+        verified.provider_message_id,
+        unverified.provider_message_id,
+    }
+
+
+async def test_authserv_unverified_mail_is_known_by_its_bytes_too() -> None:
+    ours = b"Authentication-Results: mx.rally.example.org; dmarc=pass\r\n" + mail()
+    assert (await received(OURS, ours)).provider_message_id == "<m1@example.org>"
+    theirs = b"Authentication-Results: mx.example.net; dmarc=pass\r\n" + mail()
+    assert (await received(OURS, theirs)).provider_message_id.startswith("unverified:")
+
+
+async def test_a_verified_message_id_cannot_pose_as_an_unverified_id(signer: Signer) -> None:
+    signer.publish("example.org")
+    posing = "unverified:" + hashlib.sha256(mail(body="STOP")).hexdigest()
+    raw = signer.sign(mail(message_id=posing), "example.org")
+    message = await received(signer.auth(), raw)
+    assert message.sender_verified is True
+    assert message.provider_message_id == "sha256:" + hashlib.sha256(posing.encode()).hexdigest()
+    assert message.email_message_id == posing
+
+
+async def test_off_keeps_the_message_id_as_the_provider_id() -> None:
+    for raw in (mail(), mail(body="STOP")):  # nothing checked: the Message-ID, as before
+        message = await received(SenderAuth(), raw)
+        assert message.sender_verified is None
+        assert message.provider_message_id == "<m1@example.org>"
+    bare = b"From: amina@example.org\r\n\r\nSTOP\r\n"  # no Message-ID: the bytes
+    message = await received(SenderAuth(), bare)
+    assert message.provider_message_id == "sha256:" + hashlib.sha256(bare).hexdigest()
 
 
 @pytest.mark.parametrize(

@@ -118,6 +118,36 @@ async def test_a_forged_start_leaves_an_opted_out_supporter_opted_out(
     assert (await box.inbound(dana["id"]))[-1]["sender_verified"] is True
 
 
+async def test_a_forgery_sent_first_under_her_message_id_does_not_swallow_her_stop(
+    start_org: StartMailOrg,
+) -> None:
+    """Ingestion drops a second mail with a known provider id as a retry: a forger who
+    guesses Dana's next Message-ID and sends it first must not make her STOP that retry."""
+    box = await start_org(inbound_smtp_sender_auth="dkim")
+    box.signer.publish("example.net")
+    dana = await box.org.supporter(name="Dana", addresses=[{"channel": "email", "address": DANA}])
+    forged = mail(DANA, "Keep me posted!", message_id="<dana.7@example.net>")
+    stop = box.signer.sign(mail(DANA, "STOP", message_id="<dana.7@example.net>"), "example.net")
+
+    assert (await box.send(forged)).startswith("250")
+    assert not await box.opted_out(dana["id"])
+    assert (await box.send(stop)).startswith("250")
+    assert await box.opted_out(dana["id"])
+    assert await box.mails_to(DANA) == [box.org.ctx.settings.opt_out_text]
+
+    # The sending servers retry (say our 250 was lost): each mail is still stored once.
+    assert (await box.send(stop)).startswith("250")
+    assert (await box.send(forged)).startswith("250")
+    inbound = await box.inbound(dana["id"])
+    assert [(m["body"], m["sender_verified"]) for m in inbound] == [
+        ("Keep me posted!", False),
+        ("STOP", True),
+    ]
+    assert inbound[0]["provider_message_id"].startswith("unverified:")
+    assert inbound[1]["provider_message_id"] == "<dana.7@example.net>"
+    assert await box.mails_to(DANA) == [box.org.ctx.settings.opt_out_text]  # no second reply
+
+
 async def test_unverified_mail_from_a_stranger_is_kept_but_starts_nothing(
     start_org: StartMailOrg,
 ) -> None:

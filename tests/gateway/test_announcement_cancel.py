@@ -424,3 +424,149 @@ async def test_cancelling_another_announcement_leaves_a_run_s_nudges(
     assert answer.status_code == 200 and answer.json()["cancelled_nudges"] == 0
     assert [m.status for m in await outbound(ctx, "nudge")] == ["queued"] * 4
     assert await count(ctx, OutboxItem) == 8  # the run's four prompts and four nudges
+
+
+async def start_run_with_nudges(world: World, clock: FakeClock) -> int:
+    """A check-in run on North with a nudge for each of its four reachable members, queued
+    before its prompts (so claimed first); the run's announcement id."""
+    created = await world.client.post(
+        f"{API}/teams/North/checkins",
+        json={
+            "weekday": 2,
+            "local_time": "18:00",
+            "timezone": "UTC",
+            "prompt": "How was it?",
+            "inactive_days": 1,
+            "nudge_text": "Hi {name}, we miss you!",
+        },
+    )
+    assert created.status_code == 201, created.text
+    clock.set(datetime(2026, 3, 11, 18, 0, tzinfo=UTC))  # a week after the members joined
+    [run] = (await run_due_checkins(world.ctx)).runs
+    assert (run.prompts, run.nudges) == (4, 4)
+    return run.announcement_id
+
+
+async def test_cancel_after_the_prompts_went_out_stops_the_queued_nudges(
+    world: World, clock: FakeClock
+) -> None:
+    """Every prompt is sent, every nudge is waiting for its retry: the cancel still has
+    something to stop, so 200 and the run is cancelled (was 409, nudges kept)."""
+    sms, ctx = world.sms, world.ctx
+    announcement_id = await start_run_with_nudges(world, clock)
+    for phone in PHONES:  # each member's first send is their nudge
+        sms.fail(phone, Throttled("slow down", retry_after=30))
+    dispatcher = make_dispatcher(ctx, clock)
+    assert await dispatcher.run_once() == 8
+    assert sorted(m.body for _, m in sms.accepted) == ["How was it?"] * 4
+
+    answer = await cancel(world, announcement_id)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert (data["state"], data["counts"]) == ("cancelled", {"sent": 4, "skipped": 1})
+    assert (data["cancelled"], data["cancelled_nudges"]) == (0, 4)
+    assert await count(ctx, OutboxItem) == 0
+    assert [(m.status, m.error) for m in await outbound(ctx, "nudge")] == [
+        ("skipped", "cancelled")
+    ] * 4
+    clock.advance(seconds=300)  # past the retries' due time
+    assert await dispatcher.run_until_idle() == 0
+    assert len(sms.accepted) == 4
+    again = await cancel(world, announcement_id)
+    assert again.status_code == 200 and again.json() == data
+
+
+async def test_a_nudge_at_the_provider_at_the_cancel_is_not_retried_nor_falls_back(
+    world: World, clock: FakeClock
+) -> None:
+    """The prompts are sent; three nudges (second tries) are at the provider when the run is
+    cancelled, the fourth waits for its retry. One is accepted (stays sent), one fails for
+    good (its fallback to email must not go out), one is throttled (its retry must not go
+    out): nudges carry no announcement id, so the claim finds their run by `sent_by`."""
+    sms, ctx = world.sms, world.ctx
+    announcement_id = await start_run_with_nudges(world, clock)
+    nudges = {m.supporter_id: m.id for m in await outbound(ctx, "nudge")}
+    accepted, fell_back, throttled, waiting = (nudges[s] for s in world.members)
+    assert None not in (accepted, fell_back, throttled, waiting)
+    for phone in PHONES:
+        sms.fail(phone, Throttled("slow down", retry_after=30))
+    dispatcher = make_dispatcher(ctx, clock)
+    assert await dispatcher.run_once() == 8  # the prompts go out, the nudges are put off
+    clock.advance(seconds=60)
+    sms.hold_before_accept = set(PHONES[:3])
+    sms.fail(PHONES[1], InvalidRecipient("landline", code="30006"))
+    sms.fail(PHONES[2], Throttled("slow down", retry_after=30))
+    in_flight = asyncio.create_task(dispatcher.run_once(limit=3))
+
+    async def held() -> bool:
+        return sms.held == 3
+
+    await until(held)
+    answer = await cancel(world, announcement_id)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "cancelled"
+    assert answer.json()["cancelled_nudges"] == 1
+    stopped = await load(ctx, waiting)
+    assert (stopped.status, stopped.error) == ("skipped", "cancelled")
+
+    sms.release.set()
+    assert await asyncio.wait_for(in_flight, 10) == 3
+    assert (await load(ctx, accepted)).status == "sent"
+    assert (await load(ctx, fell_back)).channel == "email"  # re-queued, not yet claimed
+    clock.advance(seconds=300)  # past the retry's due time
+    assert await dispatcher.run_until_idle() == 2
+    for message_id in (fell_back, throttled):
+        message = await load(ctx, message_id)
+        assert (message.status, message.error) == ("skipped", "cancelled"), message_id
+        assert await outbox_of(ctx, message_id) is None
+    assert world.email.calls == []
+    assert len(sms.calls) == 8 + 3  # nothing after the cancel
+    final = await cancel(world, announcement_id)
+    assert final.status_code == 200 and final.json()["cancelled_nudges"] == 3
+
+
+async def test_cancel_after_a_poll_went_out_closes_it(world: World, clock: FakeClock) -> None:
+    client, ctx = world.client, world.ctx
+    created = await client.post(
+        f"{API}/polls",
+        json={"question": "Saturday?", "options": ["Yes", "No"], "audience": {"teams": ["North"]}},
+    )
+    assert created.status_code == 202, created.text
+    poll = created.json()
+    assert await make_dispatcher(ctx, clock).run_until_idle() == 4
+
+    answer = await cancel(world, poll["announcement_id"])
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert (data["state"], data["counts"], data["cancelled"]) == (
+        "cancelled",
+        {"sent": 4, "skipped": 1},
+        0,
+    )
+    shown = (await client.get(f"{API}/polls/{poll['id']}")).json()
+    assert (shown["state"], shown["closed"]) == ("cancelled", True)
+    await ingest(ctx, [sms_reply(PHONES[0], "1")])
+    shown = (await client.get(f"{API}/polls/{poll['id']}")).json()
+    assert shown["answers"] == 0
+
+
+async def test_a_closed_poll_or_a_finished_run_has_nothing_left_to_cancel(
+    world: World, clock: FakeClock
+) -> None:
+    client, ctx = world.client, world.ctx
+    created = await client.post(
+        f"{API}/polls",
+        json={"question": "Saturday?", "options": ["Yes", "No"], "audience": {"teams": ["North"]}},
+    )
+    assert created.status_code == 202, created.text
+    poll = created.json()
+    assert (await client.post(f"{API}/polls/{poll['id']}/close")).status_code == 200
+    run_id = await start_run_with_nudges(world, clock)
+    assert await make_dispatcher(ctx, clock).run_until_idle() == 12  # 4 questions, 4 + 4
+
+    for announcement_id in (poll["announcement_id"], run_id):
+        answer = await cancel(world, announcement_id)
+        assert answer.status_code == 409, answer.text
+        assert "nothing left to cancel" in answer.json()["detail"]
+        shown = (await client.get(f"{API}/announcements/{announcement_id}")).json()
+        assert (shown["state"], shown["counts"]) == ("fanned_out", {"sent": 4, "skipped": 1})

@@ -10,8 +10,16 @@ from collections.abc import Awaitable, Callable
 
 from tests.conftest import FakeClock
 from tests.gateway.seed import messages_of
-from tests.gateway.test_announcement_cancel import PHONES, World, announce, cancel, world
+from tests.gateway.test_announcement_cancel import (
+    PHONES,
+    World,
+    announce,
+    cancel,
+    start_run_with_nudges,
+    world,
+)
 from tests.routing.fake_adapter import make_dispatcher, until
+from tests.routing.fake_channel import outbound
 
 __all__ = ["world"]  # the fixture, shared with the cancel API tests
 
@@ -87,3 +95,27 @@ async def test_a_cancel_made_by_another_process_is_learnt_before_the_turn(
     found = await statuses(world, announcement_id)
     assert found[PHONES[0]][0] == "sent"
     assert [found[p] for p in PHONES[1:]] == [("skipped", "cancelled")] * 3
+
+
+async def test_a_check_in_run_s_claimed_nudges_are_given_back_too(
+    world: World, clock: FakeClock
+) -> None:
+    """Nudges carry no announcement id: they are given back by their run's."""
+    sms, ctx = world.sms, world.ctx
+    announcement_id = await start_run_with_nudges(world, clock)
+    sms.hold_before_accept = set(PHONES)
+    dispatcher = make_dispatcher(ctx, clock, concurrency=1)
+    in_flight = asyncio.create_task(dispatcher.run_once(limit=10))
+    await until(first_at_provider(world))  # the first nudge; the other seven rows wait
+    answer = await cancel(world, announcement_id)
+    assert answer.status_code == 200, answer.text
+    sms.release.set()
+    assert await asyncio.wait_for(in_flight, 10) == 8
+    assert [m.body for m in sms.calls] == ["Hi N0, we miss you!"]
+    await dispatcher.run_until_idle()  # the given-back rows: skipped when claimed
+    assert len(sms.calls) == 1
+    nudges = {m.address: (m.status, m.error) for m in await outbound(ctx, "nudge")}
+    assert nudges[PHONES[0]][0] == "sent"
+    assert [nudges[p] for p in PHONES[1:]] == [("skipped", "cancelled")] * 3
+    prompts = await statuses(world, announcement_id)
+    assert list(prompts.values()) == [("skipped", "cancelled")] * 4
