@@ -348,84 +348,6 @@ async def test_cancelling_a_poll_closes_it_to_those_it_reached(
     assert [m.to for _, m in world.sms.accepted] == PHONES[:2]
 
 
-async def test_cancelling_a_check_in_run_stops_its_nudges(world: World, clock: FakeClock) -> None:
-    """Nudges are written by the run, so its cancel stops them like the prompt: the queued
-    ones are skipped, one already sent stays sent, and members whose nudge was stopped are
-    nudged by the next run (they never got one this quiet spell)."""
-    client, ctx = world.client, world.ctx
-    created = await client.post(
-        f"{API}/teams/North/checkins",
-        json={
-            "weekday": 2,
-            "local_time": "18:00",
-            "timezone": "UTC",
-            "prompt": "How was it?",
-            "inactive_days": 1,
-            "nudge_text": "Hi {name}, we miss you!",
-        },
-    )
-    assert created.status_code == 201, created.text
-    clock.set(datetime(2026, 3, 11, 18, 0, tzinfo=UTC))  # a week after the members joined
-    [run] = (await run_due_checkins(ctx)).runs
-    assert (run.prompts, run.nudges) == (4, 4)
-    dispatcher = make_dispatcher(ctx, clock)
-    assert await dispatcher.run_once(limit=1) == 1  # the first nudge goes out
-    assert [m.body for _, m in world.sms.accepted] == ["Hi N0, we miss you!"]
-
-    answer = await cancel(world, run.announcement_id)
-    assert answer.status_code == 200, answer.text
-    assert (answer.json()["cancelled"], answer.json()["cancelled_nudges"]) == (4, 3)
-    assert await count(ctx, OutboxItem) == 0
-    nudges = {m.supporter_id: m for m in await outbound(ctx, "nudge")}
-    assert [nudges[s].status for s in world.members] == ["sent", "skipped", "skipped", "skipped"]
-    stopped = (await client.get(f"{API}/messages/{nudges[world.members[1]].id}")).json()
-    assert (stopped["error"], stopped["sent_by"]) == (
-        "cancelled",
-        f"checkin_run:{run.announcement_id}",
-    )
-    assert [(h["status"], h["error"]) for h in stopped["history"]] == [("skipped", "cancelled")]
-    assert await dispatcher.run_until_idle() == 0
-    assert [m.body for _, m in world.sms.accepted] == ["Hi N0, we miss you!"]
-
-    again = await cancel(world, run.announcement_id)
-    assert again.status_code == 200 and again.json()["cancelled_nudges"] == 3
-    stopped = (await client.get(f"{API}/messages/{nudges[world.members[1]].id}")).json()
-    assert len(stopped["history"]) == 1
-
-    clock.set(datetime(2026, 3, 18, 18, 0, tzinfo=UTC))  # next week's run
-    [later] = (await run_due_checkins(ctx)).runs
-    assert later.nudges == 3  # N1..N3 again; N0 was nudged this quiet spell
-    assert await dispatcher.run_until_idle() == 7
-    sent = sorted(m.body for _, m in world.sms.accepted if "miss you" in m.body)
-    assert sent == [f"Hi N{n}, we miss you!" for n in (0, 1, 2, 3)]
-
-
-async def test_cancelling_another_announcement_leaves_a_run_s_nudges(
-    world: World, clock: FakeClock
-) -> None:
-    """Only the cancel of the run's own prompt stops its nudges."""
-    ctx = world.ctx
-    created = await world.client.post(
-        f"{API}/teams/North/checkins",
-        json={
-            "weekday": 2,
-            "local_time": "18:00",
-            "timezone": "UTC",
-            "prompt": "How was it?",
-            "inactive_days": 1,
-            "nudge_text": "Hi {name}",
-        },
-    )
-    assert created.status_code == 201, created.text
-    clock.set(datetime(2026, 3, 11, 18, 0, tzinfo=UTC))
-    assert len((await run_due_checkins(ctx)).runs) == 1
-    other = await announce(world)
-    answer = await cancel(world, other)
-    assert answer.status_code == 200 and answer.json()["cancelled_nudges"] == 0
-    assert [m.status for m in await outbound(ctx, "nudge")] == ["queued"] * 4
-    assert await count(ctx, OutboxItem) == 8  # the run's four prompts and four nudges
-
-
 async def start_run_with_nudges(world: World, clock: FakeClock) -> int:
     """A check-in run on North with a nudge for each of its four reachable members, queued
     before its prompts (so claimed first); the run's announcement id."""
@@ -445,6 +367,57 @@ async def start_run_with_nudges(world: World, clock: FakeClock) -> int:
     [run] = (await run_due_checkins(world.ctx)).runs
     assert (run.prompts, run.nudges) == (4, 4)
     return run.announcement_id
+
+
+async def test_cancelling_a_check_in_run_stops_its_nudges(world: World, clock: FakeClock) -> None:
+    """Nudges are written by the run, so its cancel stops them like the prompt: the queued
+    ones are skipped, one already sent stays sent, and members whose nudge was stopped are
+    nudged by the next run (they never got one this quiet spell)."""
+    client, ctx = world.client, world.ctx
+    run_id = await start_run_with_nudges(world, clock)
+    dispatcher = make_dispatcher(ctx, clock)
+    assert await dispatcher.run_once(limit=1) == 1  # the first nudge goes out
+    assert [m.body for _, m in world.sms.accepted] == ["Hi N0, we miss you!"]
+
+    answer = await cancel(world, run_id)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["cancelled"], answer.json()["cancelled_nudges"]) == (4, 3)
+    assert await count(ctx, OutboxItem) == 0
+    nudges = {m.supporter_id: m for m in await outbound(ctx, "nudge")}
+    assert [nudges[s].status for s in world.members] == ["sent", "skipped", "skipped", "skipped"]
+    stopped = (await client.get(f"{API}/messages/{nudges[world.members[1]].id}")).json()
+    assert (stopped["error"], stopped["sent_by"]) == (
+        "cancelled",
+        f"checkin_run:{run_id}",
+    )
+    assert [(h["status"], h["error"]) for h in stopped["history"]] == [("skipped", "cancelled")]
+    assert await dispatcher.run_until_idle() == 0
+    assert [m.body for _, m in world.sms.accepted] == ["Hi N0, we miss you!"]
+
+    again = await cancel(world, run_id)
+    assert again.status_code == 200 and again.json()["cancelled_nudges"] == 3
+    stopped = (await client.get(f"{API}/messages/{nudges[world.members[1]].id}")).json()
+    assert len(stopped["history"]) == 1
+
+    clock.set(datetime(2026, 3, 18, 18, 0, tzinfo=UTC))  # next week's run
+    [later] = (await run_due_checkins(ctx)).runs
+    assert later.nudges == 3  # N1..N3 again; N0 was nudged this quiet spell
+    assert await dispatcher.run_until_idle() == 7
+    sent = sorted(m.body for _, m in world.sms.accepted if "miss you" in m.body)
+    assert sent == [f"Hi N{n}, we miss you!" for n in (0, 1, 2, 3)]
+
+
+async def test_cancelling_another_announcement_leaves_a_run_s_nudges(
+    world: World, clock: FakeClock
+) -> None:
+    """Only the cancel of the run's own prompt stops its nudges."""
+    ctx = world.ctx
+    await start_run_with_nudges(world, clock)
+    other = await announce(world)
+    answer = await cancel(world, other)
+    assert answer.status_code == 200 and answer.json()["cancelled_nudges"] == 0
+    assert [m.status for m in await outbound(ctx, "nudge")] == ["queued"] * 4
+    assert await count(ctx, OutboxItem) == 8  # the run's four prompts and four nudges
 
 
 async def test_cancel_after_the_prompts_went_out_stops_the_queued_nudges(

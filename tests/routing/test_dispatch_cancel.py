@@ -32,6 +32,12 @@ async def statuses(world: World, announcement_id: int) -> dict[str, tuple[str, s
     }
 
 
+async def only_the_first_was_sent(world: World, announcement_id: int) -> None:
+    found = await statuses(world, announcement_id)
+    assert found[PHONES[0]][0] == "sent"
+    assert [found[p] for p in PHONES[1:]] == [("skipped", "cancelled")] * 3
+
+
 def first_at_provider(world: World) -> Callable[[], Awaitable[bool]]:
     async def held() -> bool:  # one send at a time: the rest wait for the slot
         return world.sms.held == 1
@@ -56,9 +62,7 @@ async def test_claimed_rows_waiting_their_turn_are_not_sent_after_a_cancel(
     assert [m.to for m in sms.calls] == PHONES[:1]
     await dispatcher.run_until_idle()  # the given-back rows: skipped when claimed
     assert [m.to for m in sms.calls] == PHONES[:1]
-    found = await statuses(world, announcement_id)
-    assert found[PHONES[0]][0] == "sent"
-    assert [found[p] for p in PHONES[1:]] == [("skipped", "cancelled")] * 3
+    await only_the_first_was_sent(world, announcement_id)
 
 
 async def test_a_cancel_made_by_another_process_is_learnt_before_the_turn(
@@ -92,9 +96,7 @@ async def test_a_cancel_made_by_another_process_is_learnt_before_the_turn(
     finally:
         await dispatcher.stop()
     assert [m.to for m in sms.calls] == PHONES[:1]
-    found = await statuses(world, announcement_id)
-    assert found[PHONES[0]][0] == "sent"
-    assert [found[p] for p in PHONES[1:]] == [("skipped", "cancelled")] * 3
+    await only_the_first_was_sent(world, announcement_id)
 
 
 async def test_a_check_in_run_s_claimed_nudges_are_given_back_too(
