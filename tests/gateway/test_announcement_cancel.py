@@ -8,6 +8,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -319,16 +320,22 @@ async def test_polls_and_check_in_runs_cancel_alike(world: World, clock: FakeClo
     assert world.sms.calls == []
 
 
-async def test_cancelling_a_poll_closes_it_to_those_it_reached(
-    world: World, clock: FakeClock
-) -> None:
-    client, ctx = world.client, world.ctx
-    created = await client.post(
+async def post_poll(world: World) -> dict[str, Any]:
+    """A two-option poll to North; the API's answer."""
+    created = await world.client.post(
         f"{API}/polls",
         json={"question": "Saturday?", "options": ["Yes", "No"], "audience": {"teams": ["North"]}},
     )
     assert created.status_code == 202, created.text
-    poll = created.json()
+    poll: dict[str, Any] = created.json()
+    return poll
+
+
+async def test_cancelling_a_poll_closes_it_to_those_it_reached(
+    world: World, clock: FakeClock
+) -> None:
+    client, ctx = world.client, world.ctx
+    poll = await post_poll(world)
     dispatcher = make_dispatcher(ctx, clock)
     assert await dispatcher.run_once(limit=2) == 2  # the question reaches two members
     await ingest(ctx, [sms_reply(PHONES[0], "1")])  # answered while the poll is open
@@ -500,12 +507,7 @@ async def test_a_nudge_at_the_provider_at_the_cancel_is_not_retried_nor_falls_ba
 
 async def test_cancel_after_a_poll_went_out_closes_it(world: World, clock: FakeClock) -> None:
     client, ctx = world.client, world.ctx
-    created = await client.post(
-        f"{API}/polls",
-        json={"question": "Saturday?", "options": ["Yes", "No"], "audience": {"teams": ["North"]}},
-    )
-    assert created.status_code == 202, created.text
-    poll = created.json()
+    poll = await post_poll(world)
     assert await make_dispatcher(ctx, clock).run_until_idle() == 4
 
     answer = await cancel(world, poll["announcement_id"])
@@ -527,12 +529,7 @@ async def test_a_closed_poll_or_a_finished_run_has_nothing_left_to_cancel(
     world: World, clock: FakeClock
 ) -> None:
     client, ctx = world.client, world.ctx
-    created = await client.post(
-        f"{API}/polls",
-        json={"question": "Saturday?", "options": ["Yes", "No"], "audience": {"teams": ["North"]}},
-    )
-    assert created.status_code == 202, created.text
-    poll = created.json()
+    poll = await post_poll(world)
     assert (await client.post(f"{API}/polls/{poll['id']}/close")).status_code == 200
     run_id = await start_run_with_nudges(world, clock)
     assert await make_dispatcher(ctx, clock).run_until_idle() == 12  # 4 questions, 4 + 4
