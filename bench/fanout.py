@@ -1,7 +1,7 @@
 """Benchmark 3: announcement fan-out to 10k, 100k and 1M supporters on SQLite.
 
 Each size runs in a fresh subprocess (for a clean peak RSS): supporters are seeded in
-bulk, then the real code path (`routing.fanout.fan_out`) is timed until every outbox row
+bulk, then the real code path (`routing.outbound.fanout.fan_out`) is timed until every outbox row
 exists; the baseline is a raw sqlite3 `executemany` of the same message and outbox rows
 into the same database.
 """
@@ -28,7 +28,7 @@ BODY = "Canvass this Saturday 10am at the library. Reply YES if you can come!"
 async def _fan_out(db: Path) -> tuple[float, int]:
     from gateway.app import build_context, shutdown
     from gateway.settings import Settings
-    from routing.fanout import fan_out
+    from routing.outbound.fanout import fan_out
     from storage.models import Announcement
 
     settings = Settings(  # type: ignore[call-arg]
@@ -149,7 +149,8 @@ def run(report: Report, work: Path, deadline: float) -> None:
         ratios.append((size, data["seconds"], data["baseline"]))
         base_curve.append((size, data["baseline"]))
     report.notes.append(
-        "fan-out: routing/fanout.py writes 5,000 supporters per transaction: one joined query"
+        "fan-out: routing/outbound/fanout.py writes 5,000 supporters per transaction: "
+        "one joined query"
         " reads the page (supporter, conversation, addresses), pick_channel runs once per"
         " distinct case (not per supporter), messages go in by executemany with shared values"
         " bound once and outbox rows by INSERT ... SELECT. Timed per step at 100k (on the"

@@ -21,7 +21,7 @@ HISTORY = [
     " on SQLite's single write lock (BEGIN IMMEDIATE + busy_timeout). Webhooks are now"
     " group-committed: concurrent requests queue their parsed events, one writer stores up"
     " to 256 requests in one transaction with set-based statements and answers each only"
-    " after the commit (routing/ingest_batch.py, inbound_bulk.py, status_bulk.py). The next"
+    " after the commit (routing/inbound/batch.py, inbound_bulk.py, status_bulk.py). The next"
     " profile showed INSERT ... RETURNING falling back to one row per statement on SQLite"
     " (ids are now allocated up front) and FastAPI's dependency solving, with a sync"
     " dependency run in a thread per request, on the webhook path (now a plain Starlette"

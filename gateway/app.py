@@ -15,10 +15,10 @@ from channels.registry import build_registry
 from gateway import api, webhooks
 from gateway.auth import hash_key
 from gateway.background import background_services
-from gateway.context import AppContext
 from gateway.heap import settle_heap
 from gateway.settings import Settings
 from gateway.webhooks_asgi import RallypointApp
+from routing.context import AppContext
 from storage.clock import Clock, utcnow
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade

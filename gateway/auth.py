@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from gateway.context import AppContext
+from routing.context import AppContext
 from storage.models import ApiKey
 
 ROLES = ("admin", "coordinator", "team_lead")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ssl
 from typing import Protocol
 
-from gateway.context import AppContext
 from gateway.settings import Settings
+from routing.context import AppContext
 
 TLS_CERT = "RALLYPOINT_INBOUND_SMTP_TLS_CERT"
 TLS_KEY = "RALLYPOINT_INBOUND_SMTP_TLS_KEY"
@@ -23,7 +23,7 @@ def background_services(ctx: AppContext) -> list[BackgroundService]:
     """The services `serve` runs in-process, in start order."""
     services: list[BackgroundService] = []
     if ctx.settings.run_dispatcher:
-        from routing.dispatch import Dispatcher
+        from routing.dispatch.dispatcher import Dispatcher
 
         services.append(Dispatcher(ctx))
     if ctx.settings.inbound_smtp_port:
@@ -32,7 +32,7 @@ def background_services(ctx: AppContext) -> list[BackgroundService]:
         from gateway.checkin_scheduler import CheckinScheduler
 
         services.append(CheckinScheduler(ctx))
-    from routing.fanout import FanoutService
+    from routing.outbound.fanout import FanoutService
 
     # Resumes announcement fan-outs a stop or crash left half done.
     services.append(FanoutService(ctx))
@@ -44,7 +44,7 @@ def inbound_smtp_listener(ctx: AppContext) -> BackgroundService:
     from channels.base import InboundMessage, StatusUpdate
     from channels.email.listener import RecipientPolicy, SmtpListener
     from channels.email.sender_auth import SenderAuth
-    from routing.inbound import ingest
+    from routing.inbound.store import ingest
 
     async def store_email(message: InboundMessage | StatusUpdate) -> None:
         await ingest(ctx, [message])

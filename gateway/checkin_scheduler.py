@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 
-from gateway.context import AppContext
-from routing.checkins import run_due_checkins
+from routing.context import AppContext
+from routing.organizing.checkins import run_due_checkins
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ def run_loop(main: Coroutine[Any, Any, int]) -> int:
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
-    from routing.worker import run_worker
+    from gateway.worker import run_worker
 
     return run_loop(run_worker(settings))
 
@@ -125,7 +125,7 @@ def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    from routing.importer import ImportFileError, import_file
+    from routing.people.importer import ImportFileError, import_file
 
     try:
         summary = asyncio.run(import_file(settings, args.file, team=args.team))

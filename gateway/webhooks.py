@@ -20,8 +20,8 @@ from channels.base import (
     WebhookResponse,
 )
 from gateway.auth import Context
-from gateway.context import AppContext
-from routing.ingest_batch import submit
+from routing.context import AppContext
+from routing.inbound.batch import submit
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])

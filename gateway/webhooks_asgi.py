@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from channels.base import WebhookRequest, WebhookResponse
-from gateway.context import AppContext
 from gateway.webhooks import FORM_TYPE, adapter_for, parse_form, process, too_large
+from routing.context import AppContext
 
 # Path segments that Starlette's URL leaves as they are (anything else goes the long way).
 WEBHOOK_PATH = re.compile(r"/webhooks/([A-Za-z0-9_.~-]+)(?:/([A-Za-z0-9_.~-]+))?")

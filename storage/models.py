@@ -134,7 +134,7 @@ class Announcement(SQLModel, table=True):
     created_by_key_id: int | None = None
     team_scope_id: int | None = None
     recipients: int = 0
-    # "pending" (fan-out not finished), "fanned_out" or "cancelled" (routing/cancel.py).
+    # "pending" (fan-out not finished), "fanned_out" or "cancelled" (routing/outbound/cancel.py).
     state: str = Field(default="pending", max_length=16)
     kind: str = Field(default="announcement", max_length=16)
     # The last supporter id fanned out, committed with each batch (resumable fan-out).

@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from gateway.app import create_app
-from gateway.context import AppContext
 from gateway.keys import insert_key
 from gateway.settings import Settings
+from routing.context import AppContext
 from storage.db import make_engine
 from storage.migrate import stamp_head
 

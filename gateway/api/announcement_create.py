@@ -18,11 +18,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.scope import lead_team
 from gateway.auth import Principal
-from gateway.context import AppContext
 from gateway.settings import ChannelName
-from routing.audience import Audience, count_audience
-from routing.fanout import fan_out, start_fanout
-from routing.team_delete import keep_teams
+from routing.context import AppContext
+from routing.outbound.audience import Audience, count_audience
+from routing.outbound.fanout import fan_out, start_fanout
+from routing.people.team_delete import keep_teams
 from storage.models import Announcement
 from storage.queries import find_team
 

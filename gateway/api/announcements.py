@@ -31,11 +31,11 @@ from gateway.api.pagination import (
 )
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
-from gateway.context import AppContext
-from routing.audience import preview_audience
-from routing.cancel import NothingToCancel, cancel_announcement, stopped_count
-from routing.checkin_cancel import queued_nudges, skip_run_nudges, skipped_nudges
-from routing.polls import close_polls_of, open_poll_of
+from routing.context import AppContext
+from routing.organizing.checkin_cancel import queued_nudges, skip_run_nudges, skipped_nudges
+from routing.organizing.polls import close_polls_of, open_poll_of
+from routing.outbound.audience import preview_audience
+from routing.outbound.cancel import NothingToCancel, cancel_announcement, stopped_count
 from storage.models import Announcement
 
 router = APIRouter(tags=["announcements"])

@@ -11,9 +11,9 @@ from sqlmodel import col, select
 
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
-from routing.checkin_schedule import checkin_zone, next_run, parse_local_time, reschedule
-from routing.checkins import default_inactive_days, inactive_supporters, org_timezone
-from routing.supporters import check_timezone
+from routing.organizing.checkin_schedule import checkin_zone, next_run, parse_local_time, reschedule
+from routing.organizing.checkins import default_inactive_days, inactive_supporters, org_timezone
+from routing.people.supporters import check_timezone
 from storage.models import Checkin, Team
 from storage.queries import find_team
 

@@ -8,7 +8,7 @@ from sqlmodel import col, select
 from gateway.api.schemas_messages import MessageDetail, OneOnOneCreate, message_detail
 from gateway.api.scope import SessionDep, may_see_supporter, not_found, visible_supporter
 from gateway.auth import AnyRole, Context
-from routing.outbound import PRIORITY_REPLY, addresses_of, pick_channel, queue_message
+from routing.outbound.queue import PRIORITY_REPLY, addresses_of, pick_channel, queue_message
 from storage.models import Message, MessageAttempt, MessageStatusEvent
 
 router = APIRouter(tags=["messages"])

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gateway.api.announcement_create import AudienceIn, create_announcement, request_hash
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
-from routing.polls import render_poll
+from routing.organizing.polls import render_poll
 from storage.models import Announcement, Poll, PollAnswer
 
 router = APIRouter(tags=["polls"])

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from gateway.settings import ChannelName
-from routing.supporters import check_timezone
+from routing.people.supporters import check_timezone
 
 Name = Field(min_length=1, max_length=200)
 
@@ -48,7 +48,7 @@ class SupporterPatch(_SupporterFields):
 
 
 def domain_fields(body: SupporterCreate | SupporterPatch) -> dict[str, Any]:
-    """The fields the client gave, shaped for routing.supporters."""
+    """The fields the client gave, shaped for routing.people.supporters."""
     fields = body.model_dump(exclude_unset=True)
     if isinstance(body, SupporterCreate):
         fields["name"] = body.name

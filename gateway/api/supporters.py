@@ -35,7 +35,7 @@ from gateway.api.scope import (
 )
 from gateway.auth import AnyRole, Context
 from gateway.settings import ChannelName, Settings
-from routing.supporters import (
+from routing.people.supporters import (
     AddressTaken,
     FieldError,
     OutsideTeam,
@@ -56,7 +56,7 @@ router = APIRouter(prefix="/supporters", tags=["supporters"])
 
 @contextmanager
 def domain_errors(loc_prefix: str = "body") -> Iterator[None]:
-    """Turn routing.supporters' errors into the contract's answers (422, 409, 403)."""
+    """Turn routing.people.supporters' errors into the contract's answers (422, 409, 403)."""
     try:
         yield
     except FieldError as exc:

@@ -16,9 +16,9 @@ from starlette.types import Message
 from gateway.api.schemas_supporters import ImportSummary
 from gateway.api.scope import lead_team, supporter_scope
 from gateway.auth import AnyRole, Context
-from gateway.context import AppContext
-from routing.csv_formulas import escape_cell
-from routing.importer import ADDRESS_COLUMNS, ImportFileError, import_csv
+from routing.context import AppContext
+from routing.people.csv_formulas import escape_cell
+from routing.people.importer import ADDRESS_COLUMNS, ImportFileError, import_csv
 from storage.models import Supporter
 from storage.queries import addresses_by_supporter, tags_by_supporter, teams_by_supporter
 
@@ -35,7 +35,7 @@ EXPORT_COLUMNS = (
     "teams",
     "opted_out",
 )
-# The columns between id and opted_out: text, formula-escaped (routing/csv_formulas.py).
+# The columns between id and opted_out: text, formula-escaped (routing/people/csv_formulas.py).
 _TEXT_COLUMNS = EXPORT_COLUMNS[1:-1]
 _BATCH = 500
 

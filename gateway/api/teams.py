@@ -1,5 +1,5 @@
 """/api/v1/teams: teams by id or unique name; a team lead sees only their own. Deleting
-one settles what refers to it as routing/team_delete.py says."""
+one settles what refers to it as routing/people/team_delete.py says."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gateway.api.schemas_teams import TeamCreate, TeamList, TeamPatch, TeamPublic
 from gateway.api.scope import SessionDep, not_found, visible_team
 from gateway.auth import AnyRole, Context, Staff
-from routing.team_delete import TeamBusy, TeamGone, delete_team
+from routing.people.team_delete import TeamBusy, TeamGone, delete_team
 from storage.models import Team, TeamMembership
 
 router = APIRouter(prefix="/teams", tags=["teams"])

@@ -12,7 +12,7 @@ from sqlmodel import select
 from channels.email.fake import FakeSmtpServer, free_port
 from channels.email.listener import SmtpListener
 from gateway.background import background_services
-from routing.dispatch import Dispatcher
+from routing.dispatch.dispatcher import Dispatcher
 from storage.models import Message
 from tests.conftest import bearer, new_key
 

@@ -16,7 +16,7 @@ from channels.base import InboundMessage, StatusUpdate
 from channels.email.fake import free_port
 from channels.email.listener import RecipientPolicy, SmtpListener
 from gateway.background import background_services
-from routing.inbound import ingest
+from routing.inbound.store import ingest
 from storage.models import Conversation, Message, Supporter, SupporterAddress
 
 TESTDATA = Path(__file__).parents[2] / "channels" / "email" / "testdata"

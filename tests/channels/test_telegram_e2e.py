@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from channels.telegram.fake import FakeTelegramApi
-from routing.dispatch import Dispatcher
+from routing.dispatch.dispatcher import Dispatcher
 from tests.channels.telegram_case import SETTINGS, TOKEN, load, post
 from tests.conftest import FakeClock, bearer, new_key
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from channels.twilio.fake import FakeTwilio
-from routing.dispatch import Dispatcher
+from routing.dispatch.dispatcher import Dispatcher
 from tests.channels.twilio_case import (
     ACCOUNT_SID,
     AUTH_TOKEN,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from routing.status import apply_pending_statuses
+from routing.delivery.status import apply_pending_statuses
 from storage.models import (
     Message,
     MessageAttempt,

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from channels.whatsapp_cloud.fake import FakeWhatsAppCloud
-from routing.dispatch import Dispatcher
+from routing.dispatch.dispatcher import Dispatcher
 from tests.channels.whatsapp_cloud_case import (
     ACCESS_TOKEN,
     API_BASE,

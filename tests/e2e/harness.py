@@ -15,9 +15,9 @@ import httpx
 from channels.telegram.fake import FakeTelegramApi
 from channels.twilio.fake import FakeTwilio
 from channels.whatsapp_cloud.fake import FakeWhatsAppCloud
-from gateway.context import AppContext
-from routing.dispatch import Dispatcher
-from routing.ratelimit import RateLimits
+from routing.context import AppContext
+from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.ratelimit import RateLimits
 from tests.channels import telegram_case, twilio_case, whatsapp_cloud_case
 from tests.channels.contract import SignedRequest
 from tests.conftest import FakeClock, bearer, new_key

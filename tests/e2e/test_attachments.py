@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from channels.base import Attachment, InboundMessage
-from routing.inbound import ingest
+from routing.inbound.store import ingest
 from tests.channels import telegram_case, twilio_case, whatsapp_cloud_case
 from tests.conftest import FakeClock
 from tests.e2e.harness import MakeClient, Org, Providers

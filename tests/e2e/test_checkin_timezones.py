@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from routing.checkins import run_due_checkins
+from routing.organizing.checkins import run_due_checkins
 from tests.conftest import FakeClock
 from tests.e2e.harness import MakeClient, Org
 

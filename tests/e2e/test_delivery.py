@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.twilio.fake import Reply
-from routing.checkins import run_due_checkins
+from routing.organizing.checkins import run_due_checkins
 from tests.conftest import FakeClock
 from tests.e2e.harness import MakeClient, Org
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlmodel import col
 
-from gateway.context import AppContext
+from routing.context import AppContext
 from storage.models import (
     Message,
     OutboxItem,

@@ -15,10 +15,10 @@ import pytest
 from sqlmodel import col
 
 from channels.base import InboundMessage, InvalidRecipient, Throttled
-from gateway.context import AppContext
-from routing.checkins import run_due_checkins
-from routing.fanout import FanoutPlan, fan_out, fan_out_batch, resume_pending_fanouts
-from routing.inbound import ingest
+from routing.context import AppContext
+from routing.inbound.store import ingest
+from routing.organizing.checkins import run_due_checkins
+from routing.outbound.fanout import FanoutPlan, fan_out, fan_out_batch, resume_pending_fanouts
 from storage.models import Announcement, Message, OutboxItem
 from tests.conftest import FakeClock, bearer, new_key
 from tests.gateway.seed import add_member, bulk_members, count, make_team, messages_of

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from gateway.context import AppContext
-from routing.checkin_schedule import latest_occurrence, next_occurrence, reschedule
-from routing.checkins import run_due_checkins
+from routing.context import AppContext
+from routing.organizing.checkin_schedule import latest_occurrence, next_occurrence, reschedule
+from routing.organizing.checkins import run_due_checkins
 from storage.models import Checkin
 from tests.conftest import FakeClock, bearer, new_key
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from gateway.context import AppContext
+from routing.context import AppContext
 from storage.models import Supporter, SupporterAddress, Team, TeamMembership
 from tests.conftest import FakeClock, bearer, new_key
 from tests.routing.fake_channel import FakeChannel, say

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from channels.base import InboundMessage
-from routing.inbound import ingest
+from routing.inbound.store import ingest
 from tests.conftest import bearer, new_key
 from tests.routing.fake_adapter import FakeAdapter
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from channels.base import InboundMessage
-from routing.inbound import ingest
-from routing.polls import match_option, render_poll
+from routing.inbound.store import ingest
+from routing.organizing.polls import match_option, render_poll
 from storage.models import Message, PollAnswer
 from tests.conftest import FakeClock, bearer, new_key
 from tests.gateway.seed import add_member, count, make_team, messages_of

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import httpx
 
-from gateway.context import AppContext
-from routing.outbound import queue_message
+from routing.context import AppContext
+from routing.outbound.queue import queue_message
 from storage.models import Supporter
 from tests.conftest import FakeClock, bearer, new_key
 from tests.gateway.seed import add_member, make_team

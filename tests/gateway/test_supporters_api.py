@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from routing.outbound import queue_message
+from routing.outbound.queue import queue_message
 from storage.models import (
     Conversation,
     Message,

@@ -14,10 +14,10 @@ from sqlmodel import SQLModel, col, select
 
 from gateway.api.announcement_create import AudienceIn, resolve_audience
 from gateway.auth import Principal
-from gateway.context import AppContext
-from routing.checkins import run_due_checkins
-from routing.fanout import fan_out
-from routing.team_delete import HANDLED_REFERENCES, TeamGone, delete_team
+from routing.context import AppContext
+from routing.organizing.checkins import run_due_checkins
+from routing.outbound.fanout import fan_out
+from routing.people.team_delete import HANDLED_REFERENCES, TeamGone, delete_team
 from storage.models import Announcement, ApiKey
 from tests.conftest import PG_URL, FakeClock, bearer, new_key
 from tests.routing.fake_adapter import until
@@ -318,7 +318,7 @@ async def test_a_team_deleted_meanwhile_is_gone_for_a_second_delete(
 
 
 def test_every_reference_to_a_team_is_handled_by_the_delete() -> None:
-    """A table added later that refers to teams must be taught to routing/team_delete.py
+    """A table added later that refers to teams must be taught to routing/people/team_delete.py
     first: deleting the team would otherwise cascade and silently lose its rows."""
     references = {
         (table.name, fk.parent.name)

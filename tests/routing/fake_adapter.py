@@ -25,10 +25,10 @@ from channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
-from gateway.context import AppContext
-from routing.dispatch import Dispatcher
-from routing.outbound import queue_message
-from routing.ratelimit import RateLimits
+from routing.context import AppContext
+from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.ratelimit import RateLimits
+from routing.outbound.queue import queue_message
 from storage.models import (
     Message,
     MessageAttempt,

@@ -7,8 +7,8 @@ import itertools
 from sqlmodel import col, select
 
 from channels.base import Channel, InboundMessage
-from gateway.context import AppContext
-from routing.inbound import ingest
+from routing.context import AppContext
+from routing.inbound.store import ingest
 from storage.models import Message, OutboxItem, Supporter, SupporterAddress
 from tests.routing.fake_adapter import FakeAdapter
 

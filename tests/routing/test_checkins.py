@@ -14,9 +14,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from gateway.checkin_scheduler import CheckinScheduler
-from gateway.context import AppContext
-from routing.checkin_schedule import latest_occurrence
-from routing.checkins import claim, inactive_supporters, run_due_checkins
+from routing.context import AppContext
+from routing.organizing.checkin_schedule import latest_occurrence
+from routing.organizing.checkins import claim, inactive_supporters, run_due_checkins
 from storage.models import (
     Announcement,
     Checkin,

@@ -8,8 +8,8 @@ import contextlib
 
 from sqlmodel import col, func, select
 
-from gateway.context import AppContext
-from routing.dispatch_outcome import INTERRUPTED
+from routing.context import AppContext
+from routing.dispatch.outcome import INTERRUPTED
 from storage.models import Message, OutboxItem
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (

@@ -13,7 +13,7 @@ from channels.base import (
     RecipientOptedOut,
     Throttled,
 )
-from gateway.context import AppContext
+from routing.context import AppContext
 from storage.models import ConsentEvent, Supporter, SupporterAddress
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (

@@ -14,8 +14,8 @@ from sqlmodel import col, select
 
 from channels.base import InvalidRecipient, ProviderUnavailable
 from channels.twilio.fake import FakeTwilio
-from gateway.context import AppContext
-from routing.dispatch_outcome import INTERRUPTED
+from routing.context import AppContext
+from routing.dispatch.outcome import INTERRUPTED
 from storage.models import Message, OutboxItem, PendingStatus, Supporter
 from tests.channels.twilio_case import ACCOUNT_SID, AUTH_TOKEN, SETTINGS
 from tests.conftest import FakeClock

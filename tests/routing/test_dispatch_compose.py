@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from channels.base import InboundMessage, ProviderUnavailable
-from routing.inbound import ingest
+from routing.inbound.store import ingest
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import FakeAdapter, load, make_dispatcher, queue, with_adapters
 

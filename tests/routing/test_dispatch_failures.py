@@ -14,9 +14,9 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from channels.base import InvalidRecipient, ProviderUnavailable, RecipientOptedOut, Throttled
-from gateway.context import AppContext
-from routing.dispatch import Dispatcher
-from routing.dispatch_outcome import INTERRUPTED
+from routing.context import AppContext
+from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.outcome import INTERRUPTED
 from storage.models import ConsentEvent, Supporter, SupporterAddress
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (

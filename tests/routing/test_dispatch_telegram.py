@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from channels.telegram.fake import FakeTelegramApi
-from gateway.context import AppContext
+from routing.context import AppContext
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
     add_supporter,

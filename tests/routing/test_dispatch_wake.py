@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import select
 
 from gateway.background import background_services
-from gateway.context import AppContext
-from routing.dispatch import Dispatcher
-from routing.outbound import queue_message
+from routing.context import AppContext
+from routing.dispatch.dispatcher import Dispatcher
+from routing.outbound.queue import queue_message
 from storage.models import Announcement, OutboxItem, Supporter
 from tests.conftest import FakeClock, bearer, new_key
 from tests.routing.fake_adapter import FakeAdapter, add_supporter, load, until

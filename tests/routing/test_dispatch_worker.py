@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway import worker
 from gateway.background import background_services
 from gateway.settings import Settings
-from routing import worker
-from routing.dispatch import Dispatcher
-from routing.ratelimit import RateLimits
+from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.ratelimit import RateLimits
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
     FakeAdapter,

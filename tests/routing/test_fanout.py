@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from gateway.api.announcement_create import INLINE_LIMIT
-from gateway.context import AppContext
-from routing.fanout import FanoutPlan, fan_out, fan_out_batch, resume_pending_fanouts
+from routing.context import AppContext
+from routing.outbound.fanout import FanoutPlan, fan_out, fan_out_batch, resume_pending_fanouts
 from storage.models import Announcement, Message, OutboxItem
 from tests.gateway.seed import bulk_members, count, make_team
 from tests.routing.fake_adapter import FakeAdapter

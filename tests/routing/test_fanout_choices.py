@@ -10,10 +10,10 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
-from gateway.context import AppContext
-from routing.audience import Audience, preview_audience
-from routing.fanout import fan_out
-from routing.outbound import addresses_of, pick_channel, queue_message
+from routing.context import AppContext
+from routing.outbound.audience import Audience, preview_audience
+from routing.outbound.fanout import fan_out
+from routing.outbound.queue import addresses_of, pick_channel, queue_message
 from storage.models import Announcement, Conversation, Message, Supporter, SupporterAddress
 from storage.queries import conversation_for
 from tests.gateway.seed import add_member, make_team, messages_of

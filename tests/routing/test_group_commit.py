@@ -1,4 +1,4 @@
-"""routing/group_commit.py: concurrent callers share batches, and each gets its own result
+"""storage/group_commit.py: concurrent callers share batches, and each gets its own result
 or error; a failing batch fails only its own callers."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from routing.group_commit import GroupCommit
+from storage.group_commit import GroupCommit
 
 
 async def test_concurrent_callers_share_batches_and_get_their_own_results() -> None:

@@ -1,4 +1,4 @@
-"""Group commit of webhooks (routing/ingest_batch.py): concurrent requests share one
+"""Group commit of webhooks (routing/inbound/batch.py): concurrent requests share one
 transaction, and each is still stored once, answered only after its commit, and unharmed
 by a bad neighbour. Requests are signed with twilio's RequestValidator."""
 
@@ -12,9 +12,9 @@ from sqlalchemy import event, func
 from sqlmodel import col, select
 
 from channels.base import InboundMessage
-from gateway.context import AppContext
-from routing.inbound_bulk import reactions_are_known
-from routing.ingest_batch import batcher_for, store_batch, submit
+from routing.context import AppContext
+from routing.inbound.batch import batcher_for, store_batch, submit
+from routing.inbound.bulk import reactions_are_known
 from storage.models import (
     ConsentEvent,
     Conversation,

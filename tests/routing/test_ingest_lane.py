@@ -1,4 +1,4 @@
-"""The SQLite lane of webhook ingestion (routing/ingest_lane.py, storage/sqlite_lane.py):
+"""The SQLite lane of webhook ingestion (routing/inbound/lane.py, storage/sqlite_lane.py):
 it writes exactly what the regular path writes, leaves whole requests to the regular path
 when an automation or an error needs them, and keeps each person's messages in order."""
 
@@ -15,9 +15,9 @@ from sqlmodel import SQLModel
 
 from channels.base import InboundMessage, StatusUpdate, WebhookEvent
 from gateway.app import build_context, shutdown
-from gateway.context import AppContext
-from routing.inbound import IngestReport
-from routing.ingest_batch import IngestBatcher
+from routing.context import AppContext
+from routing.inbound.batch import IngestBatcher
+from routing.inbound.store import IngestReport
 from storage.sqlite_lane import SqliteLane, lane_path
 from tests.conftest import PG_URL, FakeClock, make_settings
 from tests.routing.fake_adapter import add_supporter, sent_message
@@ -259,7 +259,7 @@ async def test_a_broken_lane_costs_speed_not_messages(
     def broken(*_: object) -> list[IngestReport | None]:
         raise RuntimeError("a bug in the lane")
 
-    monkeypatch.setattr("routing.ingest_batch.store_batch_on_lane", broken)
+    monkeypatch.setattr("routing.inbound.batch.store_batch_on_lane", broken)
     ctx = await world(database_url, clock)
     results, lane_batches = await ingest(ctx, PLAIN, use_lane=True)
     await shutdown(ctx)

@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import col, select
 
 from channels.base import Channel, InboundMessage
-from gateway.context import AppContext
-from routing.inbound import ingest
-from routing.keywords import classify
+from routing.context import AppContext
+from routing.inbound.store import ingest
+from routing.organizing.keywords import classify
 from storage.models import ConsentEvent, Message, OnboardingState
 from tests.routing.fake_channel import (
     ADDRESSES,
@@ -182,7 +182,7 @@ async def test_ordinary_messages_to_opted_out_supporters_stay_skipped(
     make_client: MakeClient,
 ) -> None:
     """The consent bypass is for the consent replies only."""
-    from routing.outbound import queue_message
+    from routing.outbound.queue import queue_message
 
     ctx = await configured(make_client)
     await say(ctx, "STOP", "telegram")

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 from channels.telegram.fake import FakeTelegramApi
-from gateway.context import AppContext
-from routing.dispatch import Dispatcher
+from routing.context import AppContext
+from routing.dispatch.dispatcher import Dispatcher
 from storage.models import ConsentEvent, Message, Supporter, Team, TeamMembership
 from tests.channels.contract import ContractCase, SignedRequest
 from tests.channels.telegram_case import (

@@ -9,8 +9,8 @@ import httpx
 from sqlmodel import select
 
 from channels.base import InboundMessage
-from gateway.context import AppContext
-from routing.inbound import ingest
+from routing.context import AppContext
+from routing.inbound.store import ingest
 from storage.models import Conversation, OnboardingState, Team, TeamMembership
 from tests.routing.fake_channel import ADDRESSES, FakeChannel, outbound, say, supporter_by_address
 

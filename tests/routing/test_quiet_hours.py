@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from routing.quiet_hours import hold_until
+from routing.outbound.quiet_hours import hold_until
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
     FakeAdapter,

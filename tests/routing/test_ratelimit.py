@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import TypeVar
 
 from channels.base import OutboundMessage, SendResult
-from gateway.context import AppContext
-from routing.dispatch import Dispatcher
-from routing.ratelimit import GUARD_WINDOW, PACING, RateLimits, TokenBucket
+from routing.context import AppContext
+from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.ratelimit import GUARD_WINDOW, PACING, RateLimits, TokenBucket
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
     FakeAdapter,

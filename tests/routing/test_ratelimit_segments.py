@@ -14,9 +14,9 @@ import pytest
 from channels.sms_segments import sms_segments
 from channels.telegram.fake import FakeTelegramApi
 from channels.twilio.fake import FakeTwilio
-from gateway.context import AppContext
-from routing.dispatch import Dispatcher
-from routing.ratelimit import GUARD_WINDOW, PACING, RateLimits
+from routing.context import AppContext
+from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.ratelimit import GUARD_WINDOW, PACING, RateLimits
 from tests.channels.twilio_case import ACCOUNT_SID, AUTH_TOKEN, SETTINGS
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import add_supporter, load, queue

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import SQLModel, col, select
 
 from channels.telegram.fake import FakeTelegramApi
-from routing.supporter_merge import HANDLED_REFERENCES
+from routing.people.merge import HANDLED_REFERENCES
 from storage.models import Message, Supporter
 from tests.channels.telegram_case import SETTINGS, TOKEN, post, text_update
 from tests.conftest import bearer, new_key

@@ -1,0 +1,1 @@
+"""Delivery: provider status updates applied to messages, forward only."""

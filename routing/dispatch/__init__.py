@@ -1,0 +1,1 @@
+"""Dispatch: claim outbox rows, rate-limit, send, retry, fall back, record."""

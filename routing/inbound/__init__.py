@@ -1,0 +1,1 @@
+"""Inbound: verify → parse → store, batching and the SQLite lane."""

@@ -1,0 +1,375 @@
+"""Set-based ingestion of many inbound messages in one transaction.
+
+The same outcome as `routing.inbound.store.store_inbound` for each message (dedupe on the
+provider id, a supporter per unknown address, one conversation each, the message row,
+last-inbound times and unread counts), in a handful of statements instead of a handful
+per message. Messages that an automation might act on (a keyword, a join, a supporter
+in onboarding or with an open poll, a Telegram deep link) go through `store_inbound`
+itself, one by one, in the same transaction, so every reaction still runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, union, update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from channels.base import InboundMessage
+from routing.context import AppContext
+from routing.inbound.store import store_inbound
+from routing.organizing import reactions as automations
+from routing.organizing.keywords import classify, keyword_text, react_to_keywords
+from routing.organizing.onboarding import is_join, react_to_onboarding
+from routing.organizing.polls import POLL_WINDOW, react_to_poll_answer
+from routing.people.addresses import PHONE_CHANNELS
+from storage.models import Conversation, Message, OnboardingState, Supporter, SupporterAddress
+
+MESSAGES = Message.__table__  # type: ignore[attr-defined]
+SUPPORTERS = Supporter.__table__  # type: ignore[attr-defined]
+ADDRESSES = SupporterAddress.__table__  # type: ignore[attr-defined]
+CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
+
+
+def person_key(event: InboundMessage) -> str:
+    """One key per person: a phone number is the same supporter on sms and whatsapp."""
+    if event.channel in PHONE_CHANNELS:
+        return "phone:" + event.address
+    return f"{event.channel}:{event.address}"
+
+
+@dataclass
+class Resolved:
+    supporter_id: int
+    address_id: int
+
+
+async def existing_ids(
+    session: AsyncSession, events: Sequence[InboundMessage]
+) -> set[tuple[str, str]]:
+    ids = {e.provider_message_id for e in events}
+    # Both columns of the unique (channel, provider_message_id) index, or it is scanned whole.
+    rows = await session.execute(
+        select(MESSAGES.c.channel, MESSAGES.c.provider_message_id).where(
+            MESSAGES.c.channel.in_({e.channel for e in events}),
+            MESSAGES.c.provider_message_id.in_(ids),
+        )
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
+async def known_addresses(
+    session: AsyncSession, events: Sequence[InboundMessage]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(channel, address) -> (address id, supporter id) for the senders we know."""
+    channels: set[str] = {e.channel for e in events}
+    if channels & PHONE_CHANNELS:  # `match` looks a phone up on the other phone channel too
+        channels |= PHONE_CHANNELS
+    # Both columns of the unique (channel, address) index, or it is scanned whole.
+    rows = await session.execute(
+        select(ADDRESSES.c.channel, ADDRESSES.c.address, ADDRESSES.c.id, ADDRESSES.c.supporter_id)
+        .where(
+            ADDRESSES.c.channel.in_(channels),
+            ADDRESSES.c.address.in_({e.address for e in events}),
+        )
+        .order_by(ADDRESSES.c.id)
+    )
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    for channel, address, address_id, supporter_id in rows:
+        found.setdefault((channel, address), (address_id, supporter_id))
+    return found
+
+
+def match(
+    known: dict[tuple[str, str], tuple[int, int]], event: InboundMessage
+) -> tuple[int | None, int | None]:
+    """(address id, supporter id) as `find_address` would match them."""
+    exact = known.get((event.channel, event.address))
+    if exact is not None:
+        return exact
+    if event.channel in PHONE_CHANNELS:
+        for other in sorted(PHONE_CHANNELS):
+            row = known.get((other, event.address))
+            if row is not None:
+                return None, row[1]
+    return None, None
+
+
+def reactions_are_known() -> bool:
+    """Whether every registered reaction has a trigger `might_react` can see coming."""
+    covered = {react_to_keywords, react_to_onboarding, react_to_poll_answer}
+    return all(reaction in covered for reaction in automations.REACTIONS)
+
+
+async def supporters_with_state(
+    session: AsyncSession, supporter_ids: set[int], now: datetime
+) -> set[int]:
+    """Supporters an automation keeps state for: in onboarding, or sent a recent poll."""
+    if not supporter_ids:
+        return set()
+    # One statement for both: a round trip costs more than either lookup.
+    statement: Any = select(col(OnboardingState.supporter_id)).where(
+        col(OnboardingState.supporter_id).in_(supporter_ids)
+    )
+    if react_to_poll_answer in automations.REACTIONS:
+        statement = union(
+            statement,
+            select(MESSAGES.c.supporter_id).where(
+                MESSAGES.c.supporter_id.in_(supporter_ids),
+                MESSAGES.c.kind == "poll",
+                MESSAGES.c.direction == "outbound",
+                MESSAGES.c.created_at >= now - POLL_WINDOW,
+            ),
+        )
+    return {int(sid) for sid in (await session.execute(statement)).scalars()}
+
+
+def might_react(ctx: AppContext, event: InboundMessage) -> bool:
+    """Whether the message alone could set off an automation (a superset is safe). Mail
+    whose sender could not be verified goes the one-by-one way too: `store_inbound` is
+    where it is kept from counting as the supporter's activity."""
+    if event.sender_verified is False:
+        return True
+    keyword = classify(keyword_text(event) or "")
+    return bool(event.start_payload or keyword is not None or is_join(ctx, event))
+
+
+async def store_inbound_many(
+    session: AsyncSession, ctx: AppContext, events: Sequence[InboundMessage]
+) -> list[int | None]:
+    """Store `events` (in order); per event its new message id, or None for a duplicate."""
+    now = ctx.clock()
+    results: list[int | None] = [None] * len(events)
+    seen = await existing_ids(session, events)
+    fresh: list[int] = []
+    for i, event in enumerate(events):
+        key = (event.channel, event.provider_message_id)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(i)
+    if not fresh:
+        return results
+    known = await known_addresses(session, [events[i] for i in fresh])
+    matched = {i: match(known, events[i]) for i in fresh}
+    # Whoever an automation might act on goes the one-by-one way, all of their messages.
+    slow_people: set[str] = set()
+    slow_supporters: set[int] = set()
+    if not reactions_are_known():
+        slow_people = {person_key(events[i]) for i in fresh}
+    else:
+        ids = {sid for _, sid in matched.values() if sid is not None}
+        slow_supporters = await supporters_with_state(session, ids, now)
+        slow_people = {person_key(events[i]) for i in fresh if might_react(ctx, events[i])}
+    slow, fast = [], []
+    for i in fresh:
+        sid = matched[i][1]
+        if person_key(events[i]) in slow_people or (sid is not None and sid in slow_supporters):
+            slow.append(i)
+        else:
+            fast.append(i)
+    if fast:
+        stored = await _store_fast(session, ctx, [events[i] for i in fast], known, now)
+        for i, message_id in zip(fast, stored, strict=True):
+            results[i] = message_id
+    for i in slow:
+        message = await store_inbound(session, ctx, events[i])
+        results[i] = message.id if message is not None else None
+    return results
+
+
+async def allocate_ids(session: AsyncSession, table: Any, count: int) -> list[int]:
+    """`count` fresh primary keys for `table`, so rows can be inserted with executemany.
+
+    (RETURNING in input order makes SQLAlchemy insert one row at a time on SQLite.)
+    On SQLite the transaction holds the write lock from its start (BEGIN IMMEDIATE), so
+    max(id) + 1 onwards is ours, as SQLite itself would have chosen them; on PostgreSQL
+    the ids come from the column's sequence.
+    """
+    if count == 0:
+        return []
+    if (await session.connection()).dialect.name == "postgresql":
+        rows = await session.execute(
+            text(
+                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "  # noqa: S608
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
+        return [int(r[0]) for r in rows]
+    top = (await session.execute(select(func.max(table.c.id)))).scalar() or 0
+    return list(range(int(top) + 1, int(top) + 1 + count))
+
+
+async def _returning_ids(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]]
+) -> list[int]:
+    """Insert `rows` (executemany); their new ids, in order."""
+    ids = await allocate_ids(session, table, len(rows))
+    if rows:
+        await session.execute(
+            insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)]
+        )
+    return ids
+
+
+def new_people(
+    known: dict[tuple[str, str], tuple[int, int]], events: Sequence[InboundMessage]
+) -> list[tuple[str, InboundMessage]]:
+    """The senders nobody knows yet, once per person (first message each)."""
+    people: dict[str, InboundMessage] = {}
+    for event in events:
+        if match(known, event)[1] is None:
+            people.setdefault(person_key(event), event)
+    return list(people.items())
+
+
+def resolve_senders(
+    known: dict[tuple[str, str], tuple[int, int]],
+    events: Sequence[InboundMessage],
+    person_ids: dict[str, int],
+) -> tuple[dict[tuple[str, str], Resolved], list[tuple[tuple[str, str], int]]]:
+    """Each sender's supporter and address: a known address, a phone known on the other
+    phone channel (a new address for that supporter), or a new person (`person_ids`).
+    Returns the resolved (channel, address)es and the addresses still to insert."""
+    resolved: dict[tuple[str, str], Resolved] = {}
+    new_rows: list[tuple[tuple[str, str], int]] = []
+    pending: set[tuple[str, str]] = set()
+    for event in events:
+        key: tuple[str, str] = (event.channel, event.address)
+        if key in resolved or key in pending:
+            continue
+        address_id, sid = match(known, event)
+        sid = sid if sid is not None else person_ids[person_key(event)]
+        if address_id is None:
+            new_rows.append((key, sid))
+            pending.add(key)
+        else:
+            resolved[key] = Resolved(sid, address_id)
+    return resolved, new_rows
+
+
+async def _store_fast(
+    session: AsyncSession,
+    ctx: AppContext,
+    events: list[InboundMessage],
+    known: dict[tuple[str, str], tuple[int, int]],
+    now: datetime,
+) -> list[int]:
+    people = new_people(known, events)
+    new_ids = await _returning_ids(session, SUPPORTERS, [supporter_row(e, now) for _, e in people])
+    person_ids = {key: sid for (key, _), sid in zip(people, new_ids, strict=True)}
+    resolved, new_rows = resolve_senders(known, events, person_ids)
+    address_ids = await _returning_ids(
+        session, ADDRESSES, [address_row(s, k[0], k[1]) for k, s in new_rows]
+    )
+    for (new_key, sid), address_id in zip(new_rows, address_ids, strict=True):
+        resolved[new_key] = Resolved(sid, address_id)
+    convos = await _conversations(session, {r.supporter_id for r in resolved.values()}, now)
+    senders = [resolved[(e.channel, e.address)] for e in events]
+    message_ids = await _returning_ids(
+        session,
+        MESSAGES,
+        [
+            message_row(e, s.supporter_id, convos[s.supporter_id], now)
+            for e, s in zip(events, senders, strict=True)
+        ],
+    )
+    await session.execute(
+        update(SUPPORTERS)
+        .where(SUPPORTERS.c.id.in_({s.supporter_id for s in senders}))
+        .values(last_inbound_at=now, updated_at=now)
+    )
+    await session.execute(
+        update(ADDRESSES)
+        .where(ADDRESSES.c.id.in_({s.address_id for s in senders}))
+        .values(last_inbound_at=now)
+    )
+    per_convo = Counter(convos[s.supporter_id] for s in senders)
+    for count in set(per_convo.values()):
+        await session.execute(
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id.in_([c for c, n in per_convo.items() if n == count]))
+            .values(
+                last_message_at=now,
+                unread=True,
+                unread_count=CONVERSATIONS.c.unread_count + count,
+            )
+        )
+    return message_ids
+
+
+async def _conversations(
+    session: AsyncSession, supporter_ids: set[int], now: datetime
+) -> dict[int, int]:
+    """supporter id -> conversation id, creating the missing ones."""
+    rows = await session.execute(
+        select(CONVERSATIONS.c.supporter_id, CONVERSATIONS.c.id).where(
+            CONVERSATIONS.c.supporter_id.in_(supporter_ids)
+        )
+    )
+    convos = {int(s): int(c) for s, c in rows}
+    missing = sorted(supporter_ids - convos.keys())
+    ids = await _returning_ids(
+        session,
+        CONVERSATIONS,
+        [conversation_row(s, now) for s in missing],
+    )
+    convos.update(zip(missing, ids, strict=True))
+    return convos
+
+
+def supporter_row(event: InboundMessage, now: datetime) -> dict[str, Any]:
+    """A new supporter for an unknown sender."""
+    return {
+        "name": (event.profile_name or event.address)[:200],
+        "preferred_channels": [],
+        "source": "inbound",
+        "opted_out": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def address_row(supporter_id: int, channel: str, address: str) -> dict[str, Any]:
+    return {
+        "supporter_id": supporter_id,
+        "channel": channel,
+        "address": address,
+        "opted_out": False,
+    }
+
+
+def conversation_row(supporter_id: int, now: datetime) -> dict[str, Any]:
+    return {"supporter_id": supporter_id, "created_at": now, "unread": False, "unread_count": 0}
+
+
+def message_row(
+    event: InboundMessage, supporter_id: int, conversation_id: int, now: datetime
+) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation_id,
+        "supporter_id": supporter_id,
+        "direction": "inbound",
+        "kind": "inbound",
+        "channel": event.channel,
+        "address": event.address,
+        "body": event.body,
+        "subject": event.subject,
+        "status": "received",
+        "provider_message_id": event.provider_message_id,
+        "attachments": [a.as_dict() for a in event.attachments],
+        "channel_choice": {},
+        "template": None,
+        "email_message_id": event.email_message_id,
+        "in_reply_to": event.in_reply_to,
+        "references": event.references,
+        "raw": event.raw,
+        "sender_verified": event.sender_verified,
+        "created_at": now,
+        "updated_at": now,
+    }

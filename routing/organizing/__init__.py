@@ -1,0 +1,1 @@
+"""Organizing: reactions to what supporters send (keywords, onboarding, polls), check-ins."""

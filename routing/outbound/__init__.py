@@ -1,0 +1,1 @@
+"""Outbound: channel choice, composing, quiet hours, audiences, fan-out, cancel."""

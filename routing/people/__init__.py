@@ -1,0 +1,1 @@
+"""People: supporters, addresses, CSV import, merge, consent, team deletion."""
