@@ -7,12 +7,21 @@ into `InboundMessage` / `StatusUpdate` / `ChannelOptOut` values and take
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Channel = Literal["sms", "whatsapp", "telegram", "email"]
+ALL_CHANNELS: tuple[Channel, ...] = ("sms", "whatsapp", "telegram", "email")
+# Injected time for adapters that need "now" (Twilio's signature grace, the fakes).
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 # The closed set of delivery statuses a provider callback maps to.
 DeliveryStatus = Literal["queued", "sent", "delivered", "read", "failed", "undelivered"]
 

@@ -1,32 +1,59 @@
-"""The explicit list of adapters: adding a provider is one folder, one line here."""
+"""The explicit list of adapters: adding a provider is one folder, one line here.
+
+Each provider folder exports its config (`XConfig`) and `build_adapter(config,
+http_client)`; a provider is on exactly when its config is given.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from channels.base import Channel, ChannelAdapter
 
 if TYPE_CHECKING:
-    from gateway.settings import Settings
+    from channels.email import EmailConfig
+    from channels.telegram import TelegramConfig
+    from channels.twilio import TwilioConfig
+    from channels.whatsapp_cloud import WhatsAppCloudConfig
 
-# Each factory returns an adapter when its credentials are set, else None (channel off).
-AdapterFactory = Callable[["Settings", httpx.AsyncClient], ChannelAdapter | None]
+
+@dataclass(frozen=True)
+class ChannelConfigs:
+    """One optional config per provider: None leaves that provider off.
+
+    Field order matters: for a channel two providers serve, the later one sends, so the
+    WhatsApp Cloud API comes after Twilio (whose WhatsApp it replaces).
+    """
+
+    twilio: TwilioConfig | None = None
+    whatsapp_cloud: WhatsAppCloudConfig | None = None
+    email: EmailConfig | None = None
+    telegram: TelegramConfig | None = None
 
 
-def _factories() -> list[AdapterFactory]:
-    # Imported here so that a provider's SDK loads only when the registry is built.
-    # Order matters: for a channel two providers serve, the later one sends, so the
-    # WhatsApp Cloud API comes after Twilio (whose WhatsApp it replaces).
-    from channels import whatsapp_cloud
-    from channels.email.adapter import build_email_adapter
-    from channels.telegram import build_telegram
-    from channels.twilio import make_twilio_adapter
+def _factory(provider: str) -> Callable[[Any, httpx.AsyncClient], ChannelAdapter]:
+    # Imported here so that a provider's SDK loads only when that provider is on.
+    if provider == "twilio":
+        from channels.twilio import build_adapter as twilio
 
-    return [make_twilio_adapter, whatsapp_cloud.from_settings, build_email_adapter, build_telegram]
+        return twilio
+    if provider == "whatsapp_cloud":
+        from channels.whatsapp_cloud import build_adapter as whatsapp_cloud
+
+        return whatsapp_cloud
+    if provider == "email":
+        from channels.email import build_adapter as email
+
+        return email
+    if provider == "telegram":
+        from channels.telegram import build_adapter as telegram
+
+        return telegram
+    raise KeyError(provider)
 
 
 @dataclass
@@ -53,10 +80,10 @@ class Registry:
             await adapter.aclose()
 
 
-def build_registry(settings: Settings, http_client: httpx.AsyncClient) -> Registry:
+def build_registry(configs: ChannelConfigs, http_client: httpx.AsyncClient) -> Registry:
     registry = Registry()
-    for factory in _factories():
-        adapter = factory(settings, http_client)
-        if adapter is not None:
-            registry.add(adapter)
+    for provider in fields(configs):
+        config = getattr(configs, provider.name)
+        if config is not None:
+            registry.add(_factory(provider.name)(config, http_client))
     return registry

@@ -15,10 +15,11 @@ from channels.registry import build_registry
 from gateway import api, webhooks
 from gateway.auth import hash_key
 from gateway.background import background_services
+from gateway.channel_configs import channel_configs
+from gateway.context import GatewayContext
 from gateway.heap import settle_heap
 from gateway.settings import Settings
 from gateway.webhooks_asgi import RallypointApp
-from routing.context import AppContext
 from storage.clock import Clock, utcnow
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -47,22 +48,22 @@ def build_context(
     *,
     clock: Clock = utcnow,
     http_client: httpx.AsyncClient | None = None,
-) -> AppContext:
+) -> GatewayContext:
     engine = make_engine(settings.database_url)
     client = http_client or provider_client(settings)
     outbox_signal = OutboxSignal()
-    return AppContext(
+    return GatewayContext(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine, outbox_signal=outbox_signal),
-        registry=build_registry(settings, client),
+        registry=build_registry(channel_configs(settings), client),
         http_client=client,
         clock=clock,
         outbox_signal=outbox_signal,
     )
 
 
-async def ensure_bootstrap_key(ctx: AppContext) -> None:
+async def ensure_bootstrap_key(ctx: GatewayContext) -> None:
     """If RALLYPOINT_BOOTSTRAP_ADMIN_KEY is set, an admin key with that value exists."""
     key = ctx.settings.bootstrap_admin_key
     if not key:
@@ -83,16 +84,16 @@ async def ensure_bootstrap_key(ctx: AppContext) -> None:
             await session.commit()
 
 
-async def prepare(ctx: AppContext, *, migrate: bool | None = None) -> None:
+async def prepare(ctx: GatewayContext, *, migrate: bool | None = None) -> None:
     """Start-up work: migrate the embedded SQLite database, create the bootstrap key."""
     if migrate if migrate is not None else is_sqlite(ctx.settings.database_url):
         await upgrade(ctx.settings.database_url)
     await ensure_bootstrap_key(ctx)
 
 
-async def shutdown(ctx: AppContext) -> None:
-    if ctx.ingest_batcher is not None:
-        await ctx.ingest_batcher.aclose()
+async def shutdown(ctx: GatewayContext) -> None:
+    for service in ctx.services.values():
+        await service.aclose()
     await ctx.registry.aclose()
     await ctx.http_client.aclose()
     await ctx.engine.dispose()

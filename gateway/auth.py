@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from routing.context import AppContext
+from gateway.context import GatewayContext
 from storage.models import ApiKey
 
 ROLES = ("admin", "coordinator", "team_lead")
@@ -49,12 +49,12 @@ class Principal:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_context(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
+def get_context(request: Request) -> GatewayContext:
+    ctx: GatewayContext = request.app.state.ctx
     return ctx
 
 
-Context = Annotated[AppContext, Depends(get_context)]
+Context = Annotated[GatewayContext, Depends(get_context)]
 
 
 async def authenticate(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ssl
 from typing import Protocol
 
+from gateway.context import GatewayContext
 from gateway.settings import Settings
-from routing.context import AppContext
 
 TLS_CERT = "RALLYPOINT_INBOUND_SMTP_TLS_CERT"
 TLS_KEY = "RALLYPOINT_INBOUND_SMTP_TLS_KEY"
@@ -19,7 +19,7 @@ class BackgroundService(Protocol):
     async def stop(self) -> None: ...
 
 
-def background_services(ctx: AppContext) -> list[BackgroundService]:
+def background_services(ctx: GatewayContext) -> list[BackgroundService]:
     """The services `serve` runs in-process, in start order."""
     services: list[BackgroundService] = []
     if ctx.settings.run_dispatcher:
@@ -39,7 +39,7 @@ def background_services(ctx: AppContext) -> list[BackgroundService]:
     return services
 
 
-def inbound_smtp_listener(ctx: AppContext) -> BackgroundService:
+def inbound_smtp_listener(ctx: GatewayContext) -> BackgroundService:
     """The built-in SMTP server: accepted mail goes through the same ingestion as webhooks."""
     from channels.base import InboundMessage, StatusUpdate
     from channels.email.listener import RecipientPolicy, SmtpListener

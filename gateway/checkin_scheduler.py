@@ -10,14 +10,14 @@ import asyncio
 import contextlib
 import logging
 
-from routing.context import AppContext
+from gateway.context import GatewayContext
 from routing.organizing.checkins import run_due_checkins
 
 log = logging.getLogger(__name__)
 
 
 class CheckinScheduler:
-    def __init__(self, ctx: AppContext, interval: float | None = None) -> None:
+    def __init__(self, ctx: GatewayContext, interval: float | None = None) -> None:
         self.ctx = ctx
         self.interval = interval if interval is not None else ctx.settings.checkin_interval_seconds
         self._stopping = asyncio.Event()

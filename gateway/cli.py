@@ -125,7 +125,8 @@ def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    from routing.people.importer import ImportFileError, import_file
+    from gateway.import_file import import_file
+    from routing.people.importer import ImportFileError
 
     try:
         summary = asyncio.run(import_file(settings, args.file, team=args.team))

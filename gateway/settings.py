@@ -7,14 +7,14 @@ Settings are built, never imported as a singleton: `Settings()` reads the enviro
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ChannelName = Literal["sms", "whatsapp", "telegram", "email"]
-ALL_CHANNELS: tuple[ChannelName, ...] = ("sms", "whatsapp", "telegram", "email")
-ALL_DEFAULT_ORDER: tuple[ChannelName, ...] = ("whatsapp", "telegram", "sms", "email")
+from channels.base import Channel
+
+ALL_DEFAULT_ORDER: tuple[Channel, ...] = ("whatsapp", "telegram", "sms", "email")
 BOT_USERNAME = re.compile(r"[A-Za-z0-9_]{5,32}")
 
 
@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     bootstrap_admin_key: str | None = Field(
         None, validation_alias=_env("RALLYPOINT_BOOTSTRAP_ADMIN_KEY")
     )
-    channel_order: Annotated[list[ChannelName], NoDecode] = Field(
+    channel_order: Annotated[list[Channel], NoDecode] = Field(
         default_factory=lambda: list(ALL_DEFAULT_ORDER),
         validation_alias=_env("RALLYPOINT_CHANNEL_ORDER"),
     )
@@ -209,27 +209,6 @@ class Settings(BaseSettings):
             if value is not None and not BOT_USERNAME.fullmatch(value):
                 raise ValueError("a Telegram bot username is 5-32 letters, digits or _")
         return value
-
-    @property
-    def twilio_enabled(self) -> bool:
-        return bool(self.twilio_account_sid and self.twilio_auth_token)
-
-    @property
-    def whatsapp_cloud_enabled(self) -> bool:
-        return bool(
-            self.whatsapp_access_token
-            and self.whatsapp_phone_number_id
-            and self.whatsapp_app_secret
-            and self.whatsapp_verify_token
-        )
-
-    @property
-    def telegram_enabled(self) -> bool:
-        return bool(self.telegram_bot_token and self.telegram_webhook_secret)
-
-    @property
-    def email_enabled(self) -> bool:
-        return bool(self.smtp_host and self.smtp_from)
 
     @property
     def email_domains(self) -> list[str]:

@@ -20,7 +20,7 @@ from channels.base import (
     WebhookResponse,
 )
 from gateway.auth import Context
-from routing.context import AppContext
+from gateway.context import GatewayContext
 from routing.inbound.batch import submit
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def freeze_request(request: Request, ctx: Context, kind: str) -> WebhookRe
     )
 
 
-def adapter_for(ctx: AppContext, provider: str) -> ChannelAdapter:
+def adapter_for(ctx: GatewayContext, provider: str) -> ChannelAdapter:
     adapter = ctx.registry.by_provider.get(provider)
     if adapter is None:
         raise HTTPException(404, "no such channel is configured")
@@ -96,7 +96,7 @@ def adapter_for(ctx: AppContext, provider: str) -> ChannelAdapter:
 
 
 async def process(
-    adapter: ChannelAdapter, frozen: WebhookRequest, ctx: AppContext
+    adapter: ChannelAdapter, frozen: WebhookRequest, ctx: GatewayContext
 ) -> WebhookResponse:
     """Verify, parse and store one webhook; its answer (HTTPException on refusal)."""
     provider, kind = adapter.provider, frozen.kind
@@ -118,7 +118,7 @@ async def process(
 async def webhook(request: Request) -> Response:
     # A plain Starlette route: FastAPI's dependency solving (and the thread hop of a sync
     # dependency) cost more per request than verifying and parsing the webhook.
-    ctx: AppContext = request.app.state.ctx
+    ctx: GatewayContext = request.app.state.ctx
     params = request.path_params
     kind = params.get("kind", "")
     adapter = adapter_for(ctx, params["provider"])

@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from channels.base import WebhookRequest, WebhookResponse
+from gateway.context import GatewayContext
 from gateway.webhooks import FORM_TYPE, adapter_for, parse_form, process, too_large
-from routing.context import AppContext
 
 # Path segments that Starlette's URL leaves as they are (anything else goes the long way).
 WEBHOOK_PATH = re.compile(r"/webhooks/([A-Za-z0-9_.~-]+)(?:/([A-Za-z0-9_.~-]+))?")
@@ -37,7 +37,7 @@ class RallypointApp(FastAPI):
             if match is not None and not scope.get("root_path"):
                 query = _query(scope)
                 if query is not None:
-                    ctx: AppContext = self.state.ctx
+                    ctx: GatewayContext = self.state.ctx
                     provider, kind = match.group(1), match.group(2) or ""
                     await serve_webhook(ctx, provider, kind, query, scope, receive, send)
                     return
@@ -62,7 +62,7 @@ def _rendered(answer: WebhookResponse) -> tuple[int, list[tuple[bytes, bytes]], 
 
 
 async def serve_webhook(
-    ctx: AppContext,
+    ctx: GatewayContext,
     provider: str,
     kind: str,
     query: str,
@@ -99,7 +99,7 @@ async def serve_webhook(
 
 
 async def _freeze(
-    ctx: AppContext, kind: str, query: str, scope: Scope, receive: Receive
+    ctx: GatewayContext, kind: str, query: str, scope: Scope, receive: Receive
 ) -> WebhookRequest:
     """The `WebhookRequest` that `gateway.webhooks.freeze_request` would make."""
     headers: dict[str, str] = {}

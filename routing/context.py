@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from channels.registry import Registry
-from gateway.settings import Settings
+from routing.config import RoutingSettings
 from storage.clock import Clock
 from storage.db import SessionFactory
 from storage.outbox_signal import OutboxSignal
 
-if TYPE_CHECKING:
-    from routing.inbound.batch import IngestBatcher
+
+class Service(Protocol):
+    async def aclose(self) -> None: ...
 
 
 @dataclass
 class AppContext:
-    settings: Settings
+    settings: RoutingSettings
     engine: AsyncEngine
     sessions: SessionFactory
     registry: Registry
@@ -30,8 +31,9 @@ class AppContext:
     # Announcement fan-outs running in this process, by announcement id
     # (routing/outbound/fanout.py).
     fanouts: dict[int, asyncio.Task[int]] = field(default_factory=dict)
-    # Group commit of concurrent webhooks (routing/inbound/batch.py), made on first use.
-    ingest_batcher: IngestBatcher | None = None
+    # Long-lived helpers made on first use (the ingest batcher of routing/inbound/batch.py),
+    # by name; each is closed when the process shuts down.
+    services: dict[str, Service] = field(default_factory=dict)
     # Told after each commit of `sessions` that queued outbox rows; the in-process
     # dispatcher listens (storage/outbox_signal.py). build_context links the two.
     outbox_signal: OutboxSignal = field(default_factory=OutboxSignal)

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from channels.base import OutboundMessage, ProviderUnavailable
-from channels.twilio import make_twilio_adapter
+from channels.twilio import build_adapter
 from channels.twilio.adapter import TwilioAdapter
 from gateway.app import provider_client
+from gateway.channel_configs import twilio_config
 from tests.conftest import make_settings
 
 SID = "AC" + "c" * 32
@@ -62,9 +63,9 @@ def twilio_over(port: int) -> TwilioAdapter:
         twilio_sms_from="+14155550100",
         twilio_api_base=f"http://127.0.0.1:{port}",
     )
-    adapter = make_twilio_adapter(settings, provider_client(settings))
-    assert adapter is not None
-    return adapter
+    config = twilio_config(settings)
+    assert config is not None
+    return build_adapter(config, provider_client(settings))
 
 
 async def test_a_send_crosses_a_real_socket(tiny_twilio: tuple[TinyTwilio, int]) -> None:

@@ -11,7 +11,6 @@ import html
 import logging
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
-from typing import TYPE_CHECKING
 
 import aiosmtplib
 import httpx
@@ -30,9 +29,7 @@ from channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
+from channels.email.config import EmailConfig
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +88,9 @@ class EmailAdapter:
         password: str | None = None,
         starttls: bool = True,
         default_subject: str = "Message from Rallypoint",
+        rate_per_second: float | None = None,
     ) -> None:
+        self.rate_per_second = rate_per_second
         self.host = host
         self.port = port
         self.sender = sender  # the From header, possibly with a display name
@@ -170,16 +169,15 @@ class EmailAdapter:
         return None
 
 
-def build_email_adapter(settings: Settings, http_client: httpx.AsyncClient) -> EmailAdapter | None:
-    """The email adapter when SMTP_HOST and SMTP_FROM are set, else None."""
-    if not (settings.smtp_host and settings.smtp_from):
-        return None
+def build_adapter(config: EmailConfig, http_client: httpx.AsyncClient) -> EmailAdapter:
+    """The registry's factory (SMTP needs no HTTP client)."""
     return EmailAdapter(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        sender=settings.smtp_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-        default_subject=f"Message from {settings.org_name}",
+        host=config.host,
+        port=config.port,
+        sender=config.sender,
+        username=config.username,
+        password=config.password,
+        starttls=config.starttls,
+        default_subject=config.default_subject,
+        rate_per_second=config.rate_per_second,
     )

@@ -14,7 +14,6 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import httpx
 from telegram import Bot, Message
@@ -36,12 +35,10 @@ from channels.base import (
     WebhookResponse,
 )
 from channels.media import download, too_large
+from channels.telegram.config import TelegramConfig
 from channels.telegram.errors import map_media_error, map_telegram_error
 from channels.telegram.split import split_text
 from channels.telegram.updates import events_from_update, load_update
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +101,7 @@ class TelegramAdapter:
     channels: tuple[Channel, ...] = ("telegram",)
     # Telegram allows about one message a second per chat; the dispatcher enforces it.
     per_recipient_rate: float = 1.0
+    rate_per_second: float | None = None
     _bot: Bot | None = field(default=None, repr=False)
     _requests: list[HTTPXRequest] = field(default_factory=list, repr=False)
     _progress: OrderedDict[int, _Progress] = field(default_factory=OrderedDict, repr=False)
@@ -254,13 +252,12 @@ class TelegramAdapter:
             await request.shutdown()
 
 
-def build_telegram(settings: Settings, http_client: httpx.AsyncClient) -> TelegramAdapter | None:
-    """The adapter when TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET are set, else None."""
-    if not (settings.telegram_bot_token and settings.telegram_webhook_secret):
-        return None
+def build_adapter(config: TelegramConfig, http_client: httpx.AsyncClient) -> TelegramAdapter:
+    """The registry's factory."""
     return TelegramAdapter(
-        token=settings.telegram_bot_token,
-        webhook_secret=settings.telegram_webhook_secret,
+        token=config.token,
+        webhook_secret=config.webhook_secret,
         http_client=http_client,
-        api_base=settings.telegram_api_base,
+        api_base=config.api_base,
+        rate_per_second=config.rate_per_second,
     )

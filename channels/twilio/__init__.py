@@ -1,5 +1,6 @@
 """Twilio SMS and WhatsApp."""
 
-from channels.twilio.adapter import TwilioAdapter, TwilioConfig, make_twilio_adapter
+from channels.twilio.adapter import TwilioAdapter, build_adapter
+from channels.twilio.config import TwilioConfig
 
-__all__ = ["TwilioAdapter", "TwilioConfig", "make_twilio_adapter"]
+__all__ = ["TwilioAdapter", "TwilioConfig", "build_adapter"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import httpx
 from twilio.request_validator import RequestValidator
@@ -20,6 +18,7 @@ from channels.base import (
     Capabilities,
     Channel,
     ChannelMisconfigured,
+    Clock,
     InboundMessage,
     InvalidSignature,
     MalformedPayload,
@@ -33,9 +32,11 @@ from channels.base import (
     WebhookEvent,
     WebhookRequest,
     WebhookResponse,
+    utcnow,
 )
 from channels.media import download
 from channels.sms_segments import sms_segments
+from channels.twilio.config import TwilioConfig
 from channels.twilio.errors import STATUSES, classify, classify_http, retry_after_seconds
 from channels.twilio.models import (
     ApiError,
@@ -49,10 +50,6 @@ from channels.twilio.models import (
     is_whatsapp,
     with_whatsapp,
 )
-from storage.clock import Clock, utcnow
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,34 +61,6 @@ MAX_BODY = 1600
 FAILED = frozenset({"failed", "undelivered"})
 
 
-@dataclass(frozen=True)
-class TwilioConfig:
-    account_sid: str
-    auth_token: str
-    sms_from: str | None = None
-    messaging_service_sid: str | None = None
-    whatsapp_from: str | None = None
-    api_base: str = "https://api.twilio.com"
-    status_callback_url: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> TwilioConfig:
-        assert settings.twilio_account_sid and settings.twilio_auth_token
-        return cls(
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token,
-            sms_from=settings.twilio_sms_from or None,
-            messaging_service_sid=settings.twilio_messaging_service_sid or None,
-            whatsapp_from=settings.twilio_whatsapp_from or None,
-            api_base=settings.twilio_api_base,
-            status_callback_url=settings.public_url.rstrip("/") + "/webhooks/twilio/status",
-        )
-
-    @property
-    def messages_url(self) -> str:
-        return f"{self.api_base.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-
-
 class TwilioAdapter:
     provider = "twilio"
 
@@ -99,6 +68,7 @@ class TwilioAdapter:
         self, config: TwilioConfig, http_client: httpx.AsyncClient, *, clock: Clock = utcnow
     ) -> None:
         self.config = config
+        self.rate_per_second = config.rate_per_second
         self._http = http_client
         self._clock = clock
         self._validator = RequestValidator(config.auth_token)
@@ -311,8 +281,6 @@ class TwilioAdapter:
         return None
 
 
-def make_twilio_adapter(settings: Settings, http_client: httpx.AsyncClient) -> TwilioAdapter | None:
-    """The registry's factory: an adapter when TWILIO_ACCOUNT_SID and _AUTH_TOKEN are set."""
-    if not settings.twilio_enabled:
-        return None
-    return TwilioAdapter(TwilioConfig.from_settings(settings), http_client)
+def build_adapter(config: TwilioConfig, http_client: httpx.AsyncClient) -> TwilioAdapter:
+    """The registry's factory."""
+    return TwilioAdapter(config, http_client)

@@ -30,8 +30,8 @@ from urllib.parse import parse_qsl
 import httpx
 from twilio.request_validator import RequestValidator
 
+from channels.base import Clock, utcnow
 from channels.twilio.models import strip_whatsapp
-from storage.clock import Clock, utcnow
 
 API_VERSION = "2010-04-01"
 MEDIA_CHUNK = 1024

@@ -1,5 +1,6 @@
 """WhatsApp Cloud API (Meta): webhooks in, Graph API messages out."""
 
-from channels.whatsapp_cloud.adapter import WhatsAppCloudAdapter, from_settings
+from channels.whatsapp_cloud.adapter import WhatsAppCloudAdapter, build_adapter
+from channels.whatsapp_cloud.config import WhatsAppCloudConfig
 
-__all__ = ["WhatsAppCloudAdapter", "from_settings"]
+__all__ = ["WhatsAppCloudAdapter", "WhatsAppCloudConfig", "build_adapter"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -28,12 +28,10 @@ from channels.base import (
     WebhookResponse,
 )
 from channels.media import MEDIA_TIMEOUT, download, status_error, too_large
+from channels.whatsapp_cloud.config import WhatsAppCloudConfig
 from channels.whatsapp_cloud.errors import GRAPH_OBJECT_MISSING, classify
 from channels.whatsapp_cloud.models import GraphError, MediaInfo, SendAnswer
 from channels.whatsapp_cloud.webhook import parse_notification, verify_signature
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +61,9 @@ class WhatsAppCloudAdapter:
         verify_token: str,
         http_client: httpx.AsyncClient,
         api_base: str = "https://graph.facebook.com/v21.0",
+        rate_per_second: float | None = None,
     ) -> None:
+        self.rate_per_second = rate_per_second
         self._access_token = access_token
         self._phone_number_id = phone_number_id
         self._app_secret = app_secret
@@ -255,19 +255,16 @@ def build_payload(message: OutboundMessage) -> dict[str, Any]:
     return payload
 
 
-def from_settings(
-    settings: Settings, http_client: httpx.AsyncClient
-) -> WhatsAppCloudAdapter | None:
-    """The registry's factory: an adapter when all four credentials are set, else None."""
-    if not settings.whatsapp_cloud_enabled:
-        return None
-    assert settings.whatsapp_access_token and settings.whatsapp_phone_number_id
-    assert settings.whatsapp_app_secret and settings.whatsapp_verify_token
+def build_adapter(
+    config: WhatsAppCloudConfig, http_client: httpx.AsyncClient
+) -> WhatsAppCloudAdapter:
+    """The registry's factory."""
     return WhatsAppCloudAdapter(
-        access_token=settings.whatsapp_access_token,
-        phone_number_id=settings.whatsapp_phone_number_id,
-        app_secret=settings.whatsapp_app_secret,
-        verify_token=settings.whatsapp_verify_token,
+        access_token=config.access_token,
+        phone_number_id=config.phone_number_id,
+        app_secret=config.app_secret,
+        verify_token=config.verify_token,
         http_client=http_client,
-        api_base=settings.whatsapp_api_base,
+        api_base=config.api_base,
+        rate_per_second=config.rate_per_second,
     )

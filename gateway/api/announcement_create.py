@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from channels.base import Channel
 from gateway.api.scope import lead_team
 from gateway.auth import Principal
-from gateway.settings import ChannelName
-from routing.context import AppContext
+from gateway.context import GatewayContext
 from routing.outbound.audience import Audience, count_audience
 from routing.outbound.fanout import fan_out, start_fanout
 from routing.people.team_delete import keep_teams
@@ -38,7 +38,7 @@ class AudienceIn(BaseModel):
     teams: list[int | str] | None = Field(None, description="team ids or names")
     tags: list[str] | None = None
     language: list[str] | None = Field(None, description='e.g. ["es"] (also matches es-MX)')
-    channels: list[ChannelName] | None = Field(None, description="send over these only")
+    channels: list[Channel] | None = Field(None, description="send over these only")
     all: bool = False
 
     @field_validator("teams", "tags", "language", "channels", mode="before")
@@ -122,7 +122,7 @@ OnCreate = Callable[[AsyncSession, Announcement], Awaitable[None]]
 
 
 async def create_announcement(
-    ctx: AppContext,
+    ctx: GatewayContext,
     principal: Principal,
     *,
     kind: str,

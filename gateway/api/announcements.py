@@ -31,7 +31,7 @@ from gateway.api.pagination import (
 )
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
-from routing.context import AppContext
+from gateway.context import GatewayContext
 from routing.organizing.checkin_cancel import queued_nudges, skip_run_nudges, skipped_nudges
 from routing.organizing.polls import close_polls_of, open_poll_of
 from routing.outbound.audience import preview_audience
@@ -99,7 +99,7 @@ def public(announcement: Announcement) -> AnnouncementPublic:
 
 
 async def dry_run(
-    ctx: AppContext,
+    ctx: GatewayContext,
     session: AsyncSession,
     principal: Principal,
     body: str,

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from gateway.settings import ChannelName
+from channels.base import Channel
 from storage.models import Message, MessageAttempt, MessageStatusEvent
 
 
@@ -23,7 +23,7 @@ class ConversationPublic(BaseModel):
 
 class OneOnOneCreate(BaseModel):
     body: str = Field(min_length=1, max_length=10_000)
-    channel: ChannelName | None = Field(None, description="send over this channel only")
+    channel: Channel | None = Field(None, description="send over this channel only")
     subject: str | None = Field(None, max_length=998, description="email subject")
 
 

@@ -7,14 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from gateway.settings import ChannelName
+from channels.base import Channel
 from routing.people.supporters import check_timezone
 
 Name = Field(min_length=1, max_length=200)
 
 
 class AddressIn(BaseModel):
-    channel: ChannelName
+    channel: Channel
     address: str = Field(min_length=1, max_length=320)
 
 
@@ -28,7 +28,7 @@ class _SupporterFields(BaseModel):
 class SupporterCreate(_SupporterFields):
     name: str = Name
     addresses: list[AddressIn] = Field(default_factory=list, max_length=4)
-    preferred_channels: list[ChannelName] = Field(default_factory=list)
+    preferred_channels: list[Channel] = Field(default_factory=list)
     language: str | None = Field(None, max_length=35)
     timezone: str | None = Field(None, max_length=64, description="IANA name, e.g. Africa/Nairobi")
     tags: list[str] = Field(default_factory=list)
@@ -39,7 +39,7 @@ class SupporterCreate(_SupporterFields):
 class SupporterPatch(_SupporterFields):
     name: str | None = Field(None, min_length=1, max_length=200)
     addresses: list[AddressIn] | None = Field(None, max_length=4)
-    preferred_channels: list[ChannelName] | None = None
+    preferred_channels: list[Channel] | None = None
     language: str | None = Field(None, max_length=35)
     timezone: str | None = Field(None, max_length=64)
     tags: list[str] | None = None

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from channels.base import BotDirectory
+from channels.base import BotDirectory, Channel
 from channels.registry import Registry
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_supporters import (
@@ -34,7 +34,7 @@ from gateway.api.scope import (
     visible_supporter,
 )
 from gateway.auth import AnyRole, Context
-from gateway.settings import ChannelName, Settings
+from gateway.settings import Settings
 from routing.people.supporters import (
     AddressTaken,
     FieldError,
@@ -142,7 +142,7 @@ async def list_supporters(
     session: SessionDep,
     team: Annotated[str | None, Query(description="team id or name")] = None,
     tag: str | None = None,
-    channel: ChannelName | None = None,
+    channel: Channel | None = None,
     q: Annotated[str | None, Query(description="part of a name or an address")] = None,
     assigned_to: str | None = None,
     opted_out: bool | None = None,

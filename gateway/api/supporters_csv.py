@@ -16,7 +16,7 @@ from starlette.types import Message
 from gateway.api.schemas_supporters import ImportSummary
 from gateway.api.scope import lead_team, supporter_scope
 from gateway.auth import AnyRole, Context
-from routing.context import AppContext
+from gateway.context import GatewayContext
 from routing.people.csv_formulas import escape_cell
 from routing.people.importer import ADDRESS_COLUMNS, ImportFileError, import_csv
 from storage.models import Supporter
@@ -58,7 +58,7 @@ class ImportSizeLimit(APIRoute):
         handler = super().get_route_handler()
 
         async def limited(request: Request) -> Response:
-            ctx: AppContext = request.app.state.ctx
+            ctx: GatewayContext = request.app.state.ctx
             limit = ctx.settings.max_import_bytes
             declared = request.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:

@@ -258,7 +258,7 @@ class Dispatcher:
             if left < 0:
                 return Outcome(item, give_back=True)  # the lease is (nearly) gone
             buckets = sender_buckets(
-                self.limits, adapter, item.channel, item.address, self.ctx.settings, item.outbound
+                self.limits, adapter, item.channel, item.address, item.outbound
             )
             postpone = await self.limits.take(buckets, max_wait=left)
             if postpone:

@@ -24,7 +24,7 @@ from channels.base import (
 from routing.context import AppContext
 from routing.delivery.status import apply_pending_statuses
 from routing.dispatch.retry import backoff_delay, retry_after_of, should_retry
-from routing.outbound.queue import _window_open, fall_back
+from routing.outbound.queue import fall_back, window_open
 from routing.people.consent import record_consent
 from storage.models import (
     Message,
@@ -292,7 +292,7 @@ def address_blocker(
         return SendError("the supporter no longer has this address"), False
     if address.opted_out:
         return SendError("opted out of this channel"), False
-    if message.channel == "whatsapp" and not _window_open(address, now):
+    if message.channel == "whatsapp" and not window_open(address, now):
         if message.template:
             return None, True
         return WindowClosed("24 h window closed and no template"), False

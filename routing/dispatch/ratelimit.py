@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from channels.base import ChannelAdapter, OutboundMessage
-    from gateway.settings import Settings
 
 Monotonic = Callable[[], float]
 
@@ -198,24 +197,11 @@ class RateLimits:
         return 0.0
 
 
-# Settings that hold a provider's sending rate, by the adapter's provider name; an
-# adapter may instead expose `rate_per_second` itself.
-RATE_SETTINGS = {
-    "twilio": "twilio_rate_per_second",
-    "whatsapp": "whatsapp_rate_per_second",
-    "whatsapp_cloud": "whatsapp_rate_per_second",
-    "telegram": "telegram_rate_per_second",
-    "email": "smtp_rate_per_second",
-    "smtp": "smtp_rate_per_second",
-}
-
-
 def sender_buckets(
     limits: RateLimits,
     adapter: ChannelAdapter,
     channel: str,
     address: str,
-    settings: Settings,
     message: OutboundMessage,
 ) -> list[tuple[TokenBucket, int]]:
     """The buckets a send to `address` draws from, with the units it counts in each: its
@@ -224,8 +210,6 @@ def sender_buckets(
     (Telegram: 1 a second per chat), the chat's, one."""
     key = adapter.sender_key(channel)  # type: ignore[arg-type]
     rate = getattr(adapter, "rate_per_second", None)
-    if rate is None and adapter.provider in RATE_SETTINGS:
-        rate = getattr(settings, RATE_SETTINGS[adapter.provider])
     chat_rate = getattr(adapter, "per_recipient_rate", None)
     buckets: list[tuple[TokenBucket, int]] = []
     sender = limits.sender(key, rate)

@@ -154,11 +154,15 @@ async def store_batch(
     return reports
 
 
+BATCHER = "ingest_batcher"
+
+
 def batcher_for(ctx: AppContext) -> IngestBatcher:
     """The context's batcher, made on first use."""
-    batcher = ctx.ingest_batcher
-    if batcher is None:
-        batcher = ctx.ingest_batcher = IngestBatcher(ctx)
+    batcher = ctx.services.get(BATCHER)
+    if not isinstance(batcher, IngestBatcher):
+        batcher = IngestBatcher(ctx)
+        ctx.services[BATCHER] = batcher
     return batcher
 
 

@@ -18,9 +18,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gateway.settings import ALL_CHANNELS
+from channels.base import ALL_CHANNELS
 from routing.context import AppContext
-from routing.outbound.queue import ChannelChoice, _window_open, pick_channel
+from routing.outbound.queue import ChannelChoice, pick_channel, window_open
 from storage.models import (
     Conversation,
     Supporter,
@@ -212,7 +212,7 @@ class BatchChooser:
                 first[PREFERRED],
                 channel,
                 first[ADDRESS_OPTED_OUT],
-                channel == "whatsapp" and _window_open(first, self.now),
+                channel == "whatsapp" and window_open(first, self.now),
             )
         else:
             key = (
@@ -222,7 +222,7 @@ class BatchChooser:
                     (
                         r[CHANNEL],
                         r[ADDRESS_OPTED_OUT],
-                        r[CHANNEL] == "whatsapp" and _window_open(r, self.now),
+                        r[CHANNEL] == "whatsapp" and window_open(r, self.now),
                     )
                     for r in member
                 ],

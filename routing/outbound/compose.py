@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import Channel, OutboundMessage, Template
-from gateway.settings import Settings
+from routing.config import RoutingSettings
 from storage.models import Message
 
 
@@ -27,13 +27,13 @@ def template_from(data: dict[str, Any] | None) -> Template | None:
     )
 
 
-def email_domain(settings: Settings) -> str:
+def email_domain(settings: RoutingSettings) -> str:
     if settings.smtp_from and "@" in settings.smtp_from:
         return settings.smtp_from.rsplit("@", 1)[1].strip(" >").lower()
     return urlsplit(settings.public_url).hostname or "rallypoint.invalid"
 
 
-def new_email_message_id(message_id: int, settings: Settings) -> str:
+def new_email_message_id(message_id: int, settings: RoutingSettings) -> str:
     return f"<rp.{message_id}.{secrets.token_hex(6)}@{email_domain(settings)}>"
 
 
@@ -56,7 +56,7 @@ async def last_inbound_email(session: AsyncSession, supporter_id: int) -> Messag
 
 
 async def prepare_email_threading(
-    session: AsyncSession, message: Message, settings: Settings
+    session: AsyncSession, message: Message, settings: RoutingSettings
 ) -> None:
     """Give the mail its Message-ID (kept across retries) and thread it under the
     supporter's last mail to us. Changes `message`; the caller commits."""

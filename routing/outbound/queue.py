@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import SendError
 from channels.sms_segments import sms_segments
-from gateway.settings import Settings
+from routing.config import RoutingSettings
 from routing.context import AppContext
 from storage.models import (
     Message,
@@ -49,7 +49,7 @@ class ChannelChoice:
         return "no eligible channel: " + "; ".join(f"{c}: {r}" for c, r in self.skipped.items())
 
 
-def channel_order(supporter: Supporter, settings: Settings) -> list[str]:
+def channel_order(supporter: Supporter, settings: RoutingSettings) -> list[str]:
     """The supporter's preferred channels first, then the rest of the default order."""
     order: list[str] = []
     for channel in [*(supporter.preferred_channels or []), *settings.channel_order]:
@@ -62,7 +62,7 @@ def pick_channel(
     supporter: Supporter,
     addresses: Sequence[SupporterAddress],
     *,
-    settings: Settings,
+    settings: RoutingSettings,
     enabled: Iterable[str],
     now: datetime,
     has_template: bool = False,
@@ -87,7 +87,7 @@ def pick_channel(
             skipped[channel] = "no address"
         elif address.opted_out:
             skipped[channel] = "opted out of this channel"
-        elif channel == "whatsapp" and not _window_open(address, now):
+        elif channel == "whatsapp" and not window_open(address, now):
             if has_template:
                 return ChannelChoice(channel, address.address, True, skipped)
             skipped[channel] = "24 h window closed and no template"
@@ -96,7 +96,7 @@ def pick_channel(
     return ChannelChoice(None, None, skipped=skipped)
 
 
-def _window_open(address: SupporterAddress, now: datetime) -> bool:
+def window_open(address: SupporterAddress, now: datetime) -> bool:
     return address.last_inbound_at is not None and now - address.last_inbound_at < WHATSAPP_WINDOW
 
 

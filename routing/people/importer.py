@@ -18,7 +18,6 @@ from typing import IO, Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gateway.settings import Settings
 from routing.people.csv_formulas import unescape_cell
 from routing.people.supporters import (
     AddressTaken,
@@ -29,11 +28,9 @@ from routing.people.supporters import (
     owners_of,
     update_supporter,
 )
-from storage.clock import utcnow
-from storage.db import SessionFactory, is_sqlite, make_engine, make_session_factory
-from storage.migrate import upgrade
+from storage.db import SessionFactory
 from storage.models import Supporter, SupporterAddress, TeamMembership
-from storage.queries import addresses_by_supporter, find_team
+from storage.queries import addresses_by_supporter
 
 # Column → channel of the address it holds.
 ADDRESS_COLUMNS = {"phone": "sms", "whatsapp": "whatsapp", "telegram": "telegram", "email": "email"}
@@ -229,29 +226,3 @@ def _column(loc: tuple[str | int, ...], address_columns: list[str]) -> str:
             return address_columns[loc[1]]
         return "addresses"
     return str(loc[0])
-
-
-async def import_file(settings: Settings, path: str, *, team: str | None = None) -> ImportSummary:
-    """`rallypoint import FILE.csv`: the REST import's rules, against the configured database."""
-    if is_sqlite(settings.database_url):
-        await upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        sessions = make_session_factory(engine)
-        lead_team_id = None
-        if team is not None:
-            async with sessions() as session:
-                found = await find_team(session, team)
-            if found is None:
-                raise ImportFileError(f"no team {team!r}")
-            lead_team_id = found.id
-        with open(path, "rb") as stream:  # noqa: ASYNC230 - a local file, read in chunks
-            return await import_csv(
-                sessions,
-                stream,
-                clock=utcnow,
-                default_region=settings.default_region,
-                lead_team_id=lead_team_id,
-            )
-    finally:
-        await engine.dispose()

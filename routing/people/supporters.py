@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gateway.settings import ALL_CHANNELS
+from channels.base import ALL_CHANNELS
 from routing.people.addresses import PHONE_CHANNELS, InvalidAddress, normalize_address
 from storage.models import Supporter, SupporterAddress, SupporterTag, Team, TeamMembership
 from storage.queries import find_team

@@ -14,8 +14,9 @@ from channels.base import (
     ProviderUnavailable,
     SendError,
 )
-from channels.email.adapter import EmailAdapter, build_email_adapter
+from channels.email.adapter import EmailAdapter, build_adapter
 from channels.email.fake import FakeSmtpServer, free_port
+from gateway.channel_configs import email_config
 
 OURS = "team@rally.example.org"
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -180,7 +181,8 @@ async def test_org_name_sets_default_subject(smtp: FakeSmtpServer) -> None:
         org_name="Nairobi Canvassers",
     )
     async with httpx.AsyncClient() as http:
-        adapter = build_email_adapter(settings, http)
-        assert adapter is not None
+        config = email_config(settings)
+        assert config is not None
+        adapter = build_adapter(config, http)
         await adapter.send(outbound())
     assert smtp.messages[0].message["Subject"] == "Message from Nairobi Canvassers"

@@ -24,8 +24,10 @@ from channels.base import (
     Throttled,
     WindowClosed,
 )
-from channels.twilio import TwilioAdapter, TwilioConfig, make_twilio_adapter
+from channels.twilio import TwilioAdapter, TwilioConfig, build_adapter
 from channels.twilio.fake import FakeTwilio, Reply
+from gateway.channel_configs import twilio_config
+from gateway.settings import Settings
 from tests.channels.twilio_case import (
     ACCOUNT_SID,
     API_BASE,
@@ -42,12 +44,23 @@ CALLBACK = "https://rallypoint.example.org/webhooks/twilio/status"
 MESSAGES_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
 
 
+def _config(settings: Settings) -> TwilioConfig:
+    config = twilio_config(settings)
+    assert config is not None
+    return config
+
+
+def _build(settings: Settings, client: httpx.AsyncClient) -> TwilioAdapter | None:
+    config = twilio_config(settings)
+    return None if config is None else build_adapter(config, client)
+
+
 def _adapter(
     fake: FakeTwilio | None = None, clock: FakeClock | None = None, **overrides: Any
 ) -> tuple[TwilioAdapter, FakeTwilio]:
     fake = fake or FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
     settings = make_settings("sqlite://", **{**SETTINGS, **overrides})
-    config = TwilioConfig.from_settings(settings)
+    config = _config(settings)
     client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
     return TwilioAdapter(config, client, clock=clock or FakeClock()), fake
 
@@ -190,9 +203,7 @@ async def test_timeout_is_provider_unavailable() -> None:
         raise httpx.ReadTimeout("timed out", request=request)
 
     settings = make_settings("sqlite://", **SETTINGS)
-    adapter = make_twilio_adapter(
-        settings, httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    )
+    adapter = _build(settings, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
     assert adapter is not None
     with pytest.raises(ProviderUnavailable):
         await adapter.send(_sms())
@@ -205,9 +216,7 @@ def _replay(status: int, name: str) -> httpx.MockTransport:
 
 async def test_testdata_answers() -> None:
     settings = make_settings("sqlite://", **SETTINGS)
-    created = make_twilio_adapter(
-        settings, httpx.AsyncClient(transport=_replay(201, "message_created.json"))
-    )
+    created = _build(settings, httpx.AsyncClient(transport=_replay(201, "message_created.json")))
     assert created is not None
     result = await created.send(_sms())
     assert (result.provider_message_id, result.status, result.segments) == (
@@ -215,9 +224,7 @@ async def test_testdata_answers() -> None:
         "sent",
         1,
     )
-    refused = make_twilio_adapter(
-        settings, httpx.AsyncClient(transport=_replay(400, "error_21211.json"))
-    )
+    refused = _build(settings, httpx.AsyncClient(transport=_replay(400, "error_21211.json")))
     assert refused is not None
     with pytest.raises(InvalidRecipient) as caught:
         await refused.send(_sms())
@@ -230,7 +237,7 @@ async def test_created_but_failed_raises_the_classified_error() -> None:
             201, json={"sid": "SM" + "0" * 32, "status": "failed", "error_code": 21610}
         )
 
-    config = TwilioConfig.from_settings(make_settings("sqlite://", **SETTINGS))
+    config = _config(make_settings("sqlite://", **SETTINGS))
     adapter = TwilioAdapter(config, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
     with pytest.raises(RecipientOptedOut):
         await adapter.send(_sms())
@@ -271,9 +278,9 @@ def test_channels_follow_the_senders(
 
 def test_disabled_without_credentials() -> None:
     client = httpx.AsyncClient()
-    assert make_twilio_adapter(make_settings("sqlite://", twilio_sms_from=SMS_FROM), client) is None
+    assert _build(make_settings("sqlite://", twilio_sms_from=SMS_FROM), client) is None
     only_sid = make_settings("sqlite://", twilio_account_sid=ACCOUNT_SID, twilio_sms_from=SMS_FROM)
-    assert make_twilio_adapter(only_sid, client) is None
+    assert _build(only_sid, client) is None
 
 
 def test_capabilities_and_sender_keys() -> None:

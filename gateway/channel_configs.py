@@ -1,0 +1,79 @@
+"""Each provider's config, built from the settings: a provider is on when its required
+credentials are set (CONTRACT.md, "Configuration")."""
+
+from __future__ import annotations
+
+from channels.email import EmailConfig
+from channels.registry import ChannelConfigs
+from channels.telegram import TelegramConfig
+from channels.twilio import TwilioConfig
+from channels.whatsapp_cloud import WhatsAppCloudConfig
+from gateway.settings import Settings
+
+
+def twilio_config(settings: Settings) -> TwilioConfig | None:
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        return None
+    return TwilioConfig(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        sms_from=settings.twilio_sms_from or None,
+        messaging_service_sid=settings.twilio_messaging_service_sid or None,
+        whatsapp_from=settings.twilio_whatsapp_from or None,
+        api_base=settings.twilio_api_base,
+        status_callback_url=settings.public_url.rstrip("/") + "/webhooks/twilio/status",
+        rate_per_second=settings.twilio_rate_per_second,
+    )
+
+
+def whatsapp_cloud_config(settings: Settings) -> WhatsAppCloudConfig | None:
+    if not (
+        settings.whatsapp_access_token
+        and settings.whatsapp_phone_number_id
+        and settings.whatsapp_app_secret
+        and settings.whatsapp_verify_token
+    ):
+        return None
+    return WhatsAppCloudConfig(
+        access_token=settings.whatsapp_access_token,
+        phone_number_id=settings.whatsapp_phone_number_id,
+        app_secret=settings.whatsapp_app_secret,
+        verify_token=settings.whatsapp_verify_token,
+        api_base=settings.whatsapp_api_base,
+        rate_per_second=settings.whatsapp_rate_per_second,
+    )
+
+
+def email_config(settings: Settings) -> EmailConfig | None:
+    if not (settings.smtp_host and settings.smtp_from):
+        return None
+    return EmailConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        default_subject=f"Message from {settings.org_name}",
+        rate_per_second=settings.smtp_rate_per_second,
+    )
+
+
+def telegram_config(settings: Settings) -> TelegramConfig | None:
+    if not (settings.telegram_bot_token and settings.telegram_webhook_secret):
+        return None
+    return TelegramConfig(
+        token=settings.telegram_bot_token,
+        webhook_secret=settings.telegram_webhook_secret,
+        api_base=settings.telegram_api_base,
+        rate_per_second=settings.telegram_rate_per_second,
+    )
+
+
+def channel_configs(settings: Settings) -> ChannelConfigs:
+    return ChannelConfigs(
+        twilio=twilio_config(settings),
+        whatsapp_cloud=whatsapp_cloud_config(settings),
+        email=email_config(settings),
+        telegram=telegram_config(settings),
+    )

@@ -1,0 +1,36 @@
+"""`rallypoint import FILE.csv`: the REST import's rules, run against the configured database."""
+
+from __future__ import annotations
+
+from gateway.settings import Settings
+from routing.people.importer import ImportFileError, ImportSummary, import_csv
+from storage.clock import utcnow
+from storage.db import is_sqlite, make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.queries import find_team
+
+
+async def import_file(settings: Settings, path: str, *, team: str | None = None) -> ImportSummary:
+    """`rallypoint import FILE.csv`: the REST import's rules, against the configured database."""
+    if is_sqlite(settings.database_url):
+        await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        sessions = make_session_factory(engine)
+        lead_team_id = None
+        if team is not None:
+            async with sessions() as session:
+                found = await find_team(session, team)
+            if found is None:
+                raise ImportFileError(f"no team {team!r}")
+            lead_team_id = found.id
+        with open(path, "rb") as stream:  # noqa: ASYNC230 - a local file, read in chunks
+            return await import_csv(
+                sessions,
+                stream,
+                clock=utcnow,
+                default_region=settings.default_region,
+                lead_team_id=lead_team_id,
+            )
+    finally:
+        await engine.dispose()
