@@ -139,7 +139,7 @@ def create_app(
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, object]:
         async with ctx.sessions() as session:
-            await session.exec(select(1))  # type: ignore[call-overload]
+            await session.exec(select(1))
         return {"status": "ok", "channels": sorted(ctx.registry.enabled_channels)}
 
     return app

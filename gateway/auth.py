@@ -78,7 +78,7 @@ async def authenticate(
             raise unauthorized
         now = ctx.clock()
         if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-            await session.exec(  # type: ignore[call-overload]
+            await session.exec(
                 update(ApiKey).where(col(ApiKey.id) == row.id).values(last_used_at=now)
             )
             await session.commit()

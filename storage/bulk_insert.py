@@ -53,4 +53,4 @@ class BulkWriter:
         sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
         if on_conflict_do_nothing:
             sql += " ON CONFLICT DO NOTHING"
-        await self.conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+        await self.conn.exec_driver_sql(sql, rows)

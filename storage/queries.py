@@ -89,7 +89,7 @@ async def message_stats(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
         else_=0,
     )
     rows = await session.exec(
-        select(  # type: ignore[call-overload]
+        select(
             Message.supporter_id,
             Message.direction,
             func.count(),

@@ -262,7 +262,8 @@ class FakeTwilio:
         return url, params, {"X-Twilio-Signature": self.sign(url, params)}
 
     def sign(self, url: str, params: dict[str, str]) -> str:
-        return RequestValidator(self.auth_token).compute_signature(url, params)
+        signature: str = RequestValidator(self.auth_token).compute_signature(url, params)
+        return signature
 
 
 def _error(

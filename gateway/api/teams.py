@@ -25,7 +25,7 @@ async def team_views(session: AsyncSession, teams: Sequence[Team]) -> list[TeamP
     counts: dict[int, int] = {}
     if ids:
         rows = await session.exec(
-            select(TeamMembership.team_id, func.count())  # type: ignore[call-overload]
+            select(TeamMembership.team_id, func.count())
             .where(col(TeamMembership.team_id).in_(ids))
             .group_by(col(TeamMembership.team_id))
         )

@@ -50,4 +50,4 @@ async def release(ctx: AppContext, owner: str, outbox_ids: list[int] | None = No
             stmt = stmt.where(col(OutboxItem.id).in_(outbox_ids))
         result = await session.exec(stmt.values(lease_owner=None, lease_until=None))
         await session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)

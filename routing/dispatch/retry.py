@@ -24,7 +24,7 @@ def backoff_delay(
     burst spread out without ever retrying at once. A provider's `retry_after` wins
     when it asks for longer.
     """
-    step = min(cap, base * 2 ** max(0, attempt - 1))
+    step = min(cap, base * 2.0 ** max(0, attempt - 1))
     delay = step / 2 + random() * step / 2
     if retry_after is not None and retry_after > delay:
         delay = retry_after

@@ -135,7 +135,7 @@ async def reschedule(
     moved = moved_last_run(changed, checkin, org_tz)
     if moved is not None:
         values["last_run_at"] = moved
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(Checkin)
         .where(col(Checkin.id) == checkin.id, last_run_is(checkin.last_run_at))
         .values(**values)

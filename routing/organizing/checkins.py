@@ -103,7 +103,7 @@ async def claim(session: AsyncSession, checkin: Checkin, now: datetime) -> bool:
     """Mark the run in the database first, so two schedulers never both run it, and only
     while its schedule is still the one it was found due by (a PATCH of its timezone, day
     or time committed meanwhile makes the claim fail, to be judged again next round)."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(Checkin)
         .where(
             col(Checkin.id) == checkin.id,

@@ -258,7 +258,8 @@ async def read_page(
 ) -> Sequence[Any]:
     """The rows of the next page of the audience (Core, not ORM: no per-row objects)."""
     conn = await session.connection()
-    return (await conn.execute(audience_page_query(audience, after, limit))).all()
+    rows: Sequence[Any] = (await conn.execute(audience_page_query(audience, after, limit))).all()
+    return rows
 
 
 @dataclass

@@ -81,7 +81,7 @@ def check_utf8(stream: IO[bytes]) -> None:
 def read_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
     """(1-based data row number, {column: cell}) for each non-blank row; a BOM is dropped,
     and so is the quote the export puts before a cell that starts like a formula."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     try:
         reader = csv.reader(text)
         header = next(reader, None)

@@ -189,7 +189,7 @@ async def update_supporter(
 
 async def delete_supporter(session: AsyncSession, supporter_id: int) -> None:
     """Forget a supporter: the database cascades to addresses, messages, outbox and the rest."""
-    await session.exec(delete(Supporter).where(col(Supporter.id) == supporter_id))  # type: ignore[call-overload]
+    await session.exec(delete(Supporter).where(col(Supporter.id) == supporter_id))
 
 
 async def _validate(
@@ -241,7 +241,7 @@ async def _apply(
             session, sid, normalize_addresses(fields["addresses"] or [], default_region)
         )
     if "tags" in fields:
-        await session.exec(delete(SupporterTag).where(col(SupporterTag.supporter_id) == sid))  # type: ignore[call-overload]
+        await session.exec(delete(SupporterTag).where(col(SupporterTag.supporter_id) == sid))
         for tag in clean_tags(fields["tags"] or []):
             session.add(SupporterTag(supporter_id=sid, tag=tag))
     if "teams" in fields:
@@ -250,7 +250,7 @@ async def _apply(
         if lead_team_id is not None:
             # A lead manages membership of their own team only; other teams' stay.
             stale = stale.where(col(TeamMembership.team_id) == lead_team_id)
-        await session.exec(stale)  # type: ignore[call-overload]
+        await session.exec(stale)
         current = set(
             (
                 await session.exec(
