@@ -25,6 +25,7 @@ from channels.base import (
     ProviderUnavailable,
     SendError,
     SendResult,
+    Throttled,
     WebhookEvent,
     WebhookRequest,
     WebhookResponse,
@@ -33,11 +34,18 @@ from channels.email.config import EmailConfig
 
 log = logging.getLogger(__name__)
 
-SMTP_TIMEOUT = 30.0  # per SMTP command
-SEND_DEADLINE = 90.0  # the whole conversation with the server
+SMTP_TIMEOUT = 30.0  # per SMTP command, unless the config says otherwise
+DEADLINE_COMMANDS = 3  # the whole conversation with the server: this many commands' time
 # 5xx replies that mean "this mailbox", not "this server" or "this message".
 _BAD_RECIPIENT_CODES = {550, 551, 553}
 _AUTH_FAILED_CODES = {530, 534, 535, 538}
+# SMTP has no 429: a server that wants us slower closes with 421 (Gmail: "421 4.7.0 Try
+# again later ... rate limiting") or says 4.2.1 (RFC 3463 "mailbox ... receiving at a rate
+# that prevents additional messages") or 4.4.5 ("mail system congestion"). Such a sender
+# waits (Throttled); other 4xx are the server's trouble (ProviderUnavailable). SMTP gives
+# no retry-after: the dispatcher's backoff decides.
+_THROTTLED_CODES = {421}
+_THROTTLED_STATUSES = ("4.2.1", "4.4.5")
 
 
 def text_to_html(body: str) -> str:
@@ -62,6 +70,8 @@ def classify_smtp_error(exc: Exception) -> SendError:
         code, text = exc.code, f"{exc.code} {exc.message}"
         if code in _AUTH_FAILED_CODES or isinstance(exc, aiosmtplib.SMTPAuthenticationError):
             return ChannelMisconfigured(f"SMTP login failed: {code}", code=str(code))
+        if code in _THROTTLED_CODES or exc.message.startswith(_THROTTLED_STATUSES):
+            return Throttled(text, code=str(code))
         if 400 <= code < 500:
             return ProviderUnavailable(text, code=str(code))
         if code in _BAD_RECIPIENT_CODES and isinstance(exc, aiosmtplib.SMTPRecipientRefused):
@@ -89,8 +99,10 @@ class EmailAdapter:
         starttls: bool = True,
         default_subject: str = "Message from Rallypoint",
         rate_per_second: float | None = None,
+        timeout: float = SMTP_TIMEOUT,
     ) -> None:
         self.rate_per_second = rate_per_second
+        self.timeout = timeout
         self.host = host
         self.port = port
         self.sender = sender  # the From header, possibly with a display name
@@ -141,7 +153,7 @@ class EmailAdapter:
         mail = self.build_message(message)
         implicit_tls = self.port == 465
         try:
-            async with asyncio.timeout(SEND_DEADLINE):
+            async with asyncio.timeout(self.timeout * DEADLINE_COMMANDS):
                 await aiosmtplib.send(
                     mail,
                     sender=self.sender_address,
@@ -152,7 +164,7 @@ class EmailAdapter:
                     password=self.password,
                     use_tls=implicit_tls,
                     start_tls=self.starttls and not implicit_tls,
-                    timeout=SMTP_TIMEOUT,
+                    timeout=self.timeout,
                 )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             error = classify_smtp_error(exc)
@@ -180,4 +192,5 @@ def build_adapter(config: EmailConfig, http_client: httpx.AsyncClient) -> EmailA
         starttls=config.starttls,
         default_subject=config.default_subject,
         rate_per_second=config.rate_per_second,
+        timeout=config.timeout,
     )

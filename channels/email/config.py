@@ -15,3 +15,5 @@ class EmailConfig:
     starttls: bool = True
     default_subject: str = "Message from Rallypoint"
     rate_per_second: float | None = 10.0
+    # Seconds each SMTP command (connect and greeting included) may take.
+    timeout: float = 30.0

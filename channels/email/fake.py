@@ -7,6 +7,7 @@
 
 Refusals are scripted per recipient (any SMTP reply line, e.g. "451 4.3.0 Try later").
 `credentials=(user, password)` makes it require AUTH (PLAIN/LOGIN, no TLS needed).
+`HungSmtpServer` accepts connections and never greets: a server that stopped answering.
 """
 
 from __future__ import annotations
@@ -32,6 +33,24 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+class HungSmtpServer:
+    """A listening socket on loopback that never accepts: the kernel completes the TCP
+    handshake, and the client then waits for a greeting that never comes."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind((host, 0))
+        self._socket.listen(8)
+        self.port = int(self._socket.getsockname()[1])
+
+    def __enter__(self) -> HungSmtpServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._socket.close()
 
 
 @dataclass(frozen=True)

@@ -50,15 +50,25 @@ _TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
 
 
 class _RedactBotToken(logging.Filter):
-    """httpx logs every request URL at INFO, and Bot API URLs carry the bot token."""
+    """httpx logs every request URL at INFO, and Bot API URLs carry the bot token. PTB's
+    Bot logs each call's parameters and result at DEBUG: message texts, never logged."""
 
     # Loggers of other libraries: a filter on the logger sees every record it makes.
 
     def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(record.msg, str) and record.msg.startswith(_PAYLOAD_LOGS):
+            if isinstance(args, tuple) and len(args) == 2:
+                record.args = (args[0], "<not logged>")
         message = record.getMessage()
         if "/bot" in message:
             record.msg, record.args = _TOKEN_IN_URL.sub("/bot<redacted>", message), ()
         return True
+
+
+# PTB's DEBUG records "Calling Bot API endpoint `%s` with parameters `%s`" and "Call to
+# Bot API endpoint `%s` finished with return value `%s`": the endpoint is kept.
+_PAYLOAD_LOGS = ("Calling Bot API endpoint", "Call to Bot API endpoint")
 
 
 def install_token_redaction() -> None:

@@ -58,6 +58,10 @@ def map_telegram_error(exc: tg.TelegramError) -> SendError:
         if any(marker in lowered for marker in _BAD_CHAT):
             return InvalidRecipient(text, code="400")
         return SendError(text, code="400")
+    if isinstance(exc, tg.NetworkError) and lowered.startswith("too many requests"):
+        # A 429 without its retry_after parameter: PTB raises RetryAfter only with one,
+        # and a NetworkError (its text Telegram's description) otherwise.
+        return Throttled(text, retry_after=None, code="429")
     if isinstance(exc, tg.TimedOut):
         return ProviderUnavailable(f"Telegram timed out: {text}", code="timeout")
     if isinstance(exc, tg.NetworkError):

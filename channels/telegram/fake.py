@@ -30,6 +30,10 @@ FAILURES: dict[str, tuple[int, str, dict[str, Any]]] = {
     "bad_request": (400, "Bad Request: can't parse entities", {}),
     "unauthorized": (401, "Unauthorized", {}),
     "server_error": (502, "Bad Gateway", {}),
+    "internal_error": (500, "Internal Server Error", {}),
+    "conflict": (409, "Conflict: terminated by other getUpdates request", {}),
+    # A 429 without its retry_after parameter (Telegram sends one; a proxy may not).
+    "too_many_requests": (429, "Too Many Requests", {}),
     "migrated": (400, "Bad Request: group chat was upgraded to a supergroup chat", {}),
 }
 # Failures raised at the transport, as a dead network would.

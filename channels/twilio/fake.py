@@ -40,7 +40,8 @@ MEDIA_CHUNK = 1024
 @dataclass(frozen=True)
 class Reply:
     """A scripted answer: "ok", "error" (Twilio error JSON), "throttled" (429),
-    "server_error" (5xx) or "network" (the connection fails)."""
+    "server_error" (5xx), "network" (the connection fails) or "timeout" (no answer in
+    time)."""
 
     kind: str = "ok"
     code: int | None = None
@@ -69,6 +70,10 @@ class Reply:
     @classmethod
     def network(cls) -> Reply:
         return cls("network")
+
+    @classmethod
+    def timeout(cls) -> Reply:
+        return cls("timeout")
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,9 @@ class FakeTwilio:
         if reply.kind == "network":
             self.requests.append(SentMessage(request, form, None))
             raise httpx.ConnectError("connection refused (fake)", request=request)
+        if reply.kind == "timeout":
+            self.requests.append(SentMessage(request, form, None))
+            raise httpx.ReadTimeout("timed out (fake)", request=request)
         if reply.kind == "throttled":
             headers = {"Retry-After": reply.retry_after} if reply.retry_after else {}
             answer = _error(20429, 429, "Too Many Requests", headers)

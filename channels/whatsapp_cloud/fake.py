@@ -34,7 +34,8 @@ MEDIA_CHUNK = 1024
 
 @dataclass(frozen=True)
 class Failure:
-    """One scripted failure: a Graph error (code, HTTP status) or a dropped connection."""
+    """One scripted failure: a Graph error (code, HTTP status), a dropped connection or
+    an answer that never comes (a read timeout)."""
 
     code: int | None = None
     http_status: int = 400
@@ -42,6 +43,7 @@ class Failure:
     subcode: int | None = None
     retry_after: str | None = None
     disconnect: bool = False
+    timeout: bool = False
 
 
 @dataclass
@@ -124,6 +126,8 @@ class FakeWhatsAppCloud:
             failure = scripted.popleft()
             if failure.disconnect:
                 raise httpx.ConnectError("connection reset by fake", request=request)
+            if failure.timeout:
+                raise httpx.ReadTimeout("timed out (fake)", request=request)
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
             return _error(
                 failure.http_status,

@@ -25,6 +25,7 @@ class ContractCase(Protocol):
     channel: str  # the channel its inbound messages arrive on
     signature_header: str
     settings: dict[str, Any]  # settings overrides that enable the adapter
+    secrets: tuple[str, ...]  # the secrets in `settings`: never in a log record
 
     def inbound(self, provider_message_id: str, sender: str, body: str) -> SignedRequest:
         """A correctly signed inbound text message from `sender` (canonical address)."""

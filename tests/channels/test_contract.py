@@ -1,9 +1,10 @@
 """Every webhook adapter in the registry: 403 and nothing stored for a missing or wrong
-signature, 400 and nothing stored for signed garbage, one message for a replay."""
+signature, 400 and nothing stored for signed garbage, one message for a replay; and no
+secret in any log record meanwhile (the send side: test_send_contract.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from sqlmodel import select
 
 from storage.models import Message, Supporter
 from tests.channels.contract import ContractCase, SignedRequest
+from tests.channels.send_contract import all_logs, leaked
 from tests.channels.telegram_case import TelegramCase
 from tests.channels.twilio_case import TwilioCase
 from tests.channels.whatsapp_cloud_case import WhatsAppCloudCase
@@ -41,8 +43,11 @@ ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
 @pytest.fixture(params=CASES, ids=_case_id)
-def case(request: pytest.FixtureRequest) -> ContractCase:
-    return request.param  # type: ignore[no-any-return]
+def case(request: pytest.FixtureRequest) -> Iterator[ContractCase]:
+    case: ContractCase = request.param
+    with all_logs() as records:
+        yield case
+    assert not leaked(records, case.secrets)
 
 
 def test_every_webhook_adapter_has_a_contract_case() -> None:

@@ -1,4 +1,5 @@
-"""Telegram send(): python-telegram-bot against the fake Bot API at the wire."""
+"""Telegram send(): python-telegram-bot against the fake Bot API at the wire. The Bot
+API's errors and what each becomes are the send contract's table (telegram_case.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from channels.base import (
     ChannelMisconfigured,
     InvalidRecipient,
     OutboundMessage,
-    ProviderUnavailable,
     RecipientOptedOut,
     SendError,
     Throttled,
@@ -109,35 +109,6 @@ async def test_paragraphs_are_kept_whole(rig: Rig) -> None:
     await rig.adapter.send(outbound("\n\n".join(paragraphs)))
     sent = rig.fake.sent[CHAT]
     assert sent == ["\n\n".join(paragraphs[0:2]), "\n\n".join(paragraphs[2:4]), paragraphs[4]]
-
-
-@pytest.mark.parametrize(
-    ("script", "error", "code"),
-    [
-        ("throttle", Throttled, "429"),
-        ("blocked", RecipientOptedOut, "403"),
-        ("cannot_initiate", InvalidRecipient, "403"),
-        ("chat_not_found", InvalidRecipient, "400"),
-        ("migrated", InvalidRecipient, "400"),
-        ("bad_request", SendError, "400"),
-        ("unauthorized", ChannelMisconfigured, "401"),
-        ("server_error", ProviderUnavailable, "network"),
-        ("connect_error", ProviderUnavailable, "network"),
-        ("timeout", ProviderUnavailable, "timeout"),
-    ],
-)
-async def test_errors_map_to_send_errors(
-    rig: Rig, script: str, error: type[SendError], code: str
-) -> None:
-    rig.fake.fail(CHAT, script, retry_after=11)
-    with pytest.raises(SendError) as caught:
-        await rig.adapter.send(outbound("hello"))
-    assert type(caught.value) is error
-    assert caught.value.code == code
-    if error is Throttled:
-        assert caught.value.retry_after == 11.0  # type: ignore[attr-defined]
-        assert caught.value.retryable
-    assert rig.fake.sent[CHAT] == []
 
 
 async def test_a_wrong_token_is_misconfigured() -> None:

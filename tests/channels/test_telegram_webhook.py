@@ -13,7 +13,7 @@ from telegram import Update
 
 from channels.telegram.fake import FakeTelegramApi
 from storage.models import ConsentEvent, Message, Supporter, SupporterAddress
-from tests.channels.telegram_case import SETTINGS, TESTDATA, load, post, text_update
+from tests.channels.telegram_case import SECRET, SETTINGS, TESTDATA, load, post, text_update
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 CHAT = "5550001"
@@ -174,7 +174,7 @@ async def test_signed_garbage_is_400(
 
 async def test_wrong_or_missing_secret_is_403(make_client: ClientFactory) -> None:
     client = await make_client(**SETTINGS)
-    for secret in (None, "", "s3cret ", "S3CRET"):
+    for secret in (None, "", f"{SECRET} ", SECRET.upper()):
         request = post(load("text"), secret=secret)
         answer = await client.post(request.path, headers=request.headers, content=request.content)
         assert answer.status_code == 403, secret
