@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.outbox_signal import SIGNAL_KEY, OutboxSignal, SignalingSession
+from storage.quiet_log import quiet_driver_logs
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -60,6 +61,7 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = async_url(url)
+    quiet_driver_logs()
     if is_sqlite(url):
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -21,6 +21,7 @@ from aiosmtpd.controller import Controller
 
 from channels.base import InboundMessage, StatusUpdate
 from channels.email.parse import UnusableSender, parse_events
+from channels.email.quiet_log import quiet_aiosmtpd_log
 from channels.email.sender_auth import CheckLater, SenderAuth
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class SmtpListener:
         self._controller: Controller | None = None
 
     async def start(self) -> None:
+        quiet_aiosmtpd_log()
         if not (self.policy.addresses or self.policy.domains):
             log.warning("inbound smtp: no SMTP_FROM or inbound domains set; all mail refused")
         handler = InboundSmtpHandler(
