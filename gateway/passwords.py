@@ -1,5 +1,7 @@
-"""Console passwords: Argon2id hashes (argon2-cffi's defaults, RFC 9106's second profile),
-computed off the event loop (each takes tens of milliseconds of CPU)."""
+"""Console passwords: Argon2id hashes with OWASP's recommended parameters (19 MiB, 2
+passes, 1 lane: tens of milliseconds of CPU, computed off the event loop). Each hash
+records its parameters, so raising them later still verifies old hashes
+(`needs_rehash` tells when to store a fresh one)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_PASSWORD_LENGTH = 12
-_hasher = PasswordHasher()
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 # Verified against when the email is unknown, so a wrong email costs as long as a wrong
 # password and the answer's timing does not tell which emails have accounts.
 _DUMMY_HASH = _hasher.hash("not a password of anyone's")
@@ -41,3 +43,11 @@ async def verify_password(stored: str | None, password: str) -> bool:
     """Whether `password` matches `stored`; None (no such user) costs the same and fails."""
     ok = await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password)
     return ok and stored is not None
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether `stored` was made with other parameters than today's."""
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True

@@ -30,7 +30,7 @@ from gateway.console.templating import (
     render,
     secure_cookies,
 )
-from gateway.passwords import verify_password
+from gateway.passwords import hash_password, needs_rehash, verify_password
 from storage.models import User
 
 router = APIRouter()
@@ -106,6 +106,8 @@ async def sign_in(
             return render_sign_in(
                 request, next_path=next_path, email=email, error=WRONG, status_code=401
             )
+        if needs_rehash(user.password_hash):
+            user.password_hash = await hash_password(password)
         # A new token at every sign-in; a session this browser had before ends.
         await end_session(session, request.cookies.get(SESSION_COOKIE))
         token = await open_session(session, user, now)
