@@ -22,8 +22,9 @@ How to add a page
    Autoescape is on and undefined names are errors: never use `|safe` on anything a
    supporter or user wrote. The base context has `user` (ConsoleUser | None),
    `csrf_token`, `nav`, `path`, `request` and `static_url(path)`.
-4. Forms: `{% from "macros.html" import csrf_field, flash %}` and `{{ csrf_field() }}`
-   inside every `<form method="post">`. htmx requests carry the token by themselves
+4. Forms: `{% from "macros.html" import csrf_field, flash with context %}` ("with
+   context": the macro reads `csrf_token`) and `{{ csrf_field() }}` inside every
+   `<form method="post">`. htmx requests carry the token by themselves
    (`hx-headers` on <body>). Without the token → 403, nothing changes.
 5. Navigation: add a `NavLink("Supporters", "/console/supporters", roles=...)` to `NAV`
    in templating.py.
@@ -34,12 +35,16 @@ How to add a page
    alone is a success note (role="status"). Unexpected exceptions → plain 500 page.
 7. Static files: gateway/console/static/ (served at /console/static/, cached a year:
    link with `static_url("console.css")`, whose ?v= changes with the content).
-8. Browser tests: tests/console/conftest.py. `console` fixture = a live server (uvicorn
-   on 127.0.0.1, port 0, per-test database, `console.clock` a FakeClock, `console.seed(fn)`
-   runs `async fn(session)` against its database, `console.make_user(...)`); `page`
-   fixture = a fresh browser page, run at desktop AND at 390x844;
-   `signed_in_page(role="coordinator", team=None)` signs in through the real form and
-   returns the page (showing the inbox). See tests/console/test_sign_in.py.
+8. Browser tests (Playwright's async API, Debian's Chromium): fixtures in
+   tests/console/conftest.py; a module starts `pytestmark =
+   pytest.mark.asyncio(loop_scope="session")`. `console` = a live server (uvicorn on
+   127.0.0.1, port 0, this test's database; `console.clock` a FakeClock, `await
+   console.seed(fn)` runs `await fn(session)`, `await console.make_user(role, team_id)`,
+   `await console.make_team(name)`, `console.url(path)`); `page` = a fresh page, each
+   test run at desktop AND at 390x844; `await signed_in_page(role="coordinator",
+   team=None)` signs a new user in through the real form and returns the page on the
+   inbox. Examples: tests/console/test_sign_in.py, test_inbox.py; plain HTTP checks
+   (httpx over ASGI, `make_client`): test_console_http.py.
 """
 
 from __future__ import annotations
