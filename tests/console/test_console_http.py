@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.users import create_user
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, new_key
 
 PASSWORD = "correct horse battery"
 Factory = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -131,3 +131,39 @@ async def test_static_files_are_cached_long(make_client: Factory, path: str) -> 
     assert got.status_code == 200
     assert "max-age=31536000" in got.headers["cache-control"]
     assert (await client.get("/console/static/nope.css")).status_code == 404
+
+
+async def test_deleting_a_team_signs_its_leads_out_for_good(make_client: Factory) -> None:
+    client = await make_client()
+    admin = {"Authorization": f"Bearer {await new_key(client.ctx)}"}  # type: ignore[attr-defined]
+    team = (await client.post("/api/v1/teams", json={"name": "North"}, headers=admin)).json()
+    made = await client.post(
+        "/api/v1/users",
+        headers=admin,
+        json={
+            "email": "lee@example.org",
+            "password": PASSWORD,
+            "role": "team_lead",
+            "team": "North",
+        },
+    )
+    assert made.status_code == 201
+    assert (await sign_in(client)).status_code == 303
+    assert "<h1>Inbox</h1>" in (await client.get("/console/")).text
+    assert (await client.delete(f"/api/v1/teams/{team['id']}", headers=admin)).status_code == 204
+    assert "<h1>Sign in</h1>" in (await client.get("/console/")).text
+    users = (await client.get("/api/v1/users", headers=admin)).json()["items"]
+    assert users[0]["active"] is False and users[0]["team"] is None
+    assert (await sign_in(client)).status_code == 401
+
+
+async def test_a_new_password_ends_the_old_sessions(make_client: Factory) -> None:
+    client = await make_client()
+    admin = {"Authorization": f"Bearer {await new_key(client.ctx)}"}  # type: ignore[attr-defined]
+    user_id = await add_user(client)
+    await sign_in(client)
+    changed = await client.patch(
+        f"/api/v1/users/{user_id}", headers=admin, json={"password": "a brand new pass phrase"}
+    )
+    assert changed.status_code == 200
+    assert "<h1>Sign in</h1>" in (await client.get("/console/")).text
