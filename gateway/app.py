@@ -12,7 +12,7 @@ from httpx_aiohttp import AiohttpTransport
 from sqlmodel import select
 
 from channels.registry import build_registry
-from gateway import api, webhooks
+from gateway import api, console, webhooks
 from gateway.auth import hash_key
 from gateway.background import background_services
 from gateway.channel_configs import channel_configs
@@ -135,6 +135,7 @@ def create_app(
     app.state.ctx = ctx
     app.include_router(webhooks.router)
     app.include_router(api.router)
+    console.install(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, object]:

@@ -36,6 +36,8 @@ class Principal:
     key_id: int | None
     role: str
     team_id: int | None = None
+    # Set for a console user (gateway/console): acting as that user, not as a key.
+    user_id: int | None = None
 
     @property
     def is_team_lead(self) -> bool:
@@ -43,6 +45,8 @@ class Principal:
 
     @property
     def label(self) -> str:
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
         return f"key:{self.key_id}"
 
 

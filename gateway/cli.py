@@ -1,4 +1,5 @@
-"""`rallypoint serve | worker | migrate | keys create | keys list | keys revoke | import`."""
+"""`rallypoint serve | worker | migrate | keys create|list|revoke | users create|list|deactivate
+| import`."""
 
 from __future__ import annotations
 
@@ -122,6 +123,52 @@ def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
+    """The password is one line on stdin (never an argument: it would show in `ps`)."""
+    from gateway.users import cli_create_user
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        row = asyncio.run(
+            cli_create_user(
+                settings,
+                email=args.email,
+                password=password,
+                role=args.role,
+                team=args.team,
+                name=args.name,
+            )
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"created user {row.id} ({row.email}, {row.role})", file=sys.stderr)
+    return 0
+
+
+def cmd_users_list(settings: Settings, _args: argparse.Namespace) -> int:
+    """One tab-separated line per user, inactive ones too; never a password hash."""
+    from gateway.users import cli_all_users
+
+    print("id\temail\trole\tteam\tname\tactive\tcreated_at\tlast_sign_in_at")
+    for row, team in asyncio.run(cli_all_users(settings)):
+        columns = (row.id, row.email, row.role, team, row.name, "yes" if row.active else "no")
+        print("\t".join(_cell(v) for v in (*columns, row.created_at, row.last_sign_in_at)))
+    return 0
+
+
+def cmd_users_deactivate(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.users import UserNotFound, cli_deactivate
+
+    try:
+        row = asyncio.run(cli_deactivate(settings, args.id))
+    except UserNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"deactivated user {row.id} ({row.email}): signed out everywhere", file=sys.stderr)
+    return 0
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
@@ -161,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke a key at once (its row stays, for audit)")
     revoke.add_argument("id", type=int, help="the key's id (from keys list)")
     revoke.set_defaults(func=cmd_keys_revoke)
+    users = sub.add_parser("users", help="console users").add_subparsers(
+        dest="users_command", required=True
+    )
+    ucreate = users.add_parser("create", help="create a user; the password is read from stdin")
+    ucreate.add_argument("--email", required=True)
+    ucreate.add_argument("--role", required=True, choices=["admin", "coordinator", "team_lead"])
+    ucreate.add_argument("--team", help="team id or name (required for team_lead)")
+    ucreate.add_argument("--name", help="the person's name")
+    ucreate.set_defaults(func=cmd_users_create)
+    users.add_parser("list", help="every user (never a password)").set_defaults(func=cmd_users_list)
+    deactivate = users.add_parser("deactivate", help="refuse a user and end their sessions")
+    deactivate.add_argument("id", type=int, help="the user's id (from users list)")
+    deactivate.set_defaults(func=cmd_users_deactivate)
     importer = sub.add_parser("import", help="import supporters from a CSV file")
     importer.add_argument("file", help="CSV with a header row (name, phone, whatsapp, ...)")
     importer.add_argument("--team", help="import as this team's lead (team id or name)")

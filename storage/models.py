@@ -341,3 +341,57 @@ class Checkin(SQLModel, table=True):
     nudge_text: str | None = _text()
     last_run_at: datetime | None = None
     created_at: datetime
+
+
+class User(SQLModel, table=True):
+    """A person who signs in to the console. `email` is stored lower-cased (unique, so
+    case-insensitively unique); only an Argon2id hash of the password is kept."""
+
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    role: str = Field(max_length=16)  # admin, coordinator, team_lead
+    # A team_lead's team; deleting the team deactivates the lead (routing/people/team_delete).
+    team_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("teams.id", ondelete="SET NULL"))
+    )
+    password_hash: str = Field(max_length=200)
+    active: bool = True
+    created_at: datetime
+    last_sign_in_at: datetime | None = None
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "console_sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    user_id: int = _fk("users.id")
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime
+    # Idle expiry counts from here; written at most once a minute (gateway/console/sessions).
+    last_seen_at: datetime
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins per email (lower-cased, known or not) in the current window."""
+
+    __tablename__ = "sign_in_throttles"
+    email: str = Field(primary_key=True, max_length=320)
+    failures: int = 0
+    window_start: datetime
+    locked_until: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what: sign-ins, failed sign-ins, sign-outs, user changes."""
+
+    __tablename__ = "audit_events"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str | None = Field(default=None, max_length=200)  # "user:3", "key:1", "cli"
+    action: str = Field(max_length=32, index=True)
+    target: str | None = Field(default=None, max_length=320)
+    ip: str | None = Field(default=None, max_length=64)

@@ -122,3 +122,18 @@ async def conversation_for(session: AsyncSession, supporter_id: int, now: dateti
         session.add(convo)
         await session.flush()
     return convo
+
+
+async def last_messages(
+    session: AsyncSession, conversation_ids: Sequence[int]
+) -> dict[int, Message]:
+    """The newest message of each conversation (by id), for inbox previews."""
+    if not conversation_ids:
+        return {}
+    newest = (
+        select(func.max(col(Message.id)))
+        .where(col(Message.conversation_id).in_(conversation_ids))
+        .group_by(col(Message.conversation_id))
+    )
+    rows = await session.exec(select(Message).where(col(Message.id).in_(newest)))
+    return {m.conversation_id: m for m in rows.all()}

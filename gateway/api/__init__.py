@@ -15,6 +15,7 @@ from gateway.api import (
     supporters,
     supporters_csv,
     teams,
+    users,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -32,5 +33,6 @@ for module in (
     checkins,
     consent,
     keys,
+    users,
 ):
     router.include_router(module.router)

@@ -7,11 +7,12 @@ from datetime import datetime
 from fastapi import APIRouter
 from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_messages import ConversationPublic, MessagePublic, message_public
 from gateway.api.scope import SessionDep, visible_conversation, visible_rows
-from gateway.auth import AnyRole
+from gateway.auth import AnyRole, Principal
 from storage.models import Conversation, Message, Supporter
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -33,17 +34,20 @@ def _public(convo: Conversation, supporter_name: str) -> ConversationPublic:
     )
 
 
-@router.get("", response_model=Page[ConversationPublic])
-async def list_conversations(
-    principal: AnyRole,
-    session: SessionDep,
+async def conversation_page(
+    session: AsyncSession,
+    principal: Principal,
+    *,
     supporter_id: int | None = None,
     assigned_to: str | None = None,
     unread: bool | None = None,
     team: str | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Page[ConversationPublic]:
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[tuple[Conversation, str]], str | None]:
+    """One page of the conversations `principal` may see, newest activity first: (each
+    conversation with its supporter's name, the next page's cursor). The REST list and the
+    console inbox both read it."""
     stmt = select(Conversation, Supporter.name, _activity).join(
         Supporter, col(Supporter.id) == col(Conversation.supporter_id)
     )
@@ -67,7 +71,31 @@ async def list_conversations(
     if more:
         last, _, activity = page[-1]
         next_cursor = encode_cursor(activity, last.id)
-    return Page(items=[_public(c, name) for c, name, _ in page], next_cursor=next_cursor)
+    return [(c, name) for c, name, _ in page], next_cursor
+
+
+@router.get("", response_model=Page[ConversationPublic])
+async def list_conversations(
+    principal: AnyRole,
+    session: SessionDep,
+    supporter_id: int | None = None,
+    assigned_to: str | None = None,
+    unread: bool | None = None,
+    team: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ConversationPublic]:
+    page, next_cursor = await conversation_page(
+        session,
+        principal,
+        supporter_id=supporter_id,
+        assigned_to=assigned_to,
+        unread=unread,
+        team=team,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[_public(c, name) for c, name in page], next_cursor=next_cursor)
 
 
 @router.post("/{conversation_id}/read", response_model=ConversationPublic)

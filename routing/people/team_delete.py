@@ -6,6 +6,7 @@ transaction:
 - API keys: team-lead keys scoped to it are revoked, and every key is detached from it
   (`team_id` NULL), so they stay listed but never authenticate again (gateway/auth.py
   also refuses a team-lead key without a team): a lead's key never widens to "no team";
+- console users: the team's leads are deactivated and detached, their sessions ended;
 - announcements, polls and their messages and reports: kept, their audience and
   `team_scope_id` still naming the team's id (team ids are never reused: storage/models.py);
 - onboarding: `offered_teams` keeps the id, and an answer naming it is asked again
@@ -31,7 +32,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.outbound.audience import Audience
-from storage.models import Announcement, ApiKey, Checkin, Team, TeamMembership
+from storage.models import (
+    Announcement,
+    ApiKey,
+    Checkin,
+    ConsoleSession,
+    Team,
+    TeamMembership,
+    User,
+)
 
 # Every foreign key to teams.id, each handled above. A new one makes tests fail until it
 # is handled here: deleting the team would otherwise cascade and silently lose its rows.
@@ -40,6 +49,7 @@ HANDLED_REFERENCES = frozenset(
         ("api_keys", "team_id"),
         ("checkins", "team_id"),
         ("team_memberships", "team_id"),
+        ("users", "team_id"),
     }
 )
 
@@ -108,6 +118,12 @@ async def delete_team(session: AsyncSession, team_id: int, now: datetime) -> Non
         .values(revoked_at=now)
     )
     await session.execute(update(ApiKey).where(keys).values(team_id=None))
+    # The team's leads lose their console access with it (signed out at once), as their keys.
+    leads = select(col(User.id)).where(col(User.team_id) == team_id)
+    await session.execute(delete(ConsoleSession).where(col(ConsoleSession.user_id).in_(leads)))
+    await session.execute(
+        update(User).where(col(User.team_id) == team_id).values(team_id=None, active=False)
+    )
     await session.execute(delete(TeamMembership).where(col(TeamMembership.team_id) == team_id))
     await session.execute(delete(Checkin).where(col(Checkin.team_id) == team_id))
     await session.execute(delete(Team).where(col(Team.id) == team_id))
