@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 
+from gateway.api.ids import IdPath, IdQuery
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_messages import ConversationPublic, MessagePublic, message_public
 from gateway.api.scope import SessionDep, visible_conversation, visible_rows
@@ -37,7 +38,7 @@ def _public(convo: Conversation, supporter_name: str) -> ConversationPublic:
 async def list_conversations(
     principal: AnyRole,
     session: SessionDep,
-    supporter_id: int | None = None,
+    supporter_id: IdQuery = None,
     assigned_to: str | None = None,
     unread: bool | None = None,
     team: str | None = None,
@@ -72,7 +73,7 @@ async def list_conversations(
 
 @router.post("/{conversation_id}/read", response_model=ConversationPublic)
 async def mark_read(
-    conversation_id: int, principal: AnyRole, session: SessionDep
+    conversation_id: IdPath, principal: AnyRole, session: SessionDep
 ) -> ConversationPublic:
     convo = await visible_conversation(session, principal, conversation_id)
     convo.unread = False
@@ -85,7 +86,7 @@ async def mark_read(
 
 @router.get("/{conversation_id}/messages", response_model=Page[MessagePublic])
 async def conversation_messages(
-    conversation_id: int,
+    conversation_id: IdPath,
     principal: AnyRole,
     session: SessionDep,
     limit: Limit = 50,
