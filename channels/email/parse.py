@@ -19,6 +19,7 @@ from inscriptis import get_text
 from channels.base import Attachment, InboundMessage, StatusUpdate
 from channels.email.bounce import is_delivery_report, parse_bounce
 from channels.email.reply import normalise_newlines, strip_reply
+from channels.graphemes import truncate
 
 MAX_RAW_CHARS = 256 * 1024
 MAX_PROVIDER_ID = 200  # Message.provider_message_id column width
@@ -176,7 +177,7 @@ def _message(msg: EmailMessage, raw: bytes, envelope_from: str | None) -> Inboun
         received_at=_date(msg),
         attachments=_attachments(msg, body_part),
         profile_name=name or None,
-        raw=normalise_newlines(raw.decode("utf-8", "replace"))[:MAX_RAW_CHARS],
+        raw=truncate(normalise_newlines(raw.decode("utf-8", "replace")), MAX_RAW_CHARS),
         subject=_header(msg, "subject", MAX_HEADER_ID),
         email_message_id=message_id,
         in_reply_to=_header(msg, "in-reply-to", MAX_HEADER_ID),

@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from channels.graphemes import truncate
 from gateway.api.announcement_create import AudienceIn, create_announcement, request_hash
 from gateway.api.ids import IdPath
 from gateway.api.problems import errors
@@ -112,7 +113,7 @@ async def create_poll(
         principal,
         kind="poll",
         body=render_poll(payload.question, payload.options),
-        subject=payload.question[:200],
+        subject=truncate(payload.question, 200),
         audience_in=payload.audience,
         send_at=payload.send_at,
         template=None,
