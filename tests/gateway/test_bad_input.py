@@ -15,7 +15,7 @@ from tests.gateway.seed import count, make_team
 
 API = "/api/v1"
 HUGE = "9223372036854775808"  # 2**63: beyond 64 bits
-IDS = [HUGE, str(MAX_ID + 1), "99999999999999999999999999"]
+IDS = [HUGE, str(MAX_ID + 1)]
 
 
 @pytest.mark.parametrize("big", IDS)
