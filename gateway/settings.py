@@ -1,7 +1,8 @@
 """Configuration, read from the environment (and a `.env` file) as CONTRACT.md lists it.
 
 Settings are built, never imported as a singleton: `Settings()` reads the environment,
-`Settings(database_url=...)` builds one for a test.
+`Settings(database_url=...)` builds one for a test. An empty variable (`VAR=`, as
+docker-compose passes `${VAR:-}`) counts as unset: the setting keeps its default.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ def _env(name: str) -> AliasChoices:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", populate_by_name=True, case_sensitive=False
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     database_url: str = Field(

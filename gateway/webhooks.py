@@ -21,6 +21,7 @@ from channels.base import (
 )
 from gateway.auth import Context
 from gateway.context import GatewayContext
+from gateway.webhook_checks import unstorable
 from routing.inbound.batch import submit
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,15 @@ async def process(
     except MalformedPayload as exc:
         log.warning("webhook %s/%s: malformed payload (%s)", provider, kind, exc)
         raise HTTPException(400, f"malformed payload: {exc}") from exc
+    except Exception as exc:  # any parser failure is the payload's fault
+        # A parser is pure (nothing is stored yet), so whatever it raised on a signed but
+        # odd payload is a 400, not a 500. Only the type is logged: the text may quote it.
+        log.warning("webhook %s/%s: unparsable payload (%s)", provider, kind, type(exc).__name__)
+        raise HTTPException(400, "malformed payload") from exc
+    problem = unstorable(events)
+    if problem is not None:
+        log.warning("webhook %s/%s: malformed payload (%s)", provider, kind, problem)
+        raise HTTPException(400, f"malformed payload: {problem}")
     # Group commit: answered only after the transaction holding these events commits.
     await submit(ctx, events)
     return adapter.accepted_response(frozen)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from channels.base import WebhookRequest, WebhookResponse
+from gateway.api.problems import document_errors
 from gateway.context import GatewayContext
 from gateway.webhooks import FORM_TYPE, adapter_for, parse_form, process, too_large
 
@@ -42,6 +44,12 @@ class RallypointApp(FastAPI):
                     await serve_webhook(ctx, provider, kind, query, scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with the error answers every API route can give."""
+        if self.openapi_schema is None:
+            self.openapi_schema = document_errors(super().openapi())
+        return self.openapi_schema
 
 
 def _query(scope: Scope) -> str | None:

@@ -21,6 +21,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import InboundMessage
+from channels.graphemes import truncate
 from routing.context import AppContext
 from routing.inbound.store import store_inbound
 from routing.organizing import reactions as automations
@@ -326,7 +327,7 @@ async def _conversations(
 def supporter_row(event: InboundMessage, now: datetime) -> dict[str, Any]:
     """A new supporter for an unknown sender."""
     return {
-        "name": (event.profile_name or event.address)[:200],
+        "name": truncate(event.profile_name or event.address, 200),
         "preferred_channels": [],
         "source": "inbound",
         "opted_out": False,

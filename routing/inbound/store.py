@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import ChannelOptOut, InboundMessage, StatusUpdate, WebhookEvent
+from channels.graphemes import truncate
 from routing.context import AppContext
 from routing.delivery.status import apply_status_update
 from routing.organizing import reactions as automations
@@ -104,7 +105,7 @@ async def resolve_supporter(
         assert supporter is not None
     else:
         supporter = Supporter(
-            name=(name or address)[:200], source="inbound", created_at=now, updated_at=now
+            name=truncate(name or address, 200), source="inbound", created_at=now, updated_at=now
         )
         session.add(supporter)
         await session.flush()
