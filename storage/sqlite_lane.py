@@ -73,6 +73,20 @@ class Statement:
             process = _processor(compiled.binds[name].type)
             if process is not None:
                 self._encoders[name] = process
+        # By position, for rows of an executemany (the hot loop: one per row).
+        self._encoder_at = [
+            (index, self._encoders[name])
+            for index, name in enumerate(self._order)
+            if name in self._encoders
+        ]
+
+    def values(self, params: dict[str, Any]) -> list[Any]:
+        """The positional values for `params` (a statement without expanding parameters)."""
+        literals = self._literals
+        values = [params[n] if n in params else literals[n] for n in self._order]
+        for index, encode in self._encoder_at:
+            values[index] = encode(values[index])
+        return values
 
     def bind(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
         """The SQL and its positional values for `params`."""
@@ -99,7 +113,7 @@ class Statement:
     def execute_many(self, cursor: sqlite3.Cursor, rows: Iterable[dict[str, Any]]) -> None:
         """The statement once per row (no expanding parameters)."""
         assert not self._lists
-        cursor.executemany(self.sql, [self.bind(row)[1] for row in rows])
+        cursor.executemany(self.sql, [self.values(row) for row in rows])
 
 
 class Rows:

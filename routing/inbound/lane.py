@@ -108,7 +108,7 @@ _TOUCH_ADDRESSES = Statement(
 )
 _UNREAD = Statement(
     update(CONVERSATIONS)
-    .where(CONVERSATIONS.c.id == bindparam("b_id"))
+    .where(CONVERSATIONS.c.id.in_(_ids("ids")))
     .values(
         last_message_at=bindparam("now"),
         unread=True,
@@ -254,10 +254,9 @@ def _store_messages(
     _TOUCH_SUPPORTERS.execute(cursor, ids=sorted({sid for sid, _ in senders}), now=now)
     _TOUCH_ADDRESSES.execute(cursor, ids=sorted({aid for _, aid in senders}), now=now)
     per_convo = Counter(convos[sid] for sid, _ in senders)
-    _UNREAD.execute_many(
-        cursor,
-        ({"b_id": convo, "count": count, "now": now} for convo, count in sorted(per_convo.items())),
-    )
+    for count in sorted(set(per_convo.values())):  # one statement per count (mostly one)
+        convo_ids = sorted(c for c, n in per_convo.items() if n == count)
+        _UNREAD.execute(cursor, ids=convo_ids, count=count, now=now)
     return message_ids
 
 

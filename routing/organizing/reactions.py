@@ -27,7 +27,10 @@ REACTIONS: list[Reaction] = [KEYWORDS, ONBOARDING, POLL_ANSWERS]
 
 def might_react(arrival: Arrival) -> bool:
     """Whether the message alone could set off any automation (no I/O)."""
-    return any(reaction.might_react(arrival) for reaction in REACTIONS)
+    for reaction in REACTIONS:
+        if reaction.might_react(arrival):
+            return True
+    return False
 
 
 def _awaiting_statement(reactions: list[Reaction]) -> Select[Any] | CompoundSelect[Any] | None:
