@@ -85,7 +85,7 @@ def fast_requests(
     requests: Sequence[Sequence[WebhookEvent]],
     known: Known,
     awaited: Collection[int],
-    attempts: Collection[tuple[str, str]],
+    attempts: Collection[tuple[str | None, str | None]],
     settings: RoutingSettings,
 ) -> list[bool]:
     """Per request, whether ALL of it may be stored set-based: plain inbound messages (no

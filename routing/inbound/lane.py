@@ -26,8 +26,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from channels.base import InboundMessage, StatusUpdate, WebhookEvent
 from routing.context import AppContext
-from routing.delivery.bulk import ATTEMPTS, EVENTS, status_event_row
-from routing.delivery.status import moves_forward
+from routing.delivery.bulk import ATTEMPTS, EVENTS, StatusRow, plan_progress
 from routing.inbound.bulk import (
     ADDRESSES,
     CONVERSATIONS,
@@ -278,41 +277,29 @@ def _conversations(
 
 def _attempts(
     cursor: sqlite3.Cursor, updates: Sequence[StatusUpdate]
-) -> dict[tuple[str, str], list[Any]]:
-    """(channel, provider id) -> [id, status, channel, provider id, message id]."""
-    return {(r[2], r[3]): list(r) for r in _by_provider_id(cursor, _ATTEMPTS, updates)}
+) -> dict[tuple[str | None, str | None], StatusRow]:
+    """(channel, provider id) -> the attempt's status and message id."""
+    return {(r[2], r[3]): StatusRow(*r) for r in _by_provider_id(cursor, _ATTEMPTS, updates)}
 
 
 def _apply_plain(
     cursor: sqlite3.Cursor,
     updates: list[StatusUpdate],
-    attempts: dict[tuple[str, str], list[Any]],
+    attempts: dict[tuple[str | None, str | None], StatusRow],
     now: datetime,
 ) -> None:
-    """As `status_bulk._apply_plain`: forward-only progress on attempts and messages."""
-    message_ids = sorted({attempts[(u.channel, u.provider_message_id)][4] for u in updates})
-    messages = {r[0]: list(r) for r in _MESSAGE_STATUS.execute(cursor, ids=message_ids)}
-    changed_attempts: dict[int, list[Any]] = {}
-    changed_messages: dict[int, list[Any]] = {}
-    events: list[dict[str, Any]] = []
-    for u in updates:
-        attempt = attempts[(u.channel, u.provider_message_id)]
-        if not moves_forward(attempt[1], u.status):
-            continue
-        attempt[1] = u.status
-        changed_attempts[attempt[0]] = attempt
-        message = messages.get(attempt[4])
-        if message is None:
-            continue
-        events.append(status_event_row(message[0], attempt[2], u.status, now))
-        is_current = message[2] == attempt[2] and message[3] == attempt[3]
-        if is_current and moves_forward(message[1], u.status):
-            message[1] = u.status
-            changed_messages[message[0]] = message
+    """As `routing.delivery.bulk.apply_status_updates` for plain progress."""
+    message_ids = sorted({attempts[(u.channel, u.provider_message_id)].message_id for u in updates})
+    messages = {
+        r[0]: StatusRow(r[0], r[1], r[2], r[3])
+        for r in _MESSAGE_STATUS.execute(cursor, ids=message_ids)
+    }
+    progress = plan_progress(updates, attempts, messages, now)
     _ATTEMPT_STATUS.execute_many(
-        cursor, ({"b_id": a[0], "status": a[1]} for a in changed_attempts.values())
+        cursor, ({"b_id": a.id, "status": a.status} for a in progress.attempts.values())
     )
     _MESSAGE_PROGRESS.execute_many(
-        cursor, ({"b_id": m[0], "status": m[1], "now": now} for m in changed_messages.values())
+        cursor,
+        ({"b_id": m.id, "status": m.status, "now": now} for m in progress.messages.values()),
     )
-    _EVENT_ROWS.insert(cursor, events)
+    _EVENT_ROWS.insert(cursor, progress.events)
