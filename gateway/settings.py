@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "sqlite:///./rallypoint.db", validation_alias=_env("RALLYPOINT_DATABASE_URL")
     )
+    # Store the plain part of each webhook batch by plain sqlite3 on a thread of its own
+    # (routing/inbound/lane.py); false: everything through SQLAlchemy (same rows, slower).
+    sqlite_lane: bool = Field(True, validation_alias=_env("RALLYPOINT_SQLITE_LANE"))
     host: str = Field("127.0.0.1", validation_alias=_env("RALLYPOINT_HOST"))
     port: int = Field(8000, validation_alias=_env("RALLYPOINT_PORT"))
     public_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("RALLYPOINT_PUBLIC_URL"))
