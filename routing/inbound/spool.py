@@ -85,16 +85,20 @@ class InboundSpool:
         if self.pending:  # older requests wait in the spool: these go behind them
             await self.append(events, source, "older requests wait in the spool")
             return False
-        try:
-            async with asyncio.timeout(self.after):
-                await store(events)
-            return True
-        except TimeoutError:
+        # Not cancelled at the deadline: a cancelled transaction on a locked SQLite database
+        # would hold the answer until the lock is gone. Left running, it may still commit;
+        # the replay then finds the events stored and stores nothing twice.
+        attempt = asyncio.ensure_future(store(events))
+        done, _ = await asyncio.wait((attempt,), timeout=self.after)
+        if not done:
+            attempt.add_done_callback(_forget)
             reason = f"no commit within {self.after * 1000:.0f} ms"
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            reason = f"database unavailable ({type(exc).__name__})"
+        elif (error := attempt.exception()) is None:
+            return True
+        elif database_unavailable(error):
+            reason = f"database unavailable ({type(error).__name__})"
+        else:
+            raise error
         await self.append(events, source, reason)
         return False
 
@@ -224,6 +228,13 @@ class InboundSpool:
             claimed.release()  # the next process to start takes them
         self._claimed = []
         self.writer.close()
+
+
+def _forget(attempt: asyncio.Future[object]) -> None:
+    # An attempt given up on: its outcome no longer matters (the events are spooled), but
+    # asyncio would log an error nobody retrieved.
+    if not attempt.cancelled():
+        attempt.exception()
 
 
 def _waiting(claimed: ClaimedFile) -> list[tuple[ClaimedFile, int, SpoolRecord]]:
