@@ -83,8 +83,11 @@ class InboundSpool:
         """Store `events` with `store`, or spool them: True if stored, False if spooled.
         Raises when neither the database nor the spool could take them."""
         if self.pending:  # older requests wait in the spool: these go behind them
-            await self.append(events, source, "older requests wait in the spool")
-            return False
+            try:
+                await self.append(events, source, "older requests wait in the spool")
+                return False
+            except OSError:
+                pass  # the spool cannot take them: the database may
         # Not cancelled at the deadline: a cancelled transaction on a locked SQLite database
         # would hold the answer until the lock is gone. Left running, it may still commit;
         # the replay then finds the events stored and stores nothing twice.
@@ -113,7 +116,7 @@ class InboundSpool:
         except BaseException:
             self.pending -= 1
             self._unrotated -= 1
-            log.exception("spool: could not write a %s request (%s)", source, reason)
+            log.error("spool: could not write a %s request (%s)", source, reason, exc_info=True)
             raise
         self.spooled += 1
         if self.spooled == 1 or self.pending == 1:
@@ -132,7 +135,8 @@ class InboundSpool:
                 found = await self.replay_once()
             except Exception as exc:
                 if not database_unavailable(exc):
-                    log.exception("spool: replay failed; trying again")
+                    # The type only: a database error's text can hold the values (bodies).
+                    log.error("spool: replay failed (%s); trying again", type(exc).__name__)
                 stats = await self.stats()
                 log.warning(
                     "spool: %s requests wait (oldest %.0f s); database unavailable (%s)",
