@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from channels.base import WebhookRequest
 from channels.email.fake import free_port
@@ -185,3 +186,75 @@ def _frozen(params: dict[str, str]) -> WebhookRequest:
         body=request.content,
         form=tuple(parse_qsl(request.content.decode(), keep_blank_values=True)),
     )
+
+
+class TcpProxy:
+    """A port that refuses connections until `open()`, then forwards them to PostgreSQL:
+    a database server that is down and comes back."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+
+    async def open(self) -> None:
+        self.server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except OSError:
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs RALLYPOINT_TEST_DATABASE_URL")
+async def test_postgresql_down_then_back_the_same_app_replays(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    assert PG_URL is not None
+    real = make_url(PG_URL)
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
+    url = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    settings = make_settings(url, spool_dir=str(tmp_path / "spool"), **FAST)
+    app = create_app(settings, http_client=httpx.AsyncClient())
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL)
+    client.ctx = app.state.ctx  # type: ignore[attr-defined]
+    try:
+        for n, body in enumerate(BODIES):
+            assert (await post_sms(client, n, body)).status_code == 200
+        assert spooled_records(tmp_path / "spool") == 3
+        await proxy.open()  # the server is back
+
+        async def all_stored() -> bool:
+            expected = [(sid(n), body) for n, body in enumerate(BODIES)]
+            return await inbound(client) == expected and spooled_records(tmp_path / "spool") == 0
+
+        await eventually(all_stored)
+        assert (await client.get("/healthz")).json()["spool"]["records"] == 0
+    finally:
+        await client.aclose()
+        await shutdown(app.state.ctx)
+        await proxy.close()
+
+
+async def test_a_database_that_answers_in_time_never_touches_the_spool(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await make_client(**FAST)
+    for n, body in enumerate(BODIES):
+        assert (await post_sms(client, n, body)).status_code == 200
+    assert await inbound(client) == [(sid(n), body) for n, body in enumerate(BODIES)]
+    assert not (tmp_path / "spool").exists()  # no file made, nothing fsync'd
