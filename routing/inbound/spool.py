@@ -23,8 +23,10 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlmodel import select
 
 from channels.base import WebhookEvent
 from routing.context import AppContext
@@ -153,6 +155,12 @@ class InboundSpool:
     async def replay_once(self) -> int:
         """Store everything spooled that no other process holds; how many records."""
         loop = asyncio.get_running_loop()
+        # Wait for the database first: files are rotated and claimed (each holds a file
+        # descriptor until replayed) once per outage, not once per attempt.
+        # Shielded: a stop while the database is locked must not wait for the lock.
+        probe = asyncio.ensure_future(self._select_one())
+        probe.add_done_callback(_forget)
+        await asyncio.shield(probe)
         rotated = self._unrotated
         await loop.run_in_executor(self._io, self.writer.rotate)
         self._unrotated -= rotated
@@ -175,6 +183,10 @@ class InboundSpool:
         if todo:
             log.warning("spool: replayed %s requests; %s wait", len(todo), self.pending)
         return len(todo)
+
+    async def _select_one(self) -> None:
+        async with self.ctx.sessions() as session:
+            await session.exec(select(1))
 
     def _claim(self) -> None:
         self._claimed.extend(claim_all(self.directory))
@@ -234,9 +246,9 @@ class InboundSpool:
         self.writer.close()
 
 
-def _forget(attempt: asyncio.Future[object]) -> None:
-    # An attempt given up on: its outcome no longer matters (the events are spooled), but
-    # asyncio would log an error nobody retrieved.
+def _forget(attempt: asyncio.Future[Any]) -> None:
+    # An attempt given up on: its outcome no longer matters (the events are spooled, or a
+    # probe's caller has gone), but asyncio would log an error nobody retrieved.
     if not attempt.cancelled():
         attempt.exception()
 

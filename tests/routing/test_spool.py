@@ -253,7 +253,7 @@ async def test_postgresql_down_then_back_the_same_app_replays(
 async def test_a_database_that_answers_in_time_never_touches_the_spool(
     make_client: ClientFactory, tmp_path: Path
 ) -> None:
-    client = await make_client(**FAST)
+    client = await make_client(**SETTINGS)  # the default deadline: 2 s
     for n, body in enumerate(BODIES):
         assert (await post_sms(client, n, body)).status_code == 200
     assert await inbound(client) == [(sid(n), body) for n, body in enumerate(BODIES)]
