@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         60.0, gt=0, validation_alias=_env("RALLYPOINT_CHECKIN_INTERVAL_SECONDS")
     )
     max_body_bytes: int = Field(1_048_576, validation_alias=_env("RALLYPOINT_MAX_BODY_BYTES"))
+    # A verified webhook (or inbound mail) the database has not committed within this many
+    # milliseconds is appended to a spool file under `spool_dir` and answered; it is stored
+    # when the database answers again (routing/inbound/spool.py).
+    spool_after_ms: int = Field(2000, ge=0, validation_alias=_env("RALLYPOINT_SPOOL_AFTER_MS"))
+    spool_dir: str = Field("./spool", min_length=1, validation_alias=_env("RALLYPOINT_SPOOL_DIR"))
     # CSV imports (POST /supporters/import) whose request body is larger are refused with 413.
     max_import_bytes: int = Field(
         10_485_760, ge=1, validation_alias=_env("RALLYPOINT_MAX_IMPORT_BYTES")

@@ -1,4 +1,5 @@
-"""Provider webhooks: verify, parse, store, answer. Nothing is stored before verify passes.
+"""Provider webhooks: verify, parse, store (or spool), answer. Nothing is stored or spooled
+before verify passes.
 
 POSTs are normally served by `gateway.webhooks_asgi` (a thin ASGI path in front of
 FastAPI); the routes here serve the same webhooks for anything it hands on, and the GET
@@ -22,7 +23,7 @@ from channels.base import (
 from gateway.auth import Context
 from gateway.context import GatewayContext
 from gateway.webhook_checks import unstorable
-from routing.inbound.batch import submit
+from routing.inbound.spool import submit_or_spool
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -120,8 +121,9 @@ async def process(
     if problem is not None:
         log.warning("webhook %s/%s: malformed payload (%s)", provider, kind, problem)
         raise HTTPException(400, f"malformed payload: {problem}")
-    # Group commit: answered only after the transaction holding these events commits.
-    await submit(ctx, events)
+    # Group commit: answered only after the transaction holding these events commits, or,
+    # when the database cannot take them in time, after they are fsync'd to the spool.
+    await submit_or_spool(ctx, events, f"{provider}/{kind}" if kind else provider)
     return adapter.accepted_response(frozen)
 
 

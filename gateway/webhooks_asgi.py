@@ -5,8 +5,8 @@ framework around it was most of its CPU: FastAPI's and Starlette's middleware, r
 and Request/Response objects. `RallypointApp` answers POST /webhooks/<provider>[/<kind>]
 itself, with the same steps and answers as the routes in `gateway.webhooks` (404 for an
 unknown provider, 413 over the body limit, 400 for an unreadable form or a malformed
-payload, 403 for a bad signature, the adapter's answer after the commit), and hands
-everything else, including any webhook URL it is not sure about, to FastAPI.
+payload, 403 for a bad signature, the adapter's answer after the commit or the spool),
+and hands everything else, including any webhook URL it is not sure about, to FastAPI.
 """
 
 from __future__ import annotations

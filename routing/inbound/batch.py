@@ -19,6 +19,7 @@ when the queue is empty: nothing to start, and tests without a lifespan work as 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -60,6 +61,10 @@ class IngestBatcher:
     async def submit(self, events: Sequence[WebhookEvent]) -> IngestReport:
         """Store `events`; returns once they are committed (raises if they could not be)."""
         return await self._group.submit(events)
+
+    def enqueue(self, events: Sequence[WebhookEvent]) -> asyncio.Future[IngestReport]:
+        """Queue `events`; the future of their report (see `GroupCommit.enqueue`)."""
+        return self._group.enqueue(events)
 
     async def aclose(self) -> None:
         await self._group.aclose()
