@@ -122,7 +122,6 @@ def page(
     body: str = "",
     error: str | None = None,
     status_code: int = 200,
-    focus: bool = False,
 ) -> Response:
     target: tuple[str, str, str] | None = None
     if choice.supporter and error is None:
@@ -143,7 +142,6 @@ def page(
             "target": target,
             "lines": lines,
             "feed_url": feed_url(target[0], target[1]) if target else "",
-            "focus": focus,
         },
         status_code=status_code,
     )
@@ -162,10 +160,9 @@ async def simulator(
     supporter: Annotated[str, Query(max_length=20)] = "",
     channel: Annotated[str, Query(max_length=16)] = "",
     address: Annotated[str, Query(max_length=320)] = "",
-    sent: Annotated[bool, Query()] = False,
 ) -> Response:
     everyone = await people(session, user)
-    return page(request, backend, everyone, Choice(supporter, channel, address), focus=sent)
+    return page(request, backend, everyone, Choice(supporter, channel, address))
 
 
 @router.get("/simulator/messages", include_in_schema=False)
@@ -215,7 +212,7 @@ async def simulate(
     refused = await backend.send(target_channel, target_address, body, name)
     if refused is not None:
         return page(request, backend, everyone, choice, body=body, error=refused, status_code=400)
-    query = {"supporter": supporter, "channel": target_channel, "sent": "1"}
+    query = {"supporter": supporter, "channel": target_channel}
     if supporter == NEW:
         query["address"] = target_address
     return RedirectResponse("/console/simulator?" + urlencode(query), status_code=303)

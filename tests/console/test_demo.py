@@ -10,6 +10,7 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import BrowserContext, Page, expect
@@ -99,6 +100,21 @@ async def test_a_new_supporter_joins_talks_and_stops_in_the_simulator(
     assert await page.evaluate("window.pwned") is None
 
     await page.go_back()
+
+    # An organizer answers over the REST API: the open page shows it without a reload.
+    [(supporter_id,)] = demo.query(
+        "SELECT supporter_id FROM supporter_addresses WHERE channel = 'sms' AND address = ?",
+        number,
+    )
+    async with httpx.AsyncClient(base_url=demo.base_url, timeout=10) as api:
+        answer = await api.post(
+            f"/api/v1/supporters/{supporter_id}/messages",
+            json={"body": "Of course, bring them along!"},
+            headers={"Authorization": f"Bearer {demo.api_key}"},
+        )
+    assert answer.status_code == 202, answer.text
+    live = chat.get_by_role("listitem").filter(has_text="Of course, bring them along!")
+    await expect(live).to_be_visible()
     await send_as(page, "STOP")
     await expect(chat.get_by_role("listitem").filter(has_text=OPTED_OUT)).to_be_visible()
     rows = demo.query(
