@@ -37,6 +37,13 @@ class Credentials:
     telegram_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
+def reachable(host: str) -> str:
+    """Where this machine reaches a server listening on `host` (the demo calls itself)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (a comparison, nothing is bound here)
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 class DemoProviders:
     """The fakes, their loopback servers and what each supporter was sent (`transcript`)."""
 
@@ -83,7 +90,7 @@ class DemoProviders:
         overrides: dict[str, Any] = {
             "database_url": database_url,
             "port": port,
-            "public_url": f"http://127.0.0.1:{port}",
+            "public_url": f"http://{reachable(base.host)}:{port}",
             "bootstrap_admin_key": None,
             "run_dispatcher": True,
             # Every kind of message goes at once, whatever the hour where supporters live.

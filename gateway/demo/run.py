@@ -53,7 +53,7 @@ async def serve_demo(base: Settings) -> int:
         if not await _started(server, serving):
             return 1
         login = await seed(app.state.ctx, simulator)
-        url = f"http://{settings.host}:{settings.port}/console/"
+        url = settings.public_url + "/console/"
         print(
             "\nRallypoint demo mode: fake providers on this computer, nothing is sent anywhere.\n"
             f"  Console:  {url}\n"

@@ -50,8 +50,10 @@ class Simulator:
     def __init__(self, providers: DemoProviders, settings: Settings) -> None:
         self.providers = providers
         self.settings = settings
-        self.base_url = f"http://127.0.0.1:{settings.port}"
-        self.client = httpx.AsyncClient(base_url=self.base_url, timeout=TIMEOUT)
+        # The app's own endpoints, at the public URL the webhooks are signed over.
+        self.client = httpx.AsyncClient(
+            base_url=settings.public_url, timeout=TIMEOUT, trust_env=False
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -79,7 +81,7 @@ class Simulator:
         providers = self.providers
         if channel == "sms":
             path = "/webhooks/twilio"
-            url = self.settings.public_url.rstrip("/") + path
+            url = self.settings.public_url + path
             form, headers = providers.twilio.inbound(url, address, SMS_FROM, text)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             return path, urlencode(form).encode(), headers

@@ -19,6 +19,7 @@ from channels.email.fake import free_port
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+REAL_DATABASE = "rallypoint.db"
 PROVIDER_PREFIXES = ("RALLYPOINT_", "TWILIO_", "WHATSAPP_", "TELEGRAM_", "SMTP_")
 
 
@@ -44,7 +45,14 @@ class DemoProcess:
 async def running_demo(workdir: Path) -> AsyncIterator[DemoProcess]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(PROVIDER_PREFIXES)}
-    env.update(RALLYPOINT_PORT=str(port), RALLYPOINT_LOG_LEVEL="WARNING")
+    env.update(
+        RALLYPOINT_PORT=str(port),
+        RALLYPOINT_LOG_LEVEL="WARNING",
+        # The configured database and credentials: the demo must use neither.
+        RALLYPOINT_DATABASE_URL=f"sqlite:///{workdir / REAL_DATABASE}",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="a-real-token-the-demo-must-not-use",
+    )
     log = (workdir / "demo.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -16,7 +16,7 @@ import pytest_asyncio
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.console.conftest import LiveConsole
-from tests.console.demo_process import DemoProcess, running_demo
+from tests.console.demo_process import REAL_DATABASE, DemoProcess, running_demo
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 SignedIn = Callable[..., Awaitable[Page]]
@@ -49,6 +49,7 @@ async def send_as(page: Page, text: str) -> None:
 
 
 async def test_the_demo_prints_credentials_and_seeds_an_organization(demo: DemoProcess) -> None:
+    assert not (demo.workdir / REAL_DATABASE).exists()  # its own database, never the real one
     assert demo.email == "demo@rallypoint.invalid"
     assert len(demo.password) >= 12
     assert demo.url() in demo.output
