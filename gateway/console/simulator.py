@@ -196,13 +196,18 @@ async def simulate(
     channel: Annotated[str, Form(max_length=16)] = "",
     address: Annotated[str, Form(max_length=320)] = "",
     body: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    action: Annotated[str, Form(max_length=10)] = "send",
 ) -> Response:
+    """ "Send as supporter" delivers the message; "Show their phone" only opens the chosen
+    supporter's messages (a POST so the form's CSRF token never lands in a URL)."""
     everyone = await people(session, user)
     choice = Choice(supporter, channel, address)
     try:
         target_channel, target_address, name = resolve(choice, everyone)
     except ValueError as exc:
         return page(request, backend, everyone, choice, body=body, error=str(exc), status_code=400)
+    if action == "show":
+        return RedirectResponse(view_url(supporter, target_channel, target_address), 303)
     if not body.strip():
         error = "Type what the supporter writes."
         return page(request, backend, everyone, choice, body=body, error=error, status_code=400)
@@ -212,7 +217,11 @@ async def simulate(
     refused = await backend.send(target_channel, target_address, body, name)
     if refused is not None:
         return page(request, backend, everyone, choice, body=body, error=refused, status_code=400)
-    query = {"supporter": supporter, "channel": target_channel}
+    return RedirectResponse(view_url(supporter, target_channel, target_address), 303)
+
+
+def view_url(supporter: str, channel: str, address: str) -> str:
+    query = {"supporter": supporter, "channel": channel}
     if supporter == NEW:
-        query["address"] = target_address
-    return RedirectResponse("/console/simulator?" + urlencode(query), status_code=303)
+        query["address"] = address
+    return "/console/simulator?" + urlencode(query)

@@ -6,6 +6,7 @@ banner."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -151,6 +152,40 @@ async def test_join_over_whatsapp_telegram_and_email_gets_the_welcome(
         *addresses.values(),
     )
     assert {(c, a) for c, a in stored} == {(c, str(a)) for c, a in addresses.items()}
+
+
+async def test_a_seeded_supporter_answers_the_poll_in_the_simulator(
+    demo: DemoProcess, new_context: NewContext, viewport: dict[str, int]
+) -> None:
+    # Two members of the team the seeded poll went to, one per viewport (one answer each).
+    name, label = (
+        ("Otieno Kamau", "Otieno Kamau (Telegram)")
+        if viewport["width"] > 500
+        else ("Wanjiku Njeri", "Wanjiku Njeri (Email)")
+    )
+    page = await (await new_context()).new_page()
+    await sign_in(page, demo)
+    await page.goto(demo.url("/console/simulator"))
+    await page.get_by_label("Supporter", exact=True).select_option(label=label)
+    await page.get_by_role("button", name="Show their phone").click()
+    chat = page.get_by_role("list", name="Chat")
+    poll = chat.get_by_role("listitem").filter(has_text="Which time works for the Saturday")
+    await expect(poll).to_be_visible()  # what the provider fake was asked to deliver
+    await send_as(page, "3")
+    await expect(chat.get_by_role("listitem").filter(has_text="3").last).to_be_visible()
+
+    def answered() -> list[tuple[object, ...]]:
+        return demo.query(
+            "SELECT a.option_index FROM poll_answers a JOIN supporters s"
+            " ON s.id = a.supporter_id WHERE s.name = ?",
+            name,
+        )
+
+    for _ in range(50):  # the webhook is answered after its commit; bounded anyway
+        if answered():
+            break
+        await asyncio.sleep(0.1)
+    assert answered() == [(2,)]
 
 
 async def test_without_demo_mode_there_is_no_simulator_and_no_banner(
