@@ -26,8 +26,13 @@ def _configure_logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
 
 
-def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
+
+    if args.demo:
+        from gateway.demo.run import serve_demo
+
+        return run_loop(serve_demo(settings))
 
     from gateway.app import create_app
     from gateway.background import listener_tls_context
@@ -188,7 +193,14 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rallypoint", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="HTTP server: webhooks and REST API").set_defaults(func=cmd_serve)
+    serve = sub.add_parser("serve", help="HTTP server: webhooks, REST API and console")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="try it without provider accounts: fake providers on this computer, a demo "
+        "organization in ./rallypoint-demo.db (made anew at each start) and the Simulator",
+    )
+    serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="the dispatcher alone (outbox to providers)").set_defaults(
         func=cmd_worker
     )
