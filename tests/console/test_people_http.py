@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 import httpx
 from sqlmodel import select
 
-from storage.models import Supporter, SupporterTag
-from tests.console.test_console_http import add_user, csrf_of, sign_in
+from gateway.users import create_user
+from storage.models import Conversation, Supporter, SupporterTag, Team, TeamMembership
+from tests.console.test_console_http import PASSWORD, add_user, csrf_of, sign_in
 
 Factory = Callable[..., Awaitable[httpx.AsyncClient]]
 
@@ -55,3 +56,90 @@ async def test_list_survives_bad_filters(make_client: Factory) -> None:
     listed = await client.get("/console/supporters?inactive=soon&team=999&channel=fax")
     assert listed.status_code == 400 and "whole number of days" in listed.text
     assert 'value="soon"' in listed.text and "&lt;b&gt;Bold&lt;/b&gt;" in listed.text
+
+
+async def lead_client(make_client: Factory) -> tuple[httpx.AsyncClient, int, int]:
+    """A signed-in team lead of North; returns (client, north id, south id)."""
+    client = await make_client()
+    ctx = client.ctx  # type: ignore[attr-defined]
+    async with ctx.sessions() as session:
+        north, south = (
+            Team(name="North", created_at=ctx.clock()),
+            Team(name="South", created_at=ctx.clock()),
+        )
+        session.add_all([north, south])
+        await session.commit()
+        assert north.id is not None and south.id is not None
+        await create_user(
+            session,
+            email="lead@example.org",
+            password=PASSWORD,
+            role="team_lead",
+            team_id=north.id,
+            now=ctx.clock(),
+        )
+    assert (await sign_in(client, "lead@example.org")).status_code == 303
+    return client, north.id, south.id
+
+
+async def test_a_team_lead_cannot_add_anyone_to_another_team(make_client: Factory) -> None:
+    client, north, south = await lead_client(make_client)
+    sid = await add_supporter(client, "Nora")
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        session.add(TeamMembership(supporter_id=sid, team_id=north))
+        await session.commit()
+    page = await client.get(f"/console/supporters/{sid}")
+    assert page.status_code == 200 and "Add to team" not in page.text  # nothing to add
+    token = csrf_of(page.text)
+    refused = await client.post(
+        f"/console/supporters/{sid}/teams", data={"team": str(south), "csrf_token": token}
+    )
+    assert refused.status_code == 403 and "their own team" in refused.text
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        assert await session.get(TeamMembership, (sid, south)) is None
+    # The edit form never carries teams for a lead: a forged teams field changes nothing.
+    saved = await client.post(
+        f"/console/supporters/{sid}/edit",
+        data={"name": "Nora N", "teams": str(south), "csrf_token": token},
+    )
+    assert saved.status_code == 303
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        assert await session.get(TeamMembership, (sid, south)) is None
+        assert await session.get(TeamMembership, (sid, north)) is not None
+
+
+async def test_edit_and_add_to_team_need_the_csrf_token(make_client: Factory) -> None:
+    client = await signed_in(make_client)
+    sid = await add_supporter(client, "Ann")
+    edit = await client.post(f"/console/supporters/{sid}/edit", data={"name": "Changed"})
+    assert edit.status_code == 403
+    opened = await client.post(f"/console/supporters/{sid}/conversation", data={})
+    assert opened.status_code == 403
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        row = await session.get(Supporter, sid)
+        assert row is not None and row.name == "Ann"
+        assert (await session.exec(select(Conversation))).all() == []
+
+
+async def test_edit_with_bad_values_rerenders_with_the_errors(make_client: Factory) -> None:
+    client = await signed_in(make_client)
+    sid = await add_supporter(client, "Ann")
+    page = await client.get(f"/console/supporters/{sid}/edit")
+    bad = await client.post(
+        f"/console/supporters/{sid}/edit",
+        data={
+            "name": "<i>Ann</i>",
+            "phone": "not a phone",
+            "timezone": "Mars/Olympus",
+            "preferred_channels": "sms, pigeon",
+            "csrf_token": csrf_of(page.text),
+        },
+    )
+    assert bad.status_code == 422 and "Nothing was saved" in bad.text
+    assert "Time zone:" in bad.text and 'value="&lt;i&gt;Ann&lt;/i&gt;"' in bad.text
+    assert 'value="not a phone"' in bad.text and 'value="sms, pigeon"' in bad.text
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        row = await session.get(Supporter, sid)
+        assert row is not None and row.name == "Ann"
+    missing = await client.get("/console/supporters/99999")
+    assert missing.status_code == 404 and "<h1>Not Found</h1>" in missing.text
