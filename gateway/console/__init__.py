@@ -54,11 +54,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
 
-from gateway.console import inbox, signin, supporter_edit, supporter_profile, supporters
+from gateway.console import (
+    inbox,
+    signin,
+    supporter_edit,
+    supporter_import,
+    supporter_profile,
+    supporters,
+)
 from gateway.console.errors import install_error_handlers
 from gateway.console.security import csrf_protect
 
-PAGES = (signin, inbox, supporters, supporter_profile, supporter_edit)
+PAGES = (signin, inbox, supporters, supporter_import, supporter_profile, supporter_edit)
 STATIC_MAX_AGE = 365 * 24 * 3600
 
 

@@ -143,3 +143,40 @@ async def test_edit_with_bad_values_rerenders_with_the_errors(make_client: Facto
         assert row is not None and row.name == "Ann"
     missing = await client.get("/console/supporters/99999")
     assert missing.status_code == 404 and "<h1>Not Found</h1>" in missing.text
+
+
+async def test_import_needs_the_csrf_token_and_keeps_to_the_size_limit(
+    make_client: Factory,
+) -> None:
+    client = await make_client(max_import_bytes=2000)
+    await add_user(client)
+    assert (await sign_in(client)).status_code == 303
+    csv = b"name,phone\nAda,+14155550101\n"
+    forged = await client.post("/console/supporters/import", files={"file": ("a.csv", csv)})
+    assert forged.status_code == 403
+    token = csrf_of((await client.get("/console/supporters/import")).text)
+    big = b"name,phone\n" + b"Ada,+14155550101\n" * 200
+    too_large = await client.post(
+        "/console/supporters/import", data={"csrf_token": token}, files={"file": ("b.csv", big)}
+    )
+    assert too_large.status_code == 413 and "too large" in too_large.text
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        assert (await session.exec(select(Supporter))).all() == []
+    done = await client.post(
+        "/console/supporters/import", data={"csrf_token": token}, files={"file": ("a.csv", csv)}
+    )
+    assert done.status_code == 200 and "a.csv: 1 created, 0 updated, 0 rejected." in done.text
+
+
+async def test_a_team_leads_import_joins_their_team(make_client: Factory) -> None:
+    client, north, _ = await lead_client(make_client)
+    token = csrf_of((await client.get("/console/supporters/import")).text)
+    done = await client.post(
+        "/console/supporters/import",
+        data={"csrf_token": token},
+        files={"file": ("a.csv", b"name,phone,teams\nAda,+14155550101,\nBo,+14155550102,South\n")},
+    )
+    assert "1 created, 0 updated, 1 rejected." in done.text and "forbidden (403)" in done.text
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        (ada,) = (await session.exec(select(Supporter))).all()
+        assert await session.get(TeamMembership, (ada.id, north)) is not None
