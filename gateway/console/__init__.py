@@ -61,11 +61,12 @@ from gateway.console import (
     supporter_import,
     supporter_profile,
     supporters,
+    teams,
 )
 from gateway.console.errors import install_error_handlers
 from gateway.console.security import csrf_protect
 
-PAGES = (signin, inbox, supporters, supporter_import, supporter_profile, supporter_edit)
+PAGES = (signin, inbox, supporters, supporter_import, supporter_profile, supporter_edit, teams)
 STATIC_MAX_AGE = 365 * 24 * 3600
 
 

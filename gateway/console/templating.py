@@ -33,6 +33,7 @@ class NavLink:
 NAV: list[NavLink] = [
     NavLink("Inbox", "/console/"),
     NavLink("Supporters", "/console/supporters"),
+    NavLink("Teams", "/console/teams", roles=("admin", "coordinator")),
 ]
 
 

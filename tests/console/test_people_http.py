@@ -180,3 +180,25 @@ async def test_a_team_leads_import_joins_their_team(make_client: Factory) -> Non
     async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
         (ada,) = (await session.exec(select(Supporter))).all()
         assert await session.get(TeamMembership, (ada.id, north)) is not None
+
+
+async def test_team_changes_need_the_csrf_token_and_staff(make_client: Factory) -> None:
+    client = await signed_in(make_client)
+    forged = await client.post("/console/teams", data={"name": "Forged"})
+    assert forged.status_code == 403
+    token = csrf_of((await client.get("/console/teams")).text)
+    made = await client.post("/console/teams", data={"name": "Real", "csrf_token": token})
+    assert made.status_code == 303
+    twin = await client.post("/console/teams", data={"name": "Real", "csrf_token": token})
+    assert twin.status_code == 409 and "exists already" in twin.text
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        assert [t.name for t in (await session.exec(select(Team))).all()] == ["Real"]
+
+    lead, north, _ = await lead_client(make_client)
+    page = await lead.get("/console/supporters")
+    token = csrf_of(page.text)
+    assert ">Teams<" not in page.text
+    refused = await lead.post(f"/console/teams/{north}/delete", data={"csrf_token": token})
+    assert refused.status_code == 403
+    async with lead.ctx.sessions() as session:  # type: ignore[attr-defined]
+        assert await session.get(Team, north) is not None
