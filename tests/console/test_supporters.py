@@ -23,7 +23,7 @@ def found(page: Page) -> Locator:
 
 
 async def search(page: Page, text: str) -> None:
-    await page.get_by_role("searchbox", name="Search").fill(text)
+    await page.get_by_role("textbox", name="Search").fill(text)
     await page.get_by_role("button", name="Filter").click()
 
 
@@ -81,7 +81,7 @@ async def test_search_by_name_phone_and_email_and_filter(
 
     # Inactive 30 days: Grace (40 days silent) and Never Replied (joined 60 days ago);
     # not Ada (2 days), not the newcomer who never replied but joined 3 days ago.
-    await page.get_by_role("searchbox", name="Search").fill("")
+    await page.get_by_role("textbox", name="Search").fill("")
     await page.get_by_label("Inactive for (days)").fill("30")
     await page.get_by_role("button", name="Filter").click()
     await expect(found(page)).to_have_count(2)
