@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.exceptions import RequestValidationError
@@ -17,14 +17,15 @@ from gateway.api.scope import SessionDep, supporter_scope
 from gateway.auth import AnyRole, Context, Principal
 from routing.people.supporters import FieldError
 from routing.people.tags import change_tag
-from storage.models import Supporter
+from storage.models import MAX_ID, Supporter
 
 router = APIRouter(prefix="/supporters", tags=["supporters"])
 MAX_BULK = 1000
+SupporterId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class BulkTag(BaseModel):
-    supporter_ids: list[int] = Field(min_length=1, max_length=MAX_BULK)
+    supporter_ids: list[SupporterId] = Field(min_length=1, max_length=MAX_BULK)
     tag: str = Field(min_length=1, max_length=100)
     action: Literal["add", "remove"] = "add"
 

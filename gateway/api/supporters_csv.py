@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.types import Message
 
+from gateway.api.problems import errors
 from gateway.api.schemas_supporters import ImportSummary
 from gateway.api.scope import lead_team, supporter_scope
 from gateway.auth import AnyRole, Context, Principal
@@ -114,6 +115,7 @@ router.add_api_route(
     methods=["POST"],
     response_model=ImportSummary,
     route_class_override=ImportSizeLimit,
+    responses=errors({413: "the body is larger than RALLYPOINT_MAX_IMPORT_BYTES"}),
 )
 
 

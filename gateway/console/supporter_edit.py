@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import ALL_CHANNELS
+from gateway.api.ids import IdPath
 from gateway.api.schemas_supporters import SupporterPatch, domain_fields
 from gateway.api.scope import SessionDep, lead_team, visible_supporter
 from gateway.console.security import CurrentUser
@@ -94,7 +95,7 @@ async def render_form(
 
 @router.get("/supporters/{supporter_id:int}/edit", include_in_schema=False)
 async def edit_form(
-    request: Request, supporter_id: int, user: CurrentUser, session: SessionDep
+    request: Request, supporter_id: IdPath, user: CurrentUser, session: SessionDep
 ) -> Response:
     supporter = await visible_supporter(session, user.principal, supporter_id)
     return await render_form(
@@ -132,7 +133,7 @@ def _label_of(loc: tuple[Any, ...], body: dict[str, Any]) -> str:
 
 @router.post("/supporters/{supporter_id:int}/edit", include_in_schema=False)
 async def save(
-    request: Request, supporter_id: int, user: CurrentUser, session: SessionDep
+    request: Request, supporter_id: IdPath, user: CurrentUser, session: SessionDep
 ) -> Response:
     supporter = await visible_supporter(session, user.principal, supporter_id)
     form = await request.form()

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, lead_team, visible_supporter
 from gateway.console.security import CurrentUser
 from gateway.console.supporters import teams_for
@@ -90,7 +91,7 @@ async def render_profile(
 
 @router.get("/supporters/{supporter_id:int}", include_in_schema=False)
 async def profile(
-    request: Request, supporter_id: int, user: CurrentUser, session: SessionDep
+    request: Request, supporter_id: IdPath, user: CurrentUser, session: SessionDep
 ) -> Response:
     supporter = await visible_supporter(session, user.principal, supporter_id)
     return await render_profile(request, user, session, supporter)
@@ -99,7 +100,7 @@ async def profile(
 @router.post("/supporters/{supporter_id:int}/teams", include_in_schema=False)
 async def add_to_team(
     request: Request,
-    supporter_id: int,
+    supporter_id: IdPath,
     user: CurrentUser,
     session: SessionDep,
     team: Annotated[str, Form(max_length=40)] = "",
@@ -138,7 +139,7 @@ async def add_to_team(
 
 @router.post("/supporters/{supporter_id:int}/conversation", include_in_schema=False)
 async def open_conversation(
-    request: Request, supporter_id: int, user: CurrentUser, session: SessionDep
+    request: Request, supporter_id: IdPath, user: CurrentUser, session: SessionDep
 ) -> Response:
     """The "Message" button of a supporter who has no conversation yet: open it (the same
     conversation_for a first message uses) and go to its thread."""

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from channels.base import ALL_CHANNELS
 from gateway.api.scope import SessionDep
 from gateway.api.supporter_search import SupporterFilters, supporter_page
-from gateway.api.supporter_tags import MAX_BULK, tag_supporters
+from gateway.api.supporter_tags import MAX_BULK, SupporterId, tag_supporters
 from gateway.console.security import CurrentUser
 from gateway.console.templating import render
 from routing.people.supporters import FieldError
@@ -142,7 +142,7 @@ async def bulk_tag(
     session: SessionDep,
     tag: Annotated[str, Form(max_length=200)] = "",
     action: Annotated[str, Form()] = "add",
-    supporter_ids: Annotated[list[int] | None, Form(max_length=MAX_BULK)] = None,
+    supporter_ids: Annotated[list[SupporterId] | None, Form(max_length=MAX_BULK)] = None,
     back: Annotated[str, Form(max_length=2000)] = "/console/supporters",
 ) -> Response:
     """Add or remove one tag for the ticked supporters, all in one transaction."""

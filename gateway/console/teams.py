@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.ids import IdPath
 from gateway.api.schemas_teams import TeamCreate, TeamPatch
 from gateway.api.scope import SessionDep
 from gateway.api.stats import team_stats
@@ -114,7 +115,7 @@ async def create(
 
 @router.post("/teams/{team_id:int}/name", include_in_schema=False)
 async def rename(
-    request: Request, team_id: int, user: CurrentUser, session: SessionDep, name: Name = ""
+    request: Request, team_id: IdPath, user: CurrentUser, session: SessionDep, name: Name = ""
 ) -> Response:
     require_staff(user)
     try:
@@ -145,7 +146,7 @@ async def rename(
 
 @router.get("/teams/{team_id:int}/delete", include_in_schema=False)
 async def confirm_delete(
-    request: Request, team_id: int, user: CurrentUser, session: SessionDep
+    request: Request, team_id: IdPath, user: CurrentUser, session: SessionDep
 ) -> Response:
     """Deleting a team asks first, saying what happens to its members and leads."""
     require_staff(user)
@@ -158,7 +159,7 @@ async def confirm_delete(
 
 @router.post("/teams/{team_id:int}/delete", include_in_schema=False)
 async def delete(
-    request: Request, team_id: int, user: CurrentUser, session: SessionDep
+    request: Request, team_id: IdPath, user: CurrentUser, session: SessionDep
 ) -> Response:
     require_staff(user)
     try:

@@ -202,3 +202,19 @@ async def test_team_changes_need_the_csrf_token_and_staff(make_client: Factory) 
     assert refused.status_code == 403
     async with lead.ctx.sessions() as session:  # type: ignore[attr-defined]
         assert await session.get(Team, north) is not None
+
+
+async def test_ids_out_of_range_are_refused_not_failed(make_client: Factory) -> None:
+    client = await signed_in(make_client)
+    huge = 2**63
+    for path in (f"/console/supporters/{huge}", f"/console/supporters/{huge}/edit"):
+        answer = await client.get(path)
+        assert answer.status_code == 422 and "Traceback" not in answer.text
+    token = csrf_of((await client.get("/console/supporters")).text)
+    tagged = await client.post(
+        "/console/supporters/tags",
+        data={"supporter_ids": str(huge), "tag": "x", "csrf_token": token},
+    )
+    assert tagged.status_code == 422
+    deleted = await client.post(f"/console/teams/{huge}/delete", data={"csrf_token": token})
+    assert deleted.status_code == 422
