@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, supporter_scope
 from gateway.auth import AnyRole, Context, Principal
 from routing.people.supporters import FieldError
@@ -61,7 +62,11 @@ async def tag_supporters(
     return changed
 
 
-@router.post("/tags", response_model=BulkTagResult)
+@router.post(
+    "/tags",
+    response_model=BulkTagResult,
+    responses=errors({404: "a supporter is unknown, or outside a team lead's team"}),
+)
 async def bulk_tag(
     body: BulkTag, principal: AnyRole, ctx: Context, session: SessionDep
 ) -> BulkTagResult:
