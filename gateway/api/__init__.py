@@ -12,6 +12,7 @@ from gateway.api import (
     messages,
     polls,
     stats,
+    supporter_tags,
     supporters,
     supporters_csv,
     teams,
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/api/v1")
 # supporters_csv first: its /supporters/export must win over /supporters/{supporter_id}.
 for module in (
     supporters_csv,
+    supporter_tags,
     supporters,
     teams,
     conversations,

@@ -9,15 +9,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import BotDirectory, Channel
 from channels.registry import Registry
 from gateway.api.ids import IdPath
-from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
+from gateway.api.pagination import Cursor, Limit, Page
 from gateway.api.problems import errors
 from gateway.api.schemas_supporters import (
     AddressPublic,
@@ -32,9 +30,9 @@ from gateway.api.schemas_supporters import (
 from gateway.api.scope import (
     SessionDep,
     lead_team,
-    visible_rows,
     visible_supporter,
 )
+from gateway.api.supporter_search import SupporterFilters, supporter_page
 from gateway.auth import AnyRole, Context
 from gateway.settings import Settings
 from routing.people.supporters import (
@@ -45,7 +43,7 @@ from routing.people.supporters import (
     delete_supporter,
     update_supporter,
 )
-from storage.models import Supporter, SupporterAddress, SupporterTag
+from storage.models import Supporter
 from storage.queries import (
     addresses_by_supporter,
     message_stats,
@@ -149,51 +147,46 @@ async def create(
 @router.get("", response_model=Page[SupporterPublic])
 async def list_supporters(
     principal: AnyRole,
+    ctx: Context,
     session: SessionDep,
     team: Annotated[str | None, Query(description="team id or name")] = None,
     tag: str | None = None,
     channel: Channel | None = None,
-    q: Annotated[str | None, Query(description="part of a name or an address")] = None,
+    q: Annotated[
+        str | None,
+        Query(description="part of a name or an address (a phone number with or without spaces)"),
+    ] = None,
     assigned_to: str | None = None,
     opted_out: bool | None = None,
+    inactive_days: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=36500,
+            description="nothing received from them for this many days "
+            "(never replied: counted from when they were added)",
+        ),
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SupporterPublic]:
-    stmt = select(Supporter)
-    stmt = await visible_rows(stmt, session, principal, team)
-    if tag:
-        stmt = stmt.where(
-            col(Supporter.id).in_(select(SupporterTag.supporter_id).where(SupporterTag.tag == tag))
-        )
-    if channel:
-        stmt = stmt.where(
-            col(Supporter.id).in_(
-                select(SupporterAddress.supporter_id).where(SupporterAddress.channel == channel)
-            )
-        )
-    if q:
-        by_address = select(SupporterAddress.supporter_id).where(
-            col(SupporterAddress.address).icontains(q, autoescape=True)
-        )
-        stmt = stmt.where(
-            or_(
-                col(Supporter.name).icontains(q, autoescape=True),
-                col(Supporter.id).in_(by_address),
-            )
-        )
-    if assigned_to is not None:
-        stmt = stmt.where(Supporter.assigned_to == assigned_to)
-    if opted_out is not None:
-        stmt = stmt.where(Supporter.opted_out == opted_out)
-    after = decode_cursor(cursor, (int,))
-    if after is not None:
-        stmt = stmt.where(col(Supporter.id) > after[0])
-    rows = list((await session.exec(stmt.order_by(col(Supporter.id)).limit(limit + 1))).all())
-    page, more = split_page(rows, limit)
-    return Page(
-        items=await supporter_views(session, page),
-        next_cursor=encode_cursor(page[-1].id) if more else None,
+    page, next_cursor = await supporter_page(
+        session,
+        principal,
+        SupporterFilters(
+            q=q,
+            team=team,
+            tag=tag,
+            channel=channel,
+            assigned_to=assigned_to,
+            opted_out=opted_out,
+            inactive_days=inactive_days,
+        ),
+        now=ctx.clock(),
+        limit=limit,
+        cursor=cursor,
     )
+    return Page(items=await supporter_views(session, page), next_cursor=next_cursor)
 
 
 @router.get("/{supporter_id}", response_model=SupporterPublic)

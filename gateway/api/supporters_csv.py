@@ -11,15 +11,17 @@ from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFil
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from sqlmodel import col, select
+from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.types import Message
 
 from gateway.api.problems import errors
 from gateway.api.schemas_supporters import ImportSummary
 from gateway.api.scope import lead_team, supporter_scope
-from gateway.auth import AnyRole, Context
+from gateway.auth import AnyRole, Context, Principal
 from gateway.context import GatewayContext
 from routing.people.csv_formulas import escape_cell
 from routing.people.importer import ADDRESS_COLUMNS, ImportFileError, import_csv
+from routing.people.importer import ImportSummary as RowsImported
 from storage.models import Supporter
 from storage.queries import addresses_by_supporter, tags_by_supporter, teams_by_supporter
 
@@ -80,6 +82,20 @@ class ImportSizeLimit(APIRoute):
         return limited
 
 
+async def run_import(
+    file: StarletteUpload, principal: Principal, ctx: GatewayContext
+) -> RowsImported:
+    """The import both this route and the console's import page run (a team lead's rows
+    go to their team); raises ImportFileError when the file itself is unusable."""
+    return await import_csv(
+        ctx.sessions,
+        file.file,
+        clock=ctx.clock,
+        default_region=ctx.settings.default_region,
+        lead_team_id=lead_team(principal),
+    )
+
+
 async def import_supporters(
     file: Annotated[UploadFile, File(description="CSV, UTF-8, header row")],
     principal: AnyRole,
@@ -87,13 +103,7 @@ async def import_supporters(
 ) -> ImportSummary:
     """Create or update supporters from a CSV; bad rows are reported and write nothing."""
     try:
-        summary = await import_csv(
-            ctx.sessions,
-            file.file,
-            clock=ctx.clock,
-            default_region=ctx.settings.default_region,
-            lead_team_id=lead_team(principal),
-        )
+        summary = await run_import(file, principal, ctx)
     except ImportFileError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return ImportSummary(**summary.as_dict())

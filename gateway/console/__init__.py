@@ -54,11 +54,29 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
 
-from gateway.console import inbox, signin, simulator
+from gateway.console import (
+    inbox,
+    signin,
+    simulator,
+    supporter_edit,
+    supporter_import,
+    supporter_profile,
+    supporters,
+    teams,
+)
 from gateway.console.errors import install_error_handlers
 from gateway.console.security import csrf_protect
 
-PAGES = (signin, inbox, simulator)
+PAGES = (
+    signin,
+    inbox,
+    supporters,
+    supporter_import,
+    supporter_profile,
+    supporter_edit,
+    teams,
+    simulator,
+)
 STATIC_MAX_AGE = 365 * 24 * 3600
 
 

@@ -24,6 +24,7 @@ _MESSAGES = {
     403: "You may not do this.",
     404: "There is no such page.",
     405: "This page cannot be used that way.",
+    413: "What was sent is too large. Split the file and send the parts.",
     422: "Some of what was sent could not be used. Go back and check the form.",
     429: "Too many attempts. Wait a while and try again.",
     500: "Something went wrong on our side. Nothing was changed; try again.",

@@ -33,6 +33,8 @@ class NavLink:
 # The console's sections, in nav order. A new section adds its line here.
 NAV: list[NavLink] = [
     NavLink("Inbox", "/console/"),
+    NavLink("Supporters", "/console/supporters"),
+    NavLink("Teams", "/console/teams", roles=("admin", "coordinator")),
     NavLink("Simulator", "/console/simulator", demo_only=True),
 ]
 

@@ -1,0 +1,102 @@
+"""Finding supporters: the one query `GET /api/v1/supporters` and the console's supporter
+list both run (search by name, phone or email; team, tag, channel, opted-out and
+inactivity filters), so they always agree on who matches."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gateway.api.pagination import decode_cursor, encode_cursor, split_page
+from gateway.api.scope import visible_rows
+from gateway.auth import Principal
+from storage.models import Supporter, SupporterAddress, SupporterTag
+
+# What a typed phone number may contain besides digits: "+1 (555) 555-0100".
+_PHONE_LIKE = re.compile(r"^[\d\s+().\-]+$")
+MIN_PHONE_DIGITS = 3
+
+
+@dataclass(frozen=True)
+class SupporterFilters:
+    """Who to list; every field is optional (None: no filter)."""
+
+    q: str | None = None
+    team: str | None = None
+    tag: str | None = None
+    channel: str | None = None
+    assigned_to: str | None = None
+    opted_out: bool | None = None
+    inactive_days: int | None = None
+
+
+def _search(q: str) -> Any:
+    """Part of the name or of an address; a typed phone number also matches without its
+    spaces, dashes and brackets (addresses are stored as E.164: +15555550100)."""
+    needles = [q]
+    digits = re.sub(r"\D", "", q)
+    if _PHONE_LIKE.match(q) and len(digits) >= MIN_PHONE_DIGITS and digits != q:
+        needles.append(digits)
+    by_address = select(SupporterAddress.supporter_id).where(
+        or_(*(col(SupporterAddress.address).icontains(n, autoescape=True) for n in needles))
+    )
+    return or_(col(Supporter.name).icontains(q, autoescape=True), col(Supporter.id).in_(by_address))
+
+
+async def supporter_query(
+    session: AsyncSession, principal: Principal, filters: SupporterFilters, now: datetime
+) -> Any:
+    """SELECT Supporter ... for the filters, limited to what `principal` may see (a team
+    lead: their team). Unordered; callers page it. An unknown team → 422."""
+    stmt = await visible_rows(select(Supporter), session, principal, filters.team)
+    if filters.tag:
+        stmt = stmt.where(
+            col(Supporter.id).in_(
+                select(SupporterTag.supporter_id).where(SupporterTag.tag == filters.tag)
+            )
+        )
+    if filters.channel:
+        stmt = stmt.where(
+            col(Supporter.id).in_(
+                select(SupporterAddress.supporter_id).where(
+                    SupporterAddress.channel == filters.channel
+                )
+            )
+        )
+    q = (filters.q or "").strip()
+    if q:
+        stmt = stmt.where(_search(q))
+    if filters.assigned_to is not None:
+        stmt = stmt.where(Supporter.assigned_to == filters.assigned_to)
+    if filters.opted_out is not None:
+        stmt = stmt.where(Supporter.opted_out == filters.opted_out)
+    if filters.inactive_days is not None:
+        # Nothing from them for N days; someone who never replied counts from when they joined.
+        since = func.coalesce(col(Supporter.last_inbound_at), col(Supporter.created_at))
+        stmt = stmt.where(since <= now - timedelta(days=filters.inactive_days))
+    return stmt
+
+
+async def supporter_page(
+    session: AsyncSession,
+    principal: Principal,
+    filters: SupporterFilters,
+    *,
+    now: datetime,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Supporter], str | None]:
+    """One page of matching supporters in id order and the next page's cursor."""
+    stmt = await supporter_query(session, principal, filters, now)
+    after = decode_cursor(cursor, (int,))
+    if after is not None:
+        stmt = stmt.where(col(Supporter.id) > after[0])
+    rows = list((await session.exec(stmt.order_by(col(Supporter.id)).limit(limit + 1))).all())
+    page, more = split_page(rows, limit)
+    return page, encode_cursor(page[-1].id) if more else None
