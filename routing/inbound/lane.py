@@ -258,7 +258,7 @@ def _store_messages(
     unread = _TRUE(True) if _TRUE is not None else True
     cursor.executemany(
         "UPDATE conversations SET last_message_at = ?, unread = ?,"
-        " unread_count = unread_count + ? WHERE id = ?",
+        " unread_count = unread_count + ?, status = 'open', snoozed_until = NULL WHERE id = ?",
         [(stamp, unread, count, convo) for convo, count in sorted(per_convo.items())],
     )
     return message_ids

@@ -234,6 +234,7 @@ async def store_inbound(
     convo.last_message_at = now
     convo.unread = True
     convo.unread_count += 1
+    convo.status, convo.snoozed_until = "open", None  # a new message reopens it
     await session.flush()
     log.info(
         "inbound stored: message=%s supporter=%s channel=%s%s",
