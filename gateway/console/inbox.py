@@ -19,6 +19,7 @@ from gateway.api.conversations import conversation_page
 from gateway.api.scope import SessionDep, lead_team
 from gateway.console.security import CurrentUser
 from gateway.console.templating import render
+from routing.inbox.feed import newest_message_id
 from routing.inbox.state import effective_status
 from storage.models import Team, User
 from storage.queries import last_messages
@@ -118,6 +119,7 @@ async def inbox_context(
         "channels": ALL_CHANNELS,
         "statuses": STATUSES,
         "filtered": filters != Filters(),
+        "newest": await newest_message_id(session),
         "older_url": "/console/?" + filters.query(cursor=next_cursor) if next_cursor else None,
         # Live updates refresh the first page only (a later page would jump back to it).
         "fragment_url": "/console/?" + filters.query(fragment="1") if cursor is None else None,

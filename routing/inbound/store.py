@@ -46,6 +46,7 @@ async def ingest(ctx: AppContext, events: list[WebhookEvent]) -> IngestReport:
                 for event in events:
                     await ingest_one(session, ctx, event, report)
                 await session.commit()
+                ctx.inbound_signal.notify()
                 return report
             except IntegrityError:
                 await session.rollback()
