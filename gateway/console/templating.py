@@ -30,7 +30,10 @@ class NavLink:
 
 
 # The console's sections, in nav order. A new section adds its line here.
-NAV: list[NavLink] = [NavLink("Inbox", "/console/")]
+NAV: list[NavLink] = [
+    NavLink("Inbox", "/console/"),
+    NavLink("Saved replies", "/console/saved-replies"),
+]
 
 
 @lru_cache(maxsize=256)
