@@ -31,6 +31,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
     from gateway.background import listener_tls_context
+    from gateway.uvicorn_server import QuietExitServer
 
     if settings.inbound_smtp_port:
         try:  # a bad TLS setting is one line here, not a traceback at start-up
@@ -48,7 +49,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
         proxy_headers=True,
     )
-    uvicorn.Server(config).run()
+    QuietExitServer(config).run()
     return 0
 
 

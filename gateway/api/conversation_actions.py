@@ -8,6 +8,7 @@ from fastapi import APIRouter, status
 from fastapi.exceptions import RequestValidationError
 
 from gateway.api.conversations import conversation_public
+from gateway.api.ids import IdPath
 from gateway.api.schemas_messages import (
     ConversationPublic,
     ConversationUpdate,
@@ -44,7 +45,7 @@ def note_public(note: ConversationNote) -> NotePublic:
 
 @router.patch("/{conversation_id}", response_model=ConversationPublic)
 async def update_conversation(
-    conversation_id: int,
+    conversation_id: IdPath,
     body: ConversationUpdate,
     principal: AnyRole,
     session: SessionDep,
@@ -74,7 +75,7 @@ async def update_conversation(
 
 @router.get("/{conversation_id}/notes", response_model=list[NotePublic])
 async def list_notes(
-    conversation_id: int, principal: AnyRole, session: SessionDep
+    conversation_id: IdPath, principal: AnyRole, session: SessionDep
 ) -> list[NotePublic]:
     """The conversation's private notes, oldest first (never sent to the supporter)."""
     await visible_conversation(session, principal, conversation_id)
@@ -85,7 +86,7 @@ async def list_notes(
     "/{conversation_id}/notes", status_code=status.HTTP_201_CREATED, response_model=NotePublic
 )
 async def create_note(
-    conversation_id: int,
+    conversation_id: IdPath,
     body: NoteCreate,
     principal: AnyRole,
     session: SessionDep,

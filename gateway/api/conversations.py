@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.ids import IdPath, IdQuery
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_messages import ConversationPublic, MessagePublic, message_public
 from gateway.api.scope import SessionDep, visible_conversation, visible_rows
@@ -131,12 +132,12 @@ StatusFilter = Annotated[
 async def list_conversations(
     principal: AnyRole,
     session: SessionDep,
-    supporter_id: int | None = None,
+    supporter_id: IdQuery = None,
     assigned_to: str | None = None,
     unread: bool | None = None,
     team: str | None = None,
     status: StatusFilter = None,
-    assigned_user_id: int | None = None,
+    assigned_user_id: IdQuery = None,
     channel: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="name, phone or email")] = None,
     limit: Limit = 50,
@@ -167,7 +168,7 @@ async def list_conversations(
 
 @router.post("/{conversation_id}/read", response_model=ConversationPublic)
 async def mark_read(
-    conversation_id: int, principal: AnyRole, session: SessionDep, ctx: Context
+    conversation_id: IdPath, principal: AnyRole, session: SessionDep, ctx: Context
 ) -> ConversationPublic:
     convo = await read_conversation(session, principal, conversation_id)
     supporter = await session.get(Supporter, convo.supporter_id)
@@ -190,7 +191,7 @@ async def read_conversation(
 
 @router.get("/{conversation_id}/messages", response_model=Page[MessagePublic])
 async def conversation_messages(
-    conversation_id: int,
+    conversation_id: IdPath,
     principal: AnyRole,
     session: SessionDep,
     limit: Limit = 50,

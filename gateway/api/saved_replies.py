@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
 from gateway.api.conversation_actions import invalid
+from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, not_found
 from gateway.auth import AnyRole, Context, Principal
 from routing.inbox.saved_replies import (
@@ -93,7 +94,7 @@ async def post_saved_reply(
 
 @router.patch("/{reply_id}", response_model=SavedReplyPublic)
 async def patch_saved_reply(
-    reply_id: int,
+    reply_id: IdPath,
     body: SavedReplyUpdate,
     principal: AnyRole,
     session: SessionDep,
@@ -110,7 +111,7 @@ async def patch_saved_reply(
 
 
 @router.delete("/{reply_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_saved_reply(reply_id: int, principal: AnyRole, session: SessionDep) -> Response:
+async def delete_saved_reply(reply_id: IdPath, principal: AnyRole, session: SessionDep) -> Response:
     reply = await changeable(session, principal, reply_id)
     await session.delete(reply)
     await session.commit()

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from channels.base import Channel
-from storage.models import Message, MessageAttempt, MessageStatusEvent
+from storage.models import MAX_ID, Message, MessageAttempt, MessageStatusEvent
 
 
 class ConversationPublic(BaseModel):
@@ -30,7 +30,7 @@ class ConversationUpdate(BaseModel):
 
     status: str | None = Field(None, description="open, resolved or snoozed")
     snoozed_until: datetime | None = None
-    assigned_user_id: int | None = None
+    assigned_user_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class NoteCreate(BaseModel):

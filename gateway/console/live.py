@@ -13,9 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from gateway.api.ids import IdQuery
 from gateway.api.scope import visible_conversation
 from gateway.console.security import CurrentUser
 from routing.inbox.feed import feed_for
+from storage.models import MAX_ID
 
 router = APIRouter()
 HEARTBEAT = 20.0  # seconds: a comment line keeps proxies from closing an idle stream
@@ -26,15 +28,15 @@ ACTIVITY = "event: activity\ndata: changed\n\n"
 async def live(
     request: Request,
     user: CurrentUser,
-    conversation: Annotated[int | None, Query(ge=1)] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    conversation: IdQuery = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> StreamingResponse:
     ctx = request.app.state.ctx
     if conversation is not None:
         async with ctx.sessions() as session:
             await visible_conversation(session, user.principal, conversation)  # 404 outside
     feed = feed_for(ctx)
-    listener = feed.subscribe(conversation)
+    listener = await feed.subscribe(conversation)
     stale = after > 0 and await feed.newest_message_id() > after
 
     async def stream() -> AsyncIterator[str]:

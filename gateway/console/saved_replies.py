@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
 
+from gateway.api.ids import IdPath
 from gateway.api.saved_replies import may_change
 from gateway.api.scope import SessionDep, not_found
 from gateway.console.security import CurrentUser
@@ -98,7 +99,7 @@ async def _changeable(session: SessionDep, user: Any, reply_id: int) -> SavedRep
 
 @router.post("/saved-replies/{reply_id}", include_in_schema=False)
 async def change_saved_reply(
-    reply_id: int,
+    reply_id: IdPath,
     request: Request,
     user: CurrentUser,
     session: SessionDep,
@@ -118,7 +119,7 @@ async def change_saved_reply(
 
 
 @router.post("/saved-replies/{reply_id}/delete", include_in_schema=False)
-async def delete_saved_reply(reply_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_saved_reply(reply_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
     reply = await _changeable(session, user, reply_id)
     await session.delete(reply)
     await session.commit()

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from gateway.api.conversations import read_conversation
+from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, lead_team, visible_conversation
 from gateway.console.security import CurrentUser
 from gateway.console.templating import render
@@ -24,7 +25,7 @@ from routing.inbox.notes import add_note
 from routing.inbox.saved_replies import fill
 from routing.inbox.state import InboxError, assign, set_status
 from routing.outbound.one_on_one import CannotSend, send_one_on_one
-from storage.models import SavedReply, Supporter
+from storage.models import MAX_ID, SavedReply, Supporter
 
 router = APIRouter()
 MAX_TEXT = 10_000
@@ -43,7 +44,7 @@ async def _page(
     request: Request,
     user: Any,
     session: SessionDep,
-    conversation_id: int,
+    conversation_id: IdPath,
     *,
     status_code: int = 200,
     errors: dict[str, str] | None = None,
@@ -61,12 +62,12 @@ async def _page(
 
 @router.get("/conversations/{conversation_id}", include_in_schema=False)
 async def thread(
-    conversation_id: int,
+    conversation_id: IdPath,
     request: Request,
     user: CurrentUser,
     session: SessionDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
-    saved: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    saved: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     fragment: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
     typed: dict[str, str] = {}
@@ -84,7 +85,7 @@ async def thread(
 
 @router.post("/conversations/{conversation_id}/segments", include_in_schema=False)
 async def segments(
-    conversation_id: int, user: CurrentUser, session: SessionDep, body: Text = ""
+    conversation_id: IdPath, user: CurrentUser, session: SessionDep, body: Text = ""
 ) -> HTMLResponse:
     """The SMS segment count of the reply being typed (htmx, as you type)."""
     await visible_conversation(session, user.principal, conversation_id)
@@ -93,7 +94,7 @@ async def segments(
 
 @router.post("/conversations/{conversation_id}/reply", include_in_schema=False)
 async def reply(
-    conversation_id: int,
+    conversation_id: IdPath,
     request: Request,
     user: CurrentUser,
     session: SessionDep,
@@ -126,7 +127,7 @@ async def reply(
 
 @router.post("/conversations/{conversation_id}/status", include_in_schema=False)
 async def change_status(
-    conversation_id: int,
+    conversation_id: IdPath,
     request: Request,
     user: CurrentUser,
     session: SessionDep,
@@ -173,7 +174,7 @@ def _local_time(text: str, timezone: str) -> datetime:
 
 @router.post("/conversations/{conversation_id}/assign", include_in_schema=False)
 async def change_assignee(
-    conversation_id: int,
+    conversation_id: IdPath,
     request: Request,
     user: CurrentUser,
     session: SessionDep,
@@ -182,6 +183,8 @@ async def change_assignee(
     convo = await visible_conversation(session, user.principal, conversation_id)
     try:
         target = int(user_id) if user_id.strip() else None
+        if target is not None and not 1 <= target <= MAX_ID:
+            raise ValueError(user_id)
         await assign(session, convo, target, lead_team=lead_team(user.principal))
     except (InboxError, ValueError) as exc:
         await session.rollback()
@@ -196,7 +199,7 @@ async def change_assignee(
 
 @router.post("/conversations/{conversation_id}/notes", include_in_schema=False)
 async def note(
-    conversation_id: int,
+    conversation_id: IdPath,
     request: Request,
     user: CurrentUser,
     session: SessionDep,

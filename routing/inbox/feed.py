@@ -49,6 +49,7 @@ class ActivityFeed:
         self._task: asyncio.Task[None] | None = None
         self._last_message: int | None = None
         self._last_event: int | None = None
+        self._starting = asyncio.Lock()
         self._unsubscribe = ctx.inbound_signal.subscribe(self.wake)
         self.looks = 0  # how many times the database was read (tests, stats)
 
@@ -61,7 +62,11 @@ class ActivityFeed:
         if self._listeners:
             self._wake.set()
 
-    def subscribe(self, conversation_id: int | None) -> Listener:
+    async def subscribe(self, conversation_id: int | None) -> Listener:
+        """A new listener; from the moment this returns, every change wakes it."""
+        async with self._starting:
+            if self._last_message is None:
+                await self._baseline()  # before listening: nothing after this is missed
         listener = Listener(conversation_id)
         self._listeners.add(listener)
         if self._task is None or self._task.done():
@@ -86,8 +91,6 @@ class ActivityFeed:
                 await self._task
 
     async def _run(self) -> None:
-        if self._last_message is None:
-            await self._baseline()
         while self._listeners:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)

@@ -175,10 +175,9 @@ async def test_one_feed_look_wakes_many_pages(make_client: Factory) -> None:
         other = await add_supporter(session, "B", "hi", at=ctx.clock(), phone="+14155550102")
         await session.commit()
     feed = feed_for(ctx)
-    inboxes = [feed.subscribe(None) for _ in range(200)]
-    thread = feed.subscribe(mine)
-    elsewhere = feed.subscribe(other)
-    await asyncio.sleep(0)  # the feed notes where it starts
+    inboxes = [await feed.subscribe(None) for _ in range(200)]
+    thread = await feed.subscribe(mine)
+    elsewhere = await feed.subscribe(other)
     request = signed_post(sms_form("SM" + "c" * 32, "+14155550101", "new"))
     response = await client.post(request.path, headers=request.headers, content=request.content)
     assert response.status_code == 200
