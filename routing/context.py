@@ -37,6 +37,9 @@ class AppContext:
     # Told after each commit of `sessions` that queued outbox rows; the in-process
     # dispatcher listens (storage/outbox_signal.py). build_context links the two.
     outbox_signal: OutboxSignal = field(default_factory=OutboxSignal)
+    # Told after each committed ingest (webhook batch or single ingest) in this process: the
+    # console's live feed listens (routing/inbox/feed.py).
+    inbound_signal: OutboxSignal = field(default_factory=OutboxSignal)
     # Announcements known to be cancelled: a cancel in this process adds its id, and each
     # dispatcher looks up the ones of the rows it holds (routing/dispatch/dispatcher.py), so a row
     # claimed before the cancel is given back instead of sent.

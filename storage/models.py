@@ -20,6 +20,7 @@ MESSAGE_STATUSES = (
     "skipped",
 )
 FINAL_STATUSES = frozenset({"failed", "undelivered", "skipped"})
+CONVERSATION_STATUSES = ("open", "resolved", "snoozed")
 
 # The largest id a row can have: id columns are INTEGER, 32-bit signed on PostgreSQL. An id
 # given from outside beyond it names no row (and must not reach the database driver).
@@ -121,6 +122,18 @@ class Conversation(SQLModel, table=True):
     last_message_at: datetime | None = Field(default=None, index=True)
     unread: bool = Field(default=False, index=True)
     unread_count: int = 0
+    # CONVERSATION_STATUSES; a new inbound message reopens a resolved or snoozed one, and a
+    # snoozed one whose `snoozed_until` has passed counts as open (routing/inbox/state.py).
+    # The server default fills it in for the bulk paths' plain INSERTs (fan-out, ingest).
+    status: str = Field(
+        default="open", max_length=16, index=True, sa_column_kwargs={"server_default": "open"}
+    )
+    snoozed_until: datetime | None = None
+    # The console user it is assigned to (Supporter.assigned_to stays the API's free text).
+    assigned_user_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), index=True),
+    )
     created_at: datetime
 
 
@@ -399,3 +412,31 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=32, index=True)
     target: str | None = Field(default=None, max_length=320)
     ip: str | None = Field(default=None, max_length=64)
+
+
+class ConversationNote(SQLModel, table=True):
+    """A private note between organizers on a conversation: never sent to the supporter."""
+
+    __tablename__ = "conversation_notes"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = _fk("conversations.id")
+    # "user:3" or "key:1"; the user's id too, for the name shown (None once deleted).
+    author: str = Field(max_length=200)
+    author_user_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    )
+    body: str = _text(nullable=False)
+    created_at: datetime
+
+
+class SavedReply(SQLModel, table=True):
+    """A canned response organizers insert into a reply; `{first_name}` is filled in."""
+
+    __tablename__ = "saved_replies"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(unique=True, max_length=200)
+    body: str = _text(nullable=False)
+    created_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime
+    updated_at: datetime

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,8 +14,9 @@ from gateway.api.ids import IdPath, IdQuery
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_messages import ConversationPublic, MessagePublic, message_public
 from gateway.api.scope import SessionDep, visible_conversation, visible_rows
-from gateway.auth import AnyRole, Principal
-from storage.models import Conversation, Message, Supporter
+from gateway.auth import AnyRole, Context, Principal
+from routing.inbox.state import effective_status, status_clause
+from storage.models import Conversation, Message, Supporter, SupporterAddress
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -22,8 +24,11 @@ router = APIRouter(prefix="/conversations", tags=["conversations"])
 _activity = func.coalesce(col(Conversation.last_message_at), col(Conversation.created_at))
 
 
-def _public(convo: Conversation, supporter_name: str) -> ConversationPublic:
+def conversation_public(
+    convo: Conversation, supporter_name: str, now: datetime
+) -> ConversationPublic:
     assert convo.id is not None
+    state = effective_status(convo, now)
     return ConversationPublic(
         id=convo.id,
         supporter_id=convo.supporter_id,
@@ -31,6 +36,9 @@ def _public(convo: Conversation, supporter_name: str) -> ConversationPublic:
         last_message_at=convo.last_message_at,
         unread=convo.unread,
         unread_count=convo.unread_count,
+        status=state,
+        snoozed_until=convo.snoozed_until if state == "snoozed" else None,
+        assigned_user_id=convo.assigned_user_id,
         created_at=convo.created_at,
     )
 
@@ -43,6 +51,11 @@ async def conversation_page(
     assigned_to: str | None = None,
     unread: bool | None = None,
     team: str | None = None,
+    status: str | None = None,
+    assigned_user_id: int | None = None,
+    channel: str | None = None,
+    search: str | None = None,
+    now: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[tuple[Conversation, str]], str | None]:
@@ -59,6 +72,16 @@ async def conversation_page(
         stmt = stmt.where(Supporter.assigned_to == assigned_to)
     if unread is not None:
         stmt = stmt.where(Conversation.unread == unread)
+    if status:
+        if now is None:
+            raise ValueError("a status filter needs the time")
+        stmt = stmt.where(status_clause(status, now))
+    if assigned_user_id is not None:
+        stmt = stmt.where(Conversation.assigned_user_id == assigned_user_id)
+    if channel:
+        stmt = stmt.where(_has_address(channel=channel))
+    if search and search.strip():
+        stmt = stmt.where(_matches(search.strip()))
     after = decode_cursor(cursor, (datetime, int))
     if after is not None:
         when, last_id = after
@@ -75,6 +98,36 @@ async def conversation_page(
     return [(c, name) for c, name, _ in page], next_cursor
 
 
+def _has_address(*, channel: str | None = None, like: str | None = None) -> Any:
+    found = select(SupporterAddress.id).where(
+        col(SupporterAddress.supporter_id) == col(Conversation.supporter_id)
+    )
+    if channel is not None:
+        found = found.where(SupporterAddress.channel == channel)
+    if like is not None:
+        found = found.where(func.lower(col(SupporterAddress.address)).like(like, escape="\\"))
+    return found.exists()
+
+
+def _matches(text: str) -> Any:
+    """The supporter's name, or one of their addresses (phone, email...), contains `text`
+    (case-insensitive; for a phone, spaces and dashes typed are ignored)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    phone = "".join(ch for ch in escaped if ch not in " -()")
+    clauses = [
+        func.lower(col(Supporter.name)).like(f"%{escaped}%", escape="\\"),
+        _has_address(like=f"%{escaped}%"),
+    ]
+    if phone and phone != escaped:
+        clauses.append(_has_address(like=f"%{phone}%"))
+    return or_(*clauses)
+
+
+StatusFilter = Annotated[
+    str | None, Query(description="open, resolved or snoozed", pattern="^(open|resolved|snoozed)$")
+]
+
+
 @router.get("", response_model=Page[ConversationPublic])
 async def list_conversations(
     principal: AnyRole,
@@ -83,9 +136,16 @@ async def list_conversations(
     assigned_to: str | None = None,
     unread: bool | None = None,
     team: str | None = None,
+    status: StatusFilter = None,
+    assigned_user_id: IdQuery = None,
+    channel: str | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="name, phone or email")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    *,
+    ctx: Context,
 ) -> Page[ConversationPublic]:
+    now = ctx.clock()
     page, next_cursor = await conversation_page(
         session,
         principal,
@@ -93,23 +153,40 @@ async def list_conversations(
         assigned_to=assigned_to,
         unread=unread,
         team=team,
+        status=status,
+        assigned_user_id=assigned_user_id,
+        channel=channel,
+        search=q,
+        now=now,
         limit=limit,
         cursor=cursor,
     )
-    return Page(items=[_public(c, name) for c, name in page], next_cursor=next_cursor)
+    return Page(
+        items=[conversation_public(c, name, now) for c, name in page], next_cursor=next_cursor
+    )
 
 
 @router.post("/{conversation_id}/read", response_model=ConversationPublic)
 async def mark_read(
-    conversation_id: IdPath, principal: AnyRole, session: SessionDep
+    conversation_id: IdPath, principal: AnyRole, session: SessionDep, ctx: Context
 ) -> ConversationPublic:
-    convo = await visible_conversation(session, principal, conversation_id)
-    convo.unread = False
-    convo.unread_count = 0
-    session.add(convo)
-    await session.commit()
+    convo = await read_conversation(session, principal, conversation_id)
     supporter = await session.get(Supporter, convo.supporter_id)
-    return _public(convo, supporter.name if supporter else "")
+    return conversation_public(convo, supporter.name if supporter else "", ctx.clock())
+
+
+async def read_conversation(
+    session: AsyncSession, principal: Principal, conversation_id: int
+) -> Conversation:
+    """Mark a conversation `principal` may see as read and commit (the REST call and the
+    console's opening a thread)."""
+    convo = await visible_conversation(session, principal, conversation_id)
+    if convo.unread or convo.unread_count:
+        convo.unread = False
+        convo.unread_count = 0
+        session.add(convo)
+        await session.commit()
+    return convo
 
 
 @router.get("/{conversation_id}/messages", response_model=Page[MessagePublic])

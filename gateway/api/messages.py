@@ -10,7 +10,8 @@ from gateway.api.problems import errors
 from gateway.api.schemas_messages import MessageDetail, OneOnOneCreate, message_detail
 from gateway.api.scope import SessionDep, may_see_supporter, not_found, visible_supporter
 from gateway.auth import AnyRole, Context
-from routing.outbound.queue import PRIORITY_REPLY, addresses_of, pick_channel, queue_message
+from routing.outbound.one_on_one import CannotSend
+from routing.outbound.one_on_one import send_one_on_one as queue_one_on_one
 from storage.models import Message, MessageAttempt, MessageStatusEvent
 
 router = APIRouter(tags=["messages"])
@@ -58,39 +59,17 @@ async def send_one_on_one(
     no channel (or not the requested one) can reach them now.
     """
     supporter = await visible_supporter(session, principal, supporter_id)
-    if supporter.opted_out:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "the supporter opted out; they can opt back in with START"
+    try:
+        message = await queue_one_on_one(
+            session,
+            ctx,
+            supporter,
+            body.body,
+            channel=body.channel,
+            subject=body.subject,
+            sent_by=principal.label,
         )
-    now = ctx.clock()
-    choice = pick_channel(
-        supporter,
-        await addresses_of(session, supporter_id),
-        settings=ctx.settings,
-        enabled=ctx.registry.enabled_channels,
-        now=now,
-        only=body.channel,
-    )
-    if choice.channel is None:
-        if body.channel:
-            why = choice.skipped.get(body.channel, "not eligible")
-            detail = f"cannot send over {body.channel}: {why}"
-        else:
-            detail = f"cannot reach the supporter: {choice.reason}"
-        raise HTTPException(status.HTTP_409_CONFLICT, detail)
-    message = await queue_message(
-        session,
-        ctx,
-        supporter,
-        body.body,
-        kind="one_on_one",
-        priority=PRIORITY_REPLY,
-        channel=body.channel,
-        subject=body.subject,
-        sent_by=principal.label,
-    )
-    supporter.last_one_on_one_at = now
-    supporter.last_outbound_at = now
-    session.add(supporter)
+    except CannotSend as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     await session.commit()
     return message_detail(message, [], [])

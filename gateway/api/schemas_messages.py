@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from channels.base import Channel
-from storage.models import Message, MessageAttempt, MessageStatusEvent
+from storage.models import MAX_ID, Message, MessageAttempt, MessageStatusEvent
 
 
 class ConversationPublic(BaseModel):
@@ -18,6 +18,31 @@ class ConversationPublic(BaseModel):
     last_message_at: datetime | None
     unread: bool
     unread_count: int
+    status: str = Field(description="open, resolved or snoozed (a due snooze is open again)")
+    snoozed_until: datetime | None = Field(None, description="while snoozed: when it returns")
+    assigned_user_id: int | None = Field(None, description="the console user it is assigned to")
+    created_at: datetime
+
+
+class ConversationUpdate(BaseModel):
+    """Any of: a new status (snoozed needs `snoozed_until`, ISO 8601 with offset), and the
+    console user to assign it to (null: unassign)."""
+
+    status: str | None = Field(None, description="open, resolved or snoozed")
+    snoozed_until: datetime | None = None
+    assigned_user_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class NoteCreate(BaseModel):
+    body: str = Field(min_length=1, max_length=10_000)
+
+
+class NotePublic(BaseModel):
+    id: int
+    conversation_id: int
+    author: str = Field(description='"user:<id>" or "key:<id>"')
+    author_user_id: int | None
+    body: str
     created_at: datetime
 
 

@@ -56,6 +56,8 @@ from starlette.types import Scope
 
 from gateway.console import (
     inbox,
+    live,
+    saved_replies,
     signin,
     simulator,
     supporter_edit,
@@ -63,6 +65,7 @@ from gateway.console import (
     supporter_profile,
     supporters,
     teams,
+    thread,
 )
 from gateway.console.errors import install_error_handlers
 from gateway.console.security import csrf_protect
@@ -70,6 +73,9 @@ from gateway.console.security import csrf_protect
 PAGES = (
     signin,
     inbox,
+    thread,
+    saved_replies,
+    live,
     supporters,
     supporter_import,
     supporter_profile,

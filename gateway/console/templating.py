@@ -35,6 +35,7 @@ NAV: list[NavLink] = [
     NavLink("Inbox", "/console/"),
     NavLink("Supporters", "/console/supporters"),
     NavLink("Teams", "/console/teams", roles=("admin", "coordinator")),
+    NavLink("Saved replies", "/console/saved-replies"),
     NavLink("Simulator", "/console/simulator", demo_only=True),
 ]
 

@@ -80,6 +80,7 @@ class IngestBatcher:
             on_lane = await self._write_on_lane(self.lane, batch)
         rest = [events for events, report in zip(batch, on_lane, strict=True) if report is None]
         regular = iter(await self._write_regular(rest) if rest else [])
+        self.ctx.inbound_signal.notify()  # committed: live console pages may look
         return [report if report is not None else next(regular) for report in on_lane]
 
     async def _write_on_lane(

@@ -233,6 +233,9 @@ async def _store_fast(
                 last_message_at=now,
                 unread=True,
                 unread_count=CONVERSATIONS.c.unread_count + count,
+                # A new message reopens a resolved or snoozed conversation.
+                status="open",
+                snoozed_until=None,
             )
         )
     return message_ids

@@ -112,6 +112,9 @@ _UNREAD = Statement(
         last_message_at=bindparam("now"),
         unread=True,
         unread_count=CONVERSATIONS.c.unread_count + bindparam("count"),
+        # A new message reopens a resolved or snoozed conversation.
+        status="open",
+        snoozed_until=None,
     )
 )
 _ATTEMPT_STATUS = Statement(

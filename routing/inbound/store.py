@@ -48,6 +48,7 @@ async def ingest(ctx: AppContext, events: list[WebhookEvent]) -> IngestReport:
                 for event in events:
                     await ingest_one(session, ctx, event, report)
                 await session.commit()
+                ctx.inbound_signal.notify()
                 return report
             except IntegrityError:
                 await session.rollback()
@@ -243,6 +244,7 @@ async def store_inbound(
     convo.last_message_at = now
     convo.unread = True
     convo.unread_count += 1
+    convo.status, convo.snoozed_until = "open", None  # a new message reopens it
     await session.flush()
     log.info(
         "inbound stored: message=%s supporter=%s channel=%s%s",

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import (
     ConsentEvent,
     Conversation,
+    ConversationNote,
     Message,
     OnboardingState,
     PollAnswer,
@@ -33,6 +34,7 @@ from storage.queries import conversation_for
 HANDLED_REFERENCES = frozenset(
     {
         ("consent_events", "supporter_id"),
+        ("conversation_notes", "conversation_id"),
         ("conversations", "supporter_id"),
         ("messages", "conversation_id"),
         ("messages", "supporter_id"),
@@ -100,7 +102,15 @@ async def merge_supporter(
         convo.last_message_at = max(times, default=None)
         convo.unread = convo.unread or old_convo.unread
         convo.unread_count += old_convo.unread_count
+        if convo.assigned_user_id is None:
+            convo.assigned_user_id = old_convo.assigned_user_id
         session.add(convo)
+        # Organizers' notes follow the messages (the old conversation's would cascade away).
+        await session.execute(
+            update(ConversationNote)
+            .where(col(ConversationNote.conversation_id) == old_convo.id)
+            .values(conversation_id=convo.id)
+        )
         await session.delete(old_convo)
     answered = select(PollAnswer.poll_id).where(col(PollAnswer.supporter_id) == new)
     await session.execute(

@@ -15,6 +15,9 @@ and takes these fixtures:
   `await console.seed(fn)` (runs `await fn(session)`, commits), `await
   console.make_team(name)`, `await console.make_user(role, team_id=None, ...)`, `await
   console.admin_key()`; `console.ctx` is the app's context. Stopped at teardown.
+- `live_console(database_url, clock, http_client=None, run_background=False,
+  **settings)`: the same as an async context manager, for a test that needs channels
+  configured (a provider fake as `http_client`'s transport, the dispatcher running).
 - `browser`: one Chromium (Debian's /usr/bin/chromium) for the whole test session.
 - `viewport`: every test using `page` or `signed_in_page` runs twice, at a desktop size
   and at 390x844 (a phone).
@@ -27,12 +30,14 @@ and takes these fixtures:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
@@ -165,10 +170,20 @@ async def add_conversation(
     return convo.id
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def console(database_url: str, clock: FakeClock) -> AsyncIterator[LiveConsole]:
-    settings = make_settings(database_url, public_url="http://127.0.0.1")
-    app = create_app(settings, clock=clock)
+@contextlib.asynccontextmanager
+async def live_console(
+    database_url: str,
+    clock: FakeClock,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    run_background: bool = False,
+    **overrides: Any,
+) -> AsyncIterator[LiveConsole]:
+    """The app as a live server with settings `overrides` (e.g. a channel's credentials)
+    and an optional provider transport (`http_client`, e.g. over a provider fake);
+    `run_background` runs the dispatcher too (replies reach the fake)."""
+    settings = make_settings(database_url, **{"public_url": "http://127.0.0.1", **overrides})
+    app = create_app(settings, clock=clock, http_client=http_client, run_background=run_background)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -194,6 +209,12 @@ async def console(database_url: str, clock: FakeClock) -> AsyncIterator[LiveCons
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, START_TIMEOUT)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def console(database_url: str, clock: FakeClock) -> AsyncIterator[LiveConsole]:
+    async with live_console(database_url, clock) as live:
+        yield live
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")

@@ -1,0 +1,1 @@
+"""The organizers' inbox: conversation status, assignment, notes, saved replies, live feed."""
