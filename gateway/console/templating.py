@@ -30,7 +30,12 @@ class NavLink:
 
 
 # The console's sections, in nav order. A new section adds its line here.
-NAV: list[NavLink] = [NavLink("Inbox", "/console/")]
+NAV: list[NavLink] = [
+    NavLink("Inbox", "/console/"),
+    NavLink("Announcements", "/console/announcements"),
+    NavLink("Polls", "/console/polls"),
+    NavLink("Check-ins", "/console/checkins"),
+]
 
 
 @lru_cache(maxsize=256)
