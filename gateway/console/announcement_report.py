@@ -14,7 +14,7 @@ from gateway.api.announcement_report import delivery_report
 from gateway.api.announcements import visible_announcement
 from gateway.api.scope import SessionDep
 from gateway.auth import Context
-from gateway.console.announcements import schedule_text
+from gateway.console.announcements import schedule_text, state_label
 from gateway.console.charts import bar_chart
 from gateway.console.security import CurrentUser
 from gateway.console.templating import render
@@ -80,6 +80,7 @@ async def report(
         "more_silent": more_silent,
         "can_cancel": announcement.state == "pending" or waiting > 0,
         "scheduled": schedule_text(announcement.send_at, ctx),
+        "state": state_label(announcement, ctx.clock()),
         "cancel_outcome": cancel,
     }
     return render(request, "announcement_report.html", context)

@@ -5,6 +5,7 @@ sends once), and Cancel (the REST cancel)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -45,6 +46,7 @@ FAILED = ("failed", "undelivered")
 async def announcement_list(
     request: Request,
     user: CurrentUser,
+    ctx: Context,
     session: SessionDep,
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
@@ -76,6 +78,7 @@ async def announcement_list(
                 "sent": sum(c.get(s, 0) for s in SENT),
                 "delivered": c.get("delivered", 0) + c.get("read", 0),
                 "failed": sum(c.get(s, 0) for s in FAILED),
+                "state": state_label(a, ctx.clock()),
             }
         )
     older = rows[-1].id if more and rows else None
@@ -235,6 +238,15 @@ async def cancel_page(
         f"/console/announcements/{announcement_id}?cancel={outcome}",
         status_code=status.HTTP_303_SEE_OTHER,
     )
+
+
+def state_label(announcement: Announcement, now: datetime) -> str:
+    """ "scheduled" while its send time is ahead, else its stored state, for people."""
+    when = announcement.send_at
+    if when is not None and announcement.state != "cancelled":
+        if (when if when.tzinfo else when.replace(tzinfo=UTC)) > now:
+            return "scheduled"
+    return announcement.state.replace("_", " ")
 
 
 def schedule_text(when: Any, ctx: Context) -> str:

@@ -107,10 +107,18 @@ async def test_schedule_then_cancel(console: LiveConsole, signed_in_page: Signed
     await page.get_by_role("button", name="Preview").click()
     await page.get_by_role("button", name="Schedule").click()
     await expect(page.get_by_text(when.strftime("%Y-%m-%d %H:%M") + " (UTC)")).to_be_visible()
+    await expect(page.locator("dl.facts")).to_contain_text("Statescheduled")
+    report_url = page.url
+    await page.get_by_role("link", name="Announcements", exact=True).click()
+    row = page.get_by_role("table", name="Announcements").get_by_role("row").nth(1)
+    await expect(row).to_contain_text("Tomorrow's canvass")
+    await expect(row).to_contain_text("scheduled")
+    await page.goto(report_url)
 
     await page.get_by_role("button", name="Cancel announcement").click()
     await expect(page.get_by_role("status")).to_contain_text("Cancelled")
     await expect(page.get_by_role("button", name="Cancel announcement")).to_have_count(0)
+    await expect(page.locator("dl.facts")).to_contain_text("Statecancelled")
     async with console.ctx.sessions() as session:
         announcement = (await session.exec(select(Announcement))).one()
     assert announcement.state == "cancelled"
