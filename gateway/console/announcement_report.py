@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from gateway.api.announcement_recipients import recipient_page
-from gateway.api.announcement_report import delivery_report
+from gateway.api.announcement_report import NO_CHANNEL, delivery_report
 from gateway.api.announcements import visible_announcement
 from gateway.api.scope import SessionDep
 from gateway.auth import Context
@@ -35,6 +35,11 @@ PEOPLE_SHOWN = 200  # per list; the REST endpoint pages through all of them
 CANCELLABLE = ("queued", "sending")
 
 
+def channel_label(channel: str) -> str:
+    """Skipped (opted out) and unreachable messages have no channel."""
+    return "no channel" if channel == NO_CHANNEL else channel
+
+
 def ordered_statuses(seen: set[str]) -> list[str]:
     return [s for s in STATUS_ORDER if s in seen] + sorted(seen - set(STATUS_ORDER))
 
@@ -54,7 +59,7 @@ async def report(
     channels = sorted(delivery.by_channel)
     chart = bar_chart(
         "Messages by channel and status",
-        [(channel, sorted(delivery.by_channel[channel].items())) for channel in channels],
+        [(channel_label(c), sorted(delivery.by_channel[c].items())) for c in channels],
         statuses,
     )
     reasons = Counter(
@@ -71,7 +76,7 @@ async def report(
         "announcement": announcement,
         "delivery": delivery,
         "statuses": statuses,
-        "channels": channels,
+        "channels": [(c, channel_label(c)) for c in channels],
         "chart": chart,
         "reasons": reasons,
         "replied": replied,

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-WIDTH = 600  # viewBox units; the SVG scales to its box
-LABEL_WIDTH = 150
-VALUE_WIDTH = 60
-BAR_HEIGHT = 24
-GAP = 10
+# viewBox units, about CSS pixels on a phone (the SVG scales to its box, so text stays
+# readable at 390 px wide and is not huge on a desktop: console.css caps the width).
+WIDTH = 360
+LABEL_WIDTH = 100
+VALUE_WIDTH = 44
+BAR_HEIGHT = 22
+GAP = 8
 
 
 @dataclass(frozen=True)
