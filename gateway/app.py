@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from httpx_aiohttp import AiohttpTransport
 from sqlmodel import select
 
@@ -17,9 +18,11 @@ from gateway.auth import hash_key
 from gateway.background import background_services
 from gateway.channel_configs import channel_configs
 from gateway.context import GatewayContext
+from gateway.health import HealthCheck
 from gateway.heap import settle_heap
 from gateway.settings import Settings
 from gateway.webhooks_asgi import RallypointApp
+from routing.inbound.spool import resume_replay
 from storage.clock import Clock, utcnow
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -114,6 +117,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await prepare(ctx)
+        resume_replay(ctx)  # what a stopped or crashed process left in the spool
         services = background_services(ctx) if run_background else []
         for service in services:
             await service.start()
@@ -137,10 +141,11 @@ def create_app(
     app.include_router(api.router)
     console.install(app)
 
+    health = HealthCheck(ctx)
+    ctx.services["health"] = health
+
     @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, object]:
-        async with ctx.sessions() as session:
-            await session.exec(select(1))
-        return {"status": "ok", "channels": sorted(ctx.registry.enabled_channels)}
+    async def healthz() -> JSONResponse:
+        return await health.answer()
 
     return app

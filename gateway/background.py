@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.context import GatewayContext
@@ -41,13 +42,19 @@ def background_services(ctx: GatewayContext) -> list[BackgroundService]:
 
 def inbound_smtp_listener(ctx: GatewayContext) -> BackgroundService:
     """The built-in SMTP server: accepted mail goes through the same ingestion as webhooks."""
-    from channels.base import InboundMessage, StatusUpdate
+    from channels.base import InboundMessage, StatusUpdate, WebhookEvent
     from channels.email.listener import RecipientPolicy, SmtpListener
     from channels.email.sender_auth import SenderAuth
+    from routing.inbound.spool import spool_for
     from routing.inbound.store import ingest
 
+    async def ingest_events(events: Sequence[WebhookEvent]) -> None:
+        await ingest(ctx, list(events))
+
     async def store_email(message: InboundMessage | StatusUpdate) -> None:
-        await ingest(ctx, [message])
+        # Stored, or spooled if the database cannot take it in time; if the spool cannot
+        # either, this raises and the listener answers 451 so the sending server retries.
+        await spool_for(ctx).store([message], "smtp", ingest_events)
 
     settings = ctx.settings
     return SmtpListener(

@@ -26,11 +26,17 @@ def _configure_logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
 
 
-def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
+
+    if args.demo:
+        from gateway.demo.run import serve_demo
+
+        return run_loop(serve_demo(settings))
 
     from gateway.app import create_app
     from gateway.background import listener_tls_context
+    from gateway.uvicorn_server import QuietExitServer
 
     if settings.inbound_smtp_port:
         try:  # a bad TLS setting is one line here, not a traceback at start-up
@@ -48,7 +54,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
         proxy_headers=True,
     )
-    uvicorn.Server(config).run()
+    QuietExitServer(config).run()
     return 0
 
 
@@ -187,7 +193,14 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rallypoint", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="HTTP server: webhooks and REST API").set_defaults(func=cmd_serve)
+    serve = sub.add_parser("serve", help="HTTP server: webhooks, REST API and console")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="try it without provider accounts: fake providers on this computer, a demo "
+        "organization in ./rallypoint-demo.db (made anew at each start) and the Simulator",
+    )
+    serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="the dispatcher alone (outbox to providers)").set_defaults(
         func=cmd_worker
     )

@@ -1,7 +1,8 @@
 """Configuration, read from the environment (and a `.env` file) as CONTRACT.md lists it.
 
 Settings are built, never imported as a singleton: `Settings()` reads the environment,
-`Settings(database_url=...)` builds one for a test.
+`Settings(database_url=...)` builds one for a test. An empty variable (`VAR=`, as
+docker-compose passes `${VAR:-}`) counts as unset: the setting keeps its default.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ def _env(name: str) -> AliasChoices:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", populate_by_name=True, case_sensitive=False
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     database_url: str = Field(
         "sqlite:///./rallypoint.db", validation_alias=_env("RALLYPOINT_DATABASE_URL")
     )
+    # Store the plain part of each webhook batch by plain sqlite3 on a thread of its own
+    # (routing/inbound/lane.py); false: everything through SQLAlchemy (same rows, slower).
+    sqlite_lane: bool = Field(True, validation_alias=_env("RALLYPOINT_SQLITE_LANE"))
     host: str = Field("127.0.0.1", validation_alias=_env("RALLYPOINT_HOST"))
     port: int = Field(8000, validation_alias=_env("RALLYPOINT_PORT"))
     public_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("RALLYPOINT_PUBLIC_URL"))
@@ -122,6 +130,11 @@ class Settings(BaseSettings):
         60.0, gt=0, validation_alias=_env("RALLYPOINT_CHECKIN_INTERVAL_SECONDS")
     )
     max_body_bytes: int = Field(1_048_576, validation_alias=_env("RALLYPOINT_MAX_BODY_BYTES"))
+    # A verified webhook (or inbound mail) the database has not committed within this many
+    # milliseconds is appended to a spool file under `spool_dir` and answered; it is stored
+    # when the database answers again (routing/inbound/spool.py).
+    spool_after_ms: int = Field(2000, ge=0, validation_alias=_env("RALLYPOINT_SPOOL_AFTER_MS"))
+    spool_dir: str = Field("./spool", min_length=1, validation_alias=_env("RALLYPOINT_SPOOL_DIR"))
     # CSV imports (POST /supporters/import) whose request body is larger are refused with 413.
     max_import_bytes: int = Field(
         10_485_760, ge=1, validation_alias=_env("RALLYPOINT_MAX_IMPORT_BYTES")

@@ -1,4 +1,5 @@
-"""Provider webhooks: verify, parse, store, answer. Nothing is stored before verify passes.
+"""Provider webhooks: verify, parse, store (or spool), answer. Nothing is stored or spooled
+before verify passes.
 
 POSTs are normally served by `gateway.webhooks_asgi` (a thin ASGI path in front of
 FastAPI); the routes here serve the same webhooks for anything it hands on, and the GET
@@ -21,7 +22,8 @@ from channels.base import (
 )
 from gateway.auth import Context
 from gateway.context import GatewayContext
-from routing.inbound.batch import submit
+from gateway.webhook_checks import unstorable
+from routing.inbound.spool import submit_or_spool
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -110,8 +112,18 @@ async def process(
     except MalformedPayload as exc:
         log.warning("webhook %s/%s: malformed payload (%s)", provider, kind, exc)
         raise HTTPException(400, f"malformed payload: {exc}") from exc
-    # Group commit: answered only after the transaction holding these events commits.
-    await submit(ctx, events)
+    except Exception as exc:  # any parser failure is the payload's fault
+        # A parser is pure (nothing is stored yet), so whatever it raised on a signed but
+        # odd payload is a 400, not a 500. Only the type is logged: the text may quote it.
+        log.warning("webhook %s/%s: unparsable payload (%s)", provider, kind, type(exc).__name__)
+        raise HTTPException(400, "malformed payload") from exc
+    problem = unstorable(events)
+    if problem is not None:
+        log.warning("webhook %s/%s: malformed payload (%s)", provider, kind, problem)
+        raise HTTPException(400, f"malformed payload: {problem}")
+    # Group commit: answered only after the transaction holding these events commits, or,
+    # when the database cannot take them in time, after they are fsync'd to the spool.
+    await submit_or_spool(ctx, events, f"{provider}/{kind}" if kind else provider)
     return adapter.accepted_response(frozen)
 
 

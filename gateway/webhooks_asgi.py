@@ -5,14 +5,15 @@ framework around it was most of its CPU: FastAPI's and Starlette's middleware, r
 and Request/Response objects. `RallypointApp` answers POST /webhooks/<provider>[/<kind>]
 itself, with the same steps and answers as the routes in `gateway.webhooks` (404 for an
 unknown provider, 413 over the body limit, 400 for an unreadable form or a malformed
-payload, 403 for a bad signature, the adapter's answer after the commit), and hands
-everything else, including any webhook URL it is not sure about, to FastAPI.
+payload, 403 for a bad signature, the adapter's answer after the commit or the spool),
+and hands everything else, including any webhook URL it is not sure about, to FastAPI.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from channels.base import WebhookRequest, WebhookResponse
+from gateway.api.problems import document_errors
 from gateway.context import GatewayContext
 from gateway.webhooks import FORM_TYPE, adapter_for, parse_form, process, too_large
 
@@ -42,6 +44,12 @@ class RallypointApp(FastAPI):
                     await serve_webhook(ctx, provider, kind, query, scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with the error answers every API route can give."""
+        if self.openapi_schema is None:
+            self.openapi_schema = document_errors(super().openapi())
+        return self.openapi_schema
 
 
 def _query(scope: Scope) -> str | None:

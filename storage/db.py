@@ -62,6 +62,9 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = async_url(url)
     quiet_driver_logs()
+    # An error's text (logged with its traceback) would otherwise quote the statement's
+    # parameters: supporters' addresses and messages.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -28,13 +28,15 @@ class GroupCommit(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         """Queue `item`; returns its result once its batch is written."""
-        return await self._enqueue(item)
+        return await self.enqueue(item)
 
     async def submit_many(self, items: Sequence[Item]) -> list[Result]:
-        futures = [self._enqueue(item) for item in items]
+        futures = [self.enqueue(item) for item in items]
         return list(await asyncio.gather(*futures))
 
-    def _enqueue(self, item: Item) -> asyncio.Future[Result]:
+    def enqueue(self, item: Item) -> asyncio.Future[Result]:
+        """Queue `item`; the future of its result. Cancelling the future does not take the
+        item back: it is written with its batch all the same."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._writer is None or self._writer.done():

@@ -21,6 +21,10 @@ MESSAGE_STATUSES = (
 )
 FINAL_STATUSES = frozenset({"failed", "undelivered", "skipped"})
 
+# The largest id a row can have: id columns are INTEGER, 32-bit signed on PostgreSQL. An id
+# given from outside beyond it names no row (and must not reach the database driver).
+MAX_ID = 2_147_483_647
+
 
 def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
     """A foreign key that cascades on delete (a supporter's right to be forgotten)."""

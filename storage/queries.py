@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    MAX_ID,
     Conversation,
     Message,
     Supporter,
@@ -25,7 +26,8 @@ from storage.models import (
 async def find_team(session: AsyncSession, ref: str | int) -> Team | None:
     """A team by its id or its unique name (the contract accepts either everywhere)."""
     text = str(ref).strip()
-    if text.isdigit():
+    # ASCII digits only: str.isdigit() also takes '²' or '٣', which int() may refuse.
+    if text.isascii() and text.isdigit() and int(text) <= MAX_ID:
         team = await session.get(Team, int(text))
         if team is not None:
             return team

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, ClauseElement, Table, insert
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from storage.db import apply_sqlite_pragmas
 
@@ -42,39 +44,124 @@ def lane_path(url: str) -> str | None:
     return database
 
 
-class Rows:
-    """INSERT of `columns` into `table`, each value encoded as SQLAlchemy would."""
+_POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 
-    def __init__(self, table: Table, columns: Sequence[str]) -> None:
-        self.columns = tuple(columns)
-        names = ", ".join(f'"{c}"' for c in self.columns)
-        marks = ", ".join("?" for _ in self.columns)
-        self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
-        self._encoders = [
-            (index, fn)
-            for index, fn in enumerate(encoder(table, c) for c in self.columns)
-            if fn is not None
+
+class Statement:
+    """A SQLAlchemy statement compiled for SQLite once, run on a lane cursor.
+
+    Parameters are encoded with the bind processors SQLAlchemy would use, and expanding
+    parameters (`bindparam(name, expanding=True)`, an IN list) become as many `?` as the
+    list has values, as SQLAlchemy does at execution time, without compiling again.
+    """
+
+    def __init__(self, statement: ClauseElement, column_keys: Sequence[str] | None = None) -> None:
+        compiled = statement.compile(dialect=_DIALECT, column_keys=column_keys)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        parts = _POSTCOMPILE.split(self.sql)  # text, name, text, name, ..., text
+        self._texts, self._lists = parts[0::2], set(parts[1::2])
+        self._order: list[str] = list(compiled.positiontup or [])
+        # Values written into the statement itself (`kind == "poll"`): bound as given.
+        self._literals: dict[str, Any] = {
+            name: compiled.binds[name].value
+            for name in self._order
+            if not compiled.binds[name].required
+        }
+        self._encoders: dict[str, Callable[[Any], Any]] = {}
+        for name in set(self._order):
+            process = _processor(compiled.binds[name].type)
+            if process is not None:
+                self._encoders[name] = process
+        # By position, for rows of an executemany (the hot loop: one per row).
+        self._encoder_at = [
+            (index, self._encoders[name])
+            for index, name in enumerate(self._order)
+            if name in self._encoders
         ]
 
-    def encode(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        values = [row[c] for c in self.columns]
-        for index, fn in self._encoders:
-            values[index] = fn(values[index])
-        return tuple(values)
+    def values(self, params: dict[str, Any]) -> list[Any]:
+        """The positional values for `params` (a statement without expanding parameters)."""
+        literals = self._literals
+        values = [params[n] if n in params else literals[n] for n in self._order]
+        for index, encode in self._encoder_at:
+            values[index] = encode(values[index])
+        return values
+
+    def bind(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL and its positional values for `params`."""
+        values: list[Any] = []
+        sizes: list[int] = []
+        for name in self._order:
+            value: Any = params[name] if name in params else self._literals[name]
+            encode = self._encoders.get(name)
+            if name in self._lists:
+                sizes.append(len(value))
+                values.extend(value if encode is None else [encode(v) for v in value])
+            else:
+                values.append(value if encode is None else encode(value))
+        if not sizes:
+            return self.sql, values
+        sql = [self._texts[0]]
+        for size, text in zip(sizes, self._texts[1:], strict=True):
+            sql += [marks(range(size)), text]
+        return "".join(sql), values
+
+    def execute(self, cursor: sqlite3.Cursor, **params: Any) -> sqlite3.Cursor:
+        return cursor.execute(*self.bind(params))
+
+    def execute_many(self, cursor: sqlite3.Cursor, rows: Iterable[dict[str, Any]]) -> None:
+        """The statement once per row (no expanding parameters)."""
+        assert not self._lists
+        cursor.executemany(self.sql, [self.values(row) for row in rows])
+
+
+class Rows:
+    """INSERT into `table` of rows (dicts of column values), compiled once per set of
+    columns from the table itself; a column left out gets its Python-side default, as in
+    a SQLAlchemy insert."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._inserts: dict[tuple[str, ...], tuple[Statement, dict[str, Any]]] = {}
+
+    def _insert(self, keys: tuple[str, ...]) -> tuple[Statement, dict[str, Any]]:
+        found = self._inserts.get(keys)
+        if found is None:
+            defaults: dict[str, Any] = {}
+            for column in self.table.columns:
+                if column.key not in keys and column.default is not None:
+                    if not column.default.is_scalar:
+                        raise ValueError(f"{self.table.name}.{column.key}: give it a value")
+                    defaults[column.key] = column.default.arg  # type: ignore[attr-defined]
+            statement = Statement(insert(self.table), column_keys=[*keys, *defaults])
+            found = self._inserts[keys] = (statement, defaults)
+        return found
 
     def insert(self, cursor: sqlite3.Cursor, rows: Iterable[dict[str, Any]]) -> None:
-        cursor.executemany(self.sql, [self.encode(row) for row in rows])
+        rows = list(rows)
+        if not rows:
+            return
+        statement, defaults = self._insert(tuple(rows[0]))
+        if defaults:
+            rows = [{**defaults, **row} for row in rows]
+        statement.execute_many(cursor, rows)
+
+
+def _processor(kind: Any) -> Callable[[Any], Any] | None:
+    """The bind processor of a column type on SQLite (None: stored as given)."""
+    impl = kind.dialect_impl(_DIALECT)
+    process = impl.bind_processor(_DIALECT)
+    if process is None:
+        return None
+    if isinstance(impl, JSON):
+        return _json_encoder(process)
+    return _remembering(process)
 
 
 def encoder(table: Table, column: str) -> Callable[[Any], Any] | None:
     """The bind processor of `table.column` on SQLite (None: stored as given)."""
-    kind = table.c[column].type.dialect_impl(_DIALECT)
-    process = kind.bind_processor(_DIALECT)
-    if process is None:
-        return None
-    if isinstance(kind, JSON):
-        return _json_encoder(process)
-    return _remembering(process)
+    return _processor(table.c[column].type)
 
 
 def _json_encoder(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

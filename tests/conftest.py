@@ -108,8 +108,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(database_url)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, spool_dir=str(tmp_path / "spool"))
 
 
 AppFactory = Callable[..., Awaitable[tuple[Any, httpx.AsyncClient]]]
@@ -117,7 +117,7 @@ AppFactory = Callable[..., Awaitable[tuple[Any, httpx.AsyncClient]]]
 
 @pytest.fixture
 async def make_client(
-    database_url: str, clock: FakeClock
+    database_url: str, clock: FakeClock, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
     """Build the app with settings overrides (and an optional provider transport) and
     return an httpx client that talks to it over ASGI. `client.ctx` is the AppContext."""
@@ -126,6 +126,8 @@ async def make_client(
     async def factory(
         *, transport: httpx.AsyncBaseTransport | None = None, **overrides: Any
     ) -> httpx.AsyncClient:
+        # Anything spooled goes to the test's own directory, never the working tree.
+        overrides.setdefault("spool_dir", str(tmp_path / "spool"))
         settings = make_settings(database_url, **overrides)
         provider_client = httpx.AsyncClient(transport=transport) if transport else None
         app = create_app(settings, clock=clock, http_client=provider_client)

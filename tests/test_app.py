@@ -8,7 +8,11 @@ from tests.conftest import FakeClock
 async def test_healthz_answers_with_enabled_channels(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "channels": []}
+    assert response.json() == {
+        "status": "ok",
+        "channels": [],
+        "spool": {"records": 0, "files": 0, "bytes": 0, "oldest_age_seconds": None},
+    }
 
 
 async def test_unknown_webhook_provider_is_404(client: httpx.AsyncClient) -> None:

@@ -18,7 +18,9 @@ from inscriptis import get_text
 
 from channels.base import Attachment, InboundMessage, StatusUpdate
 from channels.email.bounce import is_delivery_report, parse_bounce
+from channels.email.bounce_text import is_null_sender, is_plain_bounce, parse_plain_bounce
 from channels.email.reply import normalise_newlines, strip_reply
+from channels.graphemes import truncate
 
 MAX_RAW_CHARS = 256 * 1024
 MAX_PROVIDER_ID = 200  # Message.provider_message_id column width
@@ -143,6 +145,14 @@ def parse_events(
     assert isinstance(msg, EmailMessage)
     if is_delivery_report(msg):
         return list(parse_bounce(msg))
+    # A plain-text bounce (qmail, Exim...) or anything from the null sender: a report,
+    # never a supporter writing, so never a message or a new supporter.
+    if is_plain_bounce(msg):
+        return list(parse_plain_bounce(msg))
+    if is_null_sender(envelope_from):
+        if not _address(_header(msg, "from"))[1]:
+            raise UnusableSender("no usable sender address")
+        return []
     message = _message(msg, raw, envelope_from)
     return [] if message is None else [message]
 
@@ -176,7 +186,7 @@ def _message(msg: EmailMessage, raw: bytes, envelope_from: str | None) -> Inboun
         received_at=_date(msg),
         attachments=_attachments(msg, body_part),
         profile_name=name or None,
-        raw=normalise_newlines(raw.decode("utf-8", "replace"))[:MAX_RAW_CHARS],
+        raw=truncate(normalise_newlines(raw.decode("utf-8", "replace")), MAX_RAW_CHARS),
         subject=_header(msg, "subject", MAX_HEADER_ID),
         email_message_id=message_id,
         in_reply_to=_header(msg, "in-reply-to", MAX_HEADER_ID),

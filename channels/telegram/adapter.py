@@ -25,6 +25,7 @@ from channels.base import (
     Capabilities,
     Channel,
     InvalidSignature,
+    MalformedPayload,
     MediaContent,
     MediaGone,
     OutboundMessage,
@@ -132,7 +133,12 @@ class TelegramAdapter:
 
     def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
         update = load_update(request.body)
-        return events_from_update(update, request.body.decode("utf-8", "replace"))
+        try:
+            return events_from_update(update, request.body.decode("utf-8", "replace"))
+        except (AttributeError, TypeError, ValueError) as exc:
+            # python-telegram-bot does not check types: a message without `chat`, or whose
+            # `text` is a list, only fails here. Telegram sends neither.
+            raise MalformedPayload(f"Update has a field of the wrong shape: {exc}") from exc
 
     def accepted_response(self, request: WebhookRequest) -> WebhookResponse:
         return WebhookResponse(200, "", "text/plain")

@@ -12,6 +12,7 @@ its file_path and the bytes are served at /file/bot<token>/<file_path>, as Teleg
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ MEDIA_METHODS = {"sendPhoto": "photo", "sendDocument": "document"}
 # Telegram serves bots files up to 20 MB; getFile refuses larger ones.
 MAX_DOWNLOAD = 20 * 1024 * 1024
 FILE_CHUNK = 1024
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,27 @@ class FakeTelegramApi:
         self.files: dict[str, tuple[str, bytes, int]] = {}
         self.file_downloads: list[httpx.Request] = []
         self.file_bytes_served = 0
+        self._update_id = 100_000
+
+    def text_update(
+        self, chat_id: int, text: str, first_name: str, secret: str
+    ) -> tuple[bytes, dict[str, str]]:
+        """The POST /webhooks/telegram body and headers Telegram would send for `text` from
+        the private chat `chat_id`, with the webhook's secret token header."""
+        self._update_id += 1
+        user = {"id": chat_id, "is_bot": False, "first_name": first_name}
+        update = {
+            "update_id": self._update_id,
+            "message": {
+                "message_id": self._update_id,
+                "from": user,
+                "chat": {"id": chat_id, "type": "private", "first_name": first_name},
+                "date": int(time.time()),
+                "text": text,
+            },
+        }
+        headers = {"Content-Type": "application/json", SECRET_HEADER: secret}
+        return json.dumps(update).encode(), headers
 
     @property
     def transport(self) -> httpx.MockTransport:

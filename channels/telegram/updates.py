@@ -28,6 +28,8 @@ def load_update(body: bytes) -> Update:
         data: Any = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedPayload("body is not JSON") from exc
+    except RecursionError as exc:
+        raise MalformedPayload("body is JSON nested too deeply") from exc
     if not isinstance(data, dict):
         raise MalformedPayload("body is not a JSON object")
     update_id = data.get("update_id")
@@ -35,7 +37,8 @@ def load_update(body: bytes) -> Update:
         raise MalformedPayload("not a Telegram Update (no integer update_id)")
     try:
         update = Update.de_json(data, None)
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+    except (TypeError, KeyError, ValueError, AttributeError, OverflowError, OSError) as exc:
+        # OverflowError/OSError: a `date` no clock can hold (1e20).
         # e.g. the sample in Telegram's webhook guide, which lacks from.is_bot and chat.type
         raise MalformedPayload(f"Update does not parse: {exc}") from exc
     return update

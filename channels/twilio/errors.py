@@ -72,14 +72,20 @@ ERRORS: dict[int, type[SendError]] = {
 }
 
 
+MAX_CODE_DIGITS = 9
+
+
 def parse_code(raw: object) -> int | None:
     """An error code as Twilio writes it (int, "30003", "" or None) as an int."""
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
-        return raw or None
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw.strip()) or None
+        return raw if 0 < raw < 10**MAX_CODE_DIGITS else None
+    # ASCII digits only ('²'.isdigit() is true too), and no more than a code can have: a
+    # 5,000-digit "code" is junk (and beyond what int() will read).
+    text = raw.strip() if isinstance(raw, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= MAX_CODE_DIGITS:
+        return int(text) or None
     return None
 
 

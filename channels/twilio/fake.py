@@ -21,6 +21,7 @@ import base64
 import hashlib
 import itertools
 import json
+import secrets
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -268,6 +269,29 @@ class FakeTwilio:
             params["ErrorCode"] = str(error_code)
             params["ErrorMessage"] = error_message or f"error {error_code}"
         return url, params, {"X-Twilio-Signature": self.sign(url, params)}
+
+    def inbound(
+        self, url: str, sender: str, to: str, body: str
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """(form, headers) of the signed webhook Twilio would post to `url` for a message
+        from `sender` to our number `to` (both E.164, or `whatsapp:+…` for WhatsApp)."""
+        sid = "SM" + secrets.token_hex(16)
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "Body": body,
+            "From": sender,
+            "MessageSid": sid,
+            "NumMedia": "0",
+            "NumSegments": str(_segments(body)),
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "To": to,
+        }
+        if sender.startswith("whatsapp:"):
+            params["WaId"] = strip_whatsapp(sender).lstrip("+")
+        return params, {"X-Twilio-Signature": self.sign(url, params)}
 
     def sign(self, url: str, params: dict[str, str]) -> str:
         signature: str = RequestValidator(self.auth_token).compute_signature(url, params)

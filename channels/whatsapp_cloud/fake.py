@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
@@ -208,6 +209,44 @@ class FakeWhatsAppCloud:
         )
         return "wamid." + base64.b64encode(raw).decode()
 
+    def inbound_text(self, wa_id: str, body: str, name: str) -> tuple[bytes, dict[str, str]]:
+        """A signed POST /webhooks/whatsapp body and headers: a text `body` from `wa_id`
+        (digits, as Meta writes numbers) whose WhatsApp profile name is `name`."""
+        self._counter += 1
+        message = {
+            "from": wa_id,
+            "id": f"wamid.HBgLIN{self._counter:06d}{secrets.token_hex(8).upper()}",
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": body},
+        }
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {
+                "display_phone_number": self.display_phone_number,
+                "phone_number_id": self.phone_number_id,
+            },
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "messages": [message],
+        }
+        return self._signed(value)
+
+    def _signed(self, value: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [
+                    {"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": signature_of(self.app_secret, body),
+        }
+        return body, headers
+
     def status_webhook(
         self,
         wamid: str,
@@ -235,35 +274,15 @@ class FakeWhatsAppCloud:
                     "error_data": {"details": f"scripted {error_code}"},
                 }
             ]
-        body = json.dumps(
-            {
-                "object": "whatsapp_business_account",
-                "entry": [
-                    {
-                        "id": "102290129340398",
-                        "changes": [
-                            {
-                                "field": "messages",
-                                "value": {
-                                    "messaging_product": "whatsapp",
-                                    "metadata": {
-                                        "display_phone_number": self.display_phone_number,
-                                        "phone_number_id": self.phone_number_id,
-                                    },
-                                    "statuses": [item],
-                                },
-                            }
-                        ],
-                    }
-                ],
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {
+                "display_phone_number": self.display_phone_number,
+                "phone_number_id": self.phone_number_id,
             },
-            separators=(",", ":"),
-        ).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Hub-Signature-256": signature_of(self.app_secret, body),
+            "statuses": [item],
         }
-        return body, headers
+        return self._signed(value)
 
 
 def _media_hash(content: bytes) -> str:

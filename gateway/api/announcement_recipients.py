@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.announcements import visible_announcement
+from gateway.api.ids import IdPath
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -118,7 +119,7 @@ async def recipient_page(
 
 @router.get("/announcements/{announcement_id}/recipients", response_model=Page[Recipient])
 async def list_recipients(
-    announcement_id: int,
+    announcement_id: IdPath,
     session: SessionDep,
     principal: AnyRole,
     replied: bool | None = Query(

@@ -20,6 +20,7 @@ from gateway.api.announcement_create import (
     resolve_audience,
 )
 from gateway.api.announcement_report import DeliveryReport, delivery_report
+from gateway.api.ids import IdPath
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -29,6 +30,7 @@ from gateway.api.pagination import (
     encode_cursor,
     split_page,
 )
+from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
 from gateway.context import GatewayContext
@@ -40,7 +42,9 @@ from storage.models import Announcement
 
 router = APIRouter(tags=["announcements"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+]
 
 
 class AnnouncementCreate(BaseModel):
@@ -125,6 +129,13 @@ async def dry_run(
     "/announcements",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AnnouncementPublic | DryRun,
+    responses={
+        200: {
+            "model": AnnouncementPublic | DryRun,
+            "description": "the preview (?dry_run=true), or a replay of this Idempotency-Key",
+        },
+        **errors({409: "this Idempotency-Key was used with another request"}),
+    },
     summary="Announce to an audience (202), replay (200), or preview with ?dry_run=true",
 )
 async def post_announcement(
@@ -193,7 +204,7 @@ async def list_announcements(
 
 @router.get("/announcements/{announcement_id}", response_model=AnnouncementDetail)
 async def get_announcement(
-    announcement_id: int, session: SessionDep, principal: AnyRole
+    announcement_id: IdPath, session: SessionDep, principal: AnyRole
 ) -> AnnouncementDetail:
     announcement = await visible_announcement(session, principal, announcement_id)
     report = await delivery_report(session, announcement_id)
@@ -211,7 +222,7 @@ async def get_announcement(
     },
 )
 async def post_cancel(
-    announcement_id: int, ctx: Context, session: SessionDep, principal: AnyRole
+    announcement_id: IdPath, ctx: Context, session: SessionDep, principal: AnyRole
 ) -> AnnouncementCancelled:
     """Stop the fan-out and skip every message not yet handed to a provider; sends in
     flight and sent messages stay. A poll is closed too, and a check-in run's nudges are

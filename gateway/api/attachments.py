@@ -21,6 +21,7 @@ from channels.base import (
     MediaTooLarge,
 )
 from channels.registry import Registry
+from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, may_see_supporter, not_found
 from gateway.auth import AnyRole, Context
 from storage.models import Message
@@ -70,7 +71,7 @@ def content_disposition(filename: str | None) -> str:
     },
 )
 async def read_attachment(
-    message_id: int, index: int, principal: AnyRole, ctx: Context, session: SessionDep
+    message_id: IdPath, index: int, principal: AnyRole, ctx: Context, session: SessionDep
 ) -> Response:
     """The bytes of attachment `index` (0-based) of an inbound message, with its content
     type and, when known, its file name."""

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.ids import IdPath
+from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
 from gateway.context import GatewayContext
@@ -205,7 +207,7 @@ async def visible_checkin(session: SessionDep, principal: Principal, checkin_id:
 
 @router.get("/checkins/{checkin_id}")
 async def get_checkin(
-    checkin_id: int, principal: AnyRole, session: SessionDep, ctx: Context
+    checkin_id: IdPath, principal: AnyRole, session: SessionDep, ctx: Context
 ) -> CheckinPublic:
     checkin = await visible_checkin(session, principal, checkin_id)
     team = await session.get(Team, checkin.team_id)
@@ -213,9 +215,9 @@ async def get_checkin(
     return public(ctx, checkin, team)
 
 
-@router.patch("/checkins/{checkin_id}")
+@router.patch("/checkins/{checkin_id}", responses=errors({409: "the check-in just ran; try again"}))
 async def patch_checkin(
-    checkin_id: int, body: CheckinPatch, principal: AnyRole, session: SessionDep, ctx: Context
+    checkin_id: IdPath, body: CheckinPatch, principal: AnyRole, session: SessionDep, ctx: Context
 ) -> CheckinPublic:
     """Change the fields given. A new timezone or time keeps this week's run counted
     (`reschedule`); if the check-in runs at that very moment → 409, nothing changed."""
@@ -247,7 +249,7 @@ async def update_checkin(
 
 
 @router.delete("/checkins/{checkin_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_checkin(checkin_id: int, principal: AnyRole, session: SessionDep) -> Response:
+async def delete_checkin(checkin_id: IdPath, principal: AnyRole, session: SessionDep) -> Response:
     checkin = await visible_checkin(session, principal, checkin_id)
     await session.delete(checkin)
     await session.commit()

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlmodel import col, select
 
+from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, visible_supporter
 from gateway.auth import AnyRole
 from storage.models import ConsentEvent
@@ -33,7 +34,7 @@ class ConsentHistory(BaseModel):
 
 @router.get("/supporters/{supporter_id}/consent")
 async def consent_history(
-    supporter_id: int, principal: AnyRole, session: SessionDep
+    supporter_id: IdPath, principal: AnyRole, session: SessionDep
 ) -> ConsentHistory:
     """Oldest first. A team lead sees only the supporters of their team (else 404)."""
     supporter = await visible_supporter(session, principal, supporter_id)

@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.ids import IdPath, IdQuery
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_messages import ConversationPublic, MessagePublic, message_public
 from gateway.api.scope import SessionDep, visible_conversation, visible_rows
@@ -78,7 +79,7 @@ async def conversation_page(
 async def list_conversations(
     principal: AnyRole,
     session: SessionDep,
-    supporter_id: int | None = None,
+    supporter_id: IdQuery = None,
     assigned_to: str | None = None,
     unread: bool | None = None,
     team: str | None = None,
@@ -100,7 +101,7 @@ async def list_conversations(
 
 @router.post("/{conversation_id}/read", response_model=ConversationPublic)
 async def mark_read(
-    conversation_id: int, principal: AnyRole, session: SessionDep
+    conversation_id: IdPath, principal: AnyRole, session: SessionDep
 ) -> ConversationPublic:
     convo = await visible_conversation(session, principal, conversation_id)
     convo.unread = False
@@ -113,7 +114,7 @@ async def mark_read(
 
 @router.get("/{conversation_id}/messages", response_model=Page[MessagePublic])
 async def conversation_messages(
-    conversation_id: int,
+    conversation_id: IdPath,
     principal: AnyRole,
     session: SessionDep,
     limit: Limit = 50,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, model_validator
 
+from gateway.api.ids import IdPath
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -19,6 +20,7 @@ from gateway.api.pagination import (
     encode_cursor,
     split_page,
 )
+from gateway.api.problems import errors
 from gateway.api.schemas_supporters import TeamRef
 from gateway.api.scope import SessionDep
 from gateway.auth import ROLES, Admin, Context
@@ -105,8 +107,14 @@ async def create_key(
     return KeyCreated(**public(row, team.name if team else None).model_dump(), key=key)
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_key(key_id: int, _principal: Admin, ctx: Context, session: SessionDep) -> Response:
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors({409: "the last active admin key cannot be revoked"}),
+)
+async def delete_key(
+    key_id: IdPath, _principal: Admin, ctx: Context, session: SessionDep
+) -> Response:
     """Revoke: the key is refused from its next request on; its row stays, listed as revoked."""
     try:
         await revoke_key(session, key_id, ctx.clock())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from sqlmodel import col, select
 
+from gateway.api.ids import IdPath
+from gateway.api.problems import errors
 from gateway.api.schemas_messages import MessageDetail, OneOnOneCreate, message_detail
 from gateway.api.scope import SessionDep, may_see_supporter, not_found, visible_supporter
 from gateway.auth import AnyRole, Context
@@ -15,7 +17,9 @@ router = APIRouter(tags=["messages"])
 
 
 @router.get("/messages/{message_id}", response_model=MessageDetail)
-async def read_message(message_id: int, principal: AnyRole, session: SessionDep) -> MessageDetail:
+async def read_message(
+    message_id: IdPath, principal: AnyRole, session: SessionDep
+) -> MessageDetail:
     """A message with every send attempt (one per channel tried) and its status history."""
     message = await session.get(Message, message_id)
     if message is None or not await may_see_supporter(session, principal, message.supporter_id):
@@ -37,9 +41,12 @@ async def read_message(message_id: int, principal: AnyRole, session: SessionDep)
     "/supporters/{supporter_id}/messages",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=MessageDetail,
+    responses=errors(
+        {409: "the supporter opted out, or no channel (or the one asked) can reach them"}
+    ),
 )
 async def send_one_on_one(
-    supporter_id: int,
+    supporter_id: IdPath,
     body: OneOnOneCreate,
     principal: AnyRole,
     ctx: Context,

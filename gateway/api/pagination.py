@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+
+from storage.models import MAX_ID
 
 T = TypeVar("T")
 
@@ -49,8 +51,15 @@ def decode_cursor(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | No
         out: list[Any] = []
         for kind, value in zip(kinds, values, strict=True):
             if kind is datetime:
-                out.append(datetime.fromisoformat(value))
-            elif kind is int and isinstance(value, int) and not isinstance(value, bool):
+                when = datetime.fromisoformat(value)
+                # Cursors we write are UTC; a naive one would not compare on PostgreSQL.
+                out.append(when if when.tzinfo else when.replace(tzinfo=UTC))
+            elif (
+                kind is int
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+                and -MAX_ID <= value <= MAX_ID
+            ):
                 out.append(value)
             else:
                 raise ValueError("wrong type")

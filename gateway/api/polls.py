@@ -11,7 +11,9 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from channels.graphemes import truncate
 from gateway.api.announcement_create import AudienceIn, create_announcement, request_hash
+from gateway.api.ids import IdPath
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -21,6 +23,7 @@ from gateway.api.pagination import (
     encode_cursor,
     split_page,
 )
+from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
 from gateway.context import GatewayContext
@@ -29,7 +32,9 @@ from storage.models import Announcement, Poll, PollAnswer
 
 router = APIRouter(tags=["polls"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+]
 
 
 class PollCreate(BaseModel):
@@ -85,7 +90,15 @@ def public(poll: Poll, announcement: Announcement | None) -> PollPublic:
     )
 
 
-@router.post("/polls", status_code=status.HTTP_202_ACCEPTED, response_model=PollPublic)
+@router.post(
+    "/polls",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=PollPublic,
+    responses={
+        200: {"model": PollPublic, "description": "a replay: this Idempotency-Key's poll"},
+        **errors({409: "this Idempotency-Key was used with another request"}),
+    },
+)
 async def create_poll(
     payload: PollCreate,
     ctx: Context,
@@ -121,7 +134,7 @@ async def start_poll(
         principal,
         kind="poll",
         body=render_poll(payload.question, payload.options),
-        subject=payload.question[:200],
+        subject=truncate(payload.question, 200),
         audience_in=payload.audience,
         send_at=payload.send_at,
         template=None,
@@ -178,7 +191,7 @@ async def visible_poll(
 
 
 @router.get("/polls/{poll_id}", response_model=PollResults)
-async def get_poll(poll_id: int, session: SessionDep, principal: AnyRole) -> PollResults:
+async def get_poll(poll_id: IdPath, session: SessionDep, principal: AnyRole) -> PollResults:
     poll, announcement = await visible_poll(session, principal, poll_id)
     return await poll_results(session, poll, announcement)
 
@@ -208,7 +221,7 @@ async def poll_results(
 
 
 @router.post("/polls/{poll_id}/close", response_model=PollPublic)
-async def close_poll(poll_id: int, session: SessionDep, principal: AnyRole) -> PollPublic:
+async def close_poll(poll_id: IdPath, session: SessionDep, principal: AnyRole) -> PollPublic:
     """Stop matching replies to this poll (replies become ordinary messages)."""
     poll, announcement = await visible_poll(session, principal, poll_id)
     poll.closed = True

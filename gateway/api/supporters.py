@@ -16,7 +16,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import BotDirectory, Channel
 from channels.registry import Registry
+from gateway.api.ids import IdPath
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
+from gateway.api.problems import errors
 from gateway.api.schemas_supporters import (
     AddressPublic,
     SupporterCreate,
@@ -119,7 +121,15 @@ async def supporter_view(session: AsyncSession, supporter: Supporter) -> Support
     return (await supporter_views(session, [supporter]))[0]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SupporterPublic)
+ADDRESS_TAKEN = "an address belongs to another supporter"
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SupporterPublic,
+    responses=errors({409: ADDRESS_TAKEN}),
+)
 async def create(
     body: SupporterCreate, principal: AnyRole, ctx: Context, session: SessionDep
 ) -> SupporterPublic:
@@ -187,13 +197,15 @@ async def list_supporters(
 
 
 @router.get("/{supporter_id}", response_model=SupporterPublic)
-async def read(supporter_id: int, principal: AnyRole, session: SessionDep) -> SupporterPublic:
+async def read(supporter_id: IdPath, principal: AnyRole, session: SessionDep) -> SupporterPublic:
     return await supporter_view(session, await visible_supporter(session, principal, supporter_id))
 
 
-@router.patch("/{supporter_id}", response_model=SupporterPublic)
+@router.patch(
+    "/{supporter_id}", response_model=SupporterPublic, responses=errors({409: ADDRESS_TAKEN})
+)
 async def patch(
-    supporter_id: int,
+    supporter_id: IdPath,
     body: SupporterPatch,
     principal: AnyRole,
     ctx: Context,
@@ -215,7 +227,7 @@ async def patch(
 
 
 @router.delete("/{supporter_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def forget(supporter_id: int, principal: AnyRole, session: SessionDep) -> Response:
+async def forget(supporter_id: IdPath, principal: AnyRole, session: SessionDep) -> Response:
     """Delete the supporter and everything about them (messages, addresses, history)."""
     await visible_supporter(session, principal, supporter_id)
     await delete_supporter(session, supporter_id)
@@ -225,7 +237,7 @@ async def forget(supporter_id: int, principal: AnyRole, session: SessionDep) -> 
 
 @router.post("/{supporter_id}/telegram-link", response_model=TelegramLink)
 async def telegram_link(
-    supporter_id: int, principal: AnyRole, ctx: Context, session: SessionDep
+    supporter_id: IdPath, principal: AnyRole, ctx: Context, session: SessionDep
 ) -> TelegramLink:
     """A deep-link token: the supporter's `/start <token>` to the bot links their chat.
     `url` is the t.me link to send them; null, with `url_error` saying why, when there is

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from sqlmodel import col, select
 from starlette.types import Message
 
+from gateway.api.problems import errors
 from gateway.api.schemas_supporters import ImportSummary
 from gateway.api.scope import lead_team, supporter_scope
 from gateway.auth import AnyRole, Context
@@ -104,6 +105,7 @@ router.add_api_route(
     methods=["POST"],
     response_model=ImportSummary,
     route_class_override=ImportSizeLimit,
+    responses=errors({413: "the body is larger than RALLYPOINT_MAX_IMPORT_BYTES"}),
 )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.problems import errors
 from gateway.api.schemas_teams import TeamCreate, TeamList, TeamPatch, TeamPublic
 from gateway.api.scope import SessionDep, not_found, visible_team
 from gateway.auth import AnyRole, Context, Staff
@@ -53,7 +54,12 @@ def _conflict(name: str) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, f"a team named {name!r} exists already")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TeamPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TeamPublic,
+    responses=errors({409: "a team with this name exists already"}),
+)
 async def create_team(
     body: TeamCreate, _principal: Staff, ctx: Context, session: SessionDep
 ) -> TeamPublic:
@@ -82,7 +88,11 @@ async def read_team(ref: str, principal: AnyRole, session: SessionDep) -> TeamPu
     return (await team_views(session, [await visible_team(session, principal, ref)]))[0]
 
 
-@router.patch("/{ref}", response_model=TeamPublic)
+@router.patch(
+    "/{ref}",
+    response_model=TeamPublic,
+    responses=errors({409: "another team has this name"}),
+)
 async def patch_team(
     ref: str, body: TeamPatch, principal: Staff, session: SessionDep
 ) -> TeamPublic:
@@ -102,7 +112,11 @@ async def patch_team(
     return (await team_views(session, [team]))[0]
 
 
-@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{ref}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors({409: "the team cannot be deleted now (the message says why)"}),
+)
 async def remove_team(ref: str, principal: Staff, ctx: Context, session: SessionDep) -> Response:
     """Members stay (in their other teams too), check-ins go, team-lead keys are revoked,
     announcement history stays. An announcement to it still going out → 409 naming it."""

@@ -54,11 +54,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
 
-from gateway.console import announcement_report, announcements, checkins, inbox, polls, signin
+from gateway.console import (
+    announcement_report,
+    announcements,
+    checkins,
+    inbox,
+    polls,
+    signin,
+    simulator,
+)
 from gateway.console.errors import install_error_handlers
 from gateway.console.security import csrf_protect
 
-PAGES = (signin, inbox, announcements, announcement_report, polls, checkins)
+PAGES = (signin, inbox, simulator, announcements, announcement_report, polls, checkins)
 STATIC_MAX_AGE = 365 * 24 * 3600
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from gateway.api.announcement_recipients import recipient_page
 from gateway.api.announcement_report import NO_CHANNEL, delivery_report
 from gateway.api.announcements import visible_announcement
+from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep
 from gateway.auth import Context
 from gateway.console.announcements import schedule_text, state_label
@@ -46,7 +47,7 @@ def ordered_statuses(seen: set[str]) -> list[str]:
 
 @router.get("/announcements/{announcement_id:int}", include_in_schema=False)
 async def report(
-    announcement_id: int,
+    announcement_id: IdPath,
     request: Request,
     user: CurrentUser,
     ctx: Context,

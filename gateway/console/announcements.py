@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from channels.sms_segments import sms_segments
 from gateway.api.announcement_create import create_announcement, request_hash
 from gateway.api.announcements import AnnouncementCreate, cancel, dry_run
+from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, lead_team
 from gateway.auth import Context
 from gateway.console.audience_form import (
@@ -34,7 +35,7 @@ from gateway.console.security import CurrentUser
 from gateway.console.sessions import ConsoleUser
 from gateway.console.templating import render
 from routing.organizing.checkins import org_timezone
-from storage.models import Announcement, Message
+from storage.models import MAX_ID, Announcement, Message
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -48,7 +49,7 @@ async def announcement_list(
     user: CurrentUser,
     ctx: Context,
     session: SessionDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     """Newest first, with sent / delivered / failed counts (team leads: their team's)."""
     query = select(Announcement).order_by(col(Announcement.id).desc()).limit(PAGE_SIZE + 1)
@@ -224,7 +225,7 @@ async def send(request: Request, user: CurrentUser, ctx: Context, session: Sessi
 
 @router.post("/announcements/{announcement_id:int}/cancel", include_in_schema=False)
 async def cancel_page(
-    announcement_id: int, user: CurrentUser, ctx: Context, session: SessionDep
+    announcement_id: IdPath, user: CurrentUser, ctx: Context, session: SessionDep
 ) -> Response:
     """The REST cancel; nothing left to cancel is said on the report page, not an error."""
     outcome = "cancelled"

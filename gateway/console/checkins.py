@@ -21,6 +21,7 @@ from gateway.api.checkins import (
     update_checkin,
     visible_checkin,
 )
+from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, visible_supporter
 from gateway.auth import Context
 from gateway.console.audience_form import FormError, team_options, text
@@ -123,7 +124,7 @@ async def create(
 
 @router.get("/checkins/{checkin_id:int}/edit", include_in_schema=False)
 async def edit(
-    checkin_id: int, request: Request, user: CurrentUser, ctx: Context, session: SessionDep
+    checkin_id: IdPath, request: Request, user: CurrentUser, ctx: Context, session: SessionDep
 ) -> Response:
     checkin = await visible_checkin(session, user.principal, checkin_id)
     values = {
@@ -140,7 +141,7 @@ async def edit(
 
 @router.post("/checkins/{checkin_id:int}", include_in_schema=False)
 async def save(
-    checkin_id: int, request: Request, user: CurrentUser, ctx: Context, session: SessionDep
+    checkin_id: IdPath, request: Request, user: CurrentUser, ctx: Context, session: SessionDep
 ) -> Response:
     await visible_checkin(session, user.principal, checkin_id)  # 404 before reading input
     values = _typed(await request.form())
@@ -188,7 +189,7 @@ async def due(
 
 @router.post("/checkins/due/{supporter_id:int}/message", include_in_schema=False)
 async def message(
-    supporter_id: int, user: CurrentUser, ctx: Context, session: SessionDep
+    supporter_id: IdPath, user: CurrentUser, ctx: Context, session: SessionDep
 ) -> Response:
     """Open the supporter's conversation, making it first if they have none yet."""
     await visible_supporter(session, user.principal, supporter_id)

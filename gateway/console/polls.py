@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from gateway.api.announcement_recipients import Recipient, recipient_page
+from gateway.api.ids import IdPath
 from gateway.api.polls import PollCreate, list_polls, poll_results, start_poll, visible_poll
 from gateway.api.scope import SessionDep
 from gateway.auth import Context
@@ -121,7 +122,7 @@ async def send_poll(
 
 @router.get("/polls/{poll_id:int}", include_in_schema=False)
 async def poll_page(
-    poll_id: int, request: Request, user: CurrentUser, session: SessionDep
+    poll_id: IdPath, request: Request, user: CurrentUser, session: SessionDep
 ) -> Response:
     poll, announcement = await visible_poll(session, user.principal, poll_id)
     results = await poll_results(session, poll, announcement)

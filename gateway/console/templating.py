@@ -27,6 +27,7 @@ class NavLink:
     label: str
     href: str
     roles: tuple[str, ...] = ("admin", "coordinator", "team_lead")
+    demo_only: bool = False  # shown only under `rallypoint serve --demo`
 
 
 # The console's sections, in nav order. A new section adds its line here.
@@ -35,6 +36,7 @@ NAV: list[NavLink] = [
     NavLink("Announcements", "/console/announcements"),
     NavLink("Polls", "/console/polls"),
     NavLink("Check-ins", "/console/checkins"),
+    NavLink("Simulator", "/console/simulator", demo_only=True),
 ]
 
 
@@ -65,6 +67,11 @@ def secure_cookies(request: Request) -> bool:
     return str(request.app.state.ctx.settings.public_url).lower().startswith("https://")
 
 
+def demo_mode(request: Request) -> bool:
+    """Whether this app runs as `rallypoint serve --demo` (gateway/demo sets app.state.demo)."""
+    return getattr(request.app.state, "demo", None) is not None
+
+
 def render(
     request: Request,
     template: str,
@@ -74,7 +81,8 @@ def render(
 ) -> HTMLResponse:
     """Render `template` with the base context: `user` (ConsoleUser or None), `csrf_token`
     (the session's, or before sign-in a double-submit token also set as a cookie), `nav`
-    (the links this user may follow) and `request`."""
+    (the links this user may follow), `demo` (demo mode: base.html shows its banner) and
+    `request`."""
     user: ConsoleUser | None = getattr(request.state, "console_user", None)
     new_pre_token = None
     if user is not None:
@@ -83,12 +91,18 @@ def render(
         csrf_token = request.cookies.get(PRE_CSRF_COOKIE) or ""
         if len(csrf_token) < 32:
             csrf_token = new_pre_token = secrets.token_urlsafe(32)
+    demo = demo_mode(request)
     base: dict[str, Any] = {
         "request": request,
         "user": user,
         "csrf_token": csrf_token,
-        "nav": [link for link in NAV if user is not None and user.user.role in link.roles],
+        "nav": [
+            link
+            for link in NAV
+            if user is not None and user.user.role in link.roles and (demo or not link.demo_only)
+        ],
         "path": request.url.path,
+        "demo": demo,
     }
     base.update(context or {})
     html = templates.get_template(template).render(base)

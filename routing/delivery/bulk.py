@@ -27,12 +27,53 @@ EVENTS = MessageStatusEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
-class _Row:
+class StatusRow:
+    """The status of an attempt (with its message's id) or of a message, as read."""
+
     id: int
     status: str
     channel: str | None = None
     provider_message_id: str | None = None
     message_id: int = 0
+
+
+@dataclass
+class Progress:
+    """What plain progress changes: attempts and messages (new status), history rows."""
+
+    attempts: dict[int, StatusRow]
+    messages: dict[int, StatusRow]
+    events: list[dict[str, object]]
+
+
+def plan_progress(
+    updates: Sequence[StatusUpdate],
+    attempts: dict[tuple[str | None, str | None], StatusRow],
+    messages: dict[int, StatusRow],
+    now: datetime,
+) -> Progress:
+    """Forward-only progress of `updates` (in order) on their `attempts` and, where the
+    attempt is the message's current one, its message (pure: both set-based paths, this
+    module and the SQLite lane, write what it returns)."""
+    progress = Progress({}, {}, [])
+    for u in updates:
+        attempt = attempts[(u.channel, u.provider_message_id)]
+        if not moves_forward(attempt.status, u.status):
+            continue
+        attempt.status = u.status
+        progress.attempts[attempt.id] = attempt
+        message = messages.get(attempt.message_id)
+        if message is None:
+            continue
+        progress.events.append(status_event_row(message.id, attempt.channel, u.status, now))
+        is_current = (
+            message.channel == attempt.channel
+            and message.provider_message_id == attempt.provider_message_id
+        )
+        if is_current and moves_forward(message.status, u.status):
+            message.status = u.status
+            progress.messages[message.id] = message
+    return progress
 
 
 def status_event_row(
@@ -76,7 +117,7 @@ async def apply_status_updates(
             ATTEMPTS.c.provider_message_id.in_({u.provider_message_id for u in updates}),
         )
     )
-    attempts = {(r[2], r[3]): _Row(*r) for r in rows}
+    attempts = {(r[2], r[3]): StatusRow(*r) for r in rows}
     slow_keys = {
         (u.channel, u.provider_message_id)
         for u in updates
@@ -94,51 +135,32 @@ async def _apply_plain(
     session: AsyncSession,
     ctx: AppContext,
     updates: list[StatusUpdate],
-    attempts: dict[tuple[str | None, str | None], _Row],
+    attempts: dict[tuple[str | None, str | None], StatusRow],
 ) -> None:
     now = ctx.clock()
     ids = {attempts[(u.channel, u.provider_message_id)].message_id for u in updates}
     messages = {
-        r[0]: _Row(r[0], r[1], r[2], r[3])
+        r[0]: StatusRow(r[0], r[1], r[2], r[3])
         for r in await session.execute(
             select(
                 MESSAGES.c.id, MESSAGES.c.status, MESSAGES.c.channel, MESSAGES.c.provider_message_id
             ).where(MESSAGES.c.id.in_(ids))
         )
     }
-    changed_attempts: dict[int, _Row] = {}
-    changed_messages: dict[int, _Row] = {}
-    events: list[dict[str, object]] = []
-    for u in updates:
-        attempt = attempts[(u.channel, u.provider_message_id)]
-        if not moves_forward(attempt.status, u.status):
-            continue
-        attempt.status = u.status
-        changed_attempts[attempt.id] = attempt
-        message = messages.get(attempt.message_id)
-        if message is None:
-            continue
-        events.append(status_event_row(message.id, attempt.channel, u.status, now))
-        is_current = (
-            message.channel == attempt.channel
-            and message.provider_message_id == attempt.provider_message_id
-        )
-        if is_current and moves_forward(message.status, u.status):
-            message.status = u.status
-            changed_messages[message.id] = message
-    if changed_attempts:
+    progress = plan_progress(updates, attempts, messages, now)
+    if progress.attempts:
         await session.execute(
             update(ATTEMPTS)
             .where(ATTEMPTS.c.id == bindparam("b_id"))
             .values(status=bindparam("b_status")),
-            [{"b_id": a.id, "b_status": a.status} for a in changed_attempts.values()],
+            [{"b_id": a.id, "b_status": a.status} for a in progress.attempts.values()],
         )
-    if changed_messages:
+    if progress.messages:
         await session.execute(
             update(MESSAGES)
             .where(MESSAGES.c.id == bindparam("b_id"))
             .values(status=bindparam("b_status"), updated_at=now),
-            [{"b_id": m.id, "b_status": m.status} for m in changed_messages.values()],
+            [{"b_id": m.id, "b_status": m.status} for m in progress.messages.values()],
         )
-    if events:
-        await session.execute(insert(EVENTS), events)
+    if progress.events:
+        await session.execute(insert(EVENTS), progress.events)

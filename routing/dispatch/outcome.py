@@ -21,6 +21,7 @@ from channels.base import (
     SendResult,
     WindowClosed,
 )
+from channels.graphemes import truncate
 from routing.context import AppContext
 from routing.delivery.status import apply_pending_statuses
 from routing.dispatch.retry import backoff_delay, retry_after_of, should_retry
@@ -41,7 +42,7 @@ INTERRUPTED = "interrupted: the dispatcher stopped before the provider's answer 
 
 
 def short_error(error: BaseException) -> str:
-    return str(error)[:500] or type(error).__name__
+    return truncate(str(error), 500) or type(error).__name__
 
 
 def _event(

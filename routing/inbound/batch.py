@@ -8,8 +8,8 @@ one transaction per webhook caps ingestion at a few hundred a second; a batch pe
 does not.
 
 On SQLite the plain part of a batch (most of it) is stored first on the database's own
-lane (`routing.inbound.lane`: plain sqlite3, one thread hop, its own commit); what is left
-goes the regular way below, after that commit.
+lane (`routing.inbound.lane`: plain sqlite3, one thread hop, its own commit; off with
+RALLYPOINT_SQLITE_LANE=false); what is left goes the regular way below, after that commit.
 
 If a batch fails (a concurrent twin in another process won a race, or one bad event),
 it is rolled back and each request is ingested on its own by `routing.inbound.store.ingest`,
@@ -19,6 +19,7 @@ when the queue is empty: nothing to start, and tests without a lifespan work as 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -44,12 +45,14 @@ class IngestBatcher:
     """Webhook event lists from concurrent requests, committed in batches (group commit)."""
 
     def __init__(
-        self, ctx: AppContext, *, max_batch: int = MAX_BATCH, use_lane: bool = True
+        self, ctx: AppContext, *, max_batch: int = MAX_BATCH, use_lane: bool | None = None
     ) -> None:
         self.ctx = ctx
         self._group: GroupCommit[Sequence[WebhookEvent], IngestReport] = GroupCommit(
             self._write, max_batch=max_batch, name="ingest-batcher"
         )
+        if use_lane is None:
+            use_lane = ctx.settings.sqlite_lane
         path = lane_path(ctx.settings.database_url) if use_lane else None
         self.lane = SqliteLane(path) if path is not None else None
         self.batches = 0  # how many transactions were committed (for tests and stats)
@@ -58,6 +61,10 @@ class IngestBatcher:
     async def submit(self, events: Sequence[WebhookEvent]) -> IngestReport:
         """Store `events`; returns once they are committed (raises if they could not be)."""
         return await self._group.submit(events)
+
+    def enqueue(self, events: Sequence[WebhookEvent]) -> asyncio.Future[IngestReport]:
+        """Queue `events`; the future of their report (see `GroupCommit.enqueue`)."""
+        return self._group.enqueue(events)
 
     async def aclose(self) -> None:
         await self._group.aclose()

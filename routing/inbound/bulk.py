@@ -16,31 +16,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, union, update
-from sqlmodel import col
+from sqlalchemy import func, insert, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import InboundMessage
+from channels.graphemes import truncate
 from routing.context import AppContext
+from routing.inbound.fast_way import Known, match, person_key, slow_people
 from routing.inbound.store import store_inbound
-from routing.organizing import reactions as automations
-from routing.organizing.keywords import classify, keyword_text, react_to_keywords
-from routing.organizing.onboarding import is_join, react_to_onboarding
-from routing.organizing.polls import POLL_WINDOW, react_to_poll_answer
+from routing.organizing.reactions import AWAITING, awaiting_params
 from routing.people.addresses import PHONE_CHANNELS
-from storage.models import Conversation, Message, OnboardingState, Supporter, SupporterAddress
+from storage.models import Conversation, Message, Supporter, SupporterAddress
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
 SUPPORTERS = Supporter.__table__  # type: ignore[attr-defined]
 ADDRESSES = SupporterAddress.__table__  # type: ignore[attr-defined]
 CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
-
-
-def person_key(event: InboundMessage) -> str:
-    """One key per person: a phone number is the same supporter on sms and whatsapp."""
-    if event.channel in PHONE_CHANNELS:
-        return "phone:" + event.address
-    return f"{event.channel}:{event.address}"
 
 
 @dataclass
@@ -63,9 +54,7 @@ async def existing_ids(
     return {(r[0], r[1]) for r in rows}
 
 
-async def known_addresses(
-    session: AsyncSession, events: Sequence[InboundMessage]
-) -> dict[tuple[str, str], tuple[int, int]]:
+async def known_addresses(session: AsyncSession, events: Sequence[InboundMessage]) -> Known:
     """(channel, address) -> (address id, supporter id) for the senders we know."""
     channels: set[str] = {e.channel for e in events}
     if channels & PHONE_CHANNELS:  # `match` looks a phone up on the other phone channel too
@@ -79,64 +68,20 @@ async def known_addresses(
         )
         .order_by(ADDRESSES.c.id)
     )
-    found: dict[tuple[str, str], tuple[int, int]] = {}
+    found: Known = {}
     for channel, address, address_id, supporter_id in rows:
         found.setdefault((channel, address), (address_id, supporter_id))
     return found
 
 
-def match(
-    known: dict[tuple[str, str], tuple[int, int]], event: InboundMessage
-) -> tuple[int | None, int | None]:
-    """(address id, supporter id) as `find_address` would match them."""
-    exact = known.get((event.channel, event.address))
-    if exact is not None:
-        return exact
-    if event.channel in PHONE_CHANNELS:
-        for other in sorted(PHONE_CHANNELS):
-            row = known.get((other, event.address))
-            if row is not None:
-                return None, row[1]
-    return None, None
-
-
-def reactions_are_known() -> bool:
-    """Whether every registered reaction has a trigger `might_react` can see coming."""
-    covered = {react_to_keywords, react_to_onboarding, react_to_poll_answer}
-    return all(reaction in covered for reaction in automations.REACTIONS)
-
-
-async def supporters_with_state(
+async def awaited_supporters(
     session: AsyncSession, supporter_ids: set[int], now: datetime
 ) -> set[int]:
-    """Supporters an automation keeps state for: in onboarding, or sent a recent poll."""
-    if not supporter_ids:
+    """Those of `supporter_ids` an automation waits on (`reactions.AWAITING`)."""
+    if not supporter_ids or AWAITING is None:
         return set()
-    # One statement for both: a round trip costs more than either lookup.
-    statement: Any = select(col(OnboardingState.supporter_id)).where(
-        col(OnboardingState.supporter_id).in_(supporter_ids)
-    )
-    if react_to_poll_answer in automations.REACTIONS:
-        statement = union(
-            statement,
-            select(MESSAGES.c.supporter_id).where(
-                MESSAGES.c.supporter_id.in_(supporter_ids),
-                MESSAGES.c.kind == "poll",
-                MESSAGES.c.direction == "outbound",
-                MESSAGES.c.created_at >= now - POLL_WINDOW,
-            ),
-        )
-    return {int(sid) for sid in (await session.execute(statement)).scalars()}
-
-
-def might_react(ctx: AppContext, event: InboundMessage) -> bool:
-    """Whether the message alone could set off an automation (a superset is safe). Mail
-    whose sender could not be verified goes the one-by-one way too: `store_inbound` is
-    where it is kept from counting as the supporter's activity."""
-    if event.sender_verified is False:
-        return True
-    keyword = classify(keyword_text(event) or "")
-    return bool(event.start_payload or keyword is not None or is_join(ctx, event))
+    rows = await session.execute(AWAITING, awaiting_params(sorted(supporter_ids), now))
+    return {int(sid) for sid in rows.scalars()}
 
 
 async def store_inbound_many(
@@ -157,21 +102,13 @@ async def store_inbound_many(
     known = await known_addresses(session, [events[i] for i in fresh])
     matched = {i: match(known, events[i]) for i in fresh}
     # Whoever an automation might act on goes the one-by-one way, all of their messages.
-    slow_people: set[str] = set()
-    slow_supporters: set[int] = set()
-    if not reactions_are_known():
-        slow_people = {person_key(events[i]) for i in fresh}
-    else:
-        ids = {sid for _, sid in matched.values() if sid is not None}
-        slow_supporters = await supporters_with_state(session, ids, now)
-        slow_people = {person_key(events[i]) for i in fresh if might_react(ctx, events[i])}
-    slow, fast = [], []
+    ids = {sid for _, sid in matched.values() if sid is not None}
+    awaited = await awaited_supporters(session, ids, now)
+    people = slow_people([events[i] for i in fresh], known, awaited, ctx.settings)
+    slow: list[int] = []
+    fast: list[int] = []
     for i in fresh:
-        sid = matched[i][1]
-        if person_key(events[i]) in slow_people or (sid is not None and sid in slow_supporters):
-            slow.append(i)
-        else:
-            fast.append(i)
+        (slow if person_key(events[i]) in people else fast).append(i)
     if fast:
         stored = await _store_fast(session, ctx, [events[i] for i in fast], known, now)
         for i, message_id in zip(fast, stored, strict=True):
@@ -217,9 +154,7 @@ async def _returning_ids(
     return ids
 
 
-def new_people(
-    known: dict[tuple[str, str], tuple[int, int]], events: Sequence[InboundMessage]
-) -> list[tuple[str, InboundMessage]]:
+def new_people(known: Known, events: Sequence[InboundMessage]) -> list[tuple[str, InboundMessage]]:
     """The senders nobody knows yet, once per person (first message each)."""
     people: dict[str, InboundMessage] = {}
     for event in events:
@@ -229,7 +164,7 @@ def new_people(
 
 
 def resolve_senders(
-    known: dict[tuple[str, str], tuple[int, int]],
+    known: Known,
     events: Sequence[InboundMessage],
     person_ids: dict[str, int],
 ) -> tuple[dict[tuple[str, str], Resolved], list[tuple[tuple[str, str], int]]]:
@@ -257,7 +192,7 @@ async def _store_fast(
     session: AsyncSession,
     ctx: AppContext,
     events: list[InboundMessage],
-    known: dict[tuple[str, str], tuple[int, int]],
+    known: Known,
     now: datetime,
 ) -> list[int]:
     people = new_people(known, events)
@@ -326,7 +261,7 @@ async def _conversations(
 def supporter_row(event: InboundMessage, now: datetime) -> dict[str, Any]:
     """A new supporter for an unknown sender."""
     return {
-        "name": (event.profile_name or event.address)[:200],
+        "name": truncate(event.profile_name or event.address, 200),
         "preferred_channels": [],
         "source": "inbound",
         "opted_out": False,

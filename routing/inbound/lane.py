@@ -8,6 +8,10 @@ to, and plain progress (no error) on attempts we know. Every request that touche
 person, message or attempt that needs more (a keyword, onboarding, a poll, an error to
 act on, an unknown attempt, any other event) is left, whole, to the regular path, which
 runs after this lane's commit, so each person's and attempt's events keep their order.
+Which requests those are is decided by `routing.inbound.fast_way` (pure); this module
+reads the facts it needs and writes. Its SQL is built from the tables (SQLAlchemy Core)
+and compiled for SQLite once, at import (`storage.sqlite_lane.Statement`, `Rows`).
+The lane can be turned off: RALLYPOINT_SQLITE_LANE=false.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, func, select, update
+
 from channels.base import InboundMessage, StatusUpdate, WebhookEvent
 from routing.context import AppContext
-from routing.delivery.bulk import EVENTS, is_plain, status_event_row
-from routing.delivery.status import moves_forward
+from routing.delivery.bulk import ATTEMPTS, EVENTS, StatusRow, plan_progress
 from routing.inbound.bulk import (
     ADDRESSES,
     CONVERSATIONS,
@@ -29,86 +34,110 @@ from routing.inbound.bulk import (
     SUPPORTERS,
     address_row,
     conversation_row,
-    match,
     message_row,
-    might_react,
     new_people,
-    person_key,
-    reactions_are_known,
     resolve_senders,
     supporter_row,
 )
+from routing.inbound.fast_way import Known, fast_requests, match
 from routing.inbound.store import IngestReport
-from routing.organizing import reactions as automations
-from routing.organizing.polls import POLL_WINDOW, react_to_poll_answer
+from routing.organizing.reactions import AWAITING, awaiting_params
 from routing.people.addresses import PHONE_CHANNELS
-from storage.sqlite_lane import Rows, encoder, marks
-
-_SAMPLE = InboundMessage("sms", "", "", "")
-_SUPPORTER_ROWS = Rows(SUPPORTERS, ["id", *supporter_row(_SAMPLE, datetime.min)])
-_ADDRESS_ROWS = Rows(ADDRESSES, ["id", *address_row(0, "", "")])
-_CONVERSATION_ROWS = Rows(CONVERSATIONS, ["id", *conversation_row(0, datetime.min)])
-_MESSAGE_ROWS = Rows(MESSAGES, ["id", *message_row(_SAMPLE, 0, 0, datetime.min)])
-_EVENT_ROWS = Rows(EVENTS, list(status_event_row(0, None, "sent", datetime.min)))
-_TIME = encoder(MESSAGES, "created_at")
-_TRUE = encoder(CONVERSATIONS, "unread")
+from storage.sqlite_lane import Rows, Statement
 
 
-def _time(value: datetime) -> Any:
-    return _TIME(value) if _TIME is not None else value
+def _ids(name: str) -> Any:
+    return bindparam(name, expanding=True)
 
 
-Key = tuple[str, ...]
-
-
-def _keys(event: WebhookEvent) -> list[Key]:
-    """What an event touches: its person and message, or its attempt."""
-    if isinstance(event, InboundMessage):
-        return [
-            ("person", person_key(event)),
-            ("message", event.channel, event.provider_message_id),
-        ]
-    if isinstance(event, StatusUpdate):
-        return [("attempt", event.channel, event.provider_message_id)]
-    return [("other",)]
+# Every statement is built from the tables once and compiled for SQLite once.
+_SUPPORTER_ROWS = Rows(SUPPORTERS)
+_ADDRESS_ROWS = Rows(ADDRESSES)
+_CONVERSATION_ROWS = Rows(CONVERSATIONS)
+_MESSAGE_ROWS = Rows(MESSAGES)
+_EVENT_ROWS = Rows(EVENTS)
+# Both columns of the unique (channel, provider_message_id) indexes, or they are scanned.
+_EXISTING = Statement(
+    select(MESSAGES.c.channel, MESSAGES.c.provider_message_id).where(
+        MESSAGES.c.channel.in_(_ids("channels")),
+        MESSAGES.c.provider_message_id.in_(_ids("provider_ids")),
+    )
+)
+_ATTEMPTS = Statement(
+    select(
+        ATTEMPTS.c.id,
+        ATTEMPTS.c.status,
+        ATTEMPTS.c.channel,
+        ATTEMPTS.c.provider_message_id,
+        ATTEMPTS.c.message_id,
+    ).where(
+        ATTEMPTS.c.channel.in_(_ids("channels")),
+        ATTEMPTS.c.provider_message_id.in_(_ids("provider_ids")),
+    )
+)
+_ADDRESSES = Statement(
+    select(ADDRESSES.c.channel, ADDRESSES.c.address, ADDRESSES.c.id, ADDRESSES.c.supporter_id)
+    .where(ADDRESSES.c.channel.in_(_ids("channels")), ADDRESSES.c.address.in_(_ids("addresses")))
+    .order_by(ADDRESSES.c.id)
+)
+_AWAITING = Statement(AWAITING) if AWAITING is not None else None
+_CONVERSATIONS = Statement(
+    select(CONVERSATIONS.c.supporter_id, CONVERSATIONS.c.id).where(
+        CONVERSATIONS.c.supporter_id.in_(_ids("ids"))
+    )
+)
+_MESSAGE_STATUS = Statement(
+    select(
+        MESSAGES.c.id, MESSAGES.c.status, MESSAGES.c.channel, MESSAGES.c.provider_message_id
+    ).where(MESSAGES.c.id.in_(_ids("ids")))
+)
+_TOP_ID = {
+    t.name: Statement(select(func.max(t.c.id)))
+    for t in (SUPPORTERS, ADDRESSES, CONVERSATIONS, MESSAGES)
+}
+_TOUCH_SUPPORTERS = Statement(
+    update(SUPPORTERS)
+    .where(SUPPORTERS.c.id.in_(_ids("ids")))
+    .values(last_inbound_at=bindparam("now"), updated_at=bindparam("now"))
+)
+_TOUCH_ADDRESSES = Statement(
+    update(ADDRESSES)
+    .where(ADDRESSES.c.id.in_(_ids("ids")))
+    .values(last_inbound_at=bindparam("now"))
+)
+_UNREAD = Statement(
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id.in_(_ids("ids")))
+    .values(
+        last_message_at=bindparam("now"),
+        unread=True,
+        unread_count=CONVERSATIONS.c.unread_count + bindparam("count"),
+    )
+)
+_ATTEMPT_STATUS = Statement(
+    update(ATTEMPTS).where(ATTEMPTS.c.id == bindparam("b_id")).values(status=bindparam("status"))
+)
+_MESSAGE_PROGRESS = Statement(
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("b_id"))
+    .values(status=bindparam("status"), updated_at=bindparam("now"))
+)
 
 
 def store_batch_on_lane(
     cursor: sqlite3.Cursor, ctx: AppContext, requests: Sequence[Sequence[WebhookEvent]]
 ) -> list[IngestReport | None]:
     """Store what this lane can of `requests`: a report per request stored, None per
-    request left to the regular path (nothing of it is written here)."""
+    request left to the regular path (nothing of it is written here). Which ones is
+    `fast_way.fast_requests`'s choice, from facts read here under the write lock."""
     now = ctx.clock()
     inbound = [e for events in requests for e in events if isinstance(e, InboundMessage)]
     updates = [e for events in requests for e in events if isinstance(e, StatusUpdate)]
-    slow: set[Key] = {("other",)}
     seen = _existing_messages(cursor, inbound)
     known = _known_addresses(cursor, inbound)
-    if not reactions_are_known():
-        slow |= {("person", person_key(e)) for e in inbound}
-    else:
-        with_state = _supporters_with_state(cursor, {match(known, e)[1] for e in inbound}, now)
-        for event in inbound:
-            supporter = match(known, event)[1]
-            if might_react(ctx, event) or (supporter is not None and supporter in with_state):
-                slow.add(("person", person_key(event)))
+    awaited = _awaited(cursor, {match(known, e)[1] for e in inbound}, now)
     attempts = _attempts(cursor, updates)
-    for update in updates:
-        key = (update.channel, update.provider_message_id)
-        if not is_plain(update) or key not in attempts:
-            slow.add(("attempt", *key))
-    # A request is left whole if it touches anything slow; what it touches is then slow
-    # too (a later request must not overtake it), until nothing changes.
-    touches = [{k for e in events for k in _keys(e)} for events in requests]
-    fast = [True] * len(requests)
-    changed = True
-    while changed:
-        changed = False
-        for n, keys in enumerate(touches):
-            if fast[n] and keys & slow:
-                fast[n] = False
-                slow |= keys
-                changed = True
+    fast = fast_requests(requests, known, awaited, attempts.keys(), ctx.settings)
     reports: list[IngestReport | None] = [IngestReport() if is_fast else None for is_fast in fast]
     fresh: list[tuple[int, InboundMessage]] = []
     plain: list[tuple[int, StatusUpdate]] = []
@@ -137,72 +166,51 @@ def store_batch_on_lane(
 
 
 def _by_provider_id(
-    cursor: sqlite3.Cursor, select: str, events: Sequence[InboundMessage | StatusUpdate]
+    cursor: sqlite3.Cursor, statement: Statement, events: Sequence[InboundMessage | StatusUpdate]
 ) -> list[Any]:
-    """`select` (columns FROM table) of the rows with the events' (channel, provider id);
-    both columns, so the unique index on them is used."""
     if not events:
         return []
-    channels = sorted({e.channel for e in events})
-    ids = sorted({e.provider_message_id for e in events})
-    return cursor.execute(
-        f"SELECT {select}"  # noqa: S608
-        f" WHERE channel IN ({marks(channels)}) AND provider_message_id IN ({marks(ids)})",
-        [*channels, *ids],
+    return statement.execute(
+        cursor,
+        channels=sorted({e.channel for e in events}),
+        provider_ids=sorted({e.provider_message_id for e in events}),
     ).fetchall()
 
 
 def _existing_messages(
     cursor: sqlite3.Cursor, events: Sequence[InboundMessage]
 ) -> set[tuple[str, str]]:
-    rows = _by_provider_id(cursor, "channel, provider_message_id FROM messages", events)
-    return {(r[0], r[1]) for r in rows}
+    return {(r[0], r[1]) for r in _by_provider_id(cursor, _EXISTING, events)}
 
 
-def _known_addresses(
-    cursor: sqlite3.Cursor, events: Sequence[InboundMessage]
-) -> dict[tuple[str, str], tuple[int, int]]:
+def _known_addresses(cursor: sqlite3.Cursor, events: Sequence[InboundMessage]) -> Known:
     if not events:
         return {}
     channels: set[str] = {e.channel for e in events}
     if channels & PHONE_CHANNELS:
         channels |= PHONE_CHANNELS
-    names = sorted(channels)
-    addresses = sorted({e.address for e in events})
-    rows = cursor.execute(
-        "SELECT channel, address, id, supporter_id FROM supporter_addresses"  # noqa: S608
-        f" WHERE channel IN ({marks(names)}) AND address IN ({marks(addresses)}) ORDER BY id",
-        [*names, *addresses],
+    rows = _ADDRESSES.execute(
+        cursor, channels=sorted(channels), addresses=sorted({e.address for e in events})
     )
-    found: dict[tuple[str, str], tuple[int, int]] = {}
+    found: Known = {}
     for channel, address, address_id, supporter_id in rows:
         found.setdefault((channel, address), (address_id, supporter_id))
     return found
 
 
-def _supporters_with_state(
-    cursor: sqlite3.Cursor, supporter_ids: set[int | None], now: datetime
-) -> set[int]:
+def _awaited(cursor: sqlite3.Cursor, supporter_ids: set[int | None], now: datetime) -> set[int]:
+    """Those of `supporter_ids` an automation waits on (`reactions.AWAITING`)."""
     ids = sorted(s for s in supporter_ids if s is not None)
-    if not ids:
+    if not ids or _AWAITING is None:
         return set()
-    sql = f"SELECT supporter_id FROM onboarding_states WHERE supporter_id IN ({marks(ids)})"  # noqa: S608
-    params: list[Any] = list(ids)
-    if react_to_poll_answer in automations.REACTIONS:
-        sql += (
-            " UNION SELECT supporter_id FROM messages"  # noqa: S608
-            f" WHERE supporter_id IN ({marks(ids)}) AND kind = 'poll'"
-            " AND direction = 'outbound' AND created_at >= ?"
-        )
-        params += [*ids, _time(now - POLL_WINDOW)]
-    return {int(r[0]) for r in cursor.execute(sql, params)}
+    return {int(r[0]) for r in _AWAITING.execute(cursor, **awaiting_params(ids, now))}
 
 
 def _next_ids(cursor: sqlite3.Cursor, table: str, count: int) -> list[int]:
     """Fresh ids (the lane's transaction holds the write lock: max + 1 onwards is ours)."""
     if count == 0:
         return []
-    top = cursor.execute(f'SELECT max(id) FROM "{table}"').fetchone()[0] or 0  # noqa: S608
+    top = _TOP_ID[table].execute(cursor).fetchone()[0] or 0
     return list(range(int(top) + 1, int(top) + 1 + count))
 
 
@@ -242,25 +250,12 @@ def _store_messages(
             for e, s, i in zip(events, senders, message_ids, strict=True)
         ),
     )
-    stamp = _time(now)
-    supporters = sorted({sid for sid, _ in senders})
-    cursor.execute(
-        "UPDATE supporters SET last_inbound_at = ?, updated_at = ?"  # noqa: S608
-        f" WHERE id IN ({marks(supporters)})",
-        [stamp, stamp, *supporters],
-    )
-    addresses = sorted({aid for _, aid in senders})
-    cursor.execute(
-        f"UPDATE supporter_addresses SET last_inbound_at = ? WHERE id IN ({marks(addresses)})",  # noqa: S608
-        [stamp, *addresses],
-    )
+    _TOUCH_SUPPORTERS.execute(cursor, ids=sorted({sid for sid, _ in senders}), now=now)
+    _TOUCH_ADDRESSES.execute(cursor, ids=sorted({aid for _, aid in senders}), now=now)
     per_convo = Counter(convos[sid] for sid, _ in senders)
-    unread = _TRUE(True) if _TRUE is not None else True
-    cursor.executemany(
-        "UPDATE conversations SET last_message_at = ?, unread = ?,"
-        " unread_count = unread_count + ? WHERE id = ?",
-        [(stamp, unread, count, convo) for convo, count in sorted(per_convo.items())],
-    )
+    for count in sorted(set(per_convo.values())):  # one statement per count (mostly one)
+        convo_ids = sorted(c for c, n in per_convo.items() if n == count)
+        _UNREAD.execute(cursor, ids=convo_ids, count=count, now=now)
     return message_ids
 
 
@@ -268,10 +263,7 @@ def _conversations(
     cursor: sqlite3.Cursor, supporter_ids: set[int], now: datetime
 ) -> dict[int, int]:
     ids = sorted(supporter_ids)
-    rows = cursor.execute(
-        f"SELECT supporter_id, id FROM conversations WHERE supporter_id IN ({marks(ids)})",  # noqa: S608
-        ids,
-    )
+    rows = _CONVERSATIONS.execute(cursor, ids=ids)
     convos = {int(s): int(c) for s, c in rows}
     missing = sorted(supporter_ids - convos.keys())
     new_ids = _next_ids(cursor, "conversations", len(missing))
@@ -285,52 +277,29 @@ def _conversations(
 
 def _attempts(
     cursor: sqlite3.Cursor, updates: Sequence[StatusUpdate]
-) -> dict[tuple[str, str], list[Any]]:
-    """(channel, provider id) -> [id, status, channel, provider id, message id]."""
-    columns = "id, status, channel, provider_message_id, message_id FROM message_attempts"
-    return {(r[2], r[3]): list(r) for r in _by_provider_id(cursor, columns, updates)}
+) -> dict[tuple[str | None, str | None], StatusRow]:
+    """(channel, provider id) -> the attempt's status and message id."""
+    return {(r[2], r[3]): StatusRow(*r) for r in _by_provider_id(cursor, _ATTEMPTS, updates)}
 
 
 def _apply_plain(
     cursor: sqlite3.Cursor,
     updates: list[StatusUpdate],
-    attempts: dict[tuple[str, str], list[Any]],
+    attempts: dict[tuple[str | None, str | None], StatusRow],
     now: datetime,
 ) -> None:
-    """As `status_bulk._apply_plain`: forward-only progress on attempts and messages."""
-    message_ids = sorted({attempts[(u.channel, u.provider_message_id)][4] for u in updates})
+    """As `routing.delivery.bulk.apply_status_updates` for plain progress."""
+    message_ids = sorted({attempts[(u.channel, u.provider_message_id)].message_id for u in updates})
     messages = {
-        r[0]: list(r)
-        for r in cursor.execute(
-            "SELECT id, status, channel, provider_message_id FROM messages"  # noqa: S608
-            f" WHERE id IN ({marks(message_ids)})",
-            message_ids,
-        )
+        r[0]: StatusRow(r[0], r[1], r[2], r[3])
+        for r in _MESSAGE_STATUS.execute(cursor, ids=message_ids)
     }
-    changed_attempts: dict[int, list[Any]] = {}
-    changed_messages: dict[int, list[Any]] = {}
-    events: list[dict[str, Any]] = []
-    for u in updates:
-        attempt = attempts[(u.channel, u.provider_message_id)]
-        if not moves_forward(attempt[1], u.status):
-            continue
-        attempt[1] = u.status
-        changed_attempts[attempt[0]] = attempt
-        message = messages.get(attempt[4])
-        if message is None:
-            continue
-        events.append(status_event_row(message[0], attempt[2], u.status, now))
-        is_current = message[2] == attempt[2] and message[3] == attempt[3]
-        if is_current and moves_forward(message[1], u.status):
-            message[1] = u.status
-            changed_messages[message[0]] = message
-    cursor.executemany(
-        "UPDATE message_attempts SET status = ? WHERE id = ?",
-        [(a[1], a[0]) for a in changed_attempts.values()],
+    progress = plan_progress(updates, attempts, messages, now)
+    _ATTEMPT_STATUS.execute_many(
+        cursor, ({"b_id": a.id, "status": a.status} for a in progress.attempts.values())
     )
-    stamp = _time(now)
-    cursor.executemany(
-        "UPDATE messages SET status = ?, updated_at = ? WHERE id = ?",
-        [(m[1], stamp, m[0]) for m in changed_messages.values()],
+    _MESSAGE_PROGRESS.execute_many(
+        cursor,
+        ({"b_id": m.id, "status": m.status, "now": now} for m in progress.messages.values()),
     )
-    _EVENT_ROWS.insert(cursor, events)
+    _EVENT_ROWS.insert(cursor, progress.events)

@@ -16,9 +16,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import ChannelOptOut, InboundMessage, StatusUpdate, WebhookEvent
+from channels.graphemes import truncate
 from routing.context import AppContext
 from routing.delivery.status import apply_status_update
 from routing.organizing import reactions as automations
+from routing.organizing.automation import Inbound
 from routing.people.addresses import PHONE_CHANNELS
 from routing.people.consent import record_consent
 from routing.people.merge import is_throwaway, merge_supporter
@@ -104,7 +106,7 @@ async def resolve_supporter(
         assert supporter is not None
     else:
         supporter = Supporter(
-            name=(name or address)[:200], source="inbound", created_at=now, updated_at=now
+            name=truncate(name or address, 200), source="inbound", created_at=now, updated_at=now
         )
         session.add(supporter)
         await session.flush()
@@ -186,6 +188,13 @@ async def is_duplicate(session: AsyncSession, channel: str, provider_message_id:
     return found is not None
 
 
+def stored_one_by_one(event: InboundMessage) -> bool:
+    """Whether `store_inbound` does more for this message than store it, whatever the
+    automations: a Telegram deep link to follow, or a sender the channel could not verify
+    (kept from counting as the supporter's activity). The set-based paths leave it here."""
+    return event.sender_verified is False or bool(event.start_payload)
+
+
 async def store_inbound(
     session: AsyncSession, ctx: AppContext, event: InboundMessage
 ) -> Message | None:
@@ -243,7 +252,8 @@ async def store_inbound(
         "" if acts else " (sender not verified: no automation)",
     )
     if acts:
-        await automations.react_to_inbound(session, ctx, supporter, address, message, event)
+        inbound = Inbound(event=event, message=message, supporter=supporter, address=address)
+        await automations.react_to_inbound(session, ctx, inbound)
     return message
 
 

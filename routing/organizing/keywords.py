@@ -17,9 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import InboundMessage
 from routing.context import AppContext
+from routing.organizing.automation import Arrival, Awaiting, Inbound
 from routing.outbound.queue import queue_message
 from routing.people.consent import record_consent
-from storage.models import Message, Supporter, SupporterAddress
 
 log = logging.getLogger(__name__)
 
@@ -105,44 +105,54 @@ def provider_replied(ctx: AppContext, channel: str) -> bool:
     return channel == "sms" and ctx.settings.twilio_handles_opt_out
 
 
-async def react_to_keywords(
-    session: AsyncSession,
-    ctx: AppContext,
-    supporter: Supporter,
-    address: SupporterAddress,
-    message: Message,
-    event: InboundMessage,
-) -> bool:
-    """Opt out, opt in or answer HELP; True when the message was a keyword we acted on.
+class ConsentKeywords:
+    """STOP, START and HELP (and their synonyms) as the whole message."""
 
-    An opt-in word from someone who is not opted out is left alone ("YES" may answer a
-    poll, "/start" begins onboarding on Telegram).
-    """
-    kind = classify(keyword_text(event))
-    if kind is None:
-        return False
-    if kind == "opt_in" and not supporter.opted_out:
-        return False
-    now = ctx.clock()
-    if kind == "help":
-        text = ctx.settings.help_text
-    else:
-        changed = await record_consent(
-            session, supporter, kind, now=now, channel=event.channel, message_id=message.id
-        )
-        if not changed:
-            log.info("consent keyword repeated: supporter=%s; no confirmation", supporter.id)
+    awaiting: Awaiting | None = None  # a keyword is in the message: nobody is waited on
+
+    def might_react(self, arrival: Arrival) -> bool:
+        return classify(keyword_text(arrival.event)) is not None
+
+    async def react(self, session: AsyncSession, ctx: AppContext, inbound: Inbound) -> bool:
+        """Opt out, opt in or answer HELP; True when the message was a keyword we acted on.
+
+        An opt-in word from someone who is not opted out is left alone ("YES" may answer a
+        poll, "/start" begins onboarding on Telegram).
+        """
+        event, supporter = inbound.event, inbound.supporter
+        kind = classify(keyword_text(event))
+        if kind is None:
+            return False
+        if kind == "opt_in" and not supporter.opted_out:
+            return False
+        now = ctx.clock()
+        if kind == "help":
+            text = ctx.settings.help_text
+        else:
+            changed = await record_consent(
+                session,
+                supporter,
+                kind,
+                now=now,
+                channel=event.channel,
+                message_id=inbound.message.id,
+            )
+            if not changed:
+                log.info("consent keyword repeated: supporter=%s; no confirmation", supporter.id)
+                return True
+            text = ctx.settings.opt_out_text if kind == "opt_out" else ctx.settings.opt_in_text
+        if provider_replied(ctx, event.channel):
             return True
-        text = ctx.settings.opt_out_text if kind == "opt_out" else ctx.settings.opt_in_text
-    if provider_replied(ctx, event.channel):
+        await queue_message(
+            session,
+            ctx,
+            supporter,
+            text,
+            kind="consent",
+            channel=event.channel,
+            allow_opted_out=True,
+        )
         return True
-    await queue_message(
-        session,
-        ctx,
-        supporter,
-        text,
-        kind="consent",
-        channel=event.channel,
-        allow_opted_out=True,
-    )
-    return True
+
+
+KEYWORDS = ConsentKeywords()

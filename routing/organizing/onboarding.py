@@ -19,17 +19,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import InboundMessage
+from routing.config import RoutingSettings
 from routing.context import AppContext
+from routing.organizing.automation import Arrival, Awaiting, Inbound, supporter_ids
 from routing.organizing.keywords import keyword_word
 from routing.outbound.queue import PRIORITY_REPLY, queue_message
-from storage.models import (
-    Message,
-    OnboardingState,
-    Supporter,
-    SupporterAddress,
-    Team,
-    TeamMembership,
-)
+from storage.models import OnboardingState, Supporter, Team, TeamMembership
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +33,14 @@ MAX_NAME_LENGTH = 80
 _NUMBER = re.compile(r"^\s*#?\s*(\d{1,3})\s*[.)]?\s*$")
 
 
-def is_join(ctx: AppContext, event: InboundMessage) -> bool:
+def is_join(settings: RoutingSettings, event: InboundMessage) -> bool:
     """The join keyword as the whole message, or a bare Telegram /start."""
     word = keyword_word(event.body)
     if word is None:
         return False
     if event.channel == "telegram" and word == "start" and event.body.strip().startswith("/"):
         return not event.start_payload
-    return word == ctx.settings.join_keyword.strip().casefold()
+    return word == settings.join_keyword.strip().casefold()
 
 
 def fill(template: str, **values: str) -> str:
@@ -121,46 +116,57 @@ async def reply(
     )
 
 
-async def react_to_onboarding(
-    session: AsyncSession,
-    ctx: AppContext,
-    supporter: Supporter,
-    address: SupporterAddress,
-    message: Message,
-    event: InboundMessage,
-) -> bool:
-    """Start or advance onboarding; True when the message was an onboarding step."""
-    if supporter.opted_out:
-        return False
-    assert supporter.id is not None
-    now = ctx.clock()
-    state = await session.get(OnboardingState, supporter.id)
-    if is_join(ctx, event):
-        if state is None:
-            state = OnboardingState(supporter_id=supporter.id, step="name", updated_at=now)
-        state.step, state.retries, state.channel, state.updated_at = "name", 0, event.channel, now
-        session.add(state)
-        await reply(
-            session,
-            ctx,
-            supporter,
-            event.channel,
-            fill(ctx.settings.welcome_text, org=ctx.settings.org_name),
+class Onboarding:
+    """JOIN (or a bare Telegram /start) starts it; the supporter's next answers advance it."""
+
+    def __init__(self) -> None:
+        # Anyone with an onboarding state (a superset of those mid-way: cheap for a batch).
+        statement = select(col(OnboardingState.supporter_id)).where(
+            col(OnboardingState.supporter_id).in_(supporter_ids())
         )
-        log.info("onboarding started: supporter=%s channel=%s", supporter.id, event.channel)
+        self.awaiting: Awaiting | None = Awaiting(statement)
+
+    def might_react(self, arrival: Arrival) -> bool:
+        return is_join(arrival.settings, arrival.event)
+
+    async def react(self, session: AsyncSession, ctx: AppContext, inbound: Inbound) -> bool:
+        """Start or advance onboarding; True when the message was an onboarding step."""
+        event, supporter = inbound.event, inbound.supporter
+        if supporter.opted_out:
+            return False
+        assert supporter.id is not None
+        now = ctx.clock()
+        state = await session.get(OnboardingState, supporter.id)
+        if is_join(ctx.settings, event):
+            if state is None:
+                state = OnboardingState(supporter_id=supporter.id, step="name", updated_at=now)
+            state.step, state.retries, state.channel = "name", 0, event.channel
+            state.updated_at = now
+            session.add(state)
+            await reply(
+                session,
+                ctx,
+                supporter,
+                event.channel,
+                fill(ctx.settings.welcome_text, org=ctx.settings.org_name),
+            )
+            log.info("onboarding started: supporter=%s channel=%s", supporter.id, event.channel)
+            return True
+        if state is None or state.step not in ACTIVE_STEPS:
+            return False
+        if now - state.updated_at > timedelta(hours=ctx.settings.onboarding_expiry_hours):
+            return False  # abandoned long ago: this message is ordinary conversation
+        state.channel = event.channel
+        state.updated_at = now
+        session.add(state)
+        if state.step == "name":
+            await answer_name(session, ctx, supporter, state, event)
+        else:
+            await answer_team(session, ctx, supporter, state, event)
         return True
-    if state is None or state.step not in ACTIVE_STEPS:
-        return False
-    if now - state.updated_at > timedelta(hours=ctx.settings.onboarding_expiry_hours):
-        return False  # abandoned long ago: this message is ordinary conversation
-    state.channel = event.channel
-    state.updated_at = now
-    session.add(state)
-    if state.step == "name":
-        await answer_name(session, ctx, supporter, state, event)
-    else:
-        await answer_team(session, ctx, supporter, state, event)
-    return True
+
+
+ONBOARDING = Onboarding()
 
 
 async def answer_name(

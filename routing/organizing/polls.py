@@ -12,13 +12,13 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, update
+from sqlalchemy import ColumnElement, bindparam, exists, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from channels.base import InboundMessage
 from routing.context import AppContext
-from storage.models import Message, Poll, PollAnswer, Supporter, SupporterAddress
+from routing.organizing.automation import Arrival, Awaiting, Inbound, supporter_ids
+from storage.models import Message, Poll, PollAnswer
 
 log = logging.getLogger(__name__)
 
@@ -122,23 +122,42 @@ async def record_answer(
     return answer
 
 
-async def react_to_poll_answer(
-    session: AsyncSession,
-    ctx: AppContext,
-    supporter: Supporter,
-    address: SupporterAddress,
-    message: Message,
-    event: InboundMessage,
-) -> bool:
-    """Record the reply as an answer to the supporter's open poll; False if it is none."""
-    assert supporter.id is not None
-    now = ctx.clock()
-    poll = await open_poll_for(session, supporter.id, now)
-    if poll is None:
-        return False
-    option = match_option(event.body, poll.options or [])
-    if option is None:
-        return False
-    await record_answer(session, poll, supporter.id, option, message=message, now=now)
-    log.info("poll %s answered: supporter=%s option=%s", poll.id, supporter.id, option + 1)
-    return True
+def _awaiting() -> Awaiting:
+    """Supporters sent a poll within the window (whether it reached them or not: a superset
+    of `open_poll_for`, one cheap statement for a whole batch)."""
+    sent = col(Message.created_at)
+    statement = select(col(Message.supporter_id)).where(
+        col(Message.supporter_id).in_(supporter_ids()),
+        Message.kind == "poll",
+        Message.direction == "outbound",
+        sent >= bindparam("poll_since", type_=Message.__table__.c.created_at.type),  # type: ignore[attr-defined]
+    )
+    return Awaiting(statement, lambda now: {"poll_since": now - POLL_WINDOW})
+
+
+class PollAnswers:
+    """A reply that picks an option of the supporter's open poll."""
+
+    def __init__(self) -> None:
+        self.awaiting: Awaiting | None = _awaiting()
+
+    def might_react(self, arrival: Arrival) -> bool:
+        return False  # only someone sent a poll can answer one: `awaiting` finds them
+
+    async def react(self, session: AsyncSession, ctx: AppContext, inbound: Inbound) -> bool:
+        """Record the reply as an answer to the supporter's open poll; False if it is none."""
+        supporter, message = inbound.supporter, inbound.message
+        assert supporter.id is not None
+        now = ctx.clock()
+        poll = await open_poll_for(session, supporter.id, now)
+        if poll is None:
+            return False
+        option = match_option(inbound.event.body, poll.options or [])
+        if option is None:
+            return False
+        await record_answer(session, poll, supporter.id, option, message=message, now=now)
+        log.info("poll %s answered: supporter=%s option=%s", poll.id, supporter.id, option + 1)
+        return True
+
+
+POLL_ANSWERS = PollAnswers()

@@ -192,3 +192,62 @@ async def test_reports_that_do_not_apply_change_nothing(
     await email_org.report("bounce_postfix_user_unknown.eml", sent_id)
     await org.dispatch()
     assert org.providers.sms_to(PHONE) == ["Canvass Saturday 10am"]
+
+
+@pytest.mark.parametrize(
+    "filename", ["bounce_qmail.eml", "bounce_exim_plain.eml", "bounce_postfix_plain.eml"]
+)
+@pytest.mark.parametrize("envelope", ["", "MAILER-DAEMON@mx.example.net"], ids=["null", "daemon"])
+async def test_plain_text_bounces_fall_back_too(
+    email_org: EmailOrg, filename: str, envelope: str
+) -> None:
+    org = email_org.org
+    message, sent_id = await announced_by_email(email_org)
+    raw = (TESTDATA / filename).read_bytes().replace(TESTDATA_IDS[0], sent_id.encode())
+    answer = await deliver(email_org.port, raw, envelope)
+    assert answer.startswith("250 "), answer
+    await org.dispatch()
+
+    assert org.providers.sms_to(PHONE) == ["Canvass Saturday 10am"]
+    detail = await email_org.detail(message["id"])
+    assert [(a["channel"], a["status"]) for a in detail["attempts"]] == [
+        ("email", "undelivered"),
+        ("sms", "sent"),
+    ]
+    assert detail["attempts"][0]["error"].startswith("bounced: 5.1.1 ")
+    # Neither the notice nor its sender became a message or a supporter.
+    assert await email_org.count(Supporter) == 1
+    assert await email_org.count(Message) == 1
+
+
+async def test_a_plain_delay_notice_changes_nothing(email_org: EmailOrg) -> None:
+    org = email_org.org
+    message, sent_id = await announced_by_email(email_org)
+    raw = (TESTDATA / "bounce_plain_delayed.eml").read_bytes()
+    answer = await deliver(email_org.port, raw.replace(TESTDATA_IDS[0], sent_id.encode()), "")
+    assert answer.startswith("250 ")
+    await org.dispatch()
+    detail = await email_org.detail(message["id"])
+    assert (detail["channel"], detail["status"]) == ("email", "sent")
+    assert org.providers.sms_to(PHONE) == []
+    assert await email_org.count(Supporter) == 1
+    assert await email_org.count(Message) == 1
+
+
+async def test_mail_from_the_null_sender_is_never_a_message(email_org: EmailOrg) -> None:
+    """MAIL FROM:<> is for notifications: whatever it says, it is neither stored nor
+    acted on (not even a STOP), and its From header does not become a supporter."""
+    raw = (
+        b"From: Someone <someone@example.net>\r\nTo: team@rally.example.org\r\n"
+        b"Subject: Delivery report\r\nMessage-ID: <n1@example.net>\r\n\r\nSTOP\r\n"
+    )
+    answer = await deliver(email_org.port, raw, "")
+    assert answer.startswith("250 ")
+    assert await email_org.count(Supporter) == 0
+    assert await email_org.count(Message) == 0
+    # The same mail from a real envelope sender is someone writing.
+    again = raw.replace(b"<n1@", b"<n2@").replace(b"STOP", b"hello")
+    answer = await deliver(email_org.port, again, "someone@example.net")
+    assert answer.startswith("250 ")
+    assert await email_org.count(Supporter) == 1
+    assert await email_org.count(Message) == 1

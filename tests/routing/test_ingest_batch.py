@@ -14,7 +14,6 @@ from sqlmodel import col, select
 from channels.base import InboundMessage
 from routing.context import AppContext
 from routing.inbound.batch import batcher_for, store_batch, submit
-from routing.inbound.bulk import reactions_are_known
 from storage.models import (
     ConsentEvent,
     Conversation,
@@ -170,12 +169,6 @@ async def test_an_email_saying_stop_in_its_subject_opts_out_inside_a_batch(
     async with ctx.sessions() as session:
         opted = (await session.exec(select(Supporter).where(col(Supporter.opted_out)))).all()
     assert [s.name for s in opted] == ["ada@example.org"]
-
-
-async def test_every_reaction_has_a_batch_trigger() -> None:
-    # A new reaction in routing/automations.REACTIONS needs a trigger in
-    # routing/inbound_bulk.might_react / supporters_with_state, else batches go one by one.
-    assert reactions_are_known()
 
 
 async def sent_sms(ctx: AppContext, sid: str, n: int) -> int:

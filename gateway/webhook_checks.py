@@ -1,0 +1,60 @@
+"""What a parsed webhook event must be for the database to take it: text that UTF-8 can
+encode (no lone surrogate) without NUL characters (PostgreSQL's text refuses them), and
+ids no longer than their columns. A provider never sends anything else; a signed request
+that does is answered 400 before anything is stored, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from typing import Any
+
+from channels.base import WebhookEvent
+
+# Column widths in storage/models.py of what events carry.
+MAX_LENGTHS = {
+    "provider_message_id": 200,
+    "provider_event_id": 200,
+    "address": 320,
+    "error_code": 32,
+    "email_message_id": 998,
+    "in_reply_to": 998,
+}
+
+
+def _bad_text(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _problem(name: str, value: Any) -> str | None:
+    if isinstance(value, str):
+        limit = MAX_LENGTHS.get(name)
+        if limit is not None and len(value) > limit:
+            return f"{name} is longer than {limit} characters"
+        bad = _bad_text(value)
+        return f"{name} {bad}" if bad else None
+    if isinstance(value, tuple):
+        for item in value:
+            found = _problem(name, item)
+            if found:
+                return found
+    elif is_dataclass(value) and not isinstance(value, type):
+        for field in fields(value):
+            found = _problem(field.name, getattr(value, field.name))
+            if found:
+                return found
+    return None
+
+
+def unstorable(events: list[WebhookEvent]) -> str | None:
+    """Why these events cannot be stored as they are, or None when they can."""
+    for event in events:
+        found = _problem(type(event).__name__, event)
+        if found:
+            return found
+    return None
