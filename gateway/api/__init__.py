@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from gateway.api import (
+    announcement_recipients,
     announcements,
     attachments,
     checkins,
@@ -33,6 +34,7 @@ for module in (
     messages,
     attachments,
     announcements,
+    announcement_recipients,
     polls,
     stats,
     saved_replies,

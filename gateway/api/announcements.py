@@ -229,6 +229,14 @@ async def post_cancel(
     stopped like its prompt, even once all its own messages have gone out (then it is
     cancelled while the poll is open or a nudge is queued). Again on a cancelled one: 200,
     the current report."""
+    return await cancel(ctx, session, principal, announcement_id)
+
+
+async def cancel(
+    ctx: GatewayContext, session: AsyncSession, principal: Principal, announcement_id: int
+) -> AnnouncementCancelled:
+    """What POST /announcements/{id}/cancel does (the console's "Cancel" too); nothing
+    left to cancel → 409."""
     announcement = await visible_announcement(session, principal, announcement_id)
     now = ctx.clock()
     # What else the cancel stops, left when its own messages have all gone out.

@@ -8,11 +8,13 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.ids import IdPath
 from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
+from gateway.context import GatewayContext
 from routing.organizing.checkin_schedule import checkin_zone, next_run, parse_local_time, reschedule
 from routing.organizing.checkins import default_inactive_days, inactive_supporters, org_timezone
 from routing.people.supporters import check_timezone
@@ -96,7 +98,7 @@ class InactiveList(BaseModel):
     days: int
 
 
-def public(ctx: Context, checkin: Checkin, team: Team) -> CheckinPublic:
+def public(ctx: GatewayContext, checkin: Checkin, team: Team) -> CheckinPublic:
     assert checkin.id is not None
     org_tz = org_timezone(ctx)
     return CheckinPublic(
@@ -137,6 +139,14 @@ async def query_team(session: SessionDep, principal: Principal, ref: str | None)
 async def create_checkin(
     team: str, body: CheckinCreate, principal: AnyRole, session: SessionDep, ctx: Context
 ) -> CheckinPublic:
+    return await add_checkin(ctx, session, principal, team, body)
+
+
+async def add_checkin(
+    ctx: GatewayContext, session: AsyncSession, principal: Principal, team: str, body: CheckinCreate
+) -> CheckinPublic:
+    """What POST /teams/{team}/checkins does (the console's form too): unknown team → 404,
+    a team lead's other team → 403."""
     found = await find_team(session, team)
     if found is None:
         raise not_found("team")
@@ -211,6 +221,17 @@ async def patch_checkin(
 ) -> CheckinPublic:
     """Change the fields given. A new timezone or time keeps this week's run counted
     (`reschedule`); if the check-in runs at that very moment → 409, nothing changed."""
+    return await update_checkin(ctx, session, principal, checkin_id, body)
+
+
+async def update_checkin(
+    ctx: GatewayContext,
+    session: AsyncSession,
+    principal: Principal,
+    checkin_id: int,
+    body: CheckinPatch,
+) -> CheckinPublic:
+    """What PATCH /checkins/{id} does (the console's edit form too)."""
     checkin = await visible_checkin(session, principal, checkin_id)
     changes = {
         name: value

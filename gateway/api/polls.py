@@ -14,9 +14,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from channels.graphemes import truncate
 from gateway.api.announcement_create import AudienceIn, create_announcement, request_hash
 from gateway.api.ids import IdPath
+from gateway.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    split_page,
+)
 from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
+from gateway.context import GatewayContext
 from routing.organizing.polls import render_poll
 from storage.models import Announcement, Poll, PollAnswer
 
@@ -97,6 +107,17 @@ async def create_poll(
     key: IdempotencyKey = None,
 ) -> PollPublic:
     """Send the question to the audience (kind "poll"); replies are matched to options."""
+    poll, announcement, created = await start_poll(ctx, principal, payload, key)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return public(poll, announcement)
+
+
+async def start_poll(
+    ctx: GatewayContext, principal: Principal, payload: PollCreate, key: str | None
+) -> tuple[Poll, Announcement, bool]:
+    """Create (or replay, by `key`) a poll and fan its question out, as POST /polls does
+    (the console's poll form too); True when it was created now."""
 
     async def add_poll(session: AsyncSession, announcement: Announcement) -> None:
         session.add(
@@ -121,15 +142,37 @@ async def create_poll(
         digest=request_hash("poll", payload),
         on_create=add_poll,
     )
-    if not created:
-        response.status_code = status.HTTP_200_OK
     async with ctx.sessions() as session:
         poll = (
             await session.exec(select(Poll).where(Poll.announcement_id == announcement.id))
         ).first()
     if poll is None:  # unreachable: a plain announcement's key hashes differently (409)
         raise HTTPException(status.HTTP_409_CONFLICT, "this Idempotency-Key was used elsewhere")
-    return public(poll, announcement)
+    return poll, announcement, created
+
+
+@router.get("/polls", response_model=Page[PollPublic])
+async def list_polls(
+    session: SessionDep, principal: AnyRole, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Page[PollPublic]:
+    """Newest first (team leads: their team's polls)."""
+    query = (
+        select(Poll, Announcement)
+        .outerjoin(Announcement, col(Announcement.id) == col(Poll.announcement_id))
+        .order_by(col(Poll.id).desc())
+        .limit(limit + 1)
+    )
+    key = decode_cursor(cursor, (int,))
+    if key is not None:
+        query = query.where(col(Poll.id) < key[0])
+    own = lead_team(principal)
+    if own is not None:
+        query = query.where(Announcement.team_scope_id == own)
+    rows, more = split_page(list((await session.exec(query)).all()), limit)
+    last = rows[-1][0].id if rows and more else None
+    return Page(
+        items=[public(p, a) for p, a in rows], next_cursor=encode_cursor(last) if last else None
+    )
 
 
 async def visible_poll(
@@ -150,9 +193,16 @@ async def visible_poll(
 @router.get("/polls/{poll_id}", response_model=PollResults)
 async def get_poll(poll_id: IdPath, session: SessionDep, principal: AnyRole) -> PollResults:
     poll, announcement = await visible_poll(session, principal, poll_id)
+    return await poll_results(session, poll, announcement)
+
+
+async def poll_results(
+    session: AsyncSession, poll: Poll, announcement: Announcement | None
+) -> PollResults:
+    """The poll with its tally per option and answers per channel."""
     rows = await session.execute(
         select(col(PollAnswer.option_index), col(PollAnswer.channel), func.count())
-        .where(PollAnswer.poll_id == poll_id)
+        .where(PollAnswer.poll_id == poll.id)
         .group_by(col(PollAnswer.option_index), col(PollAnswer.channel))
     )
     options = list(poll.options or [])

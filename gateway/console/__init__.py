@@ -55,8 +55,12 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from gateway.console import (
+    announcement_report,
+    announcements,
+    checkins,
     inbox,
     live,
+    polls,
     saved_replies,
     signin,
     simulator,
@@ -81,6 +85,10 @@ PAGES = (
     supporter_profile,
     supporter_edit,
     teams,
+    announcements,
+    announcement_report,
+    polls,
+    checkins,
     simulator,
 )
 STATIC_MAX_AGE = 365 * 24 * 3600

@@ -34,6 +34,9 @@ class NavLink:
 NAV: list[NavLink] = [
     NavLink("Inbox", "/console/"),
     NavLink("Supporters", "/console/supporters"),
+    NavLink("Announcements", "/console/announcements"),
+    NavLink("Polls", "/console/polls"),
+    NavLink("Check-ins", "/console/checkins"),
     NavLink("Teams", "/console/teams", roles=("admin", "coordinator")),
     NavLink("Saved replies", "/console/saved-replies"),
     NavLink("Simulator", "/console/simulator", demo_only=True),
