@@ -8,14 +8,17 @@ reported "not available", not as a failure."""
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -108,20 +111,32 @@ def sign_in(client: httpx.Client, role: str = "coordinator") -> str:
     return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
 
 
-def sse_candidates(thread: int) -> list[str]:
-    """GET routes under /console/ from the app's own route table; the live stream is one of
-    them (found by probing: the one answering text/event-stream)."""
+def _walk(routes: list[Any], prefix: str = "") -> Iterator[str]:
+    """Every GET path in a route table, through included routers (kept nested by newer
+    FastAPI versions)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from _walk(inner.routes, prefix + getattr(context, "prefix", ""))
+        elif "GET" in (getattr(route, "methods", None) or ()):
+            yield prefix + route.path
+
+
+def sse_candidates(client: httpx.Client) -> list[str]:
+    """Where the live stream may be: the URLs the inbox page points at (a browser's
+    EventSource takes one of them) and the console's GET routes in the app's own route
+    table; `find_sse` probes them for text/event-stream."""
     from gateway.app import create_app
     from gateway.settings import Settings
 
+    inbox = client.get("/console/").text
+    found = [html.unescape(u) for u in re.findall(r'="(/console/[^"]*)"', inbox)]
     app = create_app(Settings(_env_file=None, database_url="sqlite:///:memory:"))  # type: ignore[call-arg]
-    out = []
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        if path.startswith("/console/") and "GET" in (getattr(route, "methods", None) or ()):
-            if "{" not in path:
-                out.append(path)
-    return out
+    found += [p for p in _walk(app.routes) if p.startswith("/console/") and "{" not in p]
+    live = [p for p in dict.fromkeys(found) if "/static/" not in p]
+    # Likely names first: fewer pages rendered before the stream is found.
+    return sorted(live, key=lambda p: not any(w in p for w in ("live", "event", "stream", "sse")))
 
 
 def find_sse(client: httpx.Client, candidates: list[str]) -> str | None:
@@ -169,7 +184,7 @@ def run(report: Report, work: Path, scale: str = "full", sse_path: str | None = 
                     raise RuntimeError(f"{spec.page} answered {page.status}")
                 rest = measure(client, spec.rest.format(**values), samples, key)
                 _page_figures(report, name, page, rest)
-            candidates = [sse_path] if sse_path else sse_candidates(thread)
+            candidates = [sse_path] if sse_path else sse_candidates(client)
             stream = find_sse(client, candidates)
         if stream is None:
             report.notes.append("console: live updates (SSE): not available (no event stream)")
