@@ -10,10 +10,15 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import dispatch, fanout, ingest
+from bench import console, dispatch, fanout, ingest
 from bench.report import Report, write_markdown, write_plot
 from bench.servers import ROOT
 from bench.wrk import have_wrk
+
+BUDGET = 570.0  # seconds for ingest, fan-out and dispatch
+# The console benchmark: building its database the first time (a few minutes, then cached
+# in bench/.data/), the pages and the SSE rounds.
+CONSOLE_SECONDS = 420.0
 
 HISTORY = [
     "Profiled with py-spy (`py-spy record --nonblocking` on `serve` under the ingest load)"
@@ -58,17 +63,31 @@ HISTORY = [
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--budget", type=float, default=570.0, help="seconds for everything")
-    parser.add_argument("--only", choices=["ingest", "fanout", "dispatch"], action="append")
+    parser.add_argument("--budget", type=float, help="seconds for everything")
+    parser.add_argument(
+        "--only", choices=["ingest", "fanout", "dispatch", "console"], action="append"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--scale",
+        choices=sorted(console.seed_scale.SCALES),
+        default="full",
+        help="console: the seeded database (small: a tenth, for a quick run)",
+    )
+    parser.add_argument("--sse-path", help="console: the live-update stream (else found)")
     args = parser.parse_args()
-    deadline = time.monotonic() + args.budget
+    with_console = not args.only or "console" in args.only
+    # The console's share comes on top of what the other benchmarks had, so their figures
+    # (fan-out sizes in particular) do not depend on whether it runs.
+    reserve = CONSOLE_SECONDS if with_console else 0.0
+    deadline = time.monotonic() + (args.budget or BUDGET + reserve)
     report = Report(history=list(HISTORY))
     print(f"load generator: {'wrk' if have_wrk() else 'httpx (wrk not installed)'}", flush=True)
     steps: list[tuple[str, Callable[[Path], None]]] = [
         ("ingest", lambda work: ingest.run(report, work)),
-        ("fanout", lambda work: fanout.run(report, work, deadline - 150)),
+        ("fanout", lambda work: fanout.run(report, work, deadline - 150 - reserve)),
         ("dispatch", lambda work: dispatch.run(report, work)),
+        ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
     ]
     failed = []
     with tempfile.TemporaryDirectory(prefix="rallypoint-bench-") as tmp:

@@ -111,8 +111,18 @@ class TeamMembership(SQLModel, table=True):
     )
 
 
+# The inbox's order, newest activity first (gateway/api/conversations.py sorts by exactly
+# this expression, so the indexes below serve its ORDER BY ... LIMIT without a sort).
+CONVERSATION_ACTIVITY = "coalesce(last_message_at, created_at)"
+
+
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_activity", text(CONVERSATION_ACTIVITY), "id"),
+        # Also the `unread = ?` lookups (unread leads it).
+        Index("ix_conversations_unread_activity", "unread", text(CONVERSATION_ACTIVITY), "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     supporter_id: int = Field(
         sa_column=Column(
@@ -120,7 +130,7 @@ class Conversation(SQLModel, table=True):
         )
     )
     last_message_at: datetime | None = Field(default=None, index=True)
-    unread: bool = Field(default=False, index=True)
+    unread: bool = False  # indexed by ix_conversations_unread_activity
     unread_count: int = 0
     # CONVERSATION_STATUSES; a new inbound message reopens a resolved or snoozed one, and a
     # snoozed one whose `snoozed_until` has passed counts as open (routing/inbox/state.py).
