@@ -78,10 +78,15 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway.keys import create_key
+    from gateway.keys import create_key, parse_duration
 
     try:
-        key = asyncio.run(create_key(settings, role=args.role, team=args.team, name=args.name))
+        expires_in = parse_duration(args.expires_in) if args.expires_in else None
+        key = asyncio.run(
+            create_key(
+                settings, role=args.role, team=args.team, name=args.name, expires_in=expires_in
+            )
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -202,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["admin", "coordinator", "team_lead"])
     create.add_argument("--team", help="team id or name (required for team_lead)")
     create.add_argument("--name", help="a label for the key")
+    create.add_argument("--expires-in", help="refuse the key after this long: 90d, 12h or 2w")
     create.set_defaults(func=cmd_keys_create)
     keys.add_parser("list", help="every key, revoked ones too (never the key itself)").set_defaults(
         func=cmd_keys_list

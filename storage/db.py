@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
@@ -36,6 +38,9 @@ SQLITE_PRAGMAS = (
     "foreign_keys=ON",
     "synchronous=NORMAL",
     "busy_timeout=10000",
+    # Deleted content is overwritten with zeros, not just unlinked: an erased supporter's
+    # bytes leave the file (and, once checkpointed, the WAL; see truncate_wal).
+    "secure_delete=ON",
 )
 
 
@@ -87,3 +92,22 @@ def make_session_factory(
         sync_session_class=SignalingSession,
         info={SIGNAL_KEY: outbox_signal},
     )
+
+
+async def truncate_wal(engine: AsyncEngine) -> None:
+    """SQLite: copy the WAL into the database file and empty it (checkpoint TRUNCATE), so
+    that pages an erasure overwrote are not still readable in the WAL. Waits up to the
+    busy timeout for readers; a no-op on PostgreSQL (where VACUUM does the like)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return
+    path = engine.url.database
+
+    def checkpoint() -> None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        try:
+            apply_sqlite_pragmas(connection)
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            connection.close()
+
+    await asyncio.to_thread(checkpoint)

@@ -5,12 +5,14 @@ from fastapi import APIRouter
 from gateway.api import (
     announcements,
     attachments,
+    audit,
     checkins,
     consent,
     conversations,
     keys,
     messages,
     polls,
+    privacy,
     stats,
     supporters,
     supporters_csv,
@@ -22,6 +24,7 @@ router = APIRouter(prefix="/api/v1")
 # supporters_csv first: its /supporters/export must win over /supporters/{supporter_id}.
 for module in (
     supporters_csv,
+    privacy,
     supporters,
     teams,
     conversations,
@@ -34,5 +37,6 @@ for module in (
     consent,
     keys,
     users,
+    audit,
 ):
     router.include_router(module.router)
