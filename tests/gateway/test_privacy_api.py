@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -129,3 +130,29 @@ async def test_cli_expires_in(
         assert "--expires-in" in capsys.readouterr().err
     audit = await api(client, "GET", "/audit", params={"actor": "cli"})
     assert [i["action"] for i in audit["items"]] == ["key_created"]
+
+
+async def test_json_bodies_over_the_limit_are_refused(make_client: MakeClient) -> None:
+    client = await organizer(make_client, max_json_bytes=2000)
+    small = {"name": "Ann", "tags": ["t" * 50] * 10}
+    assert (await client.post(f"{API}/supporters", json=small)).status_code == 201
+    big = {"name": "Ann", "tags": ["t" * 50] * 60}
+    answer = await client.post(f"{API}/supporters", json=big)
+    assert answer.status_code == 413
+    assert "RALLYPOINT_MAX_JSON_BYTES" in answer.json()["detail"]
+
+    async def streamed() -> AsyncIterator[bytes]:
+        yield b'{"name": "Bo", "tags": ['
+        for _ in range(100):
+            yield b'"' + b"t" * 50 + b'",'
+        yield b'"t"]}'
+
+    answer = await client.post(
+        f"{API}/supporters", content=streamed(), headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 413
+    assert [s["name"] for s in (await api(client, "GET", "/supporters"))["items"]] == ["Ann"]
+    # A CSV import (multipart) has its own limit.
+    rows = "".join(f"P{i},+1415555{i:04d}\n" for i in range(200)).encode()
+    files = {"file": ("s.csv", b"name,phone\n" + rows, "text/csv")}
+    assert (await api(client, "POST", "/supporters/import", files=files))["created"] == 200
