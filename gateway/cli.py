@@ -107,10 +107,11 @@ def cmd_keys_list(settings: Settings, _args: argparse.Namespace) -> int:
     """One tab-separated line per key, revoked ones too; never the key or its hash."""
     from gateway.keys import all_keys
 
-    print("id\trole\tteam\tname\tprefix\tcreated_at\tlast_used_at\trevoked_at")
+    print("id\trole\tteam\tname\tprefix\tcreated_at\tlast_used_at\trevoked_at\texpires_at")
     for row, team in asyncio.run(all_keys(settings)):
         columns = (row.id, row.role, team, row.name, row.prefix, row.created_at)
-        print("\t".join(_cell(v) for v in (*columns, row.last_used_at, row.revoked_at)))
+        times = (row.last_used_at, row.revoked_at, row.expires_at)
+        print("\t".join(_cell(v) for v in (*columns, *times)))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from typing import Any
 
@@ -15,6 +16,7 @@ from storage.outbox_signal import SIGNAL_KEY, OutboxSignal, SignalingSession
 from storage.quiet_log import quiet_driver_logs
 
 SessionFactory = async_sessionmaker[AsyncSession]
+log = logging.getLogger(__name__)
 
 
 def async_url(url: str) -> str:
@@ -94,20 +96,25 @@ def make_session_factory(
     )
 
 
-async def truncate_wal(engine: AsyncEngine) -> None:
+async def truncate_wal(engine: AsyncEngine) -> bool:
     """SQLite: copy the WAL into the database file and empty it (checkpoint TRUNCATE), so
     that pages an erasure overwrote are not still readable in the WAL. Waits up to the
-    busy timeout for readers; a no-op on PostgreSQL (where VACUUM does the like)."""
+    busy timeout for readers; False (logged) when a reader held it back, so the next
+    checkpoint finishes the job. A no-op on PostgreSQL (README "Privacy": VACUUM)."""
     if engine.dialect.name != "sqlite" or not engine.url.database:
-        return
+        return True
     path = engine.url.database
 
-    def checkpoint() -> None:
+    def checkpoint() -> bool:
         connection = sqlite3.connect(path, isolation_level=None)
         try:
             apply_sqlite_pragmas(connection)
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         finally:
             connection.close()
+        return not busy
 
-    await asyncio.to_thread(checkpoint)
+    done = await asyncio.to_thread(checkpoint)
+    if not done:
+        log.warning("WAL checkpoint (TRUNCATE) held back by a reader; the next one finishes it")
+    return done

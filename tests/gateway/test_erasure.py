@@ -27,6 +27,7 @@ from storage.models import (
     Supporter,
     SupporterAddress,
 )
+from storage.sqlite_lane import SqliteLane
 from tests.channels.twilio_case import SETTINGS, signed_post, sms_form
 from tests.conftest import bearer, new_key
 
@@ -220,3 +221,18 @@ def test_erasure_knows_every_reference() -> None:
         if fk.column.table.name in ("supporters", "conversations", "messages")
     }
     assert references == HANDLED_REFERENCES
+
+
+async def test_every_sqlite_connection_deletes_securely(make_client: MakeClient) -> None:
+    """The engine's connections and the ingest lane's overwrite deleted content."""
+    client = await organizer(make_client)
+    ctx = client.ctx  # type: ignore[attr-defined]
+    if ctx.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
+    async with ctx.engine.connect() as connection:
+        assert (await connection.exec_driver_sql("PRAGMA secure_delete")).scalar() == 1
+    lane = SqliteLane(str(database_files(client)[0]))
+    try:
+        assert await lane.run(lambda c: c.execute("PRAGMA secure_delete").fetchone()[0]) == 1
+    finally:
+        await lane.aclose()

@@ -121,6 +121,10 @@ async def test_cli_expires_in(
         row = (await session.exec(select(ApiKey).where(ApiKey.prefix == key[:8]))).one()
     assert row.expires_at is not None
     assert timedelta(days=90) <= row.expires_at - made_at < timedelta(days=90, minutes=1)
+    assert await asyncio.to_thread(main, ["keys", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].endswith("\texpires_at")
+    assert listed[-1].endswith("\t" + row.expires_at.isoformat(timespec="seconds"))
     clock.set(row.expires_at - timedelta(seconds=1))
     assert (await client.get(f"{API}/teams", headers=bearer(key))).status_code == 200
     clock.set(row.expires_at)
