@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from channels.registry import build_registry
 from gateway import api, console, webhooks
+from gateway.api.body_limit import JsonBodyLimit
 from gateway.auth import hash_key
 from gateway.background import background_services
 from gateway.channel_configs import channel_configs
@@ -137,6 +138,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
     app.include_router(webhooks.router)
     app.include_router(api.router)
     console.install(app)

@@ -81,6 +81,8 @@ async def authenticate(
         if row.role == "team_lead" and row.team_id is None:  # its team was deleted
             raise unauthorized
         now = ctx.clock()
+        if row.expires_at is not None and now >= row.expires_at:
+            raise unauthorized
         if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
             await session.exec(
                 update(ApiKey).where(col(ApiKey.id) == row.id).values(last_used_at=now)

@@ -1,4 +1,5 @@
-"""Work that runs beside the HTTP server: the dispatcher and the inbound SMTP listener."""
+"""Work that runs beside the HTTP server: the dispatcher, the inbound SMTP listener, the
+check-in scheduler, retention (RALLYPOINT_RETENTION_DAYS) and fan-out resumption."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ def background_services(ctx: GatewayContext) -> list[BackgroundService]:
         from gateway.checkin_scheduler import CheckinScheduler
 
         services.append(CheckinScheduler(ctx))
+    if ctx.settings.retention_days is not None:
+        from gateway.retention import RetentionService
+
+        services.append(RetentionService(ctx))
     from routing.outbound.fanout import FanoutService
 
     # Resumes announcement fan-outs a stop or crash left half done.

@@ -83,10 +83,15 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway.keys import create_key
+    from gateway.keys import create_key, parse_duration
 
     try:
-        key = asyncio.run(create_key(settings, role=args.role, team=args.team, name=args.name))
+        expires_in = parse_duration(args.expires_in) if args.expires_in else None
+        key = asyncio.run(
+            create_key(
+                settings, role=args.role, team=args.team, name=args.name, expires_in=expires_in
+            )
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -107,10 +112,11 @@ def cmd_keys_list(settings: Settings, _args: argparse.Namespace) -> int:
     """One tab-separated line per key, revoked ones too; never the key or its hash."""
     from gateway.keys import all_keys
 
-    print("id\trole\tteam\tname\tprefix\tcreated_at\tlast_used_at\trevoked_at")
+    print("id\trole\tteam\tname\tprefix\tcreated_at\tlast_used_at\trevoked_at\texpires_at")
     for row, team in asyncio.run(all_keys(settings)):
         columns = (row.id, row.role, team, row.name, row.prefix, row.created_at)
-        print("\t".join(_cell(v) for v in (*columns, row.last_used_at, row.revoked_at)))
+        times = (row.last_used_at, row.revoked_at, row.expires_at)
+        print("\t".join(_cell(v) for v in (*columns, *times)))
     return 0
 
 
@@ -214,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["admin", "coordinator", "team_lead"])
     create.add_argument("--team", help="team id or name (required for team_lead)")
     create.add_argument("--name", help="a label for the key")
+    create.add_argument("--expires-in", help="refuse the key after this long: 90d, 12h or 2w")
     create.set_defaults(func=cmd_keys_create)
     keys.add_parser("list", help="every key, revoked ones too (never the key itself)").set_defaults(
         func=cmd_keys_list

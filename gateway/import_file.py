@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.audit import record
 from gateway.settings import Settings
 from routing.people.importer import ImportFileError, ImportSummary, import_csv
 from storage.clock import utcnow
@@ -25,12 +26,23 @@ async def import_file(settings: Settings, path: str, *, team: str | None = None)
                 raise ImportFileError(f"no team {team!r}")
             lead_team_id = found.id
         with open(path, "rb") as stream:  # noqa: ASYNC230 - a local file, read in chunks
-            return await import_csv(
+            summary = await import_csv(
                 sessions,
                 stream,
                 clock=utcnow,
                 default_region=settings.default_region,
                 lead_team_id=lead_team_id,
+                erasure_key=settings.erasure_key,
             )
+        async with sessions() as session:
+            record(
+                session,
+                "supporters_imported",
+                at=utcnow(),
+                actor="cli",
+                target=summary.audit_target(),
+            )
+            await session.commit()
+        return summary
     finally:
         await engine.dispose()

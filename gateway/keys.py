@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.audit import record
 from gateway.auth import ROLES, generate_key, hash_key
 from gateway.settings import Settings
 from storage.clock import utcnow
@@ -47,6 +49,7 @@ def make_key(
     team_id: int | None = None,
     name: str | None = None,
     now: datetime | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A key row (not yet added) and the key itself, which is never stored."""
     check_role_team(role, team_id is not None)
@@ -58,6 +61,7 @@ def make_key(
         team_id=team_id,
         name=name,
         created_at=now or utcnow(),
+        expires_at=expires_at,
     )
     return row, key
 
@@ -68,9 +72,10 @@ async def insert_key(
     role: str,
     team_id: int | None = None,
     name: str | None = None,
+    expires_at: datetime | None = None,
 ) -> str:
     """Add a key row (no commit) and return the key itself, which is never stored."""
-    row, key = make_key(role=role, team_id=team_id, name=name)
+    row, key = make_key(role=role, team_id=team_id, name=name, expires_at=expires_at)
     session.add(row)
     return key
 
@@ -131,8 +136,25 @@ async def cli_session(settings: Settings) -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
+_DURATION = re.compile(r"([1-9][0-9]{0,4})([hdw])")
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90d`, `12h` or `2w` as a timedelta; ValueError otherwise."""
+    found = _DURATION.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(f"--expires-in: {text!r} is not a duration like 90d, 12h or 2w")
+    return timedelta(**{_UNITS[found[2]]: int(found[1])})
+
+
 async def create_key(
-    settings: Settings, *, role: str, team: str | None = None, name: str | None = None
+    settings: Settings,
+    *,
+    role: str,
+    team: str | None = None,
+    name: str | None = None,
+    expires_in: timedelta | None = None,
 ) -> str:
     check_role_team(role, team is not None)  # before the database is opened or migrated
     async with cli_session(settings) as session:
@@ -142,7 +164,12 @@ async def create_key(
             if found is None:
                 raise ValueError(f"no team {team!r}")
             team_id = found.id
-        key = await insert_key(session, role=role, team_id=team_id, name=name)
+        now = utcnow()
+        expires_at = now + expires_in if expires_in is not None else None
+        row, key = make_key(role=role, team_id=team_id, name=name, now=now, expires_at=expires_at)
+        session.add(row)
+        await session.flush()
+        record(session, "key_created", at=now, actor="cli", target=f"key:{row.id}")
         await session.commit()
         return key
 
@@ -157,5 +184,7 @@ async def revoke(settings: Settings, key_id: int) -> tuple[ApiKey, bool]:
     async with cli_session(settings) as session:
         now = utcnow()
         row = await revoke_key(session, key_id, now)
+        if row.revoked_at == now:
+            record(session, "key_revoked", at=now, actor="cli", target=f"key:{row.id}")
         await session.commit()
         return row, row.revoked_at == now

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
         "off", validation_alias=_env("RALLYPOINT_INBOUND_SMTP_SENDER_AUTH")
     )
     default_region: str | None = Field(None, validation_alias=_env("RALLYPOINT_DEFAULT_REGION"))
+    # The key of the do-not-contact list's hashes (routing/people/do_not_contact.py); unset:
+    # a key the server generates once and keeps in the database.
+    erasure_key: str | None = Field(None, validation_alias=_env("RALLYPOINT_ERASURE_KEY"))
+    # Message bodies, raw payloads and attachments' metadata older than this many days are
+    # deleted in the background (gateway/retention.py); None keeps them.
+    retention_days: int | None = Field(
+        None, ge=1, validation_alias=_env("RALLYPOINT_RETENTION_DAYS")
+    )
+    # JSON request bodies on /api/v1 larger than this are refused with 413.
+    max_json_bytes: int = Field(1_048_576, ge=1, validation_alias=_env("RALLYPOINT_MAX_JSON_BYTES"))
     max_attempts: int = Field(6, ge=1, validation_alias=_env("RALLYPOINT_MAX_ATTEMPTS"))
     # Whether `serve` runs the dispatcher in-process (the embedded default does).
     run_dispatcher: bool = Field(True, validation_alias=_env("RALLYPOINT_RUN_DISPATCHER"))

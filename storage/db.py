@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
@@ -13,6 +16,7 @@ from storage.outbox_signal import SIGNAL_KEY, OutboxSignal, SignalingSession
 from storage.quiet_log import quiet_driver_logs
 
 SessionFactory = async_sessionmaker[AsyncSession]
+log = logging.getLogger(__name__)
 
 
 def async_url(url: str) -> str:
@@ -36,6 +40,9 @@ SQLITE_PRAGMAS = (
     "foreign_keys=ON",
     "synchronous=NORMAL",
     "busy_timeout=10000",
+    # Deleted content is overwritten with zeros, not just unlinked: an erased supporter's
+    # bytes leave the file (and, once checkpointed, the WAL; see truncate_wal).
+    "secure_delete=ON",
 )
 
 
@@ -90,3 +97,27 @@ def make_session_factory(
         sync_session_class=SignalingSession,
         info={SIGNAL_KEY: outbox_signal},
     )
+
+
+async def truncate_wal(engine: AsyncEngine) -> bool:
+    """SQLite: copy the WAL into the database file and empty it (checkpoint TRUNCATE), so
+    that pages an erasure overwrote are not still readable in the WAL. Waits up to the
+    busy timeout for readers; False (logged) when a reader held it back, so the next
+    checkpoint finishes the job. A no-op on PostgreSQL (README "Privacy": VACUUM)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return True
+    path = engine.url.database
+
+    def checkpoint() -> bool:
+        connection = sqlite3.connect(path, isolation_level=None)
+        try:
+            apply_sqlite_pragmas(connection)
+            busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            connection.close()
+        return not busy
+
+    done = await asyncio.to_thread(checkpoint)
+    if not done:
+        log.warning("WAL checkpoint (TRUNCATE) held back by a reader; the next one finishes it")
+    return done

@@ -301,6 +301,8 @@ class ApiKey(SQLModel, table=True):
     # Written at most once a minute per key (gateway/auth.py), not on every request.
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    # Refused from this moment on (None: never expires).
+    expires_at: datetime | None = None
 
 
 class ConsentEvent(SQLModel, table=True):
@@ -450,3 +452,37 @@ class SavedReply(SQLModel, table=True):
     created_by: str | None = Field(default=None, max_length=200)
     created_at: datetime
     updated_at: datetime
+
+
+class DoNotContact(SQLModel, table=True):
+    """An erased supporter's opted-out address, as a keyed hash only (routing/people/erasure):
+    a later inbound or import of that address is created opted out."""
+
+    __tablename__ = "do_not_contact"
+    address_hash: str = Field(primary_key=True, max_length=64)
+    created_at: datetime
+
+
+class ErasedDelivery(SQLModel, table=True):
+    """Counts an announcement's report keeps for messages erased with their supporter."""
+
+    __tablename__ = "erased_deliveries"
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "status", "channel", name="uq_erased_delivery"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = _fk("announcements.id", index=False)
+    status: str = Field(max_length=16)
+    channel: str | None = Field(default=None, max_length=16)
+    count: int = 0
+    segments: int = 0
+
+
+class ServerSecret(SQLModel, table=True):
+    """A secret the server generated once for itself (e.g. the do-not-contact hash key when
+    RALLYPOINT_ERASURE_KEY is unset)."""
+
+    __tablename__ = "server_secrets"
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=200)
+    created_at: datetime

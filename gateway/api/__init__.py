@@ -6,6 +6,7 @@ from gateway.api import (
     announcement_recipients,
     announcements,
     attachments,
+    audit,
     checkins,
     consent,
     conversation_actions,
@@ -13,6 +14,7 @@ from gateway.api import (
     keys,
     messages,
     polls,
+    privacy,
     saved_replies,
     stats,
     supporter_tags,
@@ -26,6 +28,7 @@ router = APIRouter(prefix="/api/v1")
 # supporters_csv first: its /supporters/export must win over /supporters/{supporter_id}.
 for module in (
     supporters_csv,
+    privacy,
     supporter_tags,
     supporters,
     teams,
@@ -42,5 +45,6 @@ for module in (
     consent,
     keys,
     users,
+    audit,
 ):
     router.include_router(module.router)

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Message
+from storage.models import ErasedDelivery, Message
 
 MAX_FAILURES = 100
 NO_CHANNEL = "none"  # skipped (opted out) or unreachable: no channel was chosen
@@ -35,9 +35,20 @@ async def delivery_report(session: AsyncSession, announcement_id: int) -> Delive
         .where(mine)
         .group_by(col(Message.status), col(Message.channel))
     )
+    # Messages erased with their supporter still count (routing/people/erasure.py).
+    erased = (
+        await session.execute(
+            select(
+                col(ErasedDelivery.status),
+                col(ErasedDelivery.channel),
+                col(ErasedDelivery.count),
+                col(ErasedDelivery.segments),
+            ).where(col(ErasedDelivery.announcement_id) == announcement_id)
+        )
+    ).all()
     counts: dict[str, int] = {}
     by_channel: dict[str, dict[str, int]] = {}
-    for status, channel, n in grouped:
+    for status, channel, n in [*grouped, *((s, c, n) for s, c, n, _ in erased)]:
         counts[status] = counts.get(status, 0) + n
         per = by_channel.setdefault(channel or NO_CHANNEL, {})
         per[status] = per.get(status, 0) + n
@@ -63,7 +74,7 @@ async def delivery_report(session: AsyncSession, announcement_id: int) -> Delive
     return DeliveryReport(
         counts=counts,
         by_channel=by_channel,
-        segments=int(segments),
+        segments=int(segments) + sum(int(seg) for *_, seg in erased),
         failures=[
             Failure(message_id=i, supporter_id=s, channel=c, status=st, error=e)
             for i, s, c, st, e in failed

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from gateway.api.ids import IdPath
 from gateway.api.pagination import (
@@ -23,6 +23,7 @@ from gateway.api.pagination import (
 from gateway.api.problems import errors
 from gateway.api.schemas_supporters import TeamRef
 from gateway.api.scope import SessionDep
+from gateway.audit import record, request_ip
 from gateway.auth import ROLES, Admin, Context
 from gateway.keys import KeyNotFound, LastAdminKey, list_keys, make_key, revoke_key
 from storage.models import ApiKey
@@ -35,6 +36,9 @@ class KeyCreate(BaseModel):
     role: str = Field(pattern="^(" + "|".join(ROLES) + ")$")
     team: str | int | None = Field(None, description="team id or name; team_lead keys only")
     name: str | None = Field(None, max_length=200, description="a label for the key")
+    expires_at: AwareDatetime | None = Field(
+        None, description="refused from this moment on (with a time zone); null: never"
+    )
 
     @model_validator(mode="after")
     def _team_for_team_leads(self) -> KeyCreate:
@@ -52,6 +56,7 @@ class KeyPublic(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
 
 
 class KeyCreated(KeyPublic):
@@ -68,6 +73,7 @@ def public(row: ApiKey, team: str | None) -> KeyPublic:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        expires_at=row.expires_at,
     )
 
 
@@ -90,7 +96,7 @@ async def get_keys(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
 async def create_key(
-    body: KeyCreate, _principal: Admin, ctx: Context, session: SessionDep
+    body: KeyCreate, request: Request, principal: Admin, ctx: Context, session: SessionDep
 ) -> KeyCreated:
     team = None
     if body.team is not None:
@@ -99,10 +105,18 @@ async def create_key(
             raise RequestValidationError(
                 [{"loc": ("body", "team"), "msg": f"no team {body.team!r}", "type": "value_error"}]
             )
+    now = ctx.clock()
     row, key = make_key(
-        role=body.role, team_id=team.id if team else None, name=body.name, now=ctx.clock()
+        role=body.role,
+        team_id=team.id if team else None,
+        name=body.name,
+        now=now,
+        expires_at=body.expires_at,
     )
     session.add(row)
+    await session.flush()
+    actor, ip = principal.label, request_ip(request)
+    record(session, "key_created", at=now, actor=actor, target=f"key:{row.id}", ip=ip)
     await session.commit()
     return KeyCreated(**public(row, team.name if team else None).model_dump(), key=key)
 
@@ -113,14 +127,18 @@ async def create_key(
     responses=errors({409: "the last active admin key cannot be revoked"}),
 )
 async def delete_key(
-    key_id: IdPath, _principal: Admin, ctx: Context, session: SessionDep
+    key_id: IdPath, request: Request, principal: Admin, ctx: Context, session: SessionDep
 ) -> Response:
     """Revoke: the key is refused from its next request on; its row stays, listed as revoked."""
+    now = ctx.clock()
     try:
-        await revoke_key(session, key_id, ctx.clock())
+        row = await revoke_key(session, key_id, now)
     except KeyNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such key") from exc
     except LastAdminKey as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if row.revoked_at == now:
+        actor, ip = principal.label, request_ip(request)
+        record(session, "key_revoked", at=now, actor=actor, target=f"key:{key_id}", ip=ip)
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

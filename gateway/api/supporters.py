@@ -139,6 +139,7 @@ async def create(
             now=ctx.clock(),
             default_region=ctx.settings.default_region,
             lead_team_id=lead_team(principal),
+            erasure_key=ctx.settings.erasure_key,
         )
         await session.commit()
     return await supporter_view(session, supporter)
@@ -214,6 +215,7 @@ async def patch(
             now=ctx.clock(),
             default_region=ctx.settings.default_region,
             lead_team_id=lead_team(principal),
+            erasure_key=ctx.settings.erasure_key,
         )
         await session.commit()
     return await supporter_view(session, supporter)

@@ -17,6 +17,7 @@ from starlette.types import Message
 from gateway.api.problems import errors
 from gateway.api.schemas_supporters import ImportSummary
 from gateway.api.scope import lead_team, supporter_scope
+from gateway.audit import record, request_ip
 from gateway.auth import AnyRole, Context, Principal
 from gateway.context import GatewayContext
 from routing.people.csv_formulas import escape_cell
@@ -93,11 +94,13 @@ async def run_import(
         clock=ctx.clock,
         default_region=ctx.settings.default_region,
         lead_team_id=lead_team(principal),
+        erasure_key=ctx.settings.erasure_key,
     )
 
 
 async def import_supporters(
     file: Annotated[UploadFile, File(description="CSV, UTF-8, header row")],
+    request: Request,
     principal: AnyRole,
     ctx: Context,
 ) -> ImportSummary:
@@ -106,6 +109,16 @@ async def import_supporters(
         summary = await run_import(file, principal, ctx)
     except ImportFileError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    async with ctx.sessions() as session:
+        record(
+            session,
+            "supporters_imported",
+            at=ctx.clock(),
+            actor=principal.label,
+            target=summary.audit_target(),
+            ip=request_ip(request),
+        )
+        await session.commit()
     return ImportSummary(**summary.as_dict())
 
 

@@ -165,6 +165,7 @@ async def save(
             now=ctx.clock(),
             default_region=ctx.settings.default_region,
             lead_team_id=lead_team(user.principal),
+            erasure_key=ctx.settings.erasure_key,
         )
         await session.commit()
     except FieldError as exc:

@@ -121,6 +121,7 @@ async def add_to_team(
             now=request.app.state.ctx.clock(),
             default_region=request.app.state.ctx.settings.default_region,
             lead_team_id=lead_team(user.principal),
+            erasure_key=request.app.state.ctx.settings.erasure_key,
         )
     except FieldError as exc:
         await session.rollback()

@@ -26,6 +26,7 @@ from routing.inbound.fast_way import Known, match, person_key, slow_people
 from routing.inbound.store import store_inbound
 from routing.organizing.reactions import AWAITING, awaiting_params
 from routing.people.addresses import PHONE_CHANNELS
+from routing.people.do_not_contact import barred
 from storage.models import Conversation, Message, Supporter, SupporterAddress
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
@@ -104,7 +105,10 @@ async def store_inbound_many(
     # Whoever an automation might act on goes the one-by-one way, all of their messages.
     ids = {sid for _, sid in matched.values() if sid is not None}
     awaited = await awaited_supporters(session, ids, now)
-    people = slow_people([events[i] for i in fresh], known, awaited, ctx.settings)
+    # New senders on the do-not-contact list are created opted out, one by one.
+    new = [(events[i].channel, events[i].address) for i in fresh if matched[i][1] is None]
+    listed = await barred(session, ctx.settings.erasure_key, new, now)
+    people = slow_people([events[i] for i in fresh], known, awaited, ctx.settings, listed)
     slow: list[int] = []
     fast: list[int] = []
     for i in fresh:

@@ -50,10 +50,12 @@ def slow_people(
     known: Known,
     awaited: Collection[int],
     settings: RoutingSettings,
+    barred: Collection[tuple[str, str]] = (),
 ) -> set[str]:
     """The people (`person_key`) whose messages must all be stored one by one: one of
-    their messages might set off an automation or needs `store_inbound` itself, or an
-    automation waits on them (`awaited`: supporter ids)."""
+    their messages might set off an automation or needs `store_inbound` itself, an
+    automation waits on them (`awaited`: supporter ids), or they are new and on the
+    do-not-contact list (`barred`: (channel, address); created opted out there)."""
     slow: set[str] = set()
     for event in events:
         key = person_key(event)
@@ -62,6 +64,7 @@ def slow_people(
         supporter_id = match(known, event)[1]
         if (
             (supporter_id is not None and supporter_id in awaited)
+            or (supporter_id is None and (event.channel, event.address) in barred)
             or stored_one_by_one(event)
             or might_react(Arrival(event, settings))
         ):
@@ -87,6 +90,7 @@ def fast_requests(
     awaited: Collection[int],
     attempts: Collection[tuple[str | None, str | None]],
     settings: RoutingSettings,
+    barred: Collection[tuple[str, str]] = (),
 ) -> list[bool]:
     """Per request, whether ALL of it may be stored set-based: plain inbound messages (no
     automation, see `slow_people`) and plain progress (`is_plain`) on `attempts` we store.
@@ -97,7 +101,7 @@ def fast_requests(
     """
     inbound = [e for events in requests for e in events if isinstance(e, InboundMessage)]
     slow: set[Key] = {("other",)}
-    slow |= {("person", p) for p in slow_people(inbound, known, awaited, settings)}
+    slow |= {("person", p) for p in slow_people(inbound, known, awaited, settings, barred)}
     for events in requests:
         for event in events:
             if isinstance(event, StatusUpdate):

@@ -43,6 +43,8 @@ from routing.inbound.fast_way import Known, fast_requests, match
 from routing.inbound.store import IngestReport
 from routing.organizing.reactions import AWAITING, awaiting_params
 from routing.people.addresses import PHONE_CHANNELS
+from routing.people.do_not_contact import SECRET_NAME, hashes_of
+from storage.models import DoNotContact, ServerSecret
 from storage.sqlite_lane import Rows, Statement
 
 
@@ -56,6 +58,10 @@ _ADDRESS_ROWS = Rows(ADDRESSES)
 _CONVERSATION_ROWS = Rows(CONVERSATIONS)
 _MESSAGE_ROWS = Rows(MESSAGES)
 _EVENT_ROWS = Rows(EVENTS)
+_DNC = DoNotContact.__table__  # type: ignore[attr-defined]
+_SECRETS = ServerSecret.__table__  # type: ignore[attr-defined]
+_SECRET = Statement(select(_SECRETS.c.value).where(_SECRETS.c.name == bindparam("name")))
+_LISTED = Statement(select(_DNC.c.address_hash).where(_DNC.c.address_hash.in_(_ids("hashes"))))
 # Both columns of the unique (channel, provider_message_id) indexes, or they are scanned.
 _EXISTING = Statement(
     select(MESSAGES.c.channel, MESSAGES.c.provider_message_id).where(
@@ -140,7 +146,8 @@ def store_batch_on_lane(
     known = _known_addresses(cursor, inbound)
     awaited = _awaited(cursor, {match(known, e)[1] for e in inbound}, now)
     attempts = _attempts(cursor, updates)
-    fast = fast_requests(requests, known, awaited, attempts.keys(), ctx.settings)
+    listed = _barred(cursor, ctx.settings.erasure_key, inbound, known)
+    fast = fast_requests(requests, known, awaited, attempts.keys(), ctx.settings, listed)
     reports: list[IngestReport | None] = [IngestReport() if is_fast else None for is_fast in fast]
     fresh: list[tuple[int, InboundMessage]] = []
     plain: list[tuple[int, StatusUpdate]] = []
@@ -178,6 +185,27 @@ def _by_provider_id(
         channels=sorted({e.channel for e in events}),
         provider_ids=sorted({e.provider_message_id for e in events}),
     ).fetchall()
+
+
+def _barred(
+    cursor: sqlite3.Cursor,
+    configured: str | None,
+    events: Sequence[InboundMessage],
+    known: Known,
+) -> set[tuple[str, str]]:
+    """As `do_not_contact.barred`, for the batch's new senders."""
+    new = {(e.channel, e.address) for e in events if match(known, e)[1] is None}
+    if not new:
+        return set()
+    if configured:
+        key = configured.encode()
+    else:
+        row = _SECRET.execute(cursor, name=SECRET_NAME).fetchone()
+        if row is None:
+            return set()
+        key = str(row[0]).encode()
+    by_hash = hashes_of(key, new)
+    return {by_hash[r[0]] for r in _LISTED.execute(cursor, hashes=sorted(by_hash))}
 
 
 def _existing_messages(

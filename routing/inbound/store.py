@@ -23,6 +23,7 @@ from routing.organizing import reactions as automations
 from routing.organizing.automation import Inbound
 from routing.people.addresses import PHONE_CHANNELS
 from routing.people.consent import record_consent
+from routing.people.do_not_contact import bar_if_listed
 from routing.people.merge import is_throwaway, merge_supporter
 from storage.models import Message, Supporter, SupporterAddress
 from storage.queries import conversation_for
@@ -93,9 +94,16 @@ async def find_address(
 
 
 async def resolve_supporter(
-    session: AsyncSession, channel: str, address: str, name: str | None, now: datetime
+    session: AsyncSession,
+    channel: str,
+    address: str,
+    name: str | None,
+    now: datetime,
+    *,
+    erasure_key: str | None = None,
 ) -> tuple[Supporter, SupporterAddress]:
-    """The supporter holding `address`, or a new one marked as having written first."""
+    """The supporter holding `address`, or a new one marked as having written first (opted
+    out when the address is on the do-not-contact list: erased before, opted out)."""
     row = await find_address(session, channel, address)
     if row is not None and row.channel == channel:
         supporter = await session.get(Supporter, row.supporter_id)
@@ -115,6 +123,10 @@ async def resolve_supporter(
     new_row = SupporterAddress(supporter_id=supporter.id, channel=channel, address=address)
     session.add(new_row)
     await session.flush()
+    if row is None:
+        await bar_if_listed(
+            session, supporter, [(channel, address)], erasure_key=erasure_key, now=now
+        )
     return supporter, new_row
 
 
@@ -209,7 +221,12 @@ async def store_inbound(
     acts = event.sender_verified is not False
     linked = await link_telegram_chat(session, event, now) if acts else None
     supporter, address = linked or await resolve_supporter(
-        session, event.channel, event.address, event.profile_name, now
+        session,
+        event.channel,
+        event.address,
+        event.profile_name,
+        now,
+        erasure_key=ctx.settings.erasure_key,
     )
     assert supporter.id is not None
     convo = await conversation_for(session, supporter.id, now)

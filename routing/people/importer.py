@@ -58,6 +58,10 @@ class ImportSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"created": self.created, "updated": self.updated, "rejected": self.rejected}
 
+    def audit_target(self) -> str:
+        """What the audit trail says of an import: counts only, no names or numbers."""
+        return f"created={self.created} updated={self.updated} rejected={len(self.rejected)}"
+
 
 def check_utf8(stream: IO[bytes]) -> None:
     """Read the whole file once, in chunks, so a bad byte fails the import before any write."""
@@ -108,6 +112,7 @@ async def import_csv(
     clock: Callable[[], datetime],
     default_region: str | None,
     lead_team_id: int | None = None,
+    erasure_key: str | None = None,
 ) -> ImportSummary:
     """Import every row of `stream`; raise ImportFileError when the file itself is unusable."""
     check_utf8(stream)
@@ -122,6 +127,7 @@ async def import_csv(
                         now=clock(),
                         default_region=default_region,
                         lead_team_id=lead_team_id,
+                        erasure_key=erasure_key,
                     )
             except RowRejected as exc:
                 summary.rejected.append({"row": number, "reason": str(exc)})
@@ -143,6 +149,7 @@ async def import_row(
     now: datetime,
     default_region: str | None,
     lead_team_id: int | None,
+    erasure_key: str | None = None,
 ) -> bool:
     """Create or update the supporter one row describes; True when created."""
     columns = [c for c in ADDRESS_COLUMNS if row.get(c)]
@@ -176,6 +183,7 @@ async def import_row(
                 default_region=default_region,
                 source="import",
                 lead_team_id=lead_team_id,
+                erasure_key=erasure_key,
             )
             return True
         supporter_id = owners.pop()
@@ -195,6 +203,7 @@ async def import_row(
             now=now,
             default_region=default_region,
             lead_team_id=lead_team_id,
+            erasure_key=erasure_key,
         )
         return False
     except FieldError as exc:

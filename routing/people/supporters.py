@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import ALL_CHANNELS
 from routing.people.addresses import PHONE_CHANNELS, InvalidAddress, normalize_address
+from routing.people.do_not_contact import bar_if_listed
 from storage.models import Supporter, SupporterAddress, SupporterTag, Team, TeamMembership
 from storage.queries import find_team
 
@@ -156,8 +157,10 @@ async def create_supporter(
     default_region: str | None,
     source: str = "api",
     lead_team_id: int | None = None,
+    erasure_key: str | None,
 ) -> Supporter:
-    """Add a supporter (flushed, not committed). `lead_team_id`: acting as that team's lead."""
+    """Add a supporter (flushed, not committed). `lead_team_id`: acting as that team's lead.
+    An address on the do-not-contact list makes them opted out (`erasure_key`: its key)."""
     supporter = Supporter(name=fields["name"], source=source, created_at=now, updated_at=now)
     await _validate(session, fields, None, default_region, lead_team_id)
     session.add(supporter)
@@ -166,6 +169,7 @@ async def create_supporter(
     if lead_team_id is not None:
         given["teams"] = [*(given.get("teams") or []), lead_team_id]
     await _apply(session, supporter, given, default_region, lead_team_id)
+    await _listed(session, supporter, fields, default_region, erasure_key, now)
     return supporter
 
 
@@ -177,14 +181,29 @@ async def update_supporter(
     now: datetime,
     default_region: str | None,
     lead_team_id: int | None = None,
+    erasure_key: str | None,
 ) -> Supporter:
     """Replace the given fields (an address list replaces the address set)."""
     await _validate(session, fields, supporter.id, default_region, lead_team_id)
     await _apply(session, supporter, fields, default_region, lead_team_id)
+    await _listed(session, supporter, fields, default_region, erasure_key, now)
     supporter.updated_at = now
     session.add(supporter)
     await session.flush()
     return supporter
+
+
+async def _listed(
+    session: AsyncSession,
+    supporter: Supporter,
+    fields: Mapping[str, Any],
+    default_region: str | None,
+    erasure_key: str | None,
+    now: datetime,
+) -> None:
+    """Opt out a supporter given an address of an erased, opted-out supporter."""
+    addresses = normalize_addresses(fields.get("addresses") or [], default_region)
+    await bar_if_listed(session, supporter, addresses, erasure_key=erasure_key, now=now)
 
 
 async def delete_supporter(session: AsyncSession, supporter_id: int) -> None:
