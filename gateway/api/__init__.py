@@ -10,6 +10,7 @@ from gateway.api import (
     conversations,
     keys,
     messages,
+    outgoing_webhooks,
     polls,
     stats,
     supporters,
@@ -34,5 +35,6 @@ for module in (
     consent,
     keys,
     users,
+    outgoing_webhooks,
 ):
     router.include_router(module.router)

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import ALL_CHANNELS
 from routing.people.addresses import PHONE_CHANNELS, InvalidAddress, normalize_address
+from routing.webhooks.events import emit
 from storage.models import Supporter, SupporterAddress, SupporterTag, Team, TeamMembership
 from storage.queries import find_team
 
@@ -166,6 +167,7 @@ async def create_supporter(
     if lead_team_id is not None:
         given["teams"] = [*(given.get("teams") or []), lead_team_id]
     await _apply(session, supporter, given, default_region, lead_team_id)
+    await emit(session, "supporter.created", supporter_id=supporter.id, now=now)
     return supporter
 
 
