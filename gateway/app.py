@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from httpx_aiohttp import AiohttpTransport
 from sqlmodel import select
 
@@ -21,9 +21,11 @@ from gateway.channel_configs import channel_configs
 from gateway.context import GatewayContext
 from gateway.health import HealthCheck
 from gateway.heap import settle_heap
+from gateway.metrics import metrics_response, readiness
 from gateway.settings import Settings
 from gateway.webhooks_asgi import RallypointApp
 from routing.inbound.spool import resume_replay
+from routing.webhooks import events as webhook_events
 from storage.clock import Clock, utcnow
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -93,6 +95,7 @@ async def prepare(ctx: GatewayContext, *, migrate: bool | None = None) -> None:
     if migrate if migrate is not None else is_sqlite(ctx.settings.database_url):
         await upgrade(ctx.settings.database_url)
     await ensure_bootstrap_key(ctx)
+    await webhook_events.refresh(ctx.engine)  # which events ingest must write deliveries for
 
 
 async def shutdown(ctx: GatewayContext) -> None:
@@ -149,5 +152,15 @@ def create_app(
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
         return await health.answer()
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """200 when the database answers and its migrations are at head, else 503."""
+        return await readiness(ctx)
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus text format: `rallypoint_…` counters and gauges."""
+        return await metrics_response(ctx)
 
     return app

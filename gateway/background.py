@@ -26,8 +26,10 @@ def background_services(ctx: GatewayContext) -> list[BackgroundService]:
     services: list[BackgroundService] = []
     if ctx.settings.run_dispatcher:
         from routing.dispatch.dispatcher import Dispatcher
+        from routing.webhooks.delivery import WebhookDeliverer
 
         services.append(Dispatcher(ctx))
+        services.append(WebhookDeliverer(ctx))
     if ctx.settings.inbound_smtp_port:
         services.append(inbound_smtp_listener(ctx))
     if ctx.settings.run_checkins:

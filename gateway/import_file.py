@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.audit import record
 from gateway.settings import Settings
 from routing.people.importer import ImportFileError, ImportSummary, import_csv
+from routing.webhooks import events as webhook_events
 from storage.clock import utcnow
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -17,6 +18,7 @@ async def import_file(settings: Settings, path: str, *, team: str | None = None)
         await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
+        await webhook_events.refresh(engine)  # imported supporters are `supporter.created`
         sessions = make_session_factory(engine)
         lead_team_id = None
         if team is not None:

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     dispatch_poll_seconds: float = Field(
         0.5, gt=0, validation_alias=_env("RALLYPOINT_DISPATCH_POLL_SECONDS")
     )
+    # Whether outgoing webhooks may point at loopback, private or link-local addresses.
+    allow_private_webhooks: bool = Field(
+        False, validation_alias=_env("RALLYPOINT_ALLOW_PRIVATE_WEBHOOKS")
+    )
     # Quiet hours for announcements, in each supporter's local time.
     quiet_hours_start: str = Field("21:00", validation_alias=_env("RALLYPOINT_QUIET_HOURS_START"))
     quiet_hours_end: str = Field("08:00", validation_alias=_env("RALLYPOINT_QUIET_HOURS_END"))

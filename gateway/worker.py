@@ -11,6 +11,7 @@ from gateway.heap import settle_heap
 from gateway.settings import Settings
 from routing.dispatch.dispatcher import Dispatcher
 from routing.outbound.fanout import FanoutService
+from routing.webhooks.delivery import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,13 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         await prepare(ctx)
         dispatcher = Dispatcher(ctx)
         fanouts = FanoutService(ctx)
+        webhooks = WebhookDeliverer(ctx)
         # Before the first claim: a full collection of start-up's objects would stop the
         # loop 100-200 ms while sends counted by the rate guard wait to go out.
         settle_heap(settings.gc_threshold)
         await fanouts.start()
         await dispatcher.start()
+        await webhooks.start()
         log.info(
             "worker %s running; channels: %s",
             dispatcher.owner,
@@ -44,6 +47,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         )
         await stop.wait()
         log.info("worker %s stopping", dispatcher.owner)
+        await webhooks.stop()
         await dispatcher.stop()
         await fanouts.stop()
     finally:

@@ -46,6 +46,10 @@ class RoutingSettings(Protocol):
     @property
     def dispatch_concurrency(self) -> int: ...
 
+    # Outgoing webhooks (routing/webhooks/)
+    @property
+    def allow_private_webhooks(self) -> bool: ...
+
     # Time
     @property
     def quiet_hours_start(self) -> str: ...

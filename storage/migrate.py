@@ -7,7 +7,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import async_url, make_engine
 
@@ -84,3 +87,22 @@ async def stamp_head(url: str) -> None:
 
 def upgrade_sync(url: str) -> None:
     asyncio.run(upgrade(url))
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return script.get_current_head()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None when it was never migrated)."""
+    async with engine.connect() as connection:
+        try:
+            rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+        except DBAPIError:
+            return None
+        versions = [str(r[0]) for r in rows]
+    return versions[0] if len(versions) == 1 else None

@@ -486,3 +486,48 @@ class ServerSecret(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=200)
     created_at: datetime
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """An outgoing webhook: a URL told of some event types (routing/webhooks/)."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = _text(nullable=False)
+    # The event types, comma-separated with a comma at each end (",a,b,"), so any database
+    # can select the subscribers of one type with LIKE '%,a,%'.
+    events: str = _text(nullable=False)
+    # Signs every delivery (HMAC-SHA256); shown once, when the subscription is made.
+    secret: str = Field(max_length=64)
+    created_at: datetime
+    # Deliveries failing in a row, and since when; reset by a success.
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    # Set when it kept failing: its deliveries wait until it is made again.
+    paused_at: datetime | None = None
+    paused_reason: str | None = _text()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one subscription, written in the transaction that caused it (an
+    outbox): the delivery loop (routing/webhooks/delivery.py) claims, signs and sends it.
+    The body is rendered when sent, from the rows it names."""
+
+    __tablename__ = "webhook_deliveries"
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = _fk("webhook_subscriptions.id")
+    event: str = Field(max_length=32)
+    supporter_id: int | None = _fk("supporters.id", nullable=True)
+    message_id: int | None = _fk("messages.id", nullable=True)
+    poll_id: int | None = _fk("polls.id", nullable=True, index=False)
+    channel: str | None = Field(default=None, max_length=16)
+    status: str = Field(default="pending", max_length=16)  # pending, delivered, failed
+    attempts: int = 0
+    # When it is next tried; None once delivered or given up.
+    due_at: datetime | None = Field(default=None, index=True)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+    response_status: int | None = None
+    last_error: str | None = _text()
+    created_at: datetime
+    delivered_at: datetime | None = None

@@ -13,6 +13,7 @@ from gateway.api import (
     conversations,
     keys,
     messages,
+    outgoing_webhooks,
     polls,
     privacy,
     saved_replies,
@@ -46,5 +47,6 @@ for module in (
     keys,
     users,
     audit,
+    outgoing_webhooks,
 ):
     router.include_router(module.router)

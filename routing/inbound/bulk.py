@@ -27,6 +27,7 @@ from routing.inbound.store import store_inbound
 from routing.organizing.reactions import AWAITING, awaiting_params
 from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import barred
+from routing.webhooks.events import emit_many
 from storage.models import Conversation, Message, Supporter, SupporterAddress
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
@@ -217,6 +218,15 @@ async def _store_fast(
             message_row(e, s.supporter_id, convos[s.supporter_id], now)
             for e, s in zip(events, senders, strict=True)
         ],
+    )
+    await emit_many(
+        session,
+        "message.received",
+        [
+            {"supporter_id": s.supporter_id, "message_id": i, "channel": e.channel}
+            for e, s, i in zip(events, senders, message_ids, strict=True)
+        ],
+        now,
     )
     await session.execute(
         update(SUPPORTERS)

@@ -44,6 +44,7 @@ from routing.inbound.store import IngestReport
 from routing.organizing.reactions import AWAITING, awaiting_params
 from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import SECRET_NAME, hashes_of
+from routing.webhooks.events import DELIVERIES, delivery_rows, subscribed, subscribers_of
 from storage.models import DoNotContact, ServerSecret
 from storage.sqlite_lane import Rows, Statement
 
@@ -62,6 +63,8 @@ _DNC = DoNotContact.__table__  # type: ignore[attr-defined]
 _SECRETS = ServerSecret.__table__  # type: ignore[attr-defined]
 _SECRET = Statement(select(_SECRETS.c.value).where(_SECRETS.c.name == bindparam("name")))
 _LISTED = Statement(select(_DNC.c.address_hash).where(_DNC.c.address_hash.in_(_ids("hashes"))))
+_DELIVERY_ROWS = Rows(DELIVERIES)
+_RECEIVED_SUBSCRIBERS = Statement(subscribers_of("message.received"))
 # Both columns of the unique (channel, provider_message_id) indexes, or they are scanned.
 _EXISTING = Statement(
     select(MESSAGES.c.channel, MESSAGES.c.provider_message_id).where(
@@ -167,7 +170,7 @@ def store_batch_on_lane(
                 plain.append((n, item))
                 report.statuses += 1
     if fresh:
-        ids = _store_messages(cursor, [e for _, e in fresh], known, now)
+        ids = _store_messages(cursor, [e for _, e in fresh], known, now, subscribed(ctx.engine))
         for (n, _), message_id in zip(fresh, ids, strict=True):
             reports[n].stored.append(message_id)  # type: ignore[union-attr]
     if plain:
@@ -250,6 +253,7 @@ def _store_messages(
     events: list[InboundMessage],
     known: dict[tuple[str, str], tuple[int, int]],
     now: datetime,
+    webhook_events: frozenset[str],
 ) -> list[int]:
     """As `inbound_bulk._store_fast`: senders, addresses, conversations, messages."""
     people = new_people(known, events)
@@ -281,6 +285,13 @@ def _store_messages(
             for e, s, i in zip(events, senders, message_ids, strict=True)
         ),
     )
+    if "message.received" in webhook_events:
+        subscribers = [int(r[0]) for r in _RECEIVED_SUBSCRIBERS.execute(cursor)]
+        subjects = [
+            {"supporter_id": s[0], "message_id": i, "channel": e.channel}
+            for e, s, i in zip(events, senders, message_ids, strict=True)
+        ]
+        _DELIVERY_ROWS.insert(cursor, delivery_rows(subscribers, "message.received", subjects, now))
     _TOUCH_SUPPORTERS.execute(cursor, ids=sorted({sid for sid, _ in senders}), now=now)
     _TOUCH_ADDRESSES.execute(cursor, ids=sorted({aid for _, aid in senders}), now=now)
     per_convo = Counter(convos[sid] for sid, _ in senders)

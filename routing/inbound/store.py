@@ -25,6 +25,8 @@ from routing.people.addresses import PHONE_CHANNELS
 from routing.people.consent import record_consent
 from routing.people.do_not_contact import bar_if_listed
 from routing.people.merge import is_throwaway, merge_supporter
+from routing.webhooks.events import emit_many as emit_webhooks
+from routing.webhooks.events import received
 from storage.models import Message, Supporter, SupporterAddress
 from storage.queries import conversation_for
 
@@ -271,6 +273,8 @@ async def store_inbound(
         "" if acts else " (sender not verified: no automation)",
     )
     if acts:
+        # Every ingest path writes these the same way (bulk.py, lane.py: set-based).
+        await emit_webhooks(session, "message.received", [received(message)], now)
         inbound = Inbound(event=event, message=message, supporter=supporter, address=address)
         await automations.react_to_inbound(session, ctx, inbound)
     return message

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.context import AppContext
 from routing.organizing.automation import Arrival, Awaiting, Inbound, supporter_ids
+from routing.webhooks.events import emit
 from storage.models import Message, Poll, PollAnswer
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,15 @@ async def record_answer(
     answer.answered_at = now
     session.add(answer)
     await session.flush()
+    await emit(
+        session,
+        "poll.answered",
+        supporter_id=supporter_id,
+        poll_id=poll.id,
+        message_id=message.id,
+        channel=message.channel,
+        now=now,
+    )
     return answer
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from routing.webhooks.events import emit
 from storage.models import ConsentEvent, Supporter
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ async def record_consent(
             created_at=now,
         )
     )
+    if changed:
+        event = "supporter.opted_out" if opted_out else "supporter.opted_in"
+        await emit(session, event, supporter_id=supporter.id, channel=channel, now=now)
     log.info(
         "consent %s: supporter=%s channel=%s changed=%s", action, supporter.id, channel, changed
     )

@@ -36,6 +36,7 @@ from storage.models import (
     SupporterAddress,
     SupporterTag,
     TeamMembership,
+    WebhookDelivery,
 )
 
 # Every foreign key to supporters, conversations or messages: all of these rows go. A new
@@ -56,6 +57,8 @@ HANDLED_REFERENCES = frozenset(
         ("supporter_addresses", "supporter_id"),
         ("supporter_tags", "supporter_id"),
         ("team_memberships", "supporter_id"),
+        ("webhook_deliveries", "message_id"),
+        ("webhook_deliveries", "supporter_id"),
     }
 )
 
@@ -87,6 +90,13 @@ async def erase_supporter(
     await session.execute(
         delete(PendingStatus).where(
             tuple_(col(PendingStatus.channel), col(PendingStatus.provider_message_id)).in_(attempts)
+        )
+    )
+    # Outgoing webhook events about them not delivered yet (or kept in the log) go too.
+    await session.execute(
+        delete(WebhookDelivery).where(
+            (col(WebhookDelivery.supporter_id) == sid)
+            | col(WebhookDelivery.message_id).in_(messages)
         )
     )
     for table in (MessageStatusEvent, MessageAttempt, OutboxItem):

@@ -23,6 +23,7 @@ from storage.models import (
     SupporterAddress,
     SupporterTag,
     TeamMembership,
+    WebhookDelivery,
 )
 from storage.queries import conversation_for
 
@@ -43,6 +44,7 @@ HANDLED_REFERENCES = frozenset(
         ("supporter_addresses", "supporter_id"),
         ("supporter_tags", "supporter_id"),
         ("team_memberships", "supporter_id"),
+        ("webhook_deliveries", "supporter_id"),
     }
 )
 
@@ -118,7 +120,8 @@ async def merge_supporter(
             col(PollAnswer.supporter_id) == old, col(PollAnswer.poll_id).in_(answered)
         )
     )
-    for table in (PollAnswer, ConsentEvent):
+    # Webhook deliveries not yet sent are about the target now (they render its rows).
+    for table in (PollAnswer, ConsentEvent, WebhookDelivery):
         await session.execute(
             update(table).where(col(table.supporter_id) == old).values(supporter_id=new)
         )

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from channels.base import ALL_CHANNELS
 from routing.people.addresses import PHONE_CHANNELS, InvalidAddress, normalize_address
 from routing.people.do_not_contact import bar_if_listed
+from routing.webhooks.events import emit
 from storage.models import Supporter, SupporterAddress, SupporterTag, Team, TeamMembership
 from storage.queries import find_team
 
@@ -170,6 +171,7 @@ async def create_supporter(
         given["teams"] = [*(given.get("teams") or []), lead_team_id]
     await _apply(session, supporter, given, default_region, lead_team_id)
     await _listed(session, supporter, fields, default_region, erasure_key, now)
+    await emit(session, "supporter.created", supporter_id=supporter.id, now=now)
     return supporter
 
 

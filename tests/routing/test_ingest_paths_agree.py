@@ -32,7 +32,8 @@ from gateway.app import build_context, shutdown
 from routing.context import AppContext
 from routing.inbound.batch import batcher_for, submit
 from routing.inbound.store import IngestReport, ingest
-from storage.models import Announcement, Message, Poll, Team
+from routing.webhooks.events import EVENT_TYPES, join_events, refresh
+from storage.models import Announcement, Message, Poll, Team, WebhookSubscription
 from tests.conftest import PG_URL, FakeClock, make_settings
 from tests.routing.fake_adapter import FakeAdapter, add_supporter, sent_message
 
@@ -153,7 +154,17 @@ async def world(ctx: AppContext) -> None:
         ).one()
         poll.kind, poll.announcement_id = "poll", announcement.id
         session.add(poll)
+        # A CRM told of everything: every path writes the same deliveries.
+        session.add(
+            WebhookSubscription(
+                url="https://crm.example.org/hook",
+                events=join_events(EVENT_TYPES),
+                secret="whsec_test",
+                created_at=now,
+            )
+        )
         await session.commit()
+    await refresh(ctx.engine)
 
 
 async def run_path(url: str, clock: FakeClock, path: str, batches: list[Batch]) -> list[Any]:
@@ -200,6 +211,7 @@ REFERENCES = {
     "announcement_id": "announcements",
     "poll_id": "polls",
     "team_id": "teams",
+    "subscription_id": "webhook_subscriptions",
 }
 
 
@@ -264,6 +276,8 @@ async def compare(seed: int, paths: dict[str, Path], start: FakeClock) -> None:
             assert dumps[path][table] == rows, (seed, path, table)
     # The sequence did exercise the automations, or the comparison proves little.
     assert sum(reference["messages"].values()) > 6
+    events = {dict(row)["event"] for row in reference["webhook_deliveries"]}
+    assert "message.received" in events, seed
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: events written beside what caused them, signed and delivered."""
