@@ -61,9 +61,9 @@ def answered(response: Response | None) -> bool:
     return response is not None and response.status == 200
 
 
-def shoot(page: Page, out: Path, name: str) -> None:
+def shoot(page: Page, out: Path, name: str, *, full_page: bool = False) -> None:
     path = out / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=full_page)
     print(f"  {path} ({path.stat().st_size // 1024} KB)")
 
 
@@ -93,11 +93,12 @@ def desktop_pages(page: Page, base: str, out: Path, email: str, password: str) -
         shoot(page, out, "supporters")
     if answered(page.goto(base + "/console/announcements/new")):
         page.get_by_role("textbox", name="Message").fill(
-            "Canvass on Saturday at 9 at the market. Reply YES if you can come!"
+            "Canvass on Saturday at 9 at the market. Reply 1 if you can come!"
         )
+        page.get_by_role("checkbox", name="Everyone").check()
         page.get_by_role("button", name="Preview").click()
         page.wait_for_load_state("networkidle")
-        shoot(page, out, "announcement-preview")
+        shoot(page, out, "announcement-preview", full_page=True)
     simulator(page, base, out, "simulator-desktop", "Can I bring my cousin too?")
 
 
