@@ -102,6 +102,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "public_url": "https://rallypoint.example.org",
         "default_region": "US",
+        # A loaded test machine can take over 2 s for a commit; the spool tests set their
+        # own deadline, everything else must not be spooled by a slow moment.
+        "spool_after_ms": 60_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
