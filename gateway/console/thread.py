@@ -40,6 +40,31 @@ def _back(conversation_id: int, anchor: str = "") -> RedirectResponse:
     return RedirectResponse(_thread_url(conversation_id, anchor), status.HTTP_303_SEE_OTHER)
 
 
+async def _refused(
+    request: Request,
+    user: Any,
+    session: SessionDep,
+    conversation_id: IdPath,
+    field: str,
+    message: str,
+    *,
+    typed: str | None = None,
+    status_code: int = 422,
+) -> HTMLResponse:
+    """Nothing of the refused action is kept; the thread again, the message by its field
+    and what was typed still in it."""
+    await session.rollback()
+    return await _page(
+        request,
+        user,
+        session,
+        conversation_id,
+        status_code=status_code,
+        errors={field: message},
+        typed=None if typed is None else {field: typed},
+    )
+
+
 async def _page(
     request: Request,
     user: Any,
@@ -111,15 +136,8 @@ async def reply(
             session, request.app.state.ctx, supporter, body, sent_by=user.principal.label
         )
     except CannotSend as exc:
-        await session.rollback()
-        return await _page(
-            request,
-            user,
-            session,
-            conversation_id,
-            status_code=409,
-            errors={"reply": str(exc)},
-            typed={"reply": body},
+        return await _refused(
+            request, user, session, conversation_id, "reply", str(exc), typed=body, status_code=409
         )
     await session.commit()
     return _back(conversation_id, "#reply-box")
@@ -143,15 +161,8 @@ async def change_status(
             snoozed_until = _local_time(until, ctx.settings.default_timezone)
         set_status(convo, new_status, now=ctx.clock(), snoozed_until=snoozed_until)
     except InboxError as exc:
-        await session.rollback()
-        return await _page(
-            request,
-            user,
-            session,
-            conversation_id,
-            status_code=422,
-            errors={"snooze": exc.message},
-            typed={"snooze": until},
+        return await _refused(
+            request, user, session, conversation_id, "snooze", exc.message, typed=until
         )
     session.add(convo)
     await session.commit()
@@ -187,11 +198,8 @@ async def change_assignee(
             raise ValueError(user_id)
         await assign(session, convo, target, lead_team=lead_team(user.principal))
     except (InboxError, ValueError) as exc:
-        await session.rollback()
         message = exc.message if isinstance(exc, InboxError) else "Pick a user from the list."
-        return await _page(
-            request, user, session, conversation_id, status_code=422, errors={"assign": message}
-        )
+        return await _refused(request, user, session, conversation_id, "assign", message)
     session.add(convo)
     await session.commit()
     return _back(conversation_id)
@@ -216,15 +224,8 @@ async def note(
             now=request.app.state.ctx.clock(),
         )
     except InboxError as exc:
-        await session.rollback()
-        return await _page(
-            request,
-            user,
-            session,
-            conversation_id,
-            status_code=422,
-            errors={"note": exc.message},
-            typed={"note": body},
+        return await _refused(
+            request, user, session, conversation_id, "note", exc.message, typed=body
         )
     await session.commit()
     return _back(conversation_id, "#notes")
