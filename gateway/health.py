@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import select
 
 from gateway.context import GatewayContext
+from routing.dispatch.circuits import read_circuits
 from routing.inbound.spool import age_seconds, database_unavailable, spool_for
 
 
@@ -37,6 +38,19 @@ class HealthCheck:
         if not await self.database_answers():
             body["status"] = "database unavailable"  # webhooks are still taken (spooled)
             return JSONResponse(body, status_code=503)
+        # Providers failing now: their sends fall back at once (routing/dispatch/breaker.py).
+        body["circuits"] = [
+            {
+                "channel": c.channel,
+                "sender": c.sender,
+                "state": c.state,
+                "failures": c.failures,
+                "until": c.until.isoformat() if c.until else None,
+            }
+            for c in await read_circuits(self.ctx)
+        ]
+        if body["circuits"]:
+            body["status"] = "degraded"
         return JSONResponse(body)
 
     async def database_answers(self) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from gateway.context import GatewayContext
+from routing.dispatch.circuits import read_circuits
 from routing.inbound.spool import age_seconds, spool_for
 from storage.migrate import current_revision, head_revision
 from storage.models import Message, MessageAttempt, OutboxItem, WebhookDelivery, WebhookSubscription
@@ -45,6 +46,8 @@ class Figures:
     spool_records: int = 0
     spool_bytes: int = 0
     spool_oldest_age: float | None = None
+    # Circuits not closed (open or probing), by channel.
+    circuits_open: dict[str, int] = field(default_factory=dict)
     now: datetime | None = None
 
 
@@ -95,6 +98,8 @@ async def read_figures(ctx: GatewayContext) -> Figures:
                 )
             ).scalar_one()
         )
+    for circuit in await read_circuits(ctx):
+        figures.circuits_open[circuit.channel] = figures.circuits_open.get(circuit.channel, 0) + 1
     spool = await spool_for(ctx).stats()
     figures.spool_records, figures.spool_bytes = spool.records, spool.bytes
     figures.spool_oldest_age = age_seconds(spool)
@@ -147,6 +152,14 @@ def families(f: Figures) -> Iterator[Metric]:
         "Outgoing webhook subscriptions paused after failing",
         value=f.paused_subscriptions,
     )
+    circuits = GaugeMetricFamily(
+        "rallypoint_circuits_open",
+        "Senders whose provider is failing (circuit open or probing), by channel",
+        labels=["channel"],
+    )
+    for channel, n in sorted(f.circuits_open.items()):
+        circuits.add_metric([channel], n)
+    yield circuits
     yield GaugeMetricFamily(
         "rallypoint_spool_records", "Webhook records waiting in the spool", value=f.spool_records
     )

@@ -531,3 +531,16 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = _text()
     created_at: datetime
     delivered_at: datetime | None = None
+
+
+class ChannelCircuit(SQLModel, table=True):
+    """A circuit breaker's last change for one channel and sender (routing/dispatch/
+    breaker.py), written by whichever dispatcher saw it, read by /healthz and /metrics."""
+
+    __tablename__ = "channel_circuits"
+    channel: str = Field(primary_key=True, max_length=16)
+    sender: str = Field(primary_key=True, max_length=128)
+    state: str = Field(max_length=16)  # closed, open, probing
+    failures: int = 0
+    until: datetime | None = None
+    updated_at: datetime

@@ -12,6 +12,7 @@ async def test_healthz_answers_with_enabled_channels(client: httpx.AsyncClient) 
         "status": "ok",
         "channels": [],
         "spool": {"records": 0, "files": 0, "bytes": 0, "oldest_age_seconds": None},
+        "circuits": [],
     }
 
 

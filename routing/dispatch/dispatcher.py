@@ -27,6 +27,8 @@ from sqlmodel import col, select
 from channels.base import ChannelMisconfigured, ProviderUnavailable, SendError
 from routing.context import AppContext
 from routing.dispatch.batch import Ready, claim_ready
+from routing.dispatch.breaker import Breakers, Change, CircuitOpen
+from routing.dispatch.circuits import save_change
 from routing.dispatch.claim import release
 from routing.dispatch.ratelimit import RateLimits, sender_buckets
 from routing.dispatch.record import Outcome, Recorder
@@ -74,6 +76,7 @@ class Dispatcher:
         lease_seconds: float | None = None,
         random: Callable[[], float] = _random.random,
         limits: RateLimits | None = None,
+        breakers: Breakers | None = None,
     ) -> None:
         self.ctx = ctx
         self.owner = owner or default_owner()
@@ -85,6 +88,8 @@ class Dispatcher:
         self.random = random
         self.poll_seconds = ctx.settings.dispatch_poll_seconds
         self.limits = limits or RateLimits()
+        self.breakers = breakers or Breakers(ctx.clock)
+        self._circuit_write: asyncio.Task[None] | None = None
         self.recorder = Recorder(ctx, self.owner, random=random)
         self._semaphore = asyncio.Semaphore(self.concurrency)
         self._jobs: dict[asyncio.Task[None], _Job] = {}
@@ -180,6 +185,7 @@ class Dispatcher:
             except Exception:
                 log.exception("giving back %s unsent rows failed", len(unsent))
         await self.recorder.aclose()
+        await self.flush_circuits()
         released = await release(self.ctx, self.owner)
         log.info("dispatcher %s stopped; %s leases released", self.owner, released)
 
@@ -253,10 +259,15 @@ class Dispatcher:
         adapter = self.ctx.registry.for_channel(item.channel)
         if adapter is None:
             return Outcome(item, error=ChannelMisconfigured(f"{item.channel} is not configured"))
+        circuit = (item.channel, adapter.sender_key(item.channel))  # type: ignore[arg-type]
         async with self._semaphore:
             left = self._lease_left(item)
             if left < 0:
                 return Outcome(item, give_back=True)  # the lease is (nearly) gone
+            closed_until, change = self.breakers.admit(circuit)
+            if closed_until is not None:
+                return Outcome(item, error=CircuitOpen(item.channel, closed_until))
+            self._note(change)
             buckets = sender_buckets(
                 self.limits, adapter, item.channel, item.address, item.outbound
             )
@@ -278,8 +289,38 @@ class Dispatcher:
                 if not isinstance(exc, SendError):
                     log.warning("send of message %s raised %s", item.message_id, type(exc).__name__)
                     exc = ProviderUnavailable(type(exc).__name__)
+                self._note(self.breakers.record(circuit, exc))
                 return Outcome(item, error=exc)
+        self._note(self.breakers.record(circuit, None))
         return Outcome(item, result=result)
+
+    def _note(self, change: Change | None) -> None:
+        """Write a circuit's change for /healthz, off the send path."""
+        if change is None:
+            return
+        if change.state == "open":
+            log.warning(
+                "%s circuit open after %s outages in a row", change.channel, change.failures
+            )
+        elif change.state == "closed":
+            log.warning("%s circuit closed: a send went through", change.channel)
+        # One after another, so the table ends with the last change.
+        self._circuit_write = asyncio.create_task(
+            self._save_circuit(change, after=self._circuit_write)
+        )
+
+    async def flush_circuits(self) -> None:
+        """Wait until every circuit change so far is written."""
+        if self._circuit_write is not None:
+            await asyncio.gather(self._circuit_write, return_exceptions=True)
+
+    async def _save_circuit(self, change: Change, after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            await asyncio.gather(after, return_exceptions=True)
+        try:
+            await save_change(self.ctx, change)
+        except Exception:
+            log.exception("storing the %s circuit's state failed", change.channel)
 
     def _lease_left(self, item: Ready) -> float:
         # Wait for a token only while the send can still end inside the lease.

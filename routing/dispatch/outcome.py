@@ -24,6 +24,7 @@ from channels.base import (
 from channels.graphemes import truncate
 from routing.context import AppContext
 from routing.delivery.status import apply_pending_statuses
+from routing.dispatch.breaker import CircuitOpen
 from routing.dispatch.retry import backoff_delay, retry_after_of, should_retry
 from routing.outbound.queue import fall_back, window_open
 from routing.people.consent import record_consent
@@ -203,6 +204,8 @@ async def record_failure(
         message.updated_at = now
         session.add(message)
         return "retry"
+    if isinstance(error, CircuitOpen) and item is not None:
+        return await _around_open_circuit(session, ctx, message, item, error)
     _event(session, ctx, message, "failed", short_error(error), code)
     if isinstance(error, RecipientOptedOut):
         await _opt_out(session, ctx, message, error)
@@ -227,6 +230,26 @@ async def record_failure(
         return "failed"
     await finish(session, ctx, message, "failed", f"{message.channel}: {short_error(error)}", code)
     return "failed"
+
+
+async def _around_open_circuit(
+    session: AsyncSession, ctx: AppContext, message: Message, item: OutboxItem, error: CircuitOpen
+) -> str:
+    """Not sent because the channel's provider is failing: the next usable channel at
+    once, or, with none, wait for the circuit's next probe without spending a try."""
+    old = message.channel
+    if await fall_back(session, ctx, message, error):
+        _event(session, ctx, message, "queued", f"fell back from {old}: its provider is failing")
+        return "fallback"
+    item.due_at = error.until
+    item.attempts = max(0, item.attempts - 1)
+    item.lease_owner = None
+    item.lease_until = None
+    session.add(item)
+    message.error = f"{old}: its provider is failing; waiting for it (no other channel)"
+    message.updated_at = ctx.clock()
+    session.add(message)
+    return "retry"
 
 
 async def _opt_out(
