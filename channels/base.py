@@ -310,3 +310,14 @@ class MediaSource(Protocol):
 
     async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaContent:
         """The bytes, read no further than `max_bytes`, or a MediaError subclass."""
+
+
+@runtime_checkable
+class SentLookup(Protocol):
+    """An adapter whose provider can list the messages it took (Twilio). Before a send that
+    a crash interrupted (the provider's answer was never stored) goes out again, the
+    dispatcher asks, so a message the provider did take is not sent twice."""
+
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> list[str]:
+        """Provider ids of messages to `message.to` with the same content, created at or
+        after `since` (newest first); raises SendError when the provider cannot say."""

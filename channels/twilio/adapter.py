@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import httpx
 from twilio.request_validator import RequestValidator
@@ -58,6 +60,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 # Twilio refuses a Body over 1,600 characters on every channel (error 21617),
 # WhatsApp included, although WhatsApp itself would take 4,096.
 MAX_BODY = 1600
+# How far Twilio's clock may be behind ours when a crashed send is looked up.
+LOOKUP_SKEW = timedelta(seconds=60)
 FAILED = frozenset({"failed", "undelivered"})
 
 
@@ -228,6 +232,38 @@ class TwilioAdapter:
             type(failure).__name__,
         )
         raise failure
+
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> list[str]:
+        """Messages this account created to `message.to` with its body since `since`
+        (less LOOKUP_SKEW for the clocks), from the newest page of the Messages list."""
+        form = self.send_form(message)
+        body = form.get("Body")
+        if not isinstance(body, str):
+            return []  # a WhatsApp template: its rendered text is not ours to compare
+        params = {"To": str(form["To"]), "PageSize": "50"}
+        if isinstance(form.get("From"), str):
+            params["From"] = str(form["From"])
+        auth = httpx.BasicAuth(self.config.account_sid, self.config.auth_token)
+        try:
+            response = await self._http.get(self.config.messages_url, params=params, auth=auth)
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(f"twilio unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"twilio message list: HTTP {response.status_code}")
+        try:
+            items = response.json()["messages"]
+            found = []
+            for item in items:
+                created = parsedate_to_datetime(item["date_created"])
+                if (
+                    created >= since - LOOKUP_SKEW
+                    and str(item.get("direction", "")).startswith("outbound")
+                    and item.get("body") == body
+                ):
+                    found.append(str(item["sid"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderUnavailable("twilio message list: unreadable answer") from exc
+        return found
 
     def _result(self, response: httpx.Response) -> SendResult:
         created = CreatedMessage.from_body(response.content)

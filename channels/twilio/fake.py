@@ -26,6 +26,7 @@ from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
@@ -103,6 +104,9 @@ class FakeTwilio:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     media_requests: list[httpx.Request] = field(default_factory=list)
     media_served: int = 0
+    # Every message resource created, oldest first (the Messages list answers from these).
+    created: list[dict[str, Any]] = field(default_factory=list)
+    list_requests: list[httpx.Request] = field(default_factory=list)
     _scripts: dict[str, deque[Reply]] = field(default_factory=lambda: defaultdict(deque))
     _always: dict[str, Reply] = field(default_factory=dict)
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -134,6 +138,9 @@ class FakeTwilio:
         return f"{account}/Messages/{message_sid}/Media/{media_sid}"
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/Messages.json"):
+            self.list_requests.append(request)
+            return self._list(request)
         if request.method == "GET":
             self.media_requests.append(request)
             return self._media(request)
@@ -192,6 +199,31 @@ class FakeTwilio:
         location = f"{self.media_cdn.rstrip('/')}/{self.account_sid}/{key}"
         return httpx.Response(307, headers={"Location": location})
 
+    def _list(self, request: httpx.Request) -> httpx.Response:
+        """GET Messages.json: the account's messages, newest first, filtered by `To` and
+        `From` as Twilio does (exact match), one page of `PageSize` (default 50)."""
+        if request.url.path != f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json":
+            return _error(20404, 404, "resource not found")
+        if request.headers.get("authorization") != self._expected_auth():
+            return _error(20003, 401, "Authenticate")
+        query = request.url.params
+        page_size = int(query.get("PageSize", "50"))
+        found = [
+            m
+            for m in reversed(self.created)
+            if all(query.get(k) in (None, m[k.lower()]) for k in ("To", "From"))
+        ]
+        return httpx.Response(
+            200,
+            json={
+                "messages": found[:page_size],
+                "page": 0,
+                "page_size": page_size,
+                "next_page_uri": None,
+                "uri": str(request.url.raw_path, "ascii"),
+            },
+        )
+
     async def _stream(self, content: bytes) -> AsyncIterator[bytes]:
         for start in range(0, len(content), MEDIA_CHUNK):
             chunk = content[start : start + MEDIA_CHUNK]
@@ -244,6 +276,7 @@ class FakeTwilio:
             "to": (form.get("To") or [""])[0],
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
+        self.created.append(resource)
         return self._record(request, form, httpx.Response(201, json=resource), sid)
 
     # Helpers for end-to-end tests: the callback Twilio would post for a sent message.

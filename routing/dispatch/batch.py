@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Row, Table, bindparam, delete, update
 from sqlalchemy import select as sa_select
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import OutboundMessage
@@ -64,6 +64,9 @@ class Ready:
     # The announcement whose cancel stops it (its own, or a nudge's check-in run), checked
     # again just before the send: it may be cancelled meanwhile.
     announcement_id: int | None = None
+    # A crash interrupted an earlier try to this same address, started then: the provider
+    # may have taken it, so it is asked first where it can say (channels.base.SentLookup).
+    interrupted_since: datetime | None = None
 
 
 @dataclass
@@ -71,6 +74,8 @@ class _Plan:
     send: list[tuple[int, Any, bool]]  # (outbox id, message row or Message, use_template)
     held: list[tuple[int, datetime]]
     dead: list[int]
+    # Interrupted tries settled in this claim: message id -> (channel, address, started).
+    interrupted: dict[int, tuple[str, str, datetime]]
 
 
 # What the checks and `compose` read: plain rows, not ORM objects, which cost several
@@ -163,9 +168,9 @@ async def _check(
         ).where(ADDRESSES.c.supporter_id.in_(supporter_ids))
     ):
         addresses.setdefault(address.supporter_id, []).append(address)
-    await _settle_interrupted(session, message_ids)
+    interrupted = await _settle_interrupted(session, message_ids)
 
-    plan = _Plan(send=[], held=[], dead=[])
+    plan = _Plan(send=[], held=[], dead=[], interrupted=interrupted)
     settings = ctx.settings
     for row in rows:
         message: Any = messages.get(row.message_id)
@@ -229,27 +234,39 @@ async def _orm(session: AsyncSession, message_id: int) -> Message:
     return message
 
 
-async def _settle_interrupted(session: AsyncSession, message_ids: list[int]) -> None:
+async def _settle_interrupted(
+    session: AsyncSession, message_ids: list[int]
+) -> dict[int, tuple[str, str, datetime]]:
     """Attempts a crashed dispatcher left without a provider id: their outcome is
-    unknown, so they are closed as interrupted and the message is sent again."""
+    unknown, so they are closed as interrupted and the message is sent again (after asking
+    the provider, where it can say). Returns each such message's earliest one."""
     stale = (
-        await session.exec(
-            select(MessageAttempt.id, MessageAttempt.message_id).where(
-                col(MessageAttempt.message_id).in_(message_ids),
-                MessageAttempt.status == "queued",
-                col(MessageAttempt.provider_message_id).is_(None),
+        await session.execute(
+            sa_select(
+                ATTEMPTS.c.id,
+                ATTEMPTS.c.message_id,
+                ATTEMPTS.c.channel,
+                ATTEMPTS.c.address,
+                ATTEMPTS.c.created_at,
             )
+            .where(
+                ATTEMPTS.c.message_id.in_(message_ids),
+                ATTEMPTS.c.status == "queued",
+                ATTEMPTS.c.provider_message_id.is_(None),
+            )
+            .order_by(ATTEMPTS.c.id.desc())
         )
     ).all()
     if not stale:
-        return
-    for attempt_id, message_id in stale:
+        return {}
+    for attempt_id, message_id, *_ in stale:
         log.warning("message %s: attempt %s was interrupted", message_id, attempt_id)
     await session.exec(
         update(MessageAttempt)
-        .where(col(MessageAttempt.id).in_([a for a, _ in stale]))
+        .where(col(MessageAttempt.id).in_([row.id for row in stale]))
         .values(status="failed", error=INTERRUPTED)
     )
+    return {row.message_id: (row.channel, row.address, row.created_at) for row in stale}
 
 
 async def _store(
@@ -298,6 +315,8 @@ async def _store(
     )
     ready = []
     for outbox_id, message, use_template in plan.send:
+        channel, address, started = plan.interrupted.get(message.id, ("", "", None))
+        same_address = (channel, address) == (message.channel, message.address or "")
         ready.append(
             Ready(
                 outbox_id=outbox_id,
@@ -309,6 +328,7 @@ async def _store(
                 lease_until=until,
                 outbound=compose(message, use_template=use_template),
                 announcement_id=cancelled_with(message),
+                interrupted_since=started if same_address else None,
             )
         )
     return ready

@@ -24,7 +24,14 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from channels.base import ChannelMisconfigured, ProviderUnavailable, SendError
+from channels.base import (
+    ChannelAdapter,
+    ChannelMisconfigured,
+    ProviderUnavailable,
+    SendError,
+    SendResult,
+    SentLookup,
+)
 from routing.context import AppContext
 from routing.dispatch.batch import Ready, claim_ready
 from routing.dispatch.breaker import Breakers, Change, CircuitOpen
@@ -33,7 +40,7 @@ from routing.dispatch.claim import release
 from routing.dispatch.ratelimit import RateLimits, sender_buckets
 from routing.dispatch.record import Outcome, Recorder
 from routing.outbound.cancel import CANCELLED
-from storage.models import Announcement
+from storage.models import Announcement, MessageAttempt
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +271,10 @@ class Dispatcher:
             left = self._lease_left(item)
             if left < 0:
                 return Outcome(item, give_back=True)  # the lease is (nearly) gone
+            if item.interrupted_since is not None and isinstance(adapter, SentLookup):
+                taken = await self._taken_before(adapter, item)
+                if taken is not None:
+                    return Outcome(item, result=SendResult(provider_message_id=taken))
             closed_until, change = self.breakers.admit(circuit)
             if closed_until is not None:
                 return Outcome(item, error=CircuitOpen(item.channel, closed_until))
@@ -293,6 +304,40 @@ class Dispatcher:
                 return Outcome(item, error=exc)
         self._note(self.breakers.record(circuit, None))
         return Outcome(item, result=result)
+
+    async def _taken_before(self, adapter: ChannelAdapter, item: Ready) -> str | None:
+        """The provider id of this message if the provider took it before a crash lost its
+        answer: one of its messages to the address with this content since the interrupted
+        try that no attempt of ours has recorded. None when it did not, or cannot say."""
+        assert isinstance(adapter, SentLookup) and item.interrupted_since is not None
+        try:
+            found = await adapter.find_sent(item.outbound, item.interrupted_since)
+            if not found:
+                return None
+            async with self.ctx.sessions() as session:
+                known = set(
+                    (
+                        await session.exec(
+                            select(MessageAttempt.provider_message_id).where(
+                                col(MessageAttempt.provider_message_id).in_(found)
+                            )
+                        )
+                    ).all()
+                )
+        except Exception as exc:
+            log.warning(
+                "message %s: could not ask %s whether it was sent (%s); sending again",
+                item.message_id,
+                item.channel,
+                type(exc).__name__,
+            )
+            return None
+        taken = next((pid for pid in found if pid not in known), None)
+        if taken is not None:
+            log.warning(
+                "message %s: the provider took it before the crash; not sent again", item.message_id
+            )
+        return taken
 
     def _note(self, change: Change | None) -> None:
         """Write a circuit's change for /healthz, off the send path."""
