@@ -544,3 +544,16 @@ class ChannelCircuit(SQLModel, table=True):
     failures: int = 0
     until: datetime | None = None
     updated_at: datetime
+
+
+class DispatcherBeat(SQLModel, table=True):
+    """A running dispatcher and its last heartbeat (routing/dispatch/liveness.py): rows
+    leased by one that stopped beating, or whose process is gone from this host, are
+    taken over at once instead of when their leases run out."""
+
+    __tablename__ = "dispatchers"
+    owner: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=64)
+    pid: int
+    started_at: datetime
+    beat_at: datetime

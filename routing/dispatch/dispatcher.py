@@ -37,6 +37,7 @@ from routing.dispatch.batch import Ready, claim_ready
 from routing.dispatch.breaker import Breakers, Change, CircuitOpen
 from routing.dispatch.circuits import save_change
 from routing.dispatch.claim import release
+from routing.dispatch.liveness import BEAT_SECONDS, Liveness
 from routing.dispatch.ratelimit import RateLimits, sender_buckets
 from routing.dispatch.record import Outcome, Recorder
 from routing.outbound.cancel import CANCELLED
@@ -84,6 +85,8 @@ class Dispatcher:
         random: Callable[[], float] = _random.random,
         limits: RateLimits | None = None,
         breakers: Breakers | None = None,
+        liveness: Liveness | None = None,
+        beat_seconds: float = BEAT_SECONDS,
     ) -> None:
         self.ctx = ctx
         self.owner = owner or default_owner()
@@ -97,6 +100,9 @@ class Dispatcher:
         self.limits = limits or RateLimits()
         self.breakers = breakers or Breakers(ctx.clock)
         self._circuit_write: asyncio.Task[None] | None = None
+        self.liveness = liveness or Liveness(ctx, self.owner)
+        self.beat_seconds = beat_seconds
+        self._beats: asyncio.Task[None] | None = None
         self.recorder = Recorder(ctx, self.owner, random=random)
         self._semaphore = asyncio.Semaphore(self.concurrency)
         self._jobs: dict[asyncio.Task[None], _Job] = {}
@@ -129,7 +135,28 @@ class Dispatcher:
     async def start(self) -> None:
         # Rows this process queues wake it once committed; others wait for the next poll.
         self._unsubscribe = self.ctx.outbox_signal.subscribe(self.wake)
+        try:
+            await self.liveness.register()
+            # A dispatcher that died on this host (a crash, kill -9) left rows leased:
+            # they are sent now, not when the leases run out.
+            await self.liveness.take_over_dead()
+        except Exception:
+            log.exception("registering dispatcher %s failed", self.owner)
+        self._beats = asyncio.create_task(self._beat(), name=f"heartbeat {self.owner}")
         self._runner = asyncio.create_task(self.run(), name=f"dispatcher {self.owner}")
+
+    async def _beat(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.beat_seconds)
+            if self._stopping.is_set():
+                return
+            try:
+                await self.liveness.beat()
+                if await self.liveness.take_over_dead():
+                    self.wake()
+            except Exception:
+                log.exception("dispatcher %s heartbeat failed", self.owner)
 
     def wake(self) -> None:
         """New work was queued: claim now instead of at the end of the idle wait. Any
@@ -194,6 +221,12 @@ class Dispatcher:
         await self.recorder.aclose()
         await self.flush_circuits()
         released = await release(self.ctx, self.owner)
+        if self._beats is not None:
+            await asyncio.gather(self._beats, return_exceptions=True)
+            try:
+                await self.liveness.unregister()
+            except Exception:
+                log.exception("unregistering dispatcher %s failed", self.owner)
         log.info("dispatcher %s stopped; %s leases released", self.owner, released)
 
     def _spawn(self, job: _Job) -> None:

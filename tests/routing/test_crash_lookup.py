@@ -69,7 +69,8 @@ async def test_a_send_twilio_took_before_the_crash_is_not_sent_again(
     crashed = asyncio.create_task(first.run_once(limit=8))
 
     async def hanging() -> bool:
-        return wire.hung == 5 and len(fake.sent) == 6
+        recorded = [(await load(ctx, m)).status for m in ids[5:]]
+        return wire.hung == 5 and len(fake.sent) == 6 and recorded == ["sent"] * 3
 
     await until(hanging)
     crashed.cancel()  # the process dies: nothing after this point is stored
