@@ -218,3 +218,28 @@ def run_postgres(report: Report, work: Path, count: int = 8_000) -> None:
             log=False,
         )
         chart.curves.setdefault("sent msg/s", []).append((workers, achieved))
+    # Two workers, one sender limited to 30/s: each paces it at rate / live dispatchers.
+    limited = 360
+    achieved, sent, stats = _send_all(
+        work,
+        "dispatch-pg2-limit",
+        _postgres_database(limited),
+        limited,
+        rate=30,
+        limit=30,
+        budget=60,
+        workers=2,
+    )
+    report.add(
+        Figure(
+            "dispatch",
+            "PostgreSQL, 2 workers, configured 30/s",
+            achieved,
+            "msg/s",
+            30.0,
+            "the configured limit",
+            "at most 30/s together, zero 429s",
+            achieved <= 30.9 and stats["throttled"] == 0 and sent == limited,
+            note=f"429s: {stats['throttled']}, sent {sent} of {limited}",
+        )
+    )

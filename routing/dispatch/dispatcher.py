@@ -17,6 +17,7 @@ import logging
 import os
 import random as _random
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -103,6 +104,7 @@ class Dispatcher:
         self.liveness = liveness or Liveness(ctx, self.owner)
         self.beat_seconds = beat_seconds
         self._beats: asyncio.Task[None] | None = None
+        self._first_claim_after = 0.0  # time.monotonic()
         self.recorder = Recorder(ctx, self.owner, random=random)
         self._semaphore = asyncio.Semaphore(self.concurrency)
         self._jobs: dict[asyncio.Task[None], _Job] = {}
@@ -135,13 +137,18 @@ class Dispatcher:
     async def start(self) -> None:
         # Rows this process queues wake it once committed; others wait for the next poll.
         self._unsubscribe = self.ctx.outbox_signal.subscribe(self.wake)
+        live = 1
         try:
-            await self.liveness.register()
             # A dispatcher that died on this host (a crash, kill -9) left rows leased:
             # they are sent now, not when the leases run out.
             await self.liveness.take_over_dead()
+            live = await self.liveness.register()
         except Exception:
             log.exception("registering dispatcher %s failed", self.owner)
+        self.limits.share = 1 / live
+        if live > 1:
+            # The others pace each sender at their old share until their next beat.
+            self._first_claim_after = time.monotonic() + self.beat_seconds + 0.5
         self._beats = asyncio.create_task(self._beat(), name=f"heartbeat {self.owner}")
         self._runner = asyncio.create_task(self.run(), name=f"dispatcher {self.owner}")
 
@@ -152,9 +159,9 @@ class Dispatcher:
             if self._stopping.is_set():
                 return
             try:
-                await self.liveness.beat()
                 if await self.liveness.take_over_dead():
                     self.wake()
+                self.limits.share = 1 / await self.liveness.beat()
             except Exception:
                 log.exception("dispatcher %s heartbeat failed", self.owner)
 
@@ -169,6 +176,10 @@ class Dispatcher:
             await self._stopping.wait()
             return
         log.info("dispatcher %s started (%s in flight)", self.owner, self.concurrency)
+        pause = self._first_claim_after - time.monotonic()
+        if pause > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
         while not self._stopping.is_set():
             self._signal.clear()
             pending = len(self._jobs)

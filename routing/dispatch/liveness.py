@@ -9,6 +9,11 @@ for STALE_SECONDS. Taking over gives the leases back; the next claim settles the
 one's open attempts as interrupted and sends them again (asking the provider first where
 it can say, routing/dispatch/dispatcher.py). Hosts' clocks must agree within a few
 seconds (NTP), as they must for leases anyway.
+
+The count of live dispatchers is also how senders' rate limits hold across processes:
+each dispatcher paces every sender at rate / live dispatchers (routing/dispatch/
+ratelimit.py `RateLimits.share`), learnt at each beat; one that joins while others run
+waits a beat before its first claim, so the others have slowed down by then.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.context import AppContext
 
@@ -62,7 +68,8 @@ class Liveness:
         self.pid = os.getpid() if pid is None else pid
         self.alive = alive
 
-    async def register(self) -> None:
+    async def register(self) -> int:
+        """Join; the number of live dispatchers, this one included."""
         now = self.ctx.clock()
         async with self.ctx.sessions() as session:
             await session.execute(delete(DISPATCHERS).where(DISPATCHERS.c.owner == self.owner))
@@ -71,16 +78,26 @@ class Liveness:
                     owner=self.owner, host=self.host, pid=self.pid, started_at=now, beat_at=now
                 )
             )
+            live = await self._live(session, now)
             await session.commit()
+        return live
 
-    async def beat(self) -> None:
+    async def beat(self) -> int:
+        """Beat; the number of live dispatchers, this one included."""
+        now = self.ctx.clock()
         async with self.ctx.sessions() as session:
             await session.execute(
-                update(DISPATCHERS)
-                .where(DISPATCHERS.c.owner == self.owner)
-                .values(beat_at=self.ctx.clock())
+                update(DISPATCHERS).where(DISPATCHERS.c.owner == self.owner).values(beat_at=now)
             )
+            live = await self._live(session, now)
             await session.commit()
+        return live
+
+    @staticmethod
+    async def _live(session: AsyncSession, now: datetime) -> int:
+        stale = now - timedelta(seconds=STALE_SECONDS)
+        query = select(func.count()).where(DISPATCHERS.c.beat_at >= stale)
+        return max(1, int((await session.execute(query)).scalar_one()))
 
     async def unregister(self) -> None:
         async with self.ctx.sessions() as session:

@@ -139,11 +139,15 @@ class RateLimits:
         self.clock = clock
         self.sleep = sleep
         self._senders: dict[str, TokenBucket] = {}
+        # This process's part of every sender's rate: 1 / the dispatchers running
+        # (routing/dispatch/liveness.py), so together they keep each sender within it.
+        self.share = 1.0
         self._chats: dict[tuple[str, str], TokenBucket] = {}
 
     def sender(self, key: str, rate: float | None) -> TokenBucket | None:
         if not rate:
             return None
+        rate *= self.share
         bucket = self._senders.get(key)
         if bucket is None or bucket.rate != rate * PACING:
             # No burst: sends are spaced 1/rate apart, so no one-second window a provider

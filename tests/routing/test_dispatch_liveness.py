@@ -7,14 +7,17 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from routing.context import AppContext
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.liveness import DISPATCHERS, STALE_SECONDS, Liveness
 from routing.dispatch.outcome import INTERRUPTED
+from routing.dispatch.ratelimit import PACING
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
     FakeAdapter,
@@ -122,3 +125,32 @@ async def test_a_dispatcher_elsewhere_is_taken_over_once_it_stops_beating(
         assert (
             await session.execute(select(func.count()).select_from(DISPATCHERS))
         ).scalar_one() == 0
+
+
+async def test_running_dispatchers_share_each_senders_rate(make_client, clock: FakeClock) -> None:
+    sms = FakeAdapter(channels=("sms",), provider="fake-sms", rate_per_second=10)
+    _, ctx = await with_adapters(make_client, sms)
+    one = make_dispatcher(ctx, clock, owner="one", beat_seconds=0.01)
+    two = make_dispatcher(ctx, clock, owner="two", beat_seconds=0.01)
+
+    def shares(a: float, b: float) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return (one.limits.share, two.limits.share) == (a, b)
+
+        return check
+
+    await one.start()
+    try:
+        assert one.limits.share == 1.0
+        await two.start()
+        try:
+            assert two.limits.share == 0.5  # at once: it joined two
+            assert two.rounds == 0  # and waits a beat before its first claim
+            await until(shares(0.5, 0.5))  # the first slows down at its next beat
+            bucket = one.limits.sender("fake-sms:sms", 10)
+            assert bucket is not None and bucket.rate == pytest.approx(10 * PACING / 2)
+        finally:
+            await two.stop()
+        await until(shares(1.0, 0.5))  # alone again: the whole rate
+    finally:
+        await one.stop()
