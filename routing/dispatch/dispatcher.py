@@ -39,7 +39,7 @@ from routing.dispatch.breaker import Breakers, Change, CircuitOpen
 from routing.dispatch.circuits import save_change
 from routing.dispatch.claim import release
 from routing.dispatch.liveness import BEAT_SECONDS, Liveness
-from routing.dispatch.ratelimit import RateLimits, sender_buckets
+from routing.dispatch.ratelimit import RETAKE, RateLimits, sender_buckets
 from routing.dispatch.record import Outcome, Recorder
 from routing.outbound.cancel import CANCELLED
 from storage.models import Announcement, MessageAttempt
@@ -323,10 +323,12 @@ class Dispatcher:
             if closed_until is not None:
                 return Outcome(item, error=CircuitOpen(item.channel, closed_until))
             self._note(change)
-            buckets = sender_buckets(
-                self.limits, adapter, item.channel, item.address, item.outbound
-            )
-            postpone = await self.limits.take(buckets, max_wait=left)
+            postpone = RETAKE
+            while postpone == RETAKE:  # until a wait ends on the sender's current bucket
+                buckets = sender_buckets(
+                    self.limits, adapter, item.channel, item.address, item.outbound
+                )
+                postpone = await self.limits.take(buckets, max_wait=self._lease_left(item))
             if postpone:
                 due = self.ctx.clock() + timedelta(seconds=postpone)
                 return Outcome(item, give_back=True, due_at=due)

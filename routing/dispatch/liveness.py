@@ -78,9 +78,11 @@ class Liveness:
                     owner=self.owner, host=self.host, pid=self.pid, started_at=now, beat_at=now
                 )
             )
-            live = await self._live(session, now)
             await session.commit()
-        return live
+        # Counted after the commit: of two dispatchers joining at once, the later one to
+        # count sees both (counted in the same transaction, each could see only itself).
+        async with self.ctx.sessions() as session:
+            return await self._live(session, now)
 
     async def beat(self) -> int:
         """Beat; the number of live dispatchers, this one included."""

@@ -21,6 +21,9 @@ PACING = 0.98
 # `rate` sends: after an event-loop stall, late sends would otherwise bunch up with
 # on-time ones (the margin covers the hop from here to the provider).
 GUARD_WINDOW = 1.015
+# What `RateLimits.take` answers when a bucket it waited on was replaced meanwhile: take
+# again, from the buckets as they are now.
+RETAKE = -1.0
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -51,12 +54,22 @@ class TokenBucket:
         self._tokens = self.burst
         self._stamp = clock()
         self._window_limit = window_limit  # None: no guard on actual send times
+        # Replaced by a bucket of another rate (this process's share changed): sends that
+        # reserved a slot here take one again from the new bucket.
+        self.retired = False
         self._recent: deque[float] = deque()
 
     def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
+
+    def take_over(self, old: TokenBucket) -> None:
+        """Replace `old` (the rate changed): its recent sends still count in the guard's
+        window, no slot is free at once, and the sends waiting on it take again here."""
+        old.retired = True
+        self._recent = old._recent
+        self._tokens = 0.0
 
     def delay_for(self, cost: float = 1.0) -> float:
         """Seconds until `cost` tokens (a full bucket, for more than it holds) would be
@@ -150,6 +163,7 @@ class RateLimits:
         rate *= self.share
         bucket = self._senders.get(key)
         if bucket is None or bucket.rate != rate * PACING:
+            old = bucket
             # No burst: sends are spaced 1/rate apart, so no one-second window a provider
             # measures ever sees more than `rate` (a full second's burst would show 2x).
             bucket = self._senders[key] = TokenBucket(
@@ -159,6 +173,8 @@ class RateLimits:
                 clock=self.clock,
                 sleep=self.sleep,
             )
+            if old is not None:
+                bucket.take_over(old)
         return bucket
 
     def chat(self, key: str, address: str, rate: float | None) -> TokenBucket | None:
@@ -180,7 +196,8 @@ class RateLimits:
         When the wait would exceed `max_wait`, nothing is taken and the answer is how long
         to postpone by: the caller reschedules the message rather than hold its lease. The
         same holds when the guard on actual send times would keep it past `max_wait`; the
-        tokens it took are then spent (the rate only errs low).
+        tokens it took are then spent (the rate only errs low). RETAKE when a sender's
+        bucket was replaced while it waited (its share of the rate changed).
         """
         taken: list[tuple[TokenBucket, float]] = []
         longest = 0.0
@@ -195,6 +212,8 @@ class RateLimits:
             longest = max(longest, wait)
         if longest:
             await self.sleep(longest)
+            if any(bucket.retired for bucket, _ in buckets):
+                return RETAKE
         for bucket, units in buckets:
             if not await bucket.guard(units, max_wait=max_wait - longest):
                 return GUARD_WINDOW
