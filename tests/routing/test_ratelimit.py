@@ -13,7 +13,7 @@ from typing import TypeVar
 from channels.base import OutboundMessage, SendResult
 from routing.context import AppContext
 from routing.dispatch.dispatcher import Dispatcher
-from routing.dispatch.ratelimit import GUARD_WINDOW, PACING, RateLimits, TokenBucket
+from routing.dispatch.ratelimit import GUARD_WINDOW, PACING, RETAKE, RateLimits, TokenBucket
 from tests.conftest import FakeClock
 from tests.routing.fake_adapter import (
     FakeAdapter,
@@ -202,3 +202,27 @@ async def test_a_stall_after_the_guard_does_not_bunch_sends(make_client) -> None
     assert sms.entries[0] == 0.0  # counted, then sent, before the stall
     for i, start in enumerate(sms.entries):
         assert len([t for t in sms.entries[i:] if t < start + GUARD_WINDOW]) <= 5
+
+
+async def test_a_send_that_waited_on_a_replaced_bucket_takes_again() -> None:
+    """When this process's share of a sender's rate changes (another dispatcher joined),
+    sends already waiting for a slot of the old bucket take one from the new bucket,
+    which keeps the old one's recent sends in its window."""
+    now = [100.0]
+    limits: RateLimits
+
+    async def sleep(seconds: float) -> None:
+        limits.share = 0.5  # a second dispatcher joined while this send waited
+        limits.sender("twilio:+15005550006", 10)
+        now[0] += seconds
+
+    limits = RateLimits(clock=lambda: now[0], sleep=sleep)
+    old = limits.sender("twilio:+15005550006", 10)
+    assert old is not None
+    assert await limits.take([(old, 1)], max_wait=10) == 0.0  # the first goes at once
+    assert await limits.take([(old, 1)], max_wait=10) == RETAKE  # the second waited
+    new = limits.sender("twilio:+15005550006", 10)
+    assert new is not None and new is not old and old.retired and not new.retired
+    assert new.rate == 10 * PACING / 2
+    assert new.delay_for(1) > 0  # no free slot at once after the switch
+    assert len(new._recent) == 1  # the first send still counts in the window
