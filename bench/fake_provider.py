@@ -50,9 +50,26 @@ async def read_stats(_: Request) -> Response:
     return JSONResponse(stats)
 
 
+async def listing(request: Request) -> Response:
+    """Twilio's Messages list (the dispatcher asks it after a crash), no latency."""
+    answer = fake.handle(httpx.Request("GET", str(request.url), headers=request.headers.raw))
+    return Response(answer.content, answer.status_code, media_type="application/json")
+
+
+async def recipients(_: Request) -> Response:
+    """How many messages each recipient was sent (duplicates show as counts above 1)."""
+    counts: dict[str, int] = {}
+    for sent in fake.sent:
+        to = str(sent.get("To"))
+        counts[to] = counts.get(to, 0) + 1
+    return JSONResponse(counts)
+
+
 app = Starlette(
     routes=[
         Route("/2010-04-01/Accounts/{sid}/Messages.json", messages, methods=["POST"]),
+        Route("/2010-04-01/Accounts/{sid}/Messages.json", listing, methods=["GET"]),
         Route("/stats", read_stats),
+        Route("/recipients", recipients),
     ]
 )

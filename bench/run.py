@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import console, dispatch, fanout, ingest, reach
+from bench import console, dispatch, fanout, ingest, reach, soak
 from bench.report import Report, write_markdown, write_plot
 from bench.servers import ROOT
 from bench.wrk import have_wrk
@@ -65,7 +65,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, help="seconds for everything")
     parser.add_argument(
-        "--only", choices=["ingest", "fanout", "dispatch", "reach", "console"], action="append"
+        "--only",
+        choices=["ingest", "fanout", "dispatch", "reach", "console", "soak"],
+        action="append",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
@@ -74,6 +76,7 @@ def main() -> int:
         default="full",
         help="console: the seeded database (small: a tenth, for a quick run)",
     )
+    parser.add_argument("--soak-cycles", type=int, default=soak.CYCLES, help="soak: kill -9 cycles")
     parser.add_argument("--sse-path", help="console: the live-update stream (else found)")
     args = parser.parse_args()
     with_console = not args.only or "console" in args.only
@@ -89,12 +92,15 @@ def main() -> int:
         ("dispatch", lambda work: dispatch.run(report, work)),
         ("reach", lambda work: reach.run(report, work)),
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
+        ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
     ]
     failed = []
     with tempfile.TemporaryDirectory(prefix="rallypoint-bench-") as tmp:
         for name, step in steps:
             if args.only and name not in args.only:
                 continue
+            if name == "soak" and not args.only:
+                continue  # minutes of kill -9 cycles: only when asked for
             if time.monotonic() > deadline:
                 report.notes.append(f"{name}: not run, the time budget was spent")
                 continue

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, update
+from sqlalchemy import Row, Table, bindparam, delete, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -74,8 +74,9 @@ class _Plan:
     send: list[tuple[int, Any, bool]]  # (outbox id, message row or Message, use_template)
     held: list[tuple[int, datetime]]
     dead: list[int]
-    # Interrupted tries settled in this claim: message id -> (channel, address, started).
-    interrupted: dict[int, tuple[str, str, datetime]]
+    # Messages with tries settled as interrupted in this claim: (message id, channel,
+    # address) -> when the earliest unanswered try there started.
+    interrupted: dict[tuple[int, str, str], datetime]
 
 
 # What the checks and `compose` read: plain rows, not ORM objects, which cost several
@@ -236,37 +237,47 @@ async def _orm(session: AsyncSession, message_id: int) -> Message:
 
 async def _settle_interrupted(
     session: AsyncSession, message_ids: list[int]
-) -> dict[int, tuple[str, str, datetime]]:
+) -> dict[tuple[int, str, str], datetime]:
     """Attempts a crashed dispatcher left without a provider id: their outcome is
     unknown, so they are closed as interrupted and the message is sent again (after asking
-    the provider, where it can say). Returns each such message's earliest one."""
-    stale = (
+    the provider, where it can say). Returns, for each such message and each address it
+    was tried at, its earliest try without an answer (this one or one an earlier crash
+    interrupted): the provider may have taken any of them."""
+    rows = (
         await session.execute(
             sa_select(
                 ATTEMPTS.c.id,
                 ATTEMPTS.c.message_id,
+                ATTEMPTS.c.status,
                 ATTEMPTS.c.channel,
                 ATTEMPTS.c.address,
                 ATTEMPTS.c.created_at,
             )
             .where(
                 ATTEMPTS.c.message_id.in_(message_ids),
-                ATTEMPTS.c.status == "queued",
                 ATTEMPTS.c.provider_message_id.is_(None),
+                or_(ATTEMPTS.c.status == "queued", ATTEMPTS.c.error == INTERRUPTED),
             )
             .order_by(ATTEMPTS.c.id.desc())
         )
     ).all()
+    stale = [row for row in rows if row.status == "queued"]
     if not stale:
         return {}
-    for attempt_id, message_id, *_ in stale:
-        log.warning("message %s: attempt %s was interrupted", message_id, attempt_id)
+    for row in stale:
+        log.warning("message %s: attempt %s was interrupted", row.message_id, row.id)
     await session.exec(
         update(MessageAttempt)
         .where(col(MessageAttempt.id).in_([row.id for row in stale]))
         .values(status="failed", error=INTERRUPTED)
     )
-    return {row.message_id: (row.channel, row.address, row.created_at) for row in stale}
+    now_stale = {row.message_id for row in stale}
+    # Newest first: the last one written per message is its earliest.
+    return {
+        (row.message_id, row.channel, row.address): row.created_at
+        for row in rows
+        if row.message_id in now_stale
+    }
 
 
 async def _store(
@@ -315,8 +326,7 @@ async def _store(
     )
     ready = []
     for outbox_id, message, use_template in plan.send:
-        channel, address, started = plan.interrupted.get(message.id, ("", "", None))
-        same_address = (channel, address) == (message.channel, message.address or "")
+        started = plan.interrupted.get((message.id, message.channel, message.address or ""))
         ready.append(
             Ready(
                 outbox_id=outbox_id,
@@ -328,7 +338,7 @@ async def _store(
                 lease_until=until,
                 outbound=compose(message, use_template=use_template),
                 announcement_id=cancelled_with(message),
-                interrupted_since=started if same_address else None,
+                interrupted_since=started,
             )
         )
     return ready

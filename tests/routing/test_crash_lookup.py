@@ -36,8 +36,12 @@ class HangingTwilio:
         self.after: set[str] = set()
         self.hung = 0
         self.release = asyncio.Event()
+        self.hang_lookups = False  # the Messages list never answers
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and self.hang_lookups:
+            self.hung += 1
+            await self.release.wait()
         to = dict(httpx.QueryParams(request.content.decode())).get("To", "")
         if request.method == "POST" and to in self.before:
             self.hung += 1
@@ -130,3 +134,40 @@ async def test_an_earlier_identical_message_already_recorded_is_not_taken_for_it
     assert len(fake.sent) == 2  # the earlier one and this one, once each
     assert (await load(ctx, again)).provider_message_id == fake.sent[1].sid
     assert (await load(ctx, earlier)).provider_message_id == fake.sent[0].sid
+
+
+async def test_a_send_taken_before_two_crashes_in_a_row_is_still_found(
+    make_client: ClientFactory, clock: FakeClock
+) -> None:
+    """The second dispatcher dies too, while it asks; the third asks about the earliest
+    unanswered try (more than a minute before its own), and finds it."""
+    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, clock=clock)
+    wire = HangingTwilio(fake)
+    client = await make_client(transport=httpx.MockTransport(wire), **SETTINGS)
+    ctx = client.ctx  # type: ignore[attr-defined]
+    phone = "+254713007777"
+    message_id = await queue(ctx, await add_supporter(ctx, {"sms": phone}), "Vigil at 7")
+
+    async def crash_when(hung: int, owner: str) -> None:
+        crashed = asyncio.create_task(make_dispatcher(ctx, clock, owner=owner).run_once())
+
+        async def hanging() -> bool:
+            return wire.hung == hung
+
+        await until(hanging)
+        crashed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await crashed
+
+    wire.after = {phone}
+    await crash_when(1, "first")  # Twilio took it; the answer was lost
+    wire.after.clear()
+    clock.advance(seconds=61)
+    wire.hang_lookups = True
+    await crash_when(2, "second")  # dies while asking Twilio
+    wire.hang_lookups = False
+    clock.advance(seconds=61)
+    await make_dispatcher(ctx, clock, owner="third").run_until_idle()
+
+    assert len(fake.sent) == 1
+    assert (await load(ctx, message_id)).provider_message_id == fake.sent[0].sid
