@@ -1,0 +1,27 @@
+"""The Signal receiver `serve` runs in the background: signal-cli-rest-api pushes no
+webhook, so envelopes are read from it (channels/signal/receiver.py) and handed to the
+same ingestion webhooks use (stored, or spooled while the database is away), where
+keywords, STOP, polls and onboarding apply as on every channel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from channels.base import WebhookEvent
+from channels.signal import SignalAdapter
+from channels.signal.receiver import SignalReceiver, Sleep
+from gateway.context import GatewayContext
+from routing.inbound.spool import submit_or_spool
+
+
+def signal_receiver(ctx: GatewayContext, *, sleep: Sleep = asyncio.sleep) -> SignalReceiver | None:
+    """The receiver for the configured Signal number; None when Signal is off."""
+    adapter = ctx.registry.by_provider.get("signal")
+    if not isinstance(adapter, SignalAdapter):
+        return None
+
+    async def store(events: Sequence[WebhookEvent]) -> None:
+        await submit_or_spool(ctx, list(events), "signal")
+
+    return SignalReceiver(adapter.config, ctx.http_client, store, sleep=sleep)
