@@ -24,6 +24,9 @@ from urllib.parse import unquote
 
 import httpx
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from channels.signal.receiver import SOCKET_LOG
 
 START_TIMESTAMP = 1772636400000
 # Scripted answers to POST /v2/send: (HTTP status, body). "{number}" is our account,
@@ -193,7 +196,7 @@ class FakeSignalApi:
     @asynccontextmanager
     async def websocket(self) -> AsyncIterator[str]:
         """Serve json-rpc mode's websocket on a loopback port; yields the API base URL."""
-        async with serve(self._serve_socket, "127.0.0.1", 0) as server:
+        async with serve(self._serve_socket, "127.0.0.1", 0, logger=SOCKET_LOG) as server:
             port = next(iter(server.sockets)).getsockname()[1]
             try:
                 yield f"http://127.0.0.1:{port}"
@@ -212,6 +215,8 @@ class FakeSignalApi:
         try:
             async for _ in socket:  # clients send nothing; reading answers pings and closes
                 pass
+        except ConnectionClosed:
+            pass  # the client went away, however it did
         finally:
             self._clients.discard(socket)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect as websocket_connect
+from websockets.exceptions import ConnectionClosed
 
 from channels.base import MalformedPayload, WebhookEvent
 from channels.signal.config import SignalConfig
@@ -34,6 +35,17 @@ EventSink = Callable[[list[WebhookEvent]], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 Connect = Callable[..., Any]  # websockets.asyncio.client.connect or a stand-in
 MAX_FRAME = 4 * 1024 * 1024  # an envelope with attachment metadata is a few KB
+
+
+class FramesUnlogged(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets logs every frame at DEBUG, envelopes (numbers, message text) included:
+    this logger never takes DEBUG, so they stay out of the logs at any level setting."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
+SOCKET_LOG = FramesUnlogged(logging.getLogger("channels.signal.websocket"))
 
 
 class SignalReceiver:
@@ -82,8 +94,9 @@ class SignalReceiver:
                     await self._sleep(self.config.poll_seconds)
                     continue
                 await self.listen()
+            except ConnectionClosed:
                 log.warning("signal: the receive websocket closed; reconnecting")
-                self.failures = 1
+                self.failures += 1
             except Exception as exc:  # whatever it was: try again later
                 self.failures += 1
                 log.warning(
@@ -103,7 +116,7 @@ class SignalReceiver:
     async def listen(self) -> None:
         """Hold the websocket open and hand over each envelope until it closes."""
         async with self._connect(
-            self.config.websocket_url, open_timeout=10, max_size=MAX_FRAME
+            self.config.websocket_url, open_timeout=10, max_size=MAX_FRAME, logger=SOCKET_LOG
         ) as socket:
             self.failures = 0
             self.connected.set()
