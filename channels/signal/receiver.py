@@ -58,6 +58,7 @@ class SignalReceiver:
         sleep: Sleep = asyncio.sleep,
         connect: Connect = websocket_connect,
         max_backoff: float = 30.0,
+        retry_seconds: float = 1.0,
     ) -> None:
         self.config = config
         self._http = http_client
@@ -65,6 +66,7 @@ class SignalReceiver:
         self._sleep = sleep
         self._connect = connect
         self.max_backoff = max_backoff
+        self.retry_seconds = retry_seconds  # between tries of a failed store, while connected
         self.pending: list[WebhookEvent] = []
         self.failures = 0  # consecutive failed connections or polls
         self.stored = 0  # events handed to the sink so far
@@ -123,7 +125,7 @@ class SignalReceiver:
             try:
                 while True:
                     # While a store failed, wake up to retry it even if nothing arrives.
-                    wait = max(1.0, self.backoff()) if self.pending else None
+                    wait = self.retry_seconds if self.pending else None
                     try:
                         frame = await asyncio.wait_for(socket.recv(), wait)
                     except TimeoutError:
