@@ -208,3 +208,39 @@ async def test_the_signal_webhook_path_is_no_ones(make_client: ClientFactory) ->
     answer = await client.post("/webhooks/signal", json={"envelope": {}})
     assert answer.status_code in (403, 404)
     assert (await client.get("/api/v1/conversations")).status_code == 401
+
+
+async def test_an_attachment_is_served_from_the_api(make_client: ClientFactory) -> None:
+    fake = FakeSignalApi(NUMBER, mode="normal")
+    client = await make_client(
+        transport=fake.transport, signal_receive_mode="poll", **SETTINGS, **FAST
+    )
+    ctx = client.ctx  # type: ignore[attr-defined]
+    client.headers.update(bearer(await new_key(ctx)))
+    photo = b"\xff\xd8\xff\xe0 a small jpeg"
+    attachment = fake.add_attachment(photo)
+    await fake.deliver(fake.text_envelope(SUPPORTER, "", attachments=[attachment]))
+    receiver = signal_receiver(ctx)
+    assert receiver is not None and await receiver.poll_once() == 1
+    _, [message] = await _only_conversation(client)
+    answer = await client.get(f"/api/v1/messages/{message['id']}/attachments/0")
+    assert answer.status_code == 200, answer.text
+    assert answer.content == photo
+    assert answer.headers["content-type"].startswith("image/jpeg")
+
+
+async def test_a_signal_username_is_an_address(make_client: ClientFactory) -> None:
+    client = await make_client(**SETTINGS)
+    client.headers.update(bearer(await new_key(client.ctx)))  # type: ignore[attr-defined]
+    created = await client.post(
+        "/api/v1/supporters",
+        json={"name": "Kip", "addresses": [{"channel": "signal", "address": " Kip_Runs.07 "}]},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["addresses"][0]["address"] == "kip_runs.07"
+    refused = await client.post(
+        "/api/v1/supporters",
+        json={"name": "X", "addresses": [{"channel": "signal", "address": "not a number"}]},
+    )
+    assert refused.status_code == 422
+    assert "Signal address" in refused.text
