@@ -6,6 +6,8 @@ receipts move them to delivered and read; an unregistered number falls back."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -247,3 +249,21 @@ async def test_a_signal_username_is_an_address(make_client: ClientFactory) -> No
     )
     assert refused.status_code == 422
     assert "Signal address" in refused.text
+
+
+async def test_csv_import_and_export_carry_a_signal_column(make_client: ClientFactory) -> None:
+    client = await make_client(**SETTINGS)
+    client.headers.update(bearer(await new_key(client.ctx)))  # type: ignore[attr-defined]
+    data = b"name,signal,preferred_channels\nAmina,+254712345678,signal\nKip,Kip_Runs.07,\n"
+    answer = await client.post(
+        "/api/v1/supporters/import", files={"file": ("people.csv", data, "text/csv")}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["created"] == 2
+    exported = await client.get("/api/v1/supporters/export")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    # A Signal number is exported as it is, not formula-escaped.
+    assert [(r["name"], r["signal"]) for r in rows] == [
+        ("Amina", "+254712345678"),
+        ("Kip", "kip_runs.07"),
+    ]
