@@ -125,7 +125,25 @@ def _inbound(
     )
 
 
-def _receipts(receipt: Mapping[str, Any], raw: str) -> list[StatusUpdate]:
+def sender_identities(envelope: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every address the envelope's sender is known by here: number and UUID."""
+    found: list[str] = []
+    for key in ("sourceNumber", "source", "sourceUuid"):
+        value = envelope.get(key)
+        if isinstance(value, str) and (address := canonical_address(value)):
+            if address not in found:
+                found.append(address)
+    return tuple(found)
+
+
+def _receipts(
+    envelope: Mapping[str, Any], receipt: Mapping[str, Any], raw: str
+) -> list[StatusUpdate]:
+    # A receipt counts only for a message we sent to its sender (`recipients`): another
+    # account's receipt whose timestamp happens to match one of ours moves nothing, and the
+    # receipts for what the account's own phone sent (a linked device gets those) are
+    # dropped rather than kept for a send that will never be ours.
+    senders = sender_identities(envelope)
     status: DeliveryStatus
     if receipt.get("isRead") or receipt.get("isViewed"):
         status = "read"
@@ -146,6 +164,7 @@ def _receipts(receipt: Mapping[str, Any], raw: str) -> list[StatusUpdate]:
                     status=status,
                     occurred_at=_when(when) if when else None,
                     raw=raw,
+                    recipients=senders,
                 )
             )
     return updates
@@ -172,7 +191,7 @@ def envelope_events(item: object, *, account: str | None = None) -> list[Webhook
         return [inbound] if inbound is not None else []
     receipt = envelope.get("receiptMessage")
     if isinstance(receipt, Mapping):
-        return list(_receipts(receipt, raw))
+        return list(_receipts(envelope, receipt, raw))
     return []
 
 

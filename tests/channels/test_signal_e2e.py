@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from sqlalchemy import func
+from sqlmodel import select
 
 from channels.signal.fake import FakeSignalApi
 from channels.signal.receiver import SignalReceiver
@@ -19,9 +21,10 @@ from channels.twilio.fake import FakeTwilio
 from gateway.background import background_services
 from gateway.signal_receiver import signal_receiver
 from routing.dispatch.dispatcher import Dispatcher
+from storage.models import PendingStatus
 from tests.channels import twilio_case
 from tests.channels.send_contract import all_logs, leaked
-from tests.channels.signal_case import NUMBER, SETTINGS, SUPPORTER
+from tests.channels.signal_case import NUMBER, SETTINGS, SUPPORTER, load
 from tests.conftest import bearer, new_key
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -155,6 +158,12 @@ async def test_one_on_one_and_announcement_go_out_and_receipts_move_them(
 
     receiver = signal_receiver(ctx)
     assert receiver is not None
+    # Someone else's receipt that names our timestamp moves nothing, and is not kept.
+    await fake.deliver(fake.receipt_envelope("+254700000001", [first_ts], read=True))
+    await receiver.poll_once()
+    assert (await _api(client, "GET", f"/messages/{one['id']}"))["status"] == "sent"
+    async with ctx.sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(PendingStatus))).one() == 0
     await fake.deliver(fake.receipt_envelope(SUPPORTER, [first_ts, second_ts]))
     await receiver.poll_once()
     assert (await _api(client, "GET", f"/messages/{one['id']}"))["status"] == "delivered"
@@ -267,3 +276,22 @@ async def test_csv_import_and_export_carry_a_signal_column(make_client: ClientFa
         ("Amina", "+254712345678"),
         ("Kip", "kip_runs.07"),
     ]
+
+
+async def test_a_sender_hiding_their_number_is_known_by_uuid(make_client: ClientFactory) -> None:
+    fake = FakeSignalApi(NUMBER, mode="normal")
+    client = await make_client(
+        transport=fake.transport, signal_receive_mode="poll", **SETTINGS, **FAST
+    )
+    ctx = client.ctx  # type: ignore[attr-defined]
+    client.headers.update(bearer(await new_key(ctx)))
+    fake.queue.append(load("hidden_number"))  # STOP from a UUID only
+    receiver = signal_receiver(ctx)
+    assert receiver is not None and await receiver.poll_once() == 1
+    [supporter] = (await _api(client, "GET", "/supporters"))["items"]
+    assert supporter["opted_out"] is True
+    assert [(a["channel"], a["address"]) for a in supporter["addresses"]] == [
+        ("signal", "0c9e7a44-1d2b-4f38-a6de-5b0f8e3c2a91")
+    ]
+    await Dispatcher(ctx).run_until_idle()
+    assert list(fake.sent) == ["0c9e7a44-1d2b-4f38-a6de-5b0f8e3c2a91"]  # the confirmation
