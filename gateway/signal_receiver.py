@@ -6,13 +6,17 @@ keywords, STOP, polls and onboarding apply as on every channel."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 from channels.base import WebhookEvent
 from channels.signal import SignalAdapter
 from channels.signal.receiver import SignalReceiver, Sleep
 from gateway.context import GatewayContext
+from gateway.webhook_checks import unstorable
 from routing.inbound.spool import submit_or_spool
+
+log = logging.getLogger(__name__)
 
 
 def signal_receiver(ctx: GatewayContext, *, sleep: Sleep = asyncio.sleep) -> SignalReceiver | None:
@@ -22,6 +26,16 @@ def signal_receiver(ctx: GatewayContext, *, sleep: Sleep = asyncio.sleep) -> Sig
         return None
 
     async def store(events: Sequence[WebhookEvent]) -> None:
-        await submit_or_spool(ctx, list(events), "signal")
+        # What no database takes (a NUL character, a lone surrogate, an overlong id) is
+        # dropped here, as a webhook carrying it is refused with 400: kept, it would block
+        # every envelope behind it.
+        storable = []
+        for event in events:
+            problem = unstorable([event])
+            if problem is None:
+                storable.append(event)
+            else:
+                log.warning("signal: an envelope dropped: %s", problem)
+        await submit_or_spool(ctx, storable, "signal")
 
     return SignalReceiver(adapter.config, ctx.http_client, store, sleep=sleep)

@@ -295,3 +295,21 @@ async def test_a_sender_hiding_their_number_is_known_by_uuid(make_client: Client
     ]
     await Dispatcher(ctx).run_until_idle()
     assert list(fake.sent) == ["0c9e7a44-1d2b-4f38-a6de-5b0f8e3c2a91"]  # the confirmation
+
+
+async def test_an_envelope_no_database_takes_is_dropped_not_blocking(
+    make_client: ClientFactory,
+) -> None:
+    fake = FakeSignalApi(NUMBER, mode="normal")
+    client = await make_client(
+        transport=fake.transport, signal_receive_mode="poll", **SETTINGS, **FAST
+    )
+    ctx = client.ctx  # type: ignore[attr-defined]
+    client.headers.update(bearer(await new_key(ctx)))
+    await fake.deliver(fake.text_envelope(SUPPORTER, "bad \x00 text"))
+    await fake.deliver(fake.text_envelope(SUPPORTER, "good text"))
+    receiver = signal_receiver(ctx)
+    assert receiver is not None and await receiver.poll_once() == 2
+    assert receiver.pending == []
+    _, messages = await _only_conversation(client)
+    assert [m["body"] for m in messages] == ["good text"]
