@@ -59,6 +59,7 @@ class SignalReceiver:
         connect: Connect = websocket_connect,
         max_backoff: float = 30.0,
         retry_seconds: float = 1.0,
+        max_store_tries: int = 20,
     ) -> None:
         self.config = config
         self._http = http_client
@@ -68,6 +69,8 @@ class SignalReceiver:
         self.max_backoff = max_backoff
         self.retry_seconds = retry_seconds  # between tries of a failed store, while connected
         self.pending: list[WebhookEvent] = []
+        self.max_store_tries = max_store_tries
+        self._tries: dict[int, int] = {}  # id() of a pending event -> its failed stores
         self.failures = 0  # consecutive failed connections or polls
         self.stored = 0  # events handed to the sink so far
         self.connected = asyncio.Event()  # set while the websocket is open
@@ -173,7 +176,9 @@ class SignalReceiver:
     # Handing over
 
     async def flush(self) -> bool:
-        """Give the pending events to the sink; kept for the next try if it fails."""
+        """Give the pending events to the sink; kept for the next try if it fails. After a
+        failed batch they go one by one, so that one event the sink keeps refusing holds
+        back no other; it is dropped (and logged) after `max_store_tries`."""
         if not self.pending:
             return True
         batch = list(self.pending)
@@ -181,12 +186,41 @@ class SignalReceiver:
             await self._sink(batch)
         except Exception as exc:  # the database and the spool both refused: keep them
             log.error("signal: storing %d events failed (%s)", len(batch), type(exc).__name__)
-            return False
+            if len(batch) == 1:
+                self._count_failure(batch[0])
+                return False
+            for event in batch:
+                await self._store_one(event)
+            return not self.pending
         del self.pending[: len(batch)]
-        async with self._progress:
-            self.stored += len(batch)
-            self._progress.notify_all()
+        await self._stored(len(batch))
         return True
+
+    async def _store_one(self, event: WebhookEvent) -> None:
+        try:
+            await self._sink([event])
+        except Exception:  # counted; kept for the next try until it has had its tries
+            self._count_failure(event)
+            return
+        self.pending.remove(event)
+        self._tries.pop(id(event), None)
+        await self._stored(1)
+
+    def _count_failure(self, event: WebhookEvent) -> None:
+        tries = self._tries.get(id(event), 0) + 1
+        if tries < self.max_store_tries:
+            self._tries[id(event)] = tries
+            return
+        self._tries.pop(id(event), None)
+        self.pending.remove(event)
+        log.error("signal: an envelope dropped after %d failed stores", tries)
+
+    async def _stored(self, count: int) -> None:
+        if not self.pending:
+            self._tries.clear()
+        async with self._progress:
+            self.stored += count
+            self._progress.notify_all()
 
     async def wait_stored(self, count: int) -> None:
         """Return once `count` events in all have been handed to the sink."""

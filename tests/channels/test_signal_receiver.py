@@ -107,3 +107,33 @@ async def test_the_websocket_waits_for_a_retry_when_a_store_failed() -> None:
             await receiver.stop()
     assert fake.connections == 1
     assert [e.body for e in sink.batches[0]] == ["kept"]  # type: ignore[union-attr]
+
+
+class RefusesPoison:
+    """A sink that always refuses a batch holding the message "poison" (a bug, not an
+    outage): it must hold back nothing else, and is dropped after its tries."""
+
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+
+    async def __call__(self, events: list[WebhookEvent]) -> None:
+        bodies = [e.body for e in events]  # type: ignore[union-attr]
+        if "poison" in bodies:
+            raise ValueError("cannot store")
+        self.stored.extend(bodies)
+
+
+async def test_an_event_the_sink_keeps_refusing_holds_back_nothing_else() -> None:
+    fake = FakeSignalApi(NUMBER, mode="normal")
+    sink = RefusesPoison()
+    async with httpx.AsyncClient(transport=fake.transport) as http:
+        config = SignalConfig(API_BASE, NUMBER, receive_mode="poll")
+        receiver = SignalReceiver(config, http, sink, max_store_tries=3)
+        for body in ("before", "poison", "after"):
+            await fake.deliver(fake.text_envelope(SUPPORTER, body))
+        await receiver.poll_once()
+        assert sink.stored == ["before", "after"]
+        assert [e.body for e in receiver.pending] == ["poison"]  # type: ignore[union-attr]
+        await receiver.poll_once()
+        await receiver.poll_once()
+    assert receiver.pending == [] and sink.stored == ["before", "after"]
