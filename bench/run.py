@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import console, dispatch, fanout, ingest, reach, soak
+from bench import console, dispatch, fanout, ingest, reach, signal_dispatch, soak
 from bench.report import Report, write_markdown, write_plot
 from bench.servers import ROOT
 from bench.wrk import have_wrk
@@ -90,6 +90,7 @@ def main() -> int:
         ("ingest", lambda work: ingest.run(report, work)),
         ("fanout", lambda work: fanout.run(report, work, deadline - 150 - reserve)),
         ("dispatch", lambda work: dispatch.run(report, work)),
+        ("dispatch", lambda work: signal_dispatch.run(report, work)),
         ("reach", lambda work: reach.run(report, work)),
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
@@ -106,7 +107,7 @@ def main() -> int:
                 continue
             print(f"== {name}", flush=True)
             work = Path(tmp) / name
-            work.mkdir()
+            work.mkdir(exist_ok=True)  # "dispatch" runs twice: Twilio, then Signal
             try:
                 step(work)
             except Exception:  # one benchmark's failure must not hide the others

@@ -40,8 +40,8 @@ def phone(i: int) -> str:
     return f"+1{2000000000 + i}"
 
 
-def seed_supporters(db: Path, count: int, *, start: int = 1) -> None:
-    """`count` supporters, each with an sms address and a conversation."""
+def seed_supporters(db: Path, count: int, *, start: int = 1, channel: str = "sms") -> None:
+    """`count` supporters, each with an address on `channel` (sms) and a conversation."""
     stamp = now_text()
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -55,8 +55,8 @@ def seed_supporters(db: Path, count: int, *, start: int = 1) -> None:
             )
             conn.executemany(
                 "INSERT INTO supporter_addresses (id, supporter_id, channel, address, opted_out)"
-                " VALUES (?, ?, 'sms', ?, 0)",
-                ((i, i, phone(i)) for i in ids),
+                " VALUES (?, ?, ?, ?, 0)",
+                ((i, i, channel, phone(i)) for i in ids),
             )
             conn.executemany(
                 "INSERT INTO conversations (id, supporter_id, unread, unread_count, created_at)"
@@ -90,17 +90,17 @@ def count(db: Path, sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])
 
 
-def seed_queued_messages(db: Path, count: int) -> None:
-    """One queued one-on-one sms per supporter 1..count, each with its outbox row (not an
-    announcement, so quiet hours do not hold them back)."""
+def seed_queued_messages(db: Path, count: int, *, channel: str = "sms") -> None:
+    """One queued one-on-one message on `channel` (sms) per supporter 1..count, each with its
+    outbox row (not an announcement, so quiet hours do not hold them back)."""
     stamp = now_text()
     with sqlite3.connect(db) as conn:
         conn.executemany(
             "INSERT INTO messages (id, conversation_id, supporter_id, direction, kind, channel,"
             " address, body, status, segments, attachments, channel_choice, created_at,"
-            " updated_at) VALUES (?, ?, ?, 'outbound', 'one_on_one', 'sms', ?,"
+            " updated_at) VALUES (?, ?, ?, 'outbound', 'one_on_one', ?, ?,"
             " 'Canvass on Saturday, 10am', 'queued', 1, '[]', '{}', ?, ?)",
-            ((i, i, i, phone(i), stamp, stamp) for i in range(1, count + 1)),
+            ((i, i, i, channel, phone(i), stamp, stamp) for i in range(1, count + 1)),
         )
         conn.executemany(
             "INSERT INTO outbox (message_id, priority, due_at, attempts, created_at)"

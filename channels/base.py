@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-Channel = Literal["sms", "whatsapp", "telegram", "email"]
-ALL_CHANNELS: tuple[Channel, ...] = ("sms", "whatsapp", "telegram", "email")
+Channel = Literal["sms", "whatsapp", "telegram", "email", "signal"]
+ALL_CHANNELS: tuple[Channel, ...] = ("sms", "whatsapp", "telegram", "email", "signal")
 # Injected time for adapters that need "now" (Twilio's signature grace, the fakes).
 Clock = Callable[[], datetime]
 

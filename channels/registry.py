@@ -16,6 +16,7 @@ from channels.base import Channel, ChannelAdapter
 
 if TYPE_CHECKING:
     from channels.email import EmailConfig
+    from channels.signal import SignalConfig
     from channels.telegram import TelegramConfig
     from channels.twilio import TwilioConfig
     from channels.whatsapp_cloud import WhatsAppCloudConfig
@@ -33,6 +34,7 @@ class ChannelConfigs:
     whatsapp_cloud: WhatsAppCloudConfig | None = None
     email: EmailConfig | None = None
     telegram: TelegramConfig | None = None
+    signal: SignalConfig | None = None
 
 
 def _factory(provider: str) -> Callable[[Any, httpx.AsyncClient], ChannelAdapter]:
@@ -53,6 +55,10 @@ def _factory(provider: str) -> Callable[[Any, httpx.AsyncClient], ChannelAdapter
         from channels.telegram import build_adapter as telegram
 
         return telegram
+    if provider == "signal":
+        from channels.signal import build_adapter as signal
+
+        return signal
     raise KeyError(provider)
 
 

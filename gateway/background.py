@@ -1,5 +1,6 @@
 """Work that runs beside the HTTP server: the dispatcher, the inbound SMTP listener, the
-check-in scheduler, retention (RALLYPOINT_RETENTION_DAYS) and fan-out resumption."""
+check-in scheduler, retention (RALLYPOINT_RETENTION_DAYS), the Signal receiver and
+fan-out resumption."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def background_services(ctx: GatewayContext) -> list[BackgroundService]:
         from gateway.retention import RetentionService
 
         services.append(RetentionService(ctx))
+    from gateway.signal_receiver import signal_receiver
+
+    if (receiver := signal_receiver(ctx)) is not None:
+        services.append(receiver)
     from routing.outbound.fanout import FanoutService
 
     # Resumes announcement fan-outs a stop or crash left half done.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from channels.email import EmailConfig
 from channels.registry import ChannelConfigs
+from channels.signal import SignalConfig
 from channels.telegram import TelegramConfig
 from channels.twilio import TwilioConfig
 from channels.whatsapp_cloud import WhatsAppCloudConfig
@@ -70,10 +71,23 @@ def telegram_config(settings: Settings) -> TelegramConfig | None:
     )
 
 
+def signal_config(settings: Settings) -> SignalConfig | None:
+    if not (settings.signal_api_base and settings.signal_number):
+        return None
+    return SignalConfig(
+        api_base=settings.signal_api_base,
+        number=settings.signal_number,
+        receive_mode=settings.signal_receive_mode,
+        poll_seconds=settings.signal_poll_seconds,
+        rate_per_second=settings.signal_rate_per_second,
+    )
+
+
 def channel_configs(settings: Settings) -> ChannelConfigs:
     return ChannelConfigs(
         twilio=twilio_config(settings),
         whatsapp_cloud=whatsapp_cloud_config(settings),
         email=email_config(settings),
         telegram=telegram_config(settings),
+        signal=signal_config(settings),
     )

@@ -8,14 +8,14 @@ docker-compose passes `${VAR:-}`) counts as unset: the setting keeps its default
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from channels.base import Channel
 
-ALL_DEFAULT_ORDER: tuple[Channel, ...] = ("whatsapp", "telegram", "sms", "email")
+ALL_DEFAULT_ORDER: tuple[Channel, ...] = ("whatsapp", "telegram", "sms", "email", "signal")
 BOT_USERNAME = re.compile(r"[A-Za-z0-9_]{5,32}")
 
 
@@ -207,6 +207,17 @@ class Settings(BaseSettings):
     smtp_from: str | None = Field(None, validation_alias=_env("SMTP_FROM"))
     smtp_starttls: bool = Field(True, validation_alias=_env("SMTP_STARTTLS"))
     smtp_rate_per_second: float = Field(10.0, validation_alias=_env("SMTP_RATE_PER_SECOND"))
+
+    # Signal (signal-cli-rest-api)
+    signal_api_base: str | None = Field(None, validation_alias=_env("SIGNAL_API_BASE"))
+    signal_number: str | None = Field(None, validation_alias=_env("SIGNAL_NUMBER"))
+    signal_receive_mode: Literal["websocket", "poll"] = Field(
+        "websocket", validation_alias=_env("SIGNAL_RECEIVE_MODE")
+    )
+    signal_poll_seconds: float = Field(1.0, gt=0, validation_alias=_env("SIGNAL_POLL_SECONDS"))
+    signal_rate_per_second: float = Field(
+        1.0, gt=0, validation_alias=_env("SIGNAL_RATE_PER_SECOND")
+    )
 
     @field_validator("channel_order", "inbound_email_domains", mode="before")
     @classmethod

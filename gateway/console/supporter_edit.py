@@ -27,7 +27,13 @@ from storage.queries import addresses_by_supporter, tags_by_supporter, teams_by_
 
 router = APIRouter()
 # Form field → the channel of the address it holds, in the form's order.
-ADDRESS_FIELDS = {"phone": "sms", "whatsapp": "whatsapp", "telegram": "telegram", "email": "email"}
+ADDRESS_FIELDS = {
+    "phone": "sms",
+    "whatsapp": "whatsapp",
+    "telegram": "telegram",
+    "email": "email",
+    "signal": "signal",
+}
 TEXT_FIELDS = ("name", *ADDRESS_FIELDS, "preferred_channels", "language", "timezone", "tags")
 LABELS = {
     "name": "Name",
@@ -35,6 +41,7 @@ LABELS = {
     "whatsapp": "WhatsApp",
     "telegram": "Telegram chat id",
     "email": "Email",
+    "signal": "Signal",
     "preferred_channels": "Preferred channels",
     "language": "Language",
     "timezone": "Time zone",

@@ -1,4 +1,5 @@
-"""Canonical addresses: E.164 for sms/whatsapp, chat id for telegram, lower-cased email."""
+"""Canonical addresses: E.164 for sms/whatsapp, chat id for telegram, lower-cased email;
+for signal an E.164 number or a lower-cased Signal username (or account UUID)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ _EMAIL = re.compile(
     r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
 TELEGRAM_CHAT_ID = re.compile(r"^-?\d{1,20}$")
+# A Signal username: a nickname of 3-32 letters, digits or _, a dot and a 2-10 digit number;
+# a sender that hides its number is known by its account UUID.
+SIGNAL_USERNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{2,31}\.\d{2,10}$")
+SIGNAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 # What normalize_phone returns: "+", the country code and the national number.
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
@@ -51,4 +56,18 @@ def normalize_address(channel: str, raw: str, default_region: str | None = None)
         if not TELEGRAM_CHAT_ID.match(text):
             raise InvalidAddress(f"not a Telegram chat id: {raw!r}")
         return text
+    if channel == "signal":
+        return normalize_signal(raw, default_region)
     raise InvalidAddress(f"unknown channel: {channel!r}")
+
+
+def normalize_signal(raw: str, default_region: str | None = None) -> str:
+    text = raw.strip().removeprefix("u:")
+    if SIGNAL_USERNAME.match(text) or SIGNAL_UUID.match(text):
+        return text.lower()
+    try:
+        return normalize_phone(text, default_region)
+    except InvalidAddress:
+        raise InvalidAddress(
+            f"not a Signal address (a phone number or a username like name.01): {raw!r}"
+        ) from None

@@ -23,7 +23,7 @@ FORMULA_STARTS = frozenset("=+-@\t\r")
 # (a literal "'=x") gets one more quote, so the import's dropping one quote gives it back.
 _ESCAPED = re.compile(r"'+[=+\-@\t\r]")
 # Address columns whose valid values are numbers to a spreadsheet.
-_NUMBERS = {"phone": E164, "whatsapp": E164, "telegram": TELEGRAM_CHAT_ID}
+_NUMBERS = {"phone": E164, "whatsapp": E164, "telegram": TELEGRAM_CHAT_ID, "signal": E164}
 
 
 def escape_cell(column: str, value: str) -> str:

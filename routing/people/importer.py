@@ -33,7 +33,13 @@ from storage.models import Supporter, SupporterAddress, TeamMembership
 from storage.queries import addresses_by_supporter
 
 # Column → channel of the address it holds.
-ADDRESS_COLUMNS = {"phone": "sms", "whatsapp": "whatsapp", "telegram": "telegram", "email": "email"}
+ADDRESS_COLUMNS = {
+    "phone": "sms",
+    "whatsapp": "whatsapp",
+    "telegram": "telegram",
+    "email": "email",
+    "signal": "signal",
+}
 LIST_COLUMNS = ("preferred_channels", "tags", "teams")
 TEXT_COLUMNS = ("language", "timezone")
 COLUMNS = ("name", *ADDRESS_COLUMNS, *LIST_COLUMNS, *TEXT_COLUMNS)

@@ -16,6 +16,7 @@ from channels.base import SendError, SendResult, Throttled
 from channels.registry import ChannelConfigs
 from tests.channels.email_case import EmailSendRig
 from tests.channels.send_contract import SendCase, SendRig, all_logs, leaked
+from tests.channels.signal_case import SignalSendRig
 from tests.channels.telegram_case import TelegramSendRig
 from tests.channels.twilio_case import TwilioSendRig
 from tests.channels.whatsapp_cloud_case import WhatsAppCloudSendRig
@@ -25,6 +26,7 @@ RIGS: list[SendRig[Any]] = [
     WhatsAppCloudSendRig(),
     TelegramSendRig(),
     EmailSendRig(),
+    SignalSendRig(),
 ]
 ROWS = [(rig, case) for rig in RIGS for case in rig.cases]
 

@@ -8,7 +8,14 @@ import httpx
 from sqlmodel import select
 
 from gateway.users import create_user
-from storage.models import Conversation, Supporter, SupporterTag, Team, TeamMembership
+from storage.models import (
+    Conversation,
+    Supporter,
+    SupporterAddress,
+    SupporterTag,
+    Team,
+    TeamMembership,
+)
 from tests.console.test_console_http import PASSWORD, add_user, csrf_of, sign_in
 
 Factory = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -218,3 +225,22 @@ async def test_ids_out_of_range_are_refused_not_failed(make_client: Factory) -> 
     assert tagged.status_code == 422
     deleted = await client.post(f"/console/teams/{huge}/delete", data={"csrf_token": token})
     assert deleted.status_code == 422
+
+
+async def test_edit_shows_and_keeps_a_signal_address(make_client: Factory) -> None:
+    client = await signed_in(make_client)
+    sid = await add_supporter(client, "Ann")
+    page = await client.get(f"/console/supporters/{sid}/edit")
+    saved = await client.post(
+        f"/console/supporters/{sid}/edit",
+        data={"name": "Ann", "signal": "Ann_Organizes.12", "csrf_token": csrf_of(page.text)},
+    )
+    assert saved.status_code == 303, saved.text
+    again = await client.get(f"/console/supporters/{sid}/edit")
+    assert 'name="signal"' in again.text and 'value="ann_organizes.12"' in again.text
+    # Saving the form as shown keeps the Signal address.
+    form = {"name": "Ann", "signal": "ann_organizes.12", "csrf_token": csrf_of(again.text)}
+    assert (await client.post(f"/console/supporters/{sid}/edit", data=form)).status_code == 303
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        rows = (await session.exec(select(SupporterAddress))).all()
+        assert [(a.channel, a.address) for a in rows] == [("signal", "ann_organizes.12")]

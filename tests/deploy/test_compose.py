@@ -119,3 +119,16 @@ def test_an_empty_line_in_the_env_file_counts_as_unset(tmp_path: Path) -> None:
     settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
     assert settings.smtp_port == 587
     assert settings.channel_order == list(ALL_DEFAULT_ORDER)
+
+
+def test_signal_cli_rest_api_is_optional_and_signal_is_off_by_default() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    signal = compose["services"]["signal-cli-rest-api"]
+    # Behind a profile: a plain `docker compose up` neither pulls nor starts it.
+    assert signal["profiles"] == ["signal"]
+    assert signal["environment"]["MODE"] == "json-rpc"
+    assert any(v.endswith(":/home/.local/share/signal-cli") for v in signal["volumes"])
+    for name, service in compose["services"].items():
+        assert "signal-cli-rest-api" not in (service.get("depends_on") or {}), name
+    serve = container_environments({})["serve"]
+    assert serve["SIGNAL_API_BASE"] == "" and serve["SIGNAL_NUMBER"] == ""
