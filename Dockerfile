@@ -8,7 +8,8 @@ COPY storage storage
 # Installed as root, run as an unprivileged user whose home (/data) holds anything written
 # at run time (the default SQLite file, when no RALLYPOINT_DATABASE_URL is given).
 RUN pip install --no-cache-dir . \
-    && useradd --system --uid 10001 --create-home --home-dir /data rallypoint
+    && useradd --system --uid 10001 --create-home --home-dir /data rallypoint \
+    && install -d -o rallypoint -g rallypoint /data/spool
 ENV RALLYPOINT_HOST=0.0.0.0
 USER rallypoint
 WORKDIR /data

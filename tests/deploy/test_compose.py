@@ -132,3 +132,14 @@ def test_signal_cli_rest_api_is_optional_and_signal_is_off_by_default() -> None:
         assert "signal-cli-rest-api" not in (service.get("depends_on") or {}), name
     serve = container_environments({})["serve"]
     assert serve["SIGNAL_API_BASE"] == "" and serve["SIGNAL_NUMBER"] == ""
+
+
+def test_the_spool_of_serve_is_on_a_volume() -> None:
+    """Webhooks spooled while the database was away must survive a recreated container."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    serve = compose["services"]["serve"]
+    spool = serve["environment"]["RALLYPOINT_SPOOL_DIR"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in serve["volumes"]}
+    assert mounts.get(spool) in compose["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert f"-o rallypoint -g rallypoint {spool}" in dockerfile  # owned by the service user
