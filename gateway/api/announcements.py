@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +31,7 @@ from gateway.api.pagination import (
     split_page,
 )
 from gateway.api.problems import errors
+from gateway.api.schemas_messages import FALLBACK_AFTER, check_fallback_after
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
 from gateway.context import GatewayContext
@@ -38,6 +39,7 @@ from routing.organizing.checkin_cancel import queued_nudges, skip_run_nudges, sk
 from routing.organizing.polls import close_polls_of, open_poll_of
 from routing.outbound.audience import preview_audience
 from routing.outbound.cancel import NothingToCancel, cancel_announcement, stopped_count
+from routing.outbound.spans import parse_span
 from storage.models import Announcement
 
 router = APIRouter(tags=["announcements"])
@@ -53,6 +55,9 @@ class AnnouncementCreate(BaseModel):
     audience: AudienceIn
     send_at: datetime | None = None
     template: TemplateIn | None = None
+    fallback_after: str | None = Field(None, max_length=16, description=FALLBACK_AFTER)
+
+    _fallback_after = field_validator("fallback_after")(check_fallback_after)
 
 
 class AnnouncementPublic(BaseModel):
@@ -65,6 +70,7 @@ class AnnouncementPublic(BaseModel):
     state: str
     send_at: datetime | None
     template: dict[str, Any] | None
+    fallback_after: int | None = Field(None, description="seconds; see the request's field")
     created_at: datetime
 
 
@@ -98,6 +104,7 @@ def public(announcement: Announcement) -> AnnouncementPublic:
         state=announcement.state,
         send_at=announcement.send_at,
         template=announcement.template,
+        fallback_after=announcement.fallback_after,
         created_at=announcement.created_at,
     )
 
@@ -162,6 +169,7 @@ async def post_announcement(
         template=payload.template.model_dump(exclude_none=True) if payload.template else None,
         key=key,
         digest=request_hash("announcement", payload),
+        fallback_after=parse_span(payload.fallback_after) if payload.fallback_after else None,
     )
     if not created:
         response.status_code = status.HTTP_200_OK

@@ -12,6 +12,7 @@ from gateway.api.scope import SessionDep, may_see_supporter, not_found, visible_
 from gateway.auth import AnyRole, Context
 from routing.outbound.one_on_one import CannotSend
 from routing.outbound.one_on_one import send_one_on_one as queue_one_on_one
+from routing.outbound.spans import parse_span
 from storage.models import Message, MessageAttempt, MessageStatusEvent
 
 router = APIRouter(tags=["messages"])
@@ -68,6 +69,7 @@ async def send_one_on_one(
             channel=body.channel,
             subject=body.subject,
             sent_by=principal.label,
+            fallback_after=parse_span(body.fallback_after) if body.fallback_after else None,
         )
     except CannotSend as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -86,6 +87,8 @@ async def send_one_on_one(
     channel: str | None = None,
     subject: str | None = None,
     sent_by: str,
+    fallback_after: int | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Message:
     """Queue `body` to `supporter` over their best channel (or `channel` only) and note the
     one-on-one on the supporter (no commit). CannotSend, with why, queues nothing."""
@@ -109,6 +112,8 @@ async def send_one_on_one(
         channel=channel,
         subject=subject,
         sent_by=sent_by,
+        fallback_after=fallback_after,
+        attachments=attachments,
     )
     supporter.last_one_on_one_at = now
     supporter.last_outbound_at = now
