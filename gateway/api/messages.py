@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlmodel import col, select
 
 from gateway.api.ids import IdPath
+from gateway.api.outbound_media import media_attachments
 from gateway.api.problems import errors
 from gateway.api.schemas_messages import MessageDetail, OneOnOneCreate, message_detail
 from gateway.api.scope import SessionDep, may_see_supporter, not_found, visible_supporter
@@ -60,6 +61,7 @@ async def send_one_on_one(
     no channel (or not the requested one) can reach them now.
     """
     supporter = await visible_supporter(session, principal, supporter_id)
+    attachments = await media_attachments(ctx, session, body.media_url, body.media_id)
     try:
         message = await queue_one_on_one(
             session,
@@ -70,6 +72,7 @@ async def send_one_on_one(
             subject=body.subject,
             sent_by=principal.label,
             fallback_after=parse_span(body.fallback_after) if body.fallback_after else None,
+            attachments=attachments,
         )
     except CannotSend as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -47,10 +48,21 @@ class NotePublic(BaseModel):
     created_at: datetime
 
 
+MEDIA_URL_HELP = "an http(s) URL of a file to send (its size is checked before queueing)"
+MEDIA_ID_HELP = "the id of a file uploaded with POST /api/v1/media"
 FALLBACK_AFTER = (
     "unless delivered or read within this span (90s, 15m, 6h, 2d), send it once more over "
     "the supporter's next usable channel"
 )
+
+
+def check_media_url(value: str | None) -> str | None:
+    """http(s) with a host (pydantic names the field in the 422)."""
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http or https URL with a host")
+    return value
 
 
 def check_fallback_after(value: str | None) -> str | None:
@@ -65,8 +77,11 @@ class OneOnOneCreate(BaseModel):
     channel: Channel | None = Field(None, description="send over this channel only")
     subject: str | None = Field(None, max_length=998, description="email subject")
     fallback_after: str | None = Field(None, max_length=16, description=FALLBACK_AFTER)
+    media_url: str | None = Field(None, max_length=2000, description=MEDIA_URL_HELP)
+    media_id: int | None = Field(None, ge=1, le=MAX_ID, description=MEDIA_ID_HELP)
 
     _fallback_after = field_validator("fallback_after")(check_fallback_after)
+    _media_url = field_validator("media_url")(check_media_url)
 
 
 class AttemptPublic(BaseModel):

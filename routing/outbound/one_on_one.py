@@ -61,7 +61,9 @@ def explain(
     reasons = [f"{channel}: {why}" for channel, why in choice.skipped.items()]
     if choice.channel is not None:
         preferred = supporter.preferred_channels or []
-        if choice.channel in preferred:
+        if choice.channel == "sms" and supporter.data_saver:
+            reasons.insert(0, "sms comes first: they use data saver")
+        elif choice.channel in preferred:
             reasons.insert(0, f"{choice.channel} is one of their preferred channels")
         else:
             reasons.insert(0, f"{choice.channel} is the first usable channel in the default order")

@@ -50,8 +50,9 @@ class ChannelChoice:
 
 
 def channel_order(supporter: Supporter, settings: RoutingSettings) -> list[str]:
-    """The supporter's preferred channels first, then the rest of the default order."""
-    order: list[str] = []
+    """The supporter's preferred channels first, then the rest of the default order; a
+    data-saver supporter's SMS before all of them."""
+    order: list[str] = ["sms"] if supporter.data_saver else []
     for channel in [*(supporter.preferred_channels or []), *settings.channel_order]:
         if channel not in order:
             order.append(channel)
