@@ -9,10 +9,36 @@ carry the bot token.
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Any
 
 import httpx
 
 from channels.base import MediaContent, MediaError, MediaGone, MediaTooLarge, MediaUnavailable
+
+class RedactUrls(logging.Filter):
+    """httpx logs each request's URL at INFO; media URLs carry secrets (a Telegram file URL
+    the bot token, a message's public page its token): only the scheme and host are kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_host_only(arg) for arg in record.args)
+        return True
+
+
+def _host_only(value: Any) -> Any:
+    if isinstance(value, httpx.URL):
+        return f"{value.scheme}://{value.host}/…"
+    return value
+
+
+def quiet_request_urls() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactUrls) for f in logger.filters):
+        logger.addFilter(RedactUrls())
+
+
+quiet_request_urls()
 
 MEDIA_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # The whole download, however slowly a server drips bytes within the per-read timeout.

@@ -1,5 +1,6 @@
 """An organization (tests/e2e/harness.py) whose provider transport also serves files from
-a media host, as a CDN would: HEAD and GET with the size and type each file is given."""
+a media host, as a CDN would: HEAD and GET with the size and type each file is given,
+and our own public pages (a provider fetching an uploaded file)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tests.conftest import FakeClock, bearer, new_key
 from tests.e2e.harness import MakeClient, Org, Providers, settings_for
 
 MEDIA_HOST = "media.example.test"
+PUBLIC_HOST = "rallypoint.example.org"
 
 
 @dataclass
@@ -45,14 +47,21 @@ async def start(
 ) -> tuple[Org, MediaHost]:
     providers = Providers()
     media = MediaHost()
+    ours: list[httpx.AsyncClient] = []
 
     async def route(request: httpx.Request) -> httpx.Response:
         if request.url.host == MEDIA_HOST:
             return media.answer(request)
+        if request.url.host == PUBLIC_HOST:  # our own public pages (email attachments)
+            answer = await ours[0].get(request.url.path)
+            return httpx.Response(
+                answer.status_code, headers=answer.headers, content=answer.content
+            )
         return await providers(request)
 
     settings.setdefault("allow_private_webhooks", True)  # the test host does not resolve
     client = await make_client(transport=httpx.MockTransport(route), **settings_for(**settings))
+    ours.append(client)
     org = Org(client, providers, clock)
     client.headers.update(bearer(await new_key(org.ctx)))
     return org, media
