@@ -16,6 +16,7 @@ import httpx
 
 from channels.base import MediaContent, MediaError, MediaGone, MediaTooLarge, MediaUnavailable
 
+
 class RedactUrls(logging.Filter):
     """httpx logs each request's URL at INFO; media URLs carry secrets (a Telegram file URL
     the bot token, a message's public page its token): only the scheme and host are kept."""
