@@ -8,13 +8,16 @@ read no further than the limit) with a size within RALLYPOINT_MAX_OUTBOUND_MEDIA
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, File, HTTPException, UploadFile, status
+from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.types import Message
 
 from gateway.api.problems import errors
 from gateway.api.scope import SessionDep
@@ -23,7 +26,46 @@ from gateway.context import GatewayContext
 from routing.webhooks.targets import BadTarget, check_target
 from storage.models import MAX_ID, OutboundMedia
 
-router = APIRouter(tags=["messages"])
+# Room for the multipart framing around the file itself.
+FORM_OVERHEAD = 64 * 1024
+
+
+def too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE, f"the file is over the limit of {limit} bytes"
+    )
+
+
+class UploadSizeLimit(APIRoute):
+    """The upload's route: a body past the limit is refused with 413 as it arrives (a
+    declared Content-Length over it unread), before the form is parsed or spooled."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            ctx: GatewayContext = request.app.state.ctx
+            limit = ctx.settings.max_outbound_media_bytes
+            declared = request.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+                raise too_large(limit)
+            received = 0
+
+            async def receive() -> Message:
+                nonlocal received
+                message = await request.receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit + FORM_OVERHEAD:
+                        raise too_large(limit)
+                return message
+
+            return await handler(Request(request.scope, receive))
+
+        return limited
+
+
+router = APIRouter(tags=["messages"], route_class=UploadSizeLimit)
 
 PROBE_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -113,9 +155,7 @@ async def upload_media(
     limit = ctx.settings.max_outbound_media_bytes
     content = await file.read(limit + 1)
     if len(content) > limit:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"the file is over the limit of {limit} bytes"
-        )
+        raise too_large(limit)
     if not content:
         raise _refused("file", "the file is empty")
     row = OutboundMedia(

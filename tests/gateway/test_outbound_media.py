@@ -86,6 +86,13 @@ async def test_a_media_url_is_checked_before_anything_is_queued(
     )
     assert unknown.json()["detail"][0]["loc"] == ["body", "media_id"]
 
+    # An upload over the limit: refused as it arrives (past the form's framing) or once read.
+    for size in (1001, 100_000):
+        refused = await org.client.post(
+            "/api/v1/media", files={"file": ("a.bin", b"x" * size, "application/octet-stream")}
+        )
+        assert refused.status_code == 413, size
+        assert "over the limit of 1000 bytes" in refused.text
     sent = await send(org, lin, media_url=media.url("/ok.jpg"))
     assert sent["attachments"] == [
         {"url": media.url("/ok.jpg"), "content_type": "image/jpeg", "size": 800}
