@@ -10,26 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import httpx
 
 from channels.base import MediaContent, MediaError, MediaGone, MediaTooLarge, MediaUnavailable
 
+# A message's public page: /m/<token>[/media/<n>] (routing/outbound/links.py).
+_PAGE_TOKEN = re.compile(r"/m/[A-Za-z0-9_-]+")
+
 
 class RedactUrls(logging.Filter):
-    """httpx logs each request's URL at INFO; media URLs carry secrets (a Telegram file URL
-    the bot token, a message's public page its token): only the scheme and host are kept."""
+    """httpx logs each request's URL at INFO; a file sent from a message's public page
+    carries the page's token in its URL: the token is left out (the rest is kept)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_host_only(arg) for arg in record.args)
+            record.args = tuple(_without_token(arg) for arg in record.args)
         return True
 
 
-def _host_only(value: Any) -> Any:
-    if isinstance(value, httpx.URL):
-        return f"{value.scheme}://{value.host}/…"
+def _without_token(value: Any) -> Any:
+    if isinstance(value, httpx.URL | str) and "/m/" in str(value):
+        return _PAGE_TOKEN.sub("/m/<redacted>", str(value))
     return value
 
 
