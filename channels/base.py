@@ -136,6 +136,23 @@ class Template:
 
 
 @dataclass(frozen=True)
+class OutboundMedia:
+    """A file to send, by a public URL the provider fetches (or we fetch, for email)."""
+
+    url: str
+    content_type: str | None = None
+    filename: str | None = None
+
+    @property
+    def kind(self) -> Literal["image", "audio", "video", "document"]:
+        """What the file is, from its content type (a document when unknown)."""
+        major = (self.content_type or "").split("/", 1)[0].lower()
+        if major in ("image", "audio", "video"):
+            return major  # type: ignore[return-value]
+        return "document"
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     message_id: int
     channel: Channel
@@ -144,10 +161,17 @@ class OutboundMessage:
     subject: str | None = None
     template: Template | None = None
     media_urls: Sequence[str] = ()
+    # The same files with what is known of them (content type, name); an adapter sends
+    # them as its channel can (routing sends a link instead where it cannot).
+    media: Sequence[OutboundMedia] = ()
     # Email threading: the Message-ID we give this mail and the thread it answers.
     email_message_id: str | None = None
     in_reply_to: str | None = None
     references: str | None = None
+
+    def media_items(self) -> list[OutboundMedia]:
+        """`media`, or the bare `media_urls` when only they were given."""
+        return list(self.media) or [OutboundMedia(url) for url in self.media_urls]
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,41 @@ carry the bot token.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
+from typing import Any
 
 import httpx
 
 from channels.base import MediaContent, MediaError, MediaGone, MediaTooLarge, MediaUnavailable
+
+# A message's public page: /m/<token>[/media/<n>] (routing/outbound/links.py).
+_PAGE_TOKEN = re.compile(r"/m/[A-Za-z0-9_-]+")
+
+
+class RedactUrls(logging.Filter):
+    """httpx logs each request's URL at INFO; a file sent from a message's public page
+    carries the page's token in its URL: the token is left out (the rest is kept)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_token(arg) for arg in record.args)
+        return True
+
+
+def _without_token(value: Any) -> Any:
+    if isinstance(value, httpx.URL | str) and "/m/" in str(value):
+        return _PAGE_TOKEN.sub("/m/<redacted>", str(value))
+    return value
+
+
+def quiet_request_urls() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactUrls) for f in logger.filters):
+        logger.addFilter(RedactUrls())
+
+
+quiet_request_urls()
 
 MEDIA_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # The whole download, however slowly a server drips bytes within the per-read timeout.

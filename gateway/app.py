@@ -13,7 +13,7 @@ from httpx_aiohttp import AiohttpTransport
 from sqlmodel import select
 
 from channels.registry import build_registry
-from gateway import api, console, webhooks
+from gateway import api, console, public_pages, webhooks
 from gateway.api.body_limit import JsonBodyLimit
 from gateway.auth import hash_key
 from gateway.background import background_services
@@ -144,6 +144,7 @@ def create_app(
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
     app.include_router(webhooks.router)
     app.include_router(api.router)
+    app.include_router(public_pages.router)
     console.install(app)
 
     health = HealthCheck(ctx)

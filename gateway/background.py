@@ -1,6 +1,6 @@
-"""Work that runs beside the HTTP server: the dispatcher, the inbound SMTP listener, the
-check-in scheduler, retention (RALLYPOINT_RETENTION_DAYS), the Signal receiver and
-fan-out resumption."""
+"""Work that runs beside the HTTP server: the dispatcher (with the fallback-on-silence
+scan), the inbound SMTP listener, the check-in scheduler, retention
+(RALLYPOINT_RETENTION_DAYS), the Signal receiver and fan-out resumption."""
 
 from __future__ import annotations
 
@@ -27,10 +27,12 @@ def background_services(ctx: GatewayContext) -> list[BackgroundService]:
     services: list[BackgroundService] = []
     if ctx.settings.run_dispatcher:
         from routing.dispatch.dispatcher import Dispatcher
+        from routing.dispatch.silence import SilenceFallback
         from routing.webhooks.delivery import WebhookDeliverer
 
         services.append(Dispatcher(ctx))
         services.append(WebhookDeliverer(ctx))
+        services.append(SilenceFallback(ctx))
     if ctx.settings.inbound_smtp_port:
         services.append(inbound_smtp_listener(ctx))
     if ctx.settings.run_checkins:

@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     max_media_bytes: int = Field(
         16_777_216, ge=1, validation_alias=_env("RALLYPOINT_MAX_MEDIA_BYTES")
     )
+    # Files to send (POST /media, a media_url's HEAD) larger than this are refused.
+    max_outbound_media_bytes: int = Field(
+        5_242_880, ge=1, validation_alias=_env("RALLYPOINT_MAX_OUTBOUND_MEDIA_BYTES")
+    )
     # A console session ends after this many hours without a request (gateway/console).
     session_hours: float = Field(12.0, gt=0, validation_alias=_env("RALLYPOINT_SESSION_HOURS"))
     log_level: str = Field("INFO", validation_alias=_env("RALLYPOINT_LOG_LEVEL"))

@@ -1,5 +1,6 @@
 """The process runner behind `rallypoint worker`: the dispatcher (and the resumption of
-announcement fan-outs a crash left half done), until SIGTERM."""
+announcement fan-outs a crash left half done, and the fallback-on-silence scan), until
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 from gateway.heap import settle_heap
 from gateway.settings import Settings
 from routing.dispatch.dispatcher import Dispatcher
+from routing.dispatch.silence import SilenceFallback
 from routing.outbound.fanout import FanoutService
 from routing.webhooks.delivery import WebhookDeliverer
 
@@ -34,12 +36,14 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         dispatcher = Dispatcher(ctx)
         fanouts = FanoutService(ctx)
         webhooks = WebhookDeliverer(ctx)
+        silence = SilenceFallback(ctx)
         # Before the first claim: a full collection of start-up's objects would stop the
         # loop 100-200 ms while sends counted by the rate guard wait to go out.
         settle_heap(settings.gc_threshold)
         await fanouts.start()
         await dispatcher.start()
         await webhooks.start()
+        await silence.start()
         log.info(
             "worker %s running; channels: %s",
             dispatcher.owner,
@@ -47,6 +51,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         )
         await stop.wait()
         log.info("worker %s stopping", dispatcher.owner)
+        await silence.stop()
         await webhooks.stop()
         await dispatcher.stop()
         await fanouts.stop()

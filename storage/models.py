@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 # Message.status vocabulary (closed set; see CONTRACT.md).
@@ -75,6 +86,8 @@ class Supporter(SQLModel, table=True):
     last_inbound_at: datetime | None = None
     last_outbound_at: datetime | None = None
     last_one_on_one_at: datetime | None = None
+    # Data-saver (keywords LITE / FULL): SMS first, media and long texts as a short link.
+    data_saver: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime
     updated_at: datetime
 
@@ -166,6 +179,11 @@ class Announcement(SQLModel, table=True):
     kind: str = Field(default="announcement", max_length=16)
     # The last supporter id fanned out, committed with each batch (resumable fan-out).
     fanout_cursor: int = 0
+    # Seconds of silence (no delivered / read) after which each message is sent once more
+    # over the supporter's next channel (routing/dispatch/silence.py); None: never.
+    fallback_after: int | None = None
+    # Outbound media every message carries ({url} or {upload_id}, content_type, …).
+    attachments: list[dict[str, Any]] = _json([])
     created_at: datetime
 
 
@@ -183,6 +201,14 @@ class Message(SQLModel, table=True):
             sqlite_where=text("announcement_id IS NOT NULL"),
             postgresql_where=text("announcement_id IS NOT NULL"),
         ),
+        # The silence scan's deadlines (routing/dispatch/silence.py): only the pending ones.
+        Index(
+            "ix_messages_fallback_at",
+            "fallback_at",
+            sqlite_where=text("fallback_at IS NOT NULL"),
+            postgresql_where=text("fallback_at IS NOT NULL"),
+        ),
+        Index("uq_messages_public_token", "public_token", unique=True),
     )
     id: int | None = Field(default=None, primary_key=True)
     # Indexed by ix_messages_conversation_created (conversation_id leads it).
@@ -223,6 +249,14 @@ class Message(SQLModel, table=True):
     # Inbound email under RALLYPOINT_INBOUND_SMTP_SENDER_AUTH: whether the sender was
     # verified (False: stored, but no automation ran for it). None otherwise.
     sender_verified: bool | None = None
+    # Fallback on silence: when to send it once more over the next channel unless it is
+    # delivered or read by then (indexed by ix_messages_fallback_at; cleared once handled),
+    # the span in seconds, and the channel that stayed silent once it was re-sent.
+    fallback_at: datetime | None = None
+    fallback_after: int | None = None
+    fallback_from: str | None = Field(default=None, max_length=16)
+    # The unguessable token of its public page /m/{token} (full text and media, no login).
+    public_token: str | None = Field(default=None, max_length=64)  # uq_messages_public_token
 
 
 class MessageAttempt(SQLModel, table=True):
@@ -284,6 +318,19 @@ class OutboxItem(SQLModel, table=True):
     attempts: int = 0  # attempts on the current channel
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = None
+    created_at: datetime
+
+
+class OutboundMedia(SQLModel, table=True):
+    """A file an organizer uploaded to send (one-on-one or announcement); served to the
+    providers and to data-saver supporters through the messages' public pages."""
+
+    __tablename__ = "outbound_media"
+    id: int | None = Field(default=None, primary_key=True)
+    content_type: str = Field(max_length=200)
+    filename: str | None = Field(default=None, max_length=255)
+    size: int
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime
 
 

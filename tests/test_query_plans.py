@@ -5,6 +5,7 @@ migration made them."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.conversations import conversation_page
 from gateway.auth import Principal
+from routing.dispatch.silence import due_deadlines
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -66,3 +68,29 @@ async def test_the_indexes_hold_the_expression_the_inbox_sorts_by(tmp_path: Path
     await engine.dispose()
     assert "coalesce(last_message_at, created_at)" in (sql["ix_conversations_activity"] or "")
     assert "ix_conversations_unread" not in sql
+
+
+async def test_the_silence_scan_reads_due_deadlines_from_their_partial_index(
+    tmp_path: Path,
+) -> None:
+    """The fallback-on-silence scan (routing/dispatch/silence.py) walks only the pending
+    deadlines, in deadline order, never the messages table."""
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    await upgrade(url)
+    engine = make_engine(url)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "fallback_at" in statement:
+            seen.append((statement, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    async with AsyncSession(engine) as session:
+        await session.execute(due_deadlines(datetime(2026, 3, 4, tzinfo=UTC)))
+        statement, params = seen[-1]
+        rows = await session.connection()
+        found = (await rows.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)).all()
+    await engine.dispose()
+    plan = " | ".join(str(row[-1]) for row in found)
+    assert "ix_messages_fallback_at" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

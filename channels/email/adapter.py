@@ -21,6 +21,8 @@ from channels.base import (
     ChannelMisconfigured,
     InvalidRecipient,
     InvalidSignature,
+    MediaError,
+    MediaUnavailable,
     OutboundMessage,
     ProviderUnavailable,
     SendError,
@@ -31,9 +33,12 @@ from channels.base import (
     WebhookResponse,
 )
 from channels.email.config import EmailConfig
+from channels.media import download
 
 log = logging.getLogger(__name__)
 
+# Larger attachments are refused (many mail servers take no more than 25 MB, base64 and all).
+MAX_ATTACHMENT_BYTES = 16 * 1024 * 1024
 SMTP_TIMEOUT = 30.0  # per SMTP command, unless the config says otherwise
 DEADLINE_COMMANDS = 3  # the whole conversation with the server: this many commands' time
 # 5xx replies that mean "this mailbox", not "this server" or "this message".
@@ -100,7 +105,9 @@ class EmailAdapter:
         default_subject: str = "Message from Rallypoint",
         rate_per_second: float | None = None,
         timeout: float = SMTP_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
+        self.http_client = http_client  # fetches the media sent as attachments
         self.rate_per_second = rate_per_second
         self.timeout = timeout
         self.host = host
@@ -122,7 +129,8 @@ class EmailAdapter:
         return WebhookResponse()
 
     def capabilities(self, channel: Channel) -> Capabilities:
-        return Capabilities(max_length=None, media=False)
+        # Media go as attachments, fetched from their URLs when the mail is sent.
+        return Capabilities(max_length=None, media=self.http_client is not None)
 
     def sender_key(self, channel: Channel) -> str:
         return "email:" + self.sender_address
@@ -149,8 +157,34 @@ class EmailAdapter:
         mail.add_alternative(text_to_html(message.body), subtype="html")
         return mail
 
+    async def attach_media(self, mail: EmailMessage, message: OutboundMessage) -> None:
+        """Each file of `message` as an attachment (a MediaError as our SendError: an
+        unreachable file is retried, a missing or oversized one is permanent)."""
+        for index, media in enumerate(message.media_items()):
+            assert self.http_client is not None
+            try:
+                content = await download(
+                    self.http_client,
+                    media.url,
+                    provider="email media",
+                    max_bytes=MAX_ATTACHMENT_BYTES,
+                    follow_redirects=True,
+                )
+            except MediaUnavailable as exc:
+                raise ProviderUnavailable(str(exc), code="media") from exc
+            except MediaError as exc:
+                raise SendError(str(exc), code="media") from exc
+            kind = media.content_type or content.content_type or "application/octet-stream"
+            maintype, _, subtype = kind.split(";", 1)[0].strip().partition("/")
+            if not maintype or not subtype:
+                maintype, subtype = "application", "octet-stream"
+            name = _one_line(media.filename) or f"attachment-{index + 1}"
+            mail.add_attachment(content.content, maintype=maintype, subtype=subtype, filename=name)
+
     async def send(self, message: OutboundMessage) -> SendResult:
         mail = self.build_message(message)
+        if message.media_items() and self.http_client is not None:
+            await self.attach_media(mail, message)
         implicit_tls = self.port == 465
         try:
             async with asyncio.timeout(self.timeout * DEADLINE_COMMANDS):
@@ -182,7 +216,7 @@ class EmailAdapter:
 
 
 def build_adapter(config: EmailConfig, http_client: httpx.AsyncClient) -> EmailAdapter:
-    """The registry's factory (SMTP needs no HTTP client)."""
+    """The registry's factory (the HTTP client fetches the media to attach)."""
     return EmailAdapter(
         host=config.host,
         port=config.port,
@@ -193,4 +227,5 @@ def build_adapter(config: EmailConfig, http_client: httpx.AsyncClient) -> EmailA
         default_subject=config.default_subject,
         rate_per_second=config.rate_per_second,
         timeout=config.timeout,
+        http_client=http_client,
     )

@@ -28,6 +28,7 @@ from channels.base import (
     MalformedPayload,
     MediaContent,
     MediaGone,
+    OutboundMedia,
     OutboundMessage,
     SendError,
     SendResult,
@@ -48,6 +49,14 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 # How many partly sent messages we remember so that a retry skips the parts already sent.
 MAX_TRACKED_SENDS = 10_000
 _TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
+
+
+def _media_step(media: OutboundMedia) -> str:
+    """sendPhoto for images, sendAudio for audio, sendDocument for the rest (by content
+    type when known, else by the URL's suffix)."""
+    if media.content_type:
+        return {"image": "photo", "audio": "audio"}.get(media.kind, "document")
+    return "photo" if media.url.lower().split("?")[0].endswith(PHOTO_SUFFIXES) else "document"
 
 
 class _RedactBotToken(logging.Filter):
@@ -175,10 +184,7 @@ class TelegramAdapter:
 
     async def send(self, message: OutboundMessage) -> SendResult:
         steps = [("text", part) for part in split_text(message.body)]
-        steps += [
-            ("photo" if url.lower().split("?")[0].endswith(PHOTO_SUFFIXES) else "document", url)
-            for url in message.media_urls
-        ]
+        steps += [(_media_step(media), media.url) for media in message.media_items()]
         if not steps:
             raise SendError("nothing to send: the message is blank", code="empty")
         progress = self._progress_for(message, steps)
@@ -220,6 +226,8 @@ class TelegramAdapter:
             return await self.bot.send_message(chat_id=chat_id, text=value)
         if kind == "photo":
             return await self.bot.send_photo(chat_id=chat_id, photo=value)
+        if kind == "audio":
+            return await self.bot.send_audio(chat_id=chat_id, audio=value)
         return await self.bot.send_document(chat_id=chat_id, document=value)
 
     # Deep links

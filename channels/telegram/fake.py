@@ -1,8 +1,8 @@
 """An in-process fake of the Telegram Bot API for tests and demos.
 
-Use `FakeTelegramApi().transport` as an httpx transport. It answers getMe,
-sendMessage, sendPhoto and sendDocument (form-encoded as python-telegram-bot sends
-them, or JSON) with real-shaped results, records what each chat was sent, and plays
+Use `FakeTelegramApi().transport` as an httpx transport. It answers getMe, sendMessage,
+sendPhoto, sendAudio and sendDocument (form-encoded as python-telegram-bot sends them, or
+JSON) with real-shaped results, records what each chat was sent, and plays
 scripted failures per chat id.
 
 Files supporters sent: `add_file(bytes)` gives a file_id for an Update; getFile answers
@@ -39,7 +39,7 @@ FAILURES: dict[str, tuple[int, str, dict[str, Any]]] = {
 }
 # Failures raised at the transport, as a dead network would.
 TRANSPORT_FAILURES = ("connect_error", "timeout")
-MEDIA_METHODS = {"sendPhoto": "photo", "sendDocument": "document"}
+MEDIA_METHODS = {"sendPhoto": "photo", "sendDocument": "document", "sendAudio": "audio"}
 # Telegram serves bots files up to 20 MB; getFile refuses larger ones.
 MAX_DOWNLOAD = 20 * 1024 * 1024
 FILE_CHUNK = 1024

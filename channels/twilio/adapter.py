@@ -155,8 +155,8 @@ class TwilioAdapter:
     # Sending
 
     def capabilities(self, channel: Channel) -> Capabilities:
-        # MMS (media on SMS) reaches US and Canadian numbers only; elsewhere Twilio
-        # sends a link instead.
+        # MMS (media on SMS) reaches US and Canadian numbers only; elsewhere the links go
+        # in the text (mms_reaches).
         return Capabilities(
             max_length=MAX_BODY, media=True, needs_open_window=channel == "whatsapp"
         )
@@ -168,7 +168,7 @@ class TwilioAdapter:
         # segments, support article "Understanding Twilio Rate Limits and Message
         # Queues"). An MMS is one message ("MMS Messages per Second", "Twilio Multimedia
         # Messaging (MMS) Account Rate Limits"), and so is a WhatsApp message.
-        if message.channel != "sms" or message.media_urls:
+        if message.channel != "sms" or (message.media_urls and mms_reaches(message)):
             return 1
         return sms_segments(message.body)
 
@@ -202,7 +202,10 @@ class TwilioAdapter:
             form["ContentVariables"] = json.dumps(dict(template.variables), ensure_ascii=False)
         else:
             form["Body"] = message.body
-        if message.media_urls:
+        if message.media_urls and not mms_reaches(message):
+            # Twilio would turn the media into links itself; we say so in the text.
+            form["Body"] = "\n".join([message.body, *message.media_urls]).strip()
+        elif message.media_urls:
             form["MediaUrl"] = list(message.media_urls)
         if self.config.status_callback_url:
             form["StatusCallback"] = self.config.status_callback_url
@@ -315,6 +318,12 @@ class TwilioAdapter:
     async def aclose(self) -> None:
         # The HTTP client belongs to the app, which closes it.
         return None
+
+
+def mms_reaches(message: OutboundMessage) -> bool:
+    """Whether media can go as files: always on WhatsApp; on SMS (MMS) only to numbers of
+    the North American Numbering Plan (US and Canada: +1)."""
+    return message.channel != "sms" or message.to.startswith("+1")
 
 
 def build_adapter(config: TwilioConfig, http_client: httpx.AsyncClient) -> TwilioAdapter:

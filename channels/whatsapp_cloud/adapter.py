@@ -44,6 +44,8 @@ _MEDIA_BY_EXTENSION = {
     "mp4": "video",
     "3gp": "video",
 }
+# By content type (OutboundMedia.kind): the Cloud API's message types.
+_MEDIA_BY_KIND = {"image": "image", "audio": "audio", "video": "video", "document": "document"}
 
 
 class WhatsAppCloudAdapter:
@@ -238,15 +240,21 @@ def build_payload(message: OutboundMessage) -> dict[str, Any]:
     if message.template is not None:
         payload["type"] = "template"
         payload["template"] = template_payload(message.template)
-    elif message.media_urls:
+    elif message.media_urls or message.media:
         # One media message; further links ride in the caption.
-        first, *rest = message.media_urls
-        extension = first.split("?", 1)[0].rsplit(".", 1)[-1].lower()
+        first, *rest = message.media_items()
+        extension = first.url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
         kind = _MEDIA_BY_EXTENSION.get(extension, "document")
-        caption = "\n".join([message.body, *rest]).strip()
-        media: dict[str, Any] = {"link": first}
+        if first.content_type:
+            kind = _MEDIA_BY_KIND[first.kind]
+        caption = "\n".join([message.body, *(m.url for m in rest)]).strip()
+        if kind == "audio" and caption:
+            kind = "document"  # audio takes no caption: a document keeps the text with it
+        media: dict[str, Any] = {"link": first.url}
         if caption:
             media["caption"] = caption
+        if kind == "document" and first.filename:
+            media["filename"] = first.filename
         payload["type"] = kind
         payload[kind] = media
     else:

@@ -13,6 +13,7 @@ from gateway.api import (
     conversations,
     keys,
     messages,
+    outbound_media,
     outgoing_webhooks,
     polls,
     privacy,
@@ -48,5 +49,6 @@ for module in (
     users,
     audit,
     outgoing_webhooks,
+    outbound_media,
 ):
     router.include_router(module.router)

@@ -134,6 +134,8 @@ async def create_announcement(
     key: str | None,
     digest: str,
     on_create: OnCreate | None = None,
+    fallback_after: int | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> tuple[Announcement, bool]:
     """Create and fan out (or replay) an announcement; True when it was created now."""
     if send_at is not None and send_at.tzinfo is None:
@@ -154,6 +156,8 @@ async def create_announcement(
                 team_scope_id=scope,
                 recipients=await count_audience(session, audience),
                 kind=kind,
+                fallback_after=fallback_after,
+                attachments=list(attachments or []),
                 created_at=ctx.clock(),
             )
             session.add(announcement)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import ErasedDelivery, Message
 
 MAX_FAILURES = 100
+REACHED = ("sent", "delivered", "read")
 NO_CHANNEL = "none"  # skipped (opted out) or unreachable: no channel was chosen
 
 
@@ -26,6 +27,12 @@ class DeliveryReport(BaseModel):
     by_channel: dict[str, dict[str, int]]
     segments: int
     failures: list[Failure]
+    fallback_on_silence: int = Field(
+        0, description="messages sent again over a second channel after `fallback_after`"
+    )
+    reached_on_fallback: int = Field(
+        0, description="of those, the ones the second channel took (sent, delivered or read)"
+    )
 
 
 async def delivery_report(session: AsyncSession, announcement_id: int) -> DeliveryReport:
@@ -71,7 +78,16 @@ async def delivery_report(session: AsyncSession, announcement_id: int) -> Delive
         .order_by(col(Message.id))
         .limit(MAX_FAILURES)
     )
+    silence = (
+        await session.execute(
+            select(col(Message.status), func.count())
+            .where(mine, col(Message.fallback_from).is_not(None))
+            .group_by(col(Message.status))
+        )
+    ).all()
     return DeliveryReport(
+        fallback_on_silence=sum(n for _, n in silence),
+        reached_on_fallback=sum(n for status, n in silence if status in REACHED),
         counts=counts,
         by_channel=by_channel,
         segments=int(segments) + sum(int(seg) for *_, seg in erased),

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +21,7 @@ from gateway.api.announcement_create import (
 )
 from gateway.api.announcement_report import DeliveryReport, delivery_report
 from gateway.api.ids import IdPath
+from gateway.api.outbound_media import media_attachments
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -31,6 +32,13 @@ from gateway.api.pagination import (
     split_page,
 )
 from gateway.api.problems import errors
+from gateway.api.schemas_messages import (
+    FALLBACK_AFTER,
+    MEDIA_ID_HELP,
+    MEDIA_URL_HELP,
+    check_fallback_after,
+    check_media_url,
+)
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
 from gateway.context import GatewayContext
@@ -38,7 +46,8 @@ from routing.organizing.checkin_cancel import queued_nudges, skip_run_nudges, sk
 from routing.organizing.polls import close_polls_of, open_poll_of
 from routing.outbound.audience import preview_audience
 from routing.outbound.cancel import NothingToCancel, cancel_announcement, stopped_count
-from storage.models import Announcement
+from routing.outbound.spans import parse_span
+from storage.models import MAX_ID, Announcement
 
 router = APIRouter(tags=["announcements"])
 
@@ -53,6 +62,12 @@ class AnnouncementCreate(BaseModel):
     audience: AudienceIn
     send_at: datetime | None = None
     template: TemplateIn | None = None
+    fallback_after: str | None = Field(None, max_length=16, description=FALLBACK_AFTER)
+    media_url: str | None = Field(None, max_length=2000, description=MEDIA_URL_HELP)
+    media_id: int | None = Field(None, ge=1, le=MAX_ID, description=MEDIA_ID_HELP)
+
+    _fallback_after = field_validator("fallback_after")(check_fallback_after)
+    _media_url = field_validator("media_url")(check_media_url)
 
 
 class AnnouncementPublic(BaseModel):
@@ -65,6 +80,10 @@ class AnnouncementPublic(BaseModel):
     state: str
     send_at: datetime | None
     template: dict[str, Any] | None
+    fallback_after: int | None = Field(None, description="seconds; see the request's field")
+    attachments: list[dict[str, Any]] = Field(
+        default_factory=list, description="the media every message carries"
+    )
     created_at: datetime
 
 
@@ -98,6 +117,8 @@ def public(announcement: Announcement) -> AnnouncementPublic:
         state=announcement.state,
         send_at=announcement.send_at,
         template=announcement.template,
+        fallback_after=announcement.fallback_after,
+        attachments=list(announcement.attachments or []),
         created_at=announcement.created_at,
     )
 
@@ -150,6 +171,7 @@ async def post_announcement(
     if dry:
         response.status_code = status.HTTP_200_OK
         return await dry_run(ctx, session, principal, payload.body, payload)
+    attachments = await media_attachments(ctx, session, payload.media_url, payload.media_id)
     await session.close()  # create_announcement runs its own transactions
     announcement, created = await create_announcement(
         ctx,
@@ -162,6 +184,8 @@ async def post_announcement(
         template=payload.template.model_dump(exclude_none=True) if payload.template else None,
         key=key,
         digest=request_hash("announcement", payload),
+        fallback_after=parse_span(payload.fallback_after) if payload.fallback_after else None,
+        attachments=attachments,
     )
     if not created:
         response.status_code = status.HTTP_200_OK

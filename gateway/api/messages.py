@@ -6,12 +6,14 @@ from fastapi import APIRouter, HTTPException, status
 from sqlmodel import col, select
 
 from gateway.api.ids import IdPath
+from gateway.api.outbound_media import media_attachments
 from gateway.api.problems import errors
 from gateway.api.schemas_messages import MessageDetail, OneOnOneCreate, message_detail
 from gateway.api.scope import SessionDep, may_see_supporter, not_found, visible_supporter
 from gateway.auth import AnyRole, Context
 from routing.outbound.one_on_one import CannotSend
 from routing.outbound.one_on_one import send_one_on_one as queue_one_on_one
+from routing.outbound.spans import parse_span
 from storage.models import Message, MessageAttempt, MessageStatusEvent
 
 router = APIRouter(tags=["messages"])
@@ -59,6 +61,7 @@ async def send_one_on_one(
     no channel (or not the requested one) can reach them now.
     """
     supporter = await visible_supporter(session, principal, supporter_id)
+    attachments = await media_attachments(ctx, session, body.media_url, body.media_id)
     try:
         message = await queue_one_on_one(
             session,
@@ -68,6 +71,8 @@ async def send_one_on_one(
             channel=body.channel,
             subject=body.subject,
             sent_by=principal.label,
+            fallback_after=parse_span(body.fallback_after) if body.fallback_after else None,
+            attachments=attachments,
         )
     except CannotSend as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from channels.base import Channel
+from routing.outbound.spans import parse_span
 from storage.models import MAX_ID, Message, MessageAttempt, MessageStatusEvent
 
 
@@ -46,10 +48,40 @@ class NotePublic(BaseModel):
     created_at: datetime
 
 
+MEDIA_URL_HELP = "an http(s) URL of a file to send (its size is checked before queueing)"
+MEDIA_ID_HELP = "the id of a file uploaded with POST /api/v1/media"
+FALLBACK_AFTER = (
+    "unless delivered or read within this span (90s, 15m, 6h, 2d), send it once more over "
+    "the supporter's next usable channel"
+)
+
+
+def check_media_url(value: str | None) -> str | None:
+    """http(s) with a host (pydantic names the field in the 422)."""
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http or https URL with a host")
+    return value
+
+
+def check_fallback_after(value: str | None) -> str | None:
+    """A span parse_span accepts (pydantic names the field in the 422)."""
+    if value is not None:
+        parse_span(value)
+    return value
+
+
 class OneOnOneCreate(BaseModel):
     body: str = Field(min_length=1, max_length=10_000)
     channel: Channel | None = Field(None, description="send over this channel only")
     subject: str | None = Field(None, max_length=998, description="email subject")
+    fallback_after: str | None = Field(None, max_length=16, description=FALLBACK_AFTER)
+    media_url: str | None = Field(None, max_length=2000, description=MEDIA_URL_HELP)
+    media_id: int | None = Field(None, ge=1, le=MAX_ID, description=MEDIA_ID_HELP)
+
+    _fallback_after = field_validator("fallback_after")(check_fallback_after)
+    _media_url = field_validator("media_url")(check_media_url)
 
 
 class AttemptPublic(BaseModel):
@@ -89,6 +121,12 @@ class MessagePublic(BaseModel):
     # Inbound email when the listener checks senders: False for mail whose sender was not
     # verified (no automation ran for it). None for everything else.
     sender_verified: bool | None
+    fallback_at: datetime | None = Field(
+        None, description="when it is sent again over the next channel unless delivered or read"
+    )
+    fallback_from: str | None = Field(
+        None, description="the channel that stayed silent, once it was sent again on another"
+    )
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
@@ -148,6 +186,8 @@ def _message_fields(m: Message) -> dict[str, Any]:
         "announcement_id": m.announcement_id,
         "sent_by": m.sent_by,
         "sender_verified": m.sender_verified,
+        "fallback_at": m.fallback_at,
+        "fallback_from": m.fallback_from,
         "created_at": m.created_at,
         "updated_at": m.updated_at,
         "sent_at": m.sent_at,

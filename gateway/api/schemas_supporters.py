@@ -11,6 +11,10 @@ from channels.base import Channel
 from routing.people.supporters import check_timezone
 
 Name = Field(min_length=1, max_length=200)
+DATA_SAVER = (
+    "SMS first; media and long texts sent as a short link (the supporter sets it with LITE "
+    "and FULL)"
+)
 
 
 class AddressIn(BaseModel):
@@ -34,6 +38,7 @@ class SupporterCreate(_SupporterFields):
     tags: list[str] = Field(default_factory=list)
     teams: list[int | str] = Field(default_factory=list, description="team ids or names")
     assigned_to: str | None = Field(None, max_length=200)
+    data_saver: bool = Field(False, description=DATA_SAVER)
 
 
 class SupporterPatch(_SupporterFields):
@@ -45,6 +50,7 @@ class SupporterPatch(_SupporterFields):
     tags: list[str] | None = None
     teams: list[int | str] | None = None
     assigned_to: str | None = Field(None, max_length=200)
+    data_saver: bool | None = Field(None, description=DATA_SAVER)
 
 
 def domain_fields(body: SupporterCreate | SupporterPatch) -> dict[str, Any]:
@@ -56,6 +62,8 @@ def domain_fields(body: SupporterCreate | SupporterPatch) -> dict[str, Any]:
         del fields["name"]  # a name can be changed, never removed
     if body.addresses is not None and "addresses" in fields:
         fields["addresses"] = [(a.channel, a.address) for a in body.addresses]
+    if "data_saver" in fields and fields["data_saver"] is None:
+        del fields["data_saver"]
     for name in ("preferred_channels", "tags", "teams"):
         if name in fields and fields[name] is None:
             fields[name] = []
@@ -91,6 +99,7 @@ class SupporterPublic(BaseModel):
     tags: list[str]
     teams: list[TeamRef]
     assigned_to: str | None
+    data_saver: bool = False
     source: str
     last_inbound_at: datetime | None
     last_one_on_one_at: datetime | None

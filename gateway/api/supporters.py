@@ -104,6 +104,7 @@ async def supporter_views(
                 tags=tags[s.id],
                 teams=[TeamRef(id=t.id or 0, name=t.name) for t in teams[s.id]],
                 assigned_to=s.assigned_to,
+                data_saver=s.data_saver,
                 source=s.source,
                 last_inbound_at=s.last_inbound_at,
                 last_one_on_one_at=s.last_one_on_one_at,

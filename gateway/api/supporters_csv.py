@@ -38,9 +38,10 @@ EXPORT_COLUMNS = (
     "tags",
     "teams",
     "opted_out",
+    "data_saver",
 )
 # The columns between id and opted_out: text, formula-escaped (routing/people/csv_formulas.py).
-_TEXT_COLUMNS = EXPORT_COLUMNS[1:-1]
+_TEXT_COLUMNS = EXPORT_COLUMNS[1:-2]
 _BATCH = 500
 
 
@@ -172,6 +173,7 @@ async def export_supporters(principal: AnyRole, ctx: Context) -> StreamingRespon
                         s.id,
                         *map(escape_cell, _TEXT_COLUMNS, cells),
                         "true" if s.opted_out else "false",
+                        "true" if s.data_saver else "false",
                     ]
                 )
             yield buffer.getvalue()

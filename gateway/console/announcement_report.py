@@ -19,6 +19,7 @@ from gateway.console.announcements import schedule_text, state_label
 from gateway.console.charts import bar_chart
 from gateway.console.security import CurrentUser
 from gateway.console.templating import render
+from routing.outbound.spans import span_text
 
 router = APIRouter()
 # Stack order in the chart: how far each message got.
@@ -88,5 +89,6 @@ async def report(
         "scheduled": schedule_text(announcement.send_at, ctx),
         "state": state_label(announcement, ctx.clock()),
         "cancel_outcome": cancel,
+        "fallback_span": span_text(announcement.fallback_after or 0),
     }
     return render(request, "announcement_report.html", context)

@@ -47,6 +47,7 @@ LABELS = {
     "timezone": "Time zone",
     "tags": "Tags",
     "teams": "Teams",
+    "data_saver": "Data saver",
 }
 MAX_FIELD = 2000
 
@@ -68,6 +69,7 @@ async def current_values(session: AsyncSession, supporter: Supporter) -> dict[st
         "timezone": supporter.timezone or "",
         "tags": ", ".join((await tags_by_supporter(session, [sid]))[sid]),
         "teams": [str(t.id) for t in (await teams_by_supporter(session, [sid]))[sid]],
+        "data_saver": supporter.data_saver,
     }
     return values
 
@@ -122,6 +124,7 @@ def _patch_of(values: dict[str, Any], with_teams: bool) -> dict[str, Any]:
         "language": values["language"].strip() or None,
         "timezone": values["timezone"].strip() or None,
         "tags": split_list(values["tags"]),
+        "data_saver": bool(values["data_saver"]),
     }
     if with_teams:
         body["teams"] = values["teams"]
@@ -149,6 +152,7 @@ async def save(
         raw = form.get(field)
         values[field] = raw[:MAX_FIELD] if isinstance(raw, str) else ""
     values["teams"] = [t for t in form.getlist("teams") if isinstance(t, str)][:100]
+    values["data_saver"] = form.get("data_saver") == "on"
     body = _patch_of(values, with_teams=not user.principal.is_team_lead)
 
     async def again(errors: list[str], code: int) -> Response:

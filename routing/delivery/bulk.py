@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.base import StatusUpdate
 from routing.context import AppContext
-from routing.delivery.status import apply_status_update, moves_forward
+from routing.delivery.status import REACHED, apply_status_update, moves_forward
 from storage.models import Message, MessageAttempt, MessageStatusEvent
 
 ATTEMPTS = MessageAttempt.__table__  # type: ignore[attr-defined]
@@ -162,5 +162,12 @@ async def _apply_plain(
             .values(status=bindparam("b_status"), updated_at=now),
             [{"b_id": m.id, "b_status": m.status} for m in progress.messages.values()],
         )
+        reached = [m.id for m in progress.messages.values() if m.status in REACHED]
+        if reached:  # heard from: no fallback on silence (routing/dispatch/silence.py)
+            await session.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.id.in_(reached), MESSAGES.c.fallback_at.is_not(None))
+                .values(fallback_at=None)
+            )
     if progress.events:
         await session.execute(insert(EVENTS), progress.events)

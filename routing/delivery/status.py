@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 _RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 TERMINAL = frozenset({"failed", "undelivered", "skipped"})
+# A message the supporter got: its fallback on silence is off (routing/dispatch/silence.py).
+REACHED = frozenset({"delivered", "read"})
 
 
 def moves_forward(current: str, new: str) -> bool:
@@ -162,6 +164,8 @@ async def _apply_to_attempt(
             return
     message.status = update.status
     message.updated_at = now
+    if update.status in REACHED:
+        message.fallback_at = None  # heard from: no fallback on silence
     if update.error_code or update.error_message:
         message.error_code = update.error_code
         message.error = update.error_message

@@ -33,6 +33,7 @@ from routing.dispatch.outcome import INTERRUPTED, address_blocker, finish, recor
 from routing.organizing.checkins import run_of
 from routing.outbound.cancel import CANCELLED
 from routing.outbound.compose import compose, prepare_email_threading
+from routing.outbound.links import Lighten, lighten, needs_page, new_public_token, page_url
 from routing.outbound.quiet_hours import hold_until
 from storage.bulk_insert import BulkWriter
 from storage.models import Message, MessageAttempt, OutboxItem
@@ -71,7 +72,8 @@ class Ready:
 
 @dataclass
 class _Plan:
-    send: list[tuple[int, Any, bool]]  # (outbox id, message row or Message, use_template)
+    # (outbox id, message row or Message, use_template, how to lighten it or None)
+    send: list[tuple[int, Any, bool, Lighten | None]]
     held: list[tuple[int, datetime]]
     dead: list[int]
     # Messages with tries settled as interrupted in this claim: (message id, channel,
@@ -87,6 +89,7 @@ _MESSAGE_COLUMNS = tuple(
         "id",
         "supporter_id",
         "status",
+        "public_token",
         "kind",
         "channel",
         "address",
@@ -153,9 +156,12 @@ async def _check(
     supporters = {
         s.id: s
         for s in await session.execute(
-            sa_select(SUPPORTERS.c.id, SUPPORTERS.c.opted_out, SUPPORTERS.c.timezone).where(
-                SUPPORTERS.c.id.in_(supporter_ids)
-            )
+            sa_select(
+                SUPPORTERS.c.id,
+                SUPPORTERS.c.opted_out,
+                SUPPORTERS.c.timezone,
+                SUPPORTERS.c.data_saver,
+            ).where(SUPPORTERS.c.id.in_(supporter_ids))
         )
     }
     addresses: dict[int, list[Any]] = {}
@@ -211,7 +217,20 @@ async def _check(
         if message.channel == "email":
             message = await _orm(session, message.id)
             await prepare_email_threading(session, message, settings)
-        plan.send.append((row.id, message, use_template))
+        how = None
+        attachments = message.attachments or []
+        if needs_page(attachments, message.body, message.channel, supporter.data_saver):
+            if not message.public_token:
+                message = await _orm(session, message.id)
+                message.public_token = new_public_token()
+                session.add(message)
+            assert adapter is not None
+            how = Lighten(
+                link=page_url(settings.public_url, message.public_token),
+                data_saver=bool(supporter.data_saver),
+                media_ok=adapter.capabilities(message.channel).media,
+            )
+        plan.send.append((row.id, message, use_template, how))
     return plan
 
 
@@ -297,7 +316,7 @@ async def _store(
         return []
     # The ORM's pending changes (skips, failures) go first; the rest is set-based.
     await session.flush()
-    outbox_ids = [outbox_id for outbox_id, _, _ in plan.send]
+    outbox_ids = [outbox_id for outbox_id, _, _, _ in plan.send]
     await session.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id.in_(outbox_ids))
@@ -309,7 +328,7 @@ async def _store(
     await writer.insert(
         ATTEMPTS,
         ("message_id", "channel", "address", "status", "created_at"),
-        [(m.id, m.channel, m.address or "", "queued", created) for _, m, _ in plan.send],
+        [(m.id, m.channel, m.address or "", "queued", created) for _, m, _, _ in plan.send],
     )
     # The only queued attempts of these messages now: the stale ones were settled above
     # and the rows are ours (locked on PostgreSQL, the write lock on SQLite).
@@ -317,7 +336,7 @@ async def _store(
         (
             await session.execute(
                 sa_select(ATTEMPTS.c.message_id, ATTEMPTS.c.id).where(
-                    ATTEMPTS.c.message_id.in_([m.id for _, m, _ in plan.send]),
+                    ATTEMPTS.c.message_id.in_([m.id for _, m, _, _ in plan.send]),
                     ATTEMPTS.c.status == "queued",
                     ATTEMPTS.c.provider_message_id.is_(None),
                 )
@@ -325,8 +344,11 @@ async def _store(
         ).all()
     )
     ready = []
-    for outbox_id, message, use_template in plan.send:
+    for outbox_id, message, use_template, how in plan.send:
         started = plan.interrupted.get((message.id, message.channel, message.address or ""))
+        outbound = compose(message, use_template=use_template)
+        if how is not None:
+            outbound = lighten(outbound, message.attachments or [], how)
         ready.append(
             Ready(
                 outbox_id=outbox_id,
@@ -336,7 +358,7 @@ async def _store(
                 address=message.address or "",
                 attempt_id=attempt_ids[message.id],
                 lease_until=until,
-                outbound=compose(message, use_template=use_template),
+                outbound=outbound,
                 announcement_id=cancelled_with(message),
                 interrupted_since=started,
             )

@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, func, select, update
 from channels.base import InboundMessage, StatusUpdate, WebhookEvent
 from routing.context import AppContext
 from routing.delivery.bulk import ATTEMPTS, EVENTS, StatusRow, plan_progress
+from routing.delivery.status import REACHED
 from routing.inbound.bulk import (
     ADDRESSES,
     CONVERSATIONS,
@@ -133,6 +134,12 @@ _MESSAGE_PROGRESS = Statement(
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("b_id"))
     .values(status=bindparam("status"), updated_at=bindparam("now"))
+)
+# Heard from: no fallback on silence (routing/dispatch/silence.py).
+_REACHED = Statement(
+    update(MESSAGES)
+    .where(MESSAGES.c.id.in_(_ids("ids")), MESSAGES.c.fallback_at.is_not(None))
+    .values(fallback_at=None)
 )
 
 
@@ -344,4 +351,7 @@ def _apply_plain(
         cursor,
         ({"b_id": m.id, "status": m.status, "now": now} for m in progress.messages.values()),
     )
+    reached = [m.id for m in progress.messages.values() if m.status in REACHED]
+    if reached:
+        _REACHED.execute(cursor, ids=reached)
     _EVENT_ROWS.insert(cursor, progress.events)

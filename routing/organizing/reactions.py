@@ -17,12 +17,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.context import AppContext
 from routing.organizing.automation import SUPPORTER_IDS, Arrival, Inbound, Reaction
+from routing.organizing.data_saver import DATA_SAVER_KEYWORDS
 from routing.organizing.keywords import KEYWORDS
 from routing.organizing.onboarding import ONBOARDING
 from routing.organizing.polls import POLL_ANSWERS
 
-# Consent keywords first, then onboarding, then poll answers.
-REACTIONS: list[Reaction] = [KEYWORDS, ONBOARDING, POLL_ANSWERS]
+# Consent keywords first, then data-saver keywords, onboarding, poll answers.
+REACTIONS: list[Reaction] = [KEYWORDS, DATA_SAVER_KEYWORDS, ONBOARDING, POLL_ANSWERS]
 
 
 def might_react(arrival: Arrival) -> bool:

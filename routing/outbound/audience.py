@@ -125,6 +125,7 @@ def audience_page_query(audience: Audience, after: int, limit: int) -> Select[An
             col(Supporter.id).label("id"),
             col(Supporter.opted_out).label("opted_out"),
             cast_sql(col(Supporter.preferred_channels), Text).label("preferred"),
+            col(Supporter.data_saver).label("data_saver"),
         )
         .where(col(Supporter.id) > after, *audience_conditions(audience))
         .order_by(col(Supporter.id))
@@ -142,6 +143,7 @@ def audience_page_query(audience: Audience, after: int, limit: int) -> Select[An
             col(SupporterAddress.address).label("address"),
             col(SupporterAddress.opted_out).label("opted_out"),
             col(SupporterAddress.last_inbound_at).label("last_inbound_at"),
+            page.c.data_saver.label("data_saver"),
         )
         .select_from(page)
         .outerjoin(Conversation, col(Conversation.supporter_id) == page.c.id)
@@ -152,6 +154,7 @@ def audience_page_query(audience: Audience, after: int, limit: int) -> Select[An
 
 # Positions in an audience_page_query row.
 SUPPORTER, OPTED_OUT, PREFERRED, CONVERSATION, CHANNEL, ADDRESS, ADDRESS_OPTED_OUT = range(7)
+DATA_SAVER = 8  # after last_inbound_at
 
 # One member: its rows of a page (one per address), each carrying the supporter's columns.
 # Slices of the fetched rows, not objects per member: at a million supporters the
@@ -183,6 +186,7 @@ class _Chooser(NamedTuple):
 
     opted_out: bool
     preferred_channels: list[str]
+    data_saver: bool
 
 
 class BatchChooser:
@@ -210,6 +214,7 @@ class BatchChooser:
             key: tuple[Any, ...] = (
                 first[OPTED_OUT],
                 first[PREFERRED],
+                first[DATA_SAVER],
                 channel,
                 first[ADDRESS_OPTED_OUT],
                 channel == "whatsapp" and window_open(first, self.now),
@@ -218,6 +223,7 @@ class BatchChooser:
             key = (
                 first[OPTED_OUT],
                 first[PREFERRED],
+                first[DATA_SAVER],
                 *[
                     (
                         r[CHANNEL],
@@ -243,7 +249,7 @@ class BatchChooser:
         first = member[0]
         preferred = json.loads(first[PREFERRED]) if first[PREFERRED] else None
         return pick_channel(
-            cast(Any, _Chooser(first[OPTED_OUT], preferred or [])),
+            cast(Any, _Chooser(first[OPTED_OUT], preferred or [], bool(first[DATA_SAVER]))),
             [r for r in member if r[CHANNEL] is not None],  # rows carry the address names
             settings=self.ctx.settings,
             enabled=self.enabled,

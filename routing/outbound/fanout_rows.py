@@ -22,7 +22,7 @@ from routing.outbound.audience import (
     BatchChooser,
     by_member,
 )
-from routing.outbound.queue import ChannelChoice
+from routing.outbound.queue import ChannelChoice, silence_deadline
 from storage.bulk_insert import BulkWriter
 from storage.models import Announcement, Conversation
 
@@ -43,6 +43,8 @@ class FanoutPlan:
     audience: Audience
     due_at: datetime | None
     sms_segments: int
+    fallback_after: int | None = None
+    attachments: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of(cls, announcement: Announcement) -> FanoutPlan:
@@ -56,6 +58,8 @@ class FanoutPlan:
             audience=Audience.from_dict(announcement.audience or {}),
             due_at=announcement.send_at,
             sms_segments=sms_segments(announcement.body),
+            fallback_after=announcement.fallback_after,
+            attachments=tuple(announcement.attachments or ()),
         )
 
 
@@ -68,6 +72,8 @@ MESSAGE_COLUMNS = (
     "error",
     "segments",
     "channel_choice",
+    "fallback_at",
+    "fallback_after",
     "direction",
     "kind",
     "body",
@@ -120,8 +126,8 @@ def message_rows(
         index, address = chooser.choose(member)
         first = member[0]
         if index == len(outcomes):
-            outcomes.append(_outcome(writer, plan, chooser.choices[index], first[OPTED_OUT]))
-        channel, status, error, segments, choice = outcomes[index]
+            outcomes.append(_outcome(writer, plan, chooser.choices[index], first[OPTED_OUT], now))
+        channel, status, error, segments, choice, fallback_at, fallback_after = outcomes[index]
         supporter, conversation = first[SUPPORTER], first[CONVERSATION]
         rows.append(
             (
@@ -133,6 +139,8 @@ def message_rows(
                 error,
                 segments,
                 choice,
+                fallback_at,
+                fallback_after,
                 *shared,
             )
         )
@@ -140,7 +148,7 @@ def message_rows(
 
 
 def _outcome(
-    writer: BulkWriter, plan: FanoutPlan, choice: ChannelChoice, opted_out: bool
+    writer: BulkWriter, plan: FanoutPlan, choice: ChannelChoice, opted_out: bool, now: datetime
 ) -> tuple[Any, ...]:
     if opted_out:
         status, error = "skipped", "opted out"
@@ -149,12 +157,18 @@ def _outcome(
     else:
         status, error = "queued", None
     value = {"skipped": choice.skipped, "template": choice.use_template}
+    deadline = (
+        silence_deadline(plan.due_at or now, plan.fallback_after) if status == "queued" else None
+    )
     return (
         choice.channel,
         status,
         error,
         plan.sms_segments if choice.channel == "sms" else None,
         writer.bind(MESSAGES, "channel_choice", value),
+        # Only queued messages wait for a delivery (routing/dispatch/silence.py).
+        writer.bind(MESSAGES, "fallback_at", deadline) if deadline else None,
+        plan.fallback_after if deadline else None,
     )
 
 
@@ -166,7 +180,7 @@ def _shared_values(writer: BulkWriter, plan: FanoutPlan, now: datetime) -> tuple
         plan.kind,
         plan.body,
         plan.subject,
-        writer.bind(MESSAGES, "attachments", []),
+        writer.bind(MESSAGES, "attachments", list(plan.attachments)),
         writer.bind(MESSAGES, "template", plan.template),
         plan.announcement_id,
         stamp,

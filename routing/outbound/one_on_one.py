@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -60,7 +61,9 @@ def explain(
     reasons = [f"{channel}: {why}" for channel, why in choice.skipped.items()]
     if choice.channel is not None:
         preferred = supporter.preferred_channels or []
-        if choice.channel in preferred:
+        if choice.channel == "sms" and supporter.data_saver:
+            reasons.insert(0, "sms comes first: they use data saver")
+        elif choice.channel in preferred:
             reasons.insert(0, f"{choice.channel} is one of their preferred channels")
         else:
             reasons.insert(0, f"{choice.channel} is the first usable channel in the default order")
@@ -86,6 +89,8 @@ async def send_one_on_one(
     channel: str | None = None,
     subject: str | None = None,
     sent_by: str,
+    fallback_after: int | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Message:
     """Queue `body` to `supporter` over their best channel (or `channel` only) and note the
     one-on-one on the supporter (no commit). CannotSend, with why, queues nothing."""
@@ -109,6 +114,8 @@ async def send_one_on_one(
         channel=channel,
         subject=subject,
         sent_by=sent_by,
+        fallback_after=fallback_after,
+        attachments=attachments,
     )
     supporter.last_one_on_one_at = now
     supporter.last_outbound_at = now

@@ -50,8 +50,9 @@ class ChannelChoice:
 
 
 def channel_order(supporter: Supporter, settings: RoutingSettings) -> list[str]:
-    """The supporter's preferred channels first, then the rest of the default order."""
-    order: list[str] = []
+    """The supporter's preferred channels first, then the rest of the default order; a
+    data-saver supporter's SMS before all of them."""
+    order: list[str] = ["sms"] if supporter.data_saver else []
     for channel in [*(supporter.preferred_channels or []), *settings.channel_order]:
         if channel not in order:
             order.append(channel)
@@ -96,6 +97,11 @@ def pick_channel(
     return ChannelChoice(None, None, skipped=skipped)
 
 
+def silence_deadline(start: datetime, fallback_after: int | None) -> datetime | None:
+    """When a message queued for `start` falls back on silence (None: it does not)."""
+    return None if fallback_after is None else start + timedelta(seconds=fallback_after)
+
+
 def window_open(address: SupporterAddress, now: datetime) -> bool:
     return address.last_inbound_at is not None and now - address.last_inbound_at < WHATSAPP_WINDOW
 
@@ -122,6 +128,8 @@ async def queue_message(
     due_at: datetime | None = None,
     sent_by: str | None = None,
     allow_opted_out: bool = False,
+    fallback_after: int | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Message:
     """Write an outbound message and its outbox row (no commit: the caller's transaction).
 
@@ -129,6 +137,8 @@ async def queue_message(
     eligible channel gets a `failed` message saying why. `allow_opted_out` is for the
     consent replies themselves (the STOP confirmation goes to someone now opted out):
     such messages are kind "consent" and the dispatcher sends them regardless.
+    `fallback_after` (seconds): unless delivered or read by then, the message is sent once
+    more over the next channel (routing/dispatch/silence.py).
     """
     assert supporter.id is not None
     now = ctx.clock()
@@ -170,6 +180,9 @@ async def queue_message(
         template=template,
         announcement_id=announcement_id,
         sent_by=sent_by,
+        attachments=list(attachments or []),
+        fallback_after=fallback_after,
+        fallback_at=silence_deadline(due_at or now, fallback_after) if status == "queued" else None,
         created_at=now,
         updated_at=now,
     )
@@ -193,11 +206,26 @@ async def fall_back(
     Returns True when it was re-queued; False when no channel is left (the caller marks
     it failed). Every attempt stays in `message_attempts`.
     """
+    choice = await next_channel(session, ctx, message)
+    if choice is None:
+        return False
+    if choice.channel is None:
+        message.error = f"{message.channel}: {failure}; {choice.reason}"
+        return False
+    log.info("message %s falls back from %s to %s", message.id, message.channel, choice.channel)
+    await requeue_on(session, ctx, message, choice, f"fell back after {failure}")
+    return True
+
+
+async def next_channel(
+    session: AsyncSession, ctx: AppContext, message: Message
+) -> ChannelChoice | None:
+    """The supporter's next eligible channel for `message`, past every channel it was
+    tried on (None: the supporter is gone)."""
     assert message.id is not None
-    now = ctx.clock()
     supporter = await session.get(Supporter, message.supporter_id)
     if supporter is None or supporter.id is None:
-        return False
+        return None
     tried = set(
         (
             await session.exec(
@@ -207,24 +235,28 @@ async def fall_back(
     )
     if message.channel:
         tried.add(message.channel)
-    choice = pick_channel(
+    return pick_channel(
         supporter,
         await addresses_of(session, supporter.id),
         settings=ctx.settings,
         enabled=ctx.registry.enabled_channels,
-        now=now,
+        now=ctx.clock(),
         has_template=message.template is not None,
         exclude=tried,
     )
-    if choice.channel is None:
-        message.error = f"{message.channel}: {failure}; {choice.reason}"
-        return False
-    log.info("message %s falls back from %s to %s", message.id, message.channel, choice.channel)
+
+
+async def requeue_on(
+    session: AsyncSession, ctx: AppContext, message: Message, choice: ChannelChoice, note: str
+) -> None:
+    """Queue `message` again over `choice` (a channel it was not tried on), due now."""
+    assert message.id is not None
+    now = ctx.clock()
     message.channel = choice.channel
     message.address = choice.address
     message.status = "queued"
     message.provider_message_id = None
-    message.error = f"fell back after {failure}"
+    message.error = note
     message.segments = sms_segments(message.body) if choice.channel == "sms" else None
     message.channel_choice = {
         **(message.channel_choice or {}),
@@ -246,4 +278,3 @@ async def fall_back(
         item.lease_owner = None
         item.lease_until = None
         session.add(item)
-    return True

@@ -42,7 +42,10 @@ ADDRESS_COLUMNS = {
 }
 LIST_COLUMNS = ("preferred_channels", "tags", "teams")
 TEXT_COLUMNS = ("language", "timezone")
-COLUMNS = ("name", *ADDRESS_COLUMNS, *LIST_COLUMNS, *TEXT_COLUMNS)
+FLAG_COLUMNS = ("data_saver",)
+COLUMNS = ("name", *ADDRESS_COLUMNS, *LIST_COLUMNS, *TEXT_COLUMNS, *FLAG_COLUMNS)
+_TRUE = frozenset({"true", "yes", "1", "y"})
+_FALSE = frozenset({"false", "no", "0", "n"})
 COMMIT_EVERY = 200
 _CHUNK = 64 * 1024
 
@@ -170,6 +173,12 @@ async def import_row(
     for name in TEXT_COLUMNS:
         if row.get(name):
             fields[name] = row[name]
+    for name in FLAG_COLUMNS:
+        value = (row.get(name) or "").strip().lower()
+        if value in _TRUE or value in _FALSE:
+            fields[name] = value in _TRUE
+        elif value:
+            raise RowRejected(f"{name}: give true or false")
     try:
         given = normalize_addresses([(ADDRESS_COLUMNS[c], row[c]) for c in columns], default_region)
         held = await owners_of(session, given)

@@ -1,5 +1,6 @@
 """RALLYPOINT_RETENTION_DAYS: message bodies, raw provider payloads and attachments'
-metadata older than N days are deleted, in small batches (one short transaction each, so
+metadata older than N days are deleted (and with them the messages' public pages and
+the files uploaded to send), in small batches (one short transaction each, so
 webhooks and the dispatcher are not held up). The rows stay, with their status,
 direction, channel and times, so counts and delivery reports do not change. A message
 still queued keeps its body until it has gone out (or failed)."""
@@ -8,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Text, and_, cast, or_, update
+from sqlalchemy import ColumnElement, Text, and_, cast, delete, or_, update
 from sqlmodel import col, select
 
 from storage.db import SessionFactory
-from storage.models import Message
+from storage.models import Message, OutboundMedia
 
 BATCH = 500
 
@@ -50,11 +51,16 @@ async def purge_old_bodies(
                 ).all()
             )
             if not ids:
+                # Uploaded files to send go with the bodies that carried them.
+                await session.execute(
+                    delete(OutboundMedia).where(col(OutboundMedia.created_at) < cutoff)
+                )
+                await session.commit()
                 return total
             await session.execute(
                 update(Message)
                 .where(col(Message.id).in_(ids))
-                .values(body="", raw=None, attachments=[])
+                .values(body="", raw=None, attachments=[], public_token=None)
             )
             await session.commit()
         total += len(ids)

@@ -30,6 +30,7 @@ FIELDS = (
     "tags",
     "teams",
     "assigned_to",
+    "data_saver",
 )
 
 
@@ -256,6 +257,8 @@ async def _apply(
     for name in ("language", "timezone", "assigned_to"):
         if name in fields:
             setattr(supporter, name, fields[name] or None)
+    if "data_saver" in fields:
+        supporter.data_saver = bool(fields["data_saver"])
     session.add(supporter)
     if "addresses" in fields:
         await _replace_addresses(

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import replace
 
+import httpx
+
 from channels.base import (
     ChannelAdapter,
     ChannelMisconfigured,
@@ -52,6 +54,9 @@ _ROWS: list[SendCase[str]] = [
 SEND_CASES = [replace(case, answers_once=False) for case in _ROWS]
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
 class EmailSendRig:
     provider = "email"
     # The password, and its AUTH PLAIN and AUTH LOGIN encodings as they cross the wire.
@@ -73,7 +78,11 @@ class EmailSendRig:
                 starttls=False,
                 timeout=TIMEOUT,
             )
-            async with registered(ChannelConfigs(email=config), "email") as adapter:
+            # Media to attach are fetched over HTTP: a file host answers every URL.
+            files = httpx.MockTransport(
+                lambda _: httpx.Response(200, headers={"content-type": "image/png"}, content=PNG)
+            )
+            async with registered(ChannelConfigs(email=config), "email", files) as adapter:
                 yield adapter
 
     @contextmanager

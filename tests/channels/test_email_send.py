@@ -124,7 +124,7 @@ async def test_registry_enables_email_only_with_host_and_from(
     assert isinstance(adapter, EmailAdapter)
     assert adapter.sender_key("email") == f"email:{OURS}"
     caps = adapter.capabilities("email")
-    assert (caps.max_length, caps.media) == (None, False)
+    assert (caps.max_length, caps.media) == (None, True)  # media go as attachments
     assert registry.by_provider["email"] is adapter
 
 

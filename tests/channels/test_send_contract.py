@@ -7,12 +7,12 @@ No secret appears in the error or in any log record, at any level, of any logger
 from __future__ import annotations
 
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 import pytest
 
-from channels.base import SendError, SendResult, Throttled
+from channels.base import OutboundMedia, SendError, SendResult, Throttled
 from channels.registry import ChannelConfigs
 from tests.channels.email_case import EmailSendRig
 from tests.channels.send_contract import SendCase, SendRig, all_logs, leaked
@@ -84,3 +84,28 @@ def test_the_log_check_finds_a_secret_wherever_a_record_holds_it() -> None:
         logging.getLogger("mail.log").debug("tok-4")  # the fake SMTP server's own
     found = {line.split("…")[0] for line in leaked(records, ["tok-1", "tok-2", "tok-3", "tok-4"])}
     assert found == {f"channels.contract-check: tok-{n}" for n in (1, 2, 3)}
+
+
+MEDIA_URL = "https://rallypoint.example.org/m/Secret-Page-Token-0123456789/media/0"
+
+
+@pytest.mark.parametrize("rig", RIGS, ids=[rig.provider for rig in RIGS])
+async def test_a_message_with_media_is_sent_and_its_url_is_never_logged(
+    rig: SendRig[Any],
+) -> None:
+    """Every adapter takes the optional media (content type known) and sends: files where
+    its channel takes them; the URL (a public page's secret token) stays out of the logs."""
+    success = next(case for case in rig.cases if case.error is None)
+    message = replace(
+        rig.message(),
+        media=(OutboundMedia(MEDIA_URL, "image/png", "poster.png"),),
+        media_urls=(MEDIA_URL,),
+    )
+    with all_logs() as records:
+        async with rig.open(success.answer) as adapter:
+            if not adapter.capabilities(message.channel).media:
+                # Routing sends a link in the text instead: the adapter sees no media.
+                message = replace(message, media=(), media_urls=())
+            result = await adapter.send(message)
+    assert re.fullmatch(success.result_id, result.provider_message_id), result
+    assert not leaked(records, [*rig.secrets, MEDIA_URL, message.body])

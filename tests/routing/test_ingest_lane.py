@@ -158,7 +158,8 @@ async def test_unverified_senders_set_nothing_off_either_way(
     for table in dumps[1]:
         assert dumps[0][table] == dumps[1][table], table
     rows = dumps[0]
-    verified = {r[7]: r[-1] for r in rows["messages"] if r[3] == "inbound"}
+    at = list(SQLModel.metadata.tables["messages"].c.keys()).index("sender_verified")
+    verified = {r[7]: r[at] for r in rows["messages"] if r[3] == "inbound"}
     assert verified == {"STOP": 0, "JOIN": 0, "hello": 1}
     assert not [r for r in rows["supporters"] if r[5]]  # nobody opted out
     assert rows["consent_events"] == rows["onboarding_states"] == []
