@@ -170,7 +170,10 @@ def run(report: Report, work: Path, cycles: int = CYCLES) -> None:
         url = seed_pg.URL if kind == "postgresql" else f"sqlite:///{work / 'soak.db'}"
         stored = _stored(url, soak.accepted)
         lost_in = len(soak.accepted) - stored
-        duplicated = sum(n - 1 for n in sent_to.values())
+        # Only the queued one-on-ones (one per seeded supporter): the webhooks' senders get
+        # automatic replies too, several over the run, which are not duplicates.
+        queued_to = {seed.phone(i) for i in range(1, QUEUED + 1)}
+        duplicated = sum(n - 1 for to, n in sent_to.items() if to in queued_to)
         name = f"soak, {kind}, {cycles} kill -9 cycles"
         report.add(
             Figure(
@@ -194,7 +197,7 @@ def run(report: Report, work: Path, cycles: int = CYCLES) -> None:
                 "",
                 target="0",
                 passed=unsent == 0,
-                note=f"{QUEUED:,} queued; {len(sent_to):,} recipients reached",
+                note=f"{QUEUED:,} queued; {len(queued_to & set(sent_to)):,} of them reached",
             )
         )
         report.add(
