@@ -34,6 +34,7 @@ from routing.organizing.checkins import run_of
 from routing.outbound.cancel import CANCELLED
 from routing.outbound.compose import compose, prepare_email_threading
 from routing.outbound.quiet_hours import hold_until
+from routing.sms_routes import adapter_for
 from storage.bulk_insert import BulkWriter
 from storage.models import Message, MessageAttempt, OutboxItem
 
@@ -61,6 +62,9 @@ class Ready:
     attempt_id: int
     lease_until: datetime
     outbound: OutboundMessage
+    # The provider that sends it (its attempt records the same): SMS has more than one,
+    # picked per number by RALLYPOINT_SMS_ROUTES (routing/sms_routes.py).
+    provider: str | None = None
     # The announcement whose cancel stops it (its own, or a nudge's check-in run), checked
     # again just before the send: it may be cancelled meanwhile.
     announcement_id: int | None = None
@@ -68,7 +72,8 @@ class Ready:
 
 @dataclass
 class _Plan:
-    send: list[tuple[int, Any, bool]]  # (outbox id, message row or Message, use_template)
+    # (outbox id, message row or Message, use_template, provider)
+    send: list[tuple[int, Any, bool, str | None]]
     held: list[tuple[int, datetime]]
     dead: list[int]
 
@@ -194,7 +199,7 @@ async def _check(
             plan.held.append((row.id, held))
             log.info("message %s held for quiet hours until %s", message.id, held)
             continue
-        adapter = ctx.registry.for_channel(message.channel)
+        adapter = adapter_for(ctx.registry, settings.sms_routes, message.channel, message.address)
         problem, use_template = address_blocker(
             addresses.get(message.supporter_id, []), message, adapter, now
         )
@@ -205,7 +210,7 @@ async def _check(
         if message.channel == "email":
             message = await _orm(session, message.id)
             await prepare_email_threading(session, message, settings)
-        plan.send.append((row.id, message, use_template))
+        plan.send.append((row.id, message, use_template, adapter.provider if adapter else None))
     return plan
 
 
@@ -269,7 +274,7 @@ async def _store(
         return []
     # The ORM's pending changes (skips, failures) go first; the rest is set-based.
     await session.flush()
-    outbox_ids = [outbox_id for outbox_id, _, _ in plan.send]
+    outbox_ids = [outbox_id for outbox_id, _, _, _ in plan.send]
     await session.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id.in_(outbox_ids))
@@ -280,8 +285,8 @@ async def _store(
     created = bind(ATTEMPTS, "created_at", now)
     await writer.insert(
         ATTEMPTS,
-        ("message_id", "channel", "address", "status", "created_at"),
-        [(m.id, m.channel, m.address or "", "queued", created) for _, m, _ in plan.send],
+        ("message_id", "channel", "address", "provider", "status", "created_at"),
+        [(m.id, m.channel, m.address or "", p, "queued", created) for _, m, _, p in plan.send],
     )
     # The only queued attempts of these messages now: the stale ones were settled above
     # and the rows are ours (locked on PostgreSQL, the write lock on SQLite).
@@ -289,7 +294,7 @@ async def _store(
         (
             await session.execute(
                 sa_select(ATTEMPTS.c.message_id, ATTEMPTS.c.id).where(
-                    ATTEMPTS.c.message_id.in_([m.id for _, m, _ in plan.send]),
+                    ATTEMPTS.c.message_id.in_([m.id for _, m, _, _ in plan.send]),
                     ATTEMPTS.c.status == "queued",
                     ATTEMPTS.c.provider_message_id.is_(None),
                 )
@@ -297,7 +302,7 @@ async def _store(
         ).all()
     )
     ready = []
-    for outbox_id, message, use_template in plan.send:
+    for outbox_id, message, use_template, provider in plan.send:
         ready.append(
             Ready(
                 outbox_id=outbox_id,
@@ -308,6 +313,7 @@ async def _store(
                 attempt_id=attempt_ids[message.id],
                 lease_until=until,
                 outbound=compose(message, use_template=use_template),
+                provider=provider,
                 announcement_id=cancelled_with(message),
             )
         )

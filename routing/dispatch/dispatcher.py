@@ -250,7 +250,8 @@ class Dispatcher:
 
     async def _send(self, job: _Job) -> Outcome:
         item = job.ready
-        adapter = self.ctx.registry.for_channel(item.channel)
+        # The provider the claim picked (by RALLYPOINT_SMS_ROUTES for SMS) and recorded.
+        adapter = self.ctx.registry.by_provider.get(item.provider or "")
         if adapter is None:
             return Outcome(item, error=ChannelMisconfigured(f"{item.channel} is not configured"))
         async with self._semaphore:
