@@ -5,7 +5,7 @@ readily as a 200.
 `SecretPathFilter` rewrites /webhooks/africastalking/<anything> to
 /webhooks/africastalking/<secret> in a record's message and arguments, keeping the
 arguments' shape (uvicorn's access formatter unpacks them). `install` puts it on the
-loggers of the HTTP server.
+loggers of the HTTP server and client.
 """
 
 from __future__ import annotations
@@ -19,12 +19,23 @@ from gateway.webhooks import SECRET_SHOWN
 SECRET_PATH_PROVIDERS = ("africastalking",)
 _NAMES = "|".join(map(re.escape, SECRET_PATH_PROVIDERS))
 SECRET_SEGMENT = re.compile(rf"(/webhooks/(?:{_NAMES})/)[^/?#\s\"']+")
-# Where uvicorn logs request lines (and, on errors, the request).
-SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn")
+# Where uvicorn logs request lines (and, on errors, the request), and httpx its requests'
+# URLs (a check of our own callback URL, a test posting to it).
+SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn", "httpx")
 
 
 def redact(text: str) -> str:
     return SECRET_SEGMENT.sub(rf"\g<1>{SECRET_SHOWN}", text) if "/webhooks/" in text else text
+
+
+def _redacted_arg(value: object) -> object:
+    """`value`, or its text redacted where it holds a secret path (httpx logs URLs as
+    httpx.URL objects); numbers stay numbers, for the formats that want them."""
+    if isinstance(value, (int, float)) or value is None:
+        return value
+    text = str(value)
+    shown = redact(text)
+    return value if shown == text else shown
 
 
 class SecretPathFilter(logging.Filter):
@@ -33,9 +44,9 @@ class SecretPathFilter(logging.Filter):
             record.msg = redact(record.msg)
         args = record.args
         if isinstance(args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in args)
+            record.args = tuple(_redacted_arg(a) for a in args)
         elif isinstance(args, dict):
-            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in args.items()}
+            record.args = {k: _redacted_arg(v) for k, v in args.items()}
         return True
 
 

@@ -79,7 +79,11 @@ def region_of(address: str) -> str | None:
         number = phonenumbers.parse(address, None)
     except phonenumbers.NumberParseException:
         return None
+    # The range's own region (+1 416 → CA); for a number our copy of the numbering plan
+    # does not hold (a new range), the country calling code's main region (+1 → US).
     region: str | None = phonenumbers.region_code_for_number(number)
+    if not region and number.country_code:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
     return region if region and region != "ZZ" else None
 
 

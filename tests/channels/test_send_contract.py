@@ -14,6 +14,7 @@ import pytest
 
 from channels.base import SendError, SendResult, Throttled
 from channels.registry import ChannelConfigs
+from tests.channels.africastalking_case import AfricasTalkingSendRig
 from tests.channels.email_case import EmailSendRig
 from tests.channels.send_contract import SendCase, SendRig, all_logs, leaked
 from tests.channels.telegram_case import TelegramSendRig
@@ -25,6 +26,7 @@ RIGS: list[SendRig[Any]] = [
     WhatsAppCloudSendRig(),
     TelegramSendRig(),
     EmailSendRig(),
+    AfricasTalkingSendRig(),
 ]
 ROWS = [(rig, case) for rig in RIGS for case in rig.cases]
 
