@@ -103,10 +103,26 @@ def webhook_target(
 ) -> tuple[str, str]:
     """(secret, kind) of the path segments after /webhooks/<provider>. For an adapter
     with `secret_in_path` (Africa's Talking) the first is the secret and the second the
-    kind; for the others the first is the kind, and a second one is a path they have no
-    webhook at (404)."""
+    kind, and the secret is verified here, before the body is read (403); for the others
+    the first is the kind, and a second one is a path they have no webhook at (404)."""
     if getattr(adapter, "secret_in_path", False):
-        return first or "", second or ""
+        secret, kind = first or "", second or ""
+        probe = WebhookRequest(
+            method="POST",
+            url="",
+            path=shown_path(adapter.provider, kind),
+            query={},
+            headers={},
+            body=b"",
+            kind=kind,
+            path_secret=secret,
+        )
+        try:
+            adapter.verify(probe)
+        except InvalidSignature as exc:
+            log.warning("webhook %s/%s: secret rejected (%s)", adapter.provider, kind, exc)
+            raise HTTPException(403, "invalid signature") from exc
+        return secret, kind
     if second is not None:
         raise HTTPException(404, "Not Found")
     return "", first or ""

@@ -163,6 +163,19 @@ async def test_a_wrong_or_missing_secret_is_403_and_stores_nothing(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert no_secret.status_code == 403
+    # The secret is checked before the body is read: an unreadable form or one over the
+    # size limit (400 and 413 with the right secret) is 403 too.
+    for secret, body, status in (
+        ("cb-not-the-s3cret-Hh3u", b"text=%FF%FE&\xff", 403),
+        ("cb-not-the-s3cret-Hh3u", b"x" * 2_000_000, 403),
+        (SECRET, b"x" * 2_000_000, 413),
+    ):
+        answer = await client.post(
+            f"/webhooks/africastalking/{secret}/delivery",
+            content=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert answer.status_code == status
     assert await _count(client, Message) == 0
     assert await _count(client, Supporter) == 0
 
