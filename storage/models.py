@@ -236,13 +236,14 @@ class MessageAttempt(SQLModel, table=True):
     message_id: int = _fk("messages.id")
     channel: str = Field(max_length=16)
     address: str = Field(max_length=320)
-    # The provider that sent it (`twilio`, `africastalking`, …): SMS has more than one.
-    provider: str | None = Field(default=None, max_length=32)
     provider_message_id: str | None = Field(default=None, max_length=200)
     status: str = Field(max_length=16)
     error: str | None = _text()
     error_code: str | None = Field(default=None, max_length=32)
     created_at: datetime
+    # The provider that sent it (`twilio`, `africastalking`, …): SMS has more than one.
+    # Last, where the migration adds it.
+    provider: str | None = Field(default=None, max_length=32)
 
 
 class MessageStatusEvent(SQLModel, table=True):
