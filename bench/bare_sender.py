@@ -1,10 +1,11 @@
-"""The dispatch baseline: the Twilio adapter alone, in a process of its own, sending
-`count` SMS through the same provider client (httpx over aiohttp) with the same number in
-flight as the dispatcher, to the same fake provider; no database, no outbox, no rate
-limits. Prints the rate (msg/s) as JSON: what this machine's CPU allows for the HTTP side
-of a send, so the dispatcher's figure has a same-run ceiling to be read against.
+"""The dispatch baseline: the Twilio adapter (or Africa's Talking's) alone, in a process
+of its own, sending `count` SMS through the same provider client (httpx over aiohttp) with
+the same number in flight as the dispatcher, to the same fake provider; no database, no
+outbox, no rate limits. Prints the rate (msg/s) as JSON: what this machine's CPU allows for
+the HTTP side of a send, so the dispatcher's figure has a same-run ceiling to be read
+against.
 
-Usage: python -m bench.bare_sender PROVIDER_URL COUNT CONCURRENCY
+Usage: python -m bench.bare_sender PROVIDER_URL COUNT CONCURRENCY [twilio|africastalking]
 """
 
 from __future__ import annotations
@@ -22,18 +23,33 @@ from gateway.heap import settle_heap
 from gateway.settings import Settings
 
 
-async def main(provider: str, count: int, concurrency: int) -> int:
+def provider_settings(name: str, provider: str) -> dict[str, str]:
+    if name == "africastalking":
+        from bench import fake_africastalking
+
+        return {
+            "africastalking_username": fake_africastalking.USERNAME,
+            "africastalking_api_key": fake_africastalking.API_KEY,
+            "africastalking_callback_secret": "bench-callback-secret-0123",
+            "africastalking_api_base": provider,
+        }
+    return {
+        "twilio_account_sid": twilio_forms.ACCOUNT_SID,
+        "twilio_auth_token": twilio_forms.AUTH_TOKEN,
+        "twilio_sms_from": twilio_forms.TO,
+        "twilio_api_base": provider,
+    }
+
+
+async def main(provider: str, count: int, concurrency: int, name: str = "twilio") -> int:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url="sqlite://",
-        twilio_account_sid=twilio_forms.ACCOUNT_SID,
-        twilio_auth_token=twilio_forms.AUTH_TOKEN,
-        twilio_sms_from=twilio_forms.TO,
-        twilio_api_base=provider,
         dispatch_concurrency=concurrency,
+        **provider_settings(name, provider),  # type: ignore[arg-type]
     )
     ctx = build_context(settings)
-    adapter = ctx.registry.by_provider["twilio"]
+    adapter = ctx.registry.by_provider[name]
     settle_heap(settings.gc_threshold)
     messages = iter(
         OutboundMessage(message_id=i, channel="sms", to=seed.phone(i), body="See you Saturday!")
@@ -58,4 +74,5 @@ async def main(provider: str, count: int, concurrency: int) -> int:
 
 if __name__ == "__main__":
     url, total, in_flight = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    raise SystemExit(run_loop(main(url, total, in_flight)))
+    which = sys.argv[4] if len(sys.argv) > 4 else "twilio"
+    raise SystemExit(run_loop(main(url, total, in_flight, which)))

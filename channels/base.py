@@ -44,6 +44,10 @@ class WebhookRequest:
     form: tuple[tuple[str, str], ...] | None = None
     # The sub-path after /webhooks/<provider>, e.g. "status" for /webhooks/twilio/status.
     kind: str = ""
+    # For a provider that signs nothing (Africa's Talking: `secret_in_path`), the secret
+    # segment of its callback URL, /webhooks/<provider>/<secret>[/<kind>]; `path` and `url`
+    # then show "<secret>" in its place, so nothing that logs them can leak it.
+    path_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

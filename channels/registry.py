@@ -14,7 +14,11 @@ import httpx
 
 from channels.base import Channel, ChannelAdapter
 
+# The providers that can send SMS, by the names RALLYPOINT_SMS_ROUTES gives them.
+SMS_PROVIDERS = ("twilio", "africastalking")
+
 if TYPE_CHECKING:
+    from channels.africastalking import AfricasTalkingConfig
     from channels.email import EmailConfig
     from channels.signal import SignalConfig
     from channels.telegram import TelegramConfig
@@ -27,9 +31,12 @@ class ChannelConfigs:
     """One optional config per provider: None leaves that provider off.
 
     Field order matters: for a channel two providers serve, the later one sends, so the
-    WhatsApp Cloud API comes after Twilio (whose WhatsApp it replaces).
+    WhatsApp Cloud API comes after Twilio (whose WhatsApp it replaces). SMS is the
+    exception: RALLYPOINT_SMS_ROUTES picks its provider per number (routing/sms_routes.py);
+    the later one (Twilio) is only where a route leads nowhere.
     """
 
+    africastalking: AfricasTalkingConfig | None = None
     twilio: TwilioConfig | None = None
     whatsapp_cloud: WhatsAppCloudConfig | None = None
     email: EmailConfig | None = None
@@ -39,6 +46,10 @@ class ChannelConfigs:
 
 def _factory(provider: str) -> Callable[[Any, httpx.AsyncClient], ChannelAdapter]:
     # Imported here so that a provider's SDK loads only when that provider is on.
+    if provider == "africastalking":
+        from channels.africastalking import build_adapter as africastalking
+
+        return africastalking
     if provider == "twilio":
         from channels.twilio import build_adapter as twilio
 

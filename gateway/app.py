@@ -13,7 +13,7 @@ from httpx_aiohttp import AiohttpTransport
 from sqlmodel import select
 
 from channels.registry import build_registry
-from gateway import api, console, public_pages, webhooks
+from gateway import api, console, log_redaction, public_pages, webhooks
 from gateway.api.body_limit import JsonBodyLimit
 from gateway.auth import hash_key
 from gateway.background import background_services
@@ -117,6 +117,7 @@ def create_app(
     """Build the app. `run_background` starts the dispatcher/SMTP listener with the app;
     `settle` tunes the garbage collector once start-up is done (`gateway.heap`)."""
     ctx = build_context(settings, clock=clock, http_client=http_client)
+    log_redaction.install()  # no callback URL's secret in the access log
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -3,6 +3,9 @@ credentials are set (CONTRACT.md, "Configuration")."""
 
 from __future__ import annotations
 
+import re
+
+from channels.africastalking import AfricasTalkingConfig
 from channels.email import EmailConfig
 from channels.registry import ChannelConfigs
 from channels.signal import SignalConfig
@@ -24,6 +27,34 @@ def twilio_config(settings: Settings) -> TwilioConfig | None:
         api_base=settings.twilio_api_base,
         status_callback_url=settings.public_url.rstrip("/") + "/webhooks/twilio/status",
         rate_per_second=settings.twilio_rate_per_second,
+    )
+
+
+# URL-safe, so the path segment reaches us as written; long enough not to be guessed.
+CALLBACK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,200}")
+
+
+def africastalking_config(settings: Settings) -> AfricasTalkingConfig | None:
+    if not (
+        settings.africastalking_username
+        and settings.africastalking_api_key
+        and settings.africastalking_callback_secret
+    ):
+        return None
+    if not CALLBACK_SECRET.fullmatch(settings.africastalking_callback_secret):
+        # Not pydantic's error: that would print the value.
+        raise ValueError(
+            "AFRICASTALKING_CALLBACK_SECRET must be 16 to 200 letters, digits, - or _ (it "
+            "goes in the callback URL's path), e.g. the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return AfricasTalkingConfig(
+        username=settings.africastalking_username,
+        api_key=settings.africastalking_api_key,
+        callback_secret=settings.africastalking_callback_secret,
+        sender_id=settings.africastalking_sender_id or None,
+        api_base=settings.africastalking_api_base,
+        rate_per_second=settings.africastalking_rate_per_second,
     )
 
 
@@ -85,6 +116,7 @@ def signal_config(settings: Settings) -> SignalConfig | None:
 
 def channel_configs(settings: Settings) -> ChannelConfigs:
     return ChannelConfigs(
+        africastalking=africastalking_config(settings),
         twilio=twilio_config(settings),
         whatsapp_cloud=whatsapp_cloud_config(settings),
         email=email_config(settings),

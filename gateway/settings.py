@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from channels.base import Channel
+from routing.sms_routes import DEFAULT_ROUTES, parse_sms_routes
 
 ALL_DEFAULT_ORDER: tuple[Channel, ...] = ("whatsapp", "telegram", "sms", "email", "signal")
 BOT_USERNAME = re.compile(r"[A-Za-z0-9_]{5,32}")
@@ -203,6 +204,31 @@ class Settings(BaseSettings):
     # The bot's @username for deep-link urls; unset, the bot is asked (getMe) once.
     telegram_bot_username: str | None = Field(None, validation_alias=_env("TELEGRAM_BOT_USERNAME"))
 
+    # Africa's Talking (SMS)
+    africastalking_username: str | None = Field(
+        None, validation_alias=_env("AFRICASTALKING_USERNAME")
+    )
+    africastalking_api_key: str | None = Field(
+        None, validation_alias=_env("AFRICASTALKING_API_KEY")
+    )
+    # The secret in the callback URLs (Africa's Talking signs nothing it posts); checked
+    # in gateway/channel_configs.py, whose error does not repeat it as pydantic's would.
+    africastalking_callback_secret: str | None = Field(
+        None, validation_alias=_env("AFRICASTALKING_CALLBACK_SECRET")
+    )
+    africastalking_sender_id: str | None = Field(
+        None, validation_alias=_env("AFRICASTALKING_SENDER_ID")
+    )
+    africastalking_api_base: str = Field(
+        "https://api.africastalking.com", validation_alias=_env("AFRICASTALKING_API_BASE")
+    )
+    # SMS segments a second from the account's sender.
+    africastalking_rate_per_second: float = Field(
+        10.0, gt=0, validation_alias=_env("AFRICASTALKING_RATE_PER_SECOND")
+    )
+    # Which provider sends SMS to which countries (routing/sms_routes.py).
+    sms_routes: str = Field(DEFAULT_ROUTES, validation_alias=_env("RALLYPOINT_SMS_ROUTES"))
+
     # Email (outbound SMTP)
     smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))
     smtp_port: int = Field(587, validation_alias=_env("SMTP_PORT"))
@@ -243,6 +269,13 @@ class Settings(BaseSettings):
                 "off, dkim, or authserv:<the authserv-id your mail server writes in its "
                 "Authentication-Results headers>"
             )
+        return value
+
+    @field_validator("sms_routes", mode="before")
+    @classmethod
+    def _sms_routes(cls, value: object) -> object:
+        if isinstance(value, str):
+            parse_sms_routes(value)  # ValueError names RALLYPOINT_SMS_ROUTES and the fault
         return value
 
     @field_validator("telegram_bot_username", mode="before")

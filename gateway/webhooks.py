@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 MAX_FORM_FIELDS = 500
+# What stands for a callback URL's secret segment in the path a WebhookRequest carries.
+SECRET_SHOWN = "<secret>"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -72,22 +74,63 @@ def parse_form(body: bytes) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-async def freeze_request(request: Request, ctx: Context, kind: str) -> WebhookRequest:
+async def freeze_request(
+    request: Request, ctx: Context, kind: str, secret: str = ""
+) -> WebhookRequest:
     body = await read_body(request, ctx.settings.max_body_bytes)
     content_type = request.headers.get("content-type", "")
     form = parse_form(body) if content_type.startswith(FORM_TYPE) else None
     query = request.url.query
-    url = ctx.settings.public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+    path = request.url.path
+    if secret:
+        path = shown_path(request.path_params["provider"], kind)
+    url = ctx.settings.public_url.rstrip("/") + path + (f"?{query}" if query else "")
     return WebhookRequest(
         method=request.method,
         url=url,
-        path=request.url.path,
+        path=path,
         query=dict(request.query_params),
         headers={k.lower(): v for k, v in request.headers.items()},
         body=body,
         form=form,
         kind=kind,
+        path_secret=secret,
     )
+
+
+def webhook_target(
+    adapter: ChannelAdapter, first: str | None, second: str | None
+) -> tuple[str, str]:
+    """(secret, kind) of the path segments after /webhooks/<provider>. For an adapter
+    with `secret_in_path` (Africa's Talking) the first is the secret and the second the
+    kind, and the secret is verified here, before the body is read (403); for the others
+    the first is the kind, and a second one is a path they have no webhook at (404)."""
+    if getattr(adapter, "secret_in_path", False):
+        secret, kind = first or "", second or ""
+        probe = WebhookRequest(
+            method="POST",
+            url="",
+            path=shown_path(adapter.provider, kind),
+            query={},
+            headers={},
+            body=b"",
+            kind=kind,
+            path_secret=secret,
+        )
+        try:
+            adapter.verify(probe)
+        except InvalidSignature as exc:
+            log.warning("webhook %s/%s: secret rejected (%s)", adapter.provider, kind, exc)
+            raise HTTPException(403, "invalid signature") from exc
+        return secret, kind
+    if second is not None:
+        raise HTTPException(404, "Not Found")
+    return "", first or ""
+
+
+def shown_path(provider: str, kind: str) -> str:
+    """A secret-in-path webhook's path as the request carries it on: the secret hidden."""
+    return f"/webhooks/{provider}/{SECRET_SHOWN}" + (f"/{kind}" if kind else "")
 
 
 def adapter_for(ctx: GatewayContext, provider: str) -> ChannelAdapter:
@@ -132,14 +175,18 @@ async def webhook(request: Request) -> Response:
     # dependency) cost more per request than verifying and parsing the webhook.
     ctx: GatewayContext = request.app.state.ctx
     params = request.path_params
-    kind = params.get("kind", "")
     adapter = adapter_for(ctx, params["provider"])
-    answer = await process(adapter, await freeze_request(request, ctx, kind), ctx)
+    secret, kind = webhook_target(adapter, params.get("kind"), params.get("sub"))
+    answer = await process(adapter, await freeze_request(request, ctx, kind, secret), ctx)
     return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
 
 
 router.add_route("/webhooks/{provider}", webhook, methods=["POST"], include_in_schema=False)
 router.add_route("/webhooks/{provider}/{kind}", webhook, methods=["POST"], include_in_schema=False)
+# /webhooks/<provider>/<secret>/<kind>, for providers with the secret in the path.
+router.add_route(
+    "/webhooks/{provider}/{kind}/{sub}", webhook, methods=["POST"], include_in_schema=False
+)
 
 
 @router.get("/{provider}", include_in_schema=False)

@@ -3,7 +3,8 @@
 A signed webhook costs little to verify, parse and store (group commit), so the HTTP
 framework around it was most of its CPU: FastAPI's and Starlette's middleware, routing
 and Request/Response objects. `RallypointApp` answers POST /webhooks/<provider>[/<kind>]
-itself, with the same steps and answers as the routes in `gateway.webhooks` (404 for an
+itself (and /webhooks/<provider>/<secret>[/<kind>] for a provider with the secret in
+the path), with the same steps and answers as the routes in `gateway.webhooks` (404 for an
 unknown provider, 413 over the body limit, 400 for an unreadable form or a malformed
 payload, 403 for a bad signature, the adapter's answer after the commit or the spool),
 and hands everything else, including any webhook URL it is not sure about, to FastAPI.
@@ -24,10 +25,22 @@ from starlette.types import Receive, Scope, Send
 from channels.base import WebhookRequest, WebhookResponse
 from gateway.api.problems import document_errors
 from gateway.context import GatewayContext
-from gateway.webhooks import FORM_TYPE, adapter_for, parse_form, process, too_large
+from gateway.webhooks import (
+    FORM_TYPE,
+    adapter_for,
+    parse_form,
+    process,
+    shown_path,
+    too_large,
+    webhook_target,
+)
 
 # Path segments that Starlette's URL leaves as they are (anything else goes the long way).
-WEBHOOK_PATH = re.compile(r"/webhooks/([A-Za-z0-9_.~-]+)(?:/([A-Za-z0-9_.~-]+))?")
+# /webhooks/<provider>[/<kind>], or /webhooks/<provider>/<secret>[/<kind>] for a provider
+# with the secret in the path (gateway.webhooks.webhook_target tells them apart).
+WEBHOOK_PATH = re.compile(
+    r"/webhooks/([A-Za-z0-9_.~-]+)(?:/([A-Za-z0-9_.~-]+)(?:/([A-Za-z0-9_.~-]+))?)?"
+)
 
 
 class RallypointApp(FastAPI):
@@ -40,8 +53,8 @@ class RallypointApp(FastAPI):
                 query = _query(scope)
                 if query is not None:
                     ctx: GatewayContext = self.state.ctx
-                    provider, kind = match.group(1), match.group(2) or ""
-                    await serve_webhook(ctx, provider, kind, query, scope, receive, send)
+                    segments = (match.group(2), match.group(3))
+                    await serve_webhook(ctx, match.group(1), segments, query, scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
 
@@ -72,7 +85,7 @@ def _rendered(answer: WebhookResponse) -> tuple[int, list[tuple[bytes, bytes]], 
 async def serve_webhook(
     ctx: GatewayContext,
     provider: str,
-    kind: str,
+    segments: tuple[str | None, str | None],
     query: str,
     scope: Scope,
     receive: Receive,
@@ -89,7 +102,9 @@ async def serve_webhook(
     try:
         try:
             adapter = adapter_for(ctx, provider)
-            frozen = await _freeze(ctx, kind, query, scope, receive)
+            secret, kind = webhook_target(adapter, *segments)
+            path = shown_path(provider, kind) if secret else scope["path"]
+            frozen = await _freeze(ctx, path, kind, secret, query, scope, receive)
             answer = await process(adapter, frozen, ctx)
         except HTTPException as exc:  # as FastAPI's handler renders it
             error = JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
@@ -107,7 +122,13 @@ async def serve_webhook(
 
 
 async def _freeze(
-    ctx: GatewayContext, kind: str, query: str, scope: Scope, receive: Receive
+    ctx: GatewayContext,
+    path: str,
+    kind: str,
+    secret: str,
+    query: str,
+    scope: Scope,
+    receive: Receive,
 ) -> WebhookRequest:
     """The `WebhookRequest` that `gateway.webhooks.freeze_request` would make."""
     headers: dict[str, str] = {}
@@ -125,7 +146,6 @@ async def _freeze(
         raise too_large()
     body = await _read_body(receive, limit)
     form = parse_form(body) if (content_type or "").startswith(FORM_TYPE) else None
-    path: str = scope["path"]
     url = ctx.settings.public_url.rstrip("/") + path + (f"?{query}" if query else "")
     raw_query: bytes = scope.get("query_string", b"")
     return WebhookRequest(
@@ -139,6 +159,7 @@ async def _freeze(
         body=body,
         form=form,
         kind=kind,
+        path_secret=secret,
     )
 
 

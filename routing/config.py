@@ -39,6 +39,9 @@ class RoutingSettings(Protocol):
     # Dispatch
     @property
     def max_attempts(self) -> int: ...
+    # Which provider sends SMS to which countries (routing/sms_routes.py).
+    @property
+    def sms_routes(self) -> str: ...
     @property
     def lease_seconds(self) -> float: ...
     @property

@@ -275,6 +275,9 @@ class MessageAttempt(SQLModel, table=True):
     error: str | None = _text()
     error_code: str | None = Field(default=None, max_length=32)
     created_at: datetime
+    # The provider that sent it (`twilio`, `africastalking`, …): SMS has more than one.
+    # Last, where the migration adds it.
+    provider: str | None = Field(default=None, max_length=32)
 
 
 class MessageStatusEvent(SQLModel, table=True):

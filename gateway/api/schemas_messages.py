@@ -87,6 +87,9 @@ class OneOnOneCreate(BaseModel):
 class AttemptPublic(BaseModel):
     channel: str
     address: str
+    provider: str | None = Field(
+        None, description="the provider that sent it: twilio, africastalking, …"
+    )
     provider_message_id: str | None
     status: str
     error: str | None
@@ -150,6 +153,7 @@ def message_detail(
             AttemptPublic(
                 channel=a.channel,
                 address=a.address,
+                provider=a.provider,
                 provider_message_id=a.provider_message_id,
                 status=a.status,
                 error=a.error,

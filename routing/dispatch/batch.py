@@ -35,6 +35,7 @@ from routing.outbound.cancel import CANCELLED
 from routing.outbound.compose import compose, prepare_email_threading
 from routing.outbound.links import Lighten, lighten, needs_page, new_public_token, page_url
 from routing.outbound.quiet_hours import hold_until
+from routing.sms_routes import adapter_for
 from storage.bulk_insert import BulkWriter
 from storage.models import Message, MessageAttempt, OutboxItem
 
@@ -62,6 +63,9 @@ class Ready:
     attempt_id: int
     lease_until: datetime
     outbound: OutboundMessage
+    # The provider that sends it (its attempt records the same): SMS has more than one,
+    # picked per number by RALLYPOINT_SMS_ROUTES (routing/sms_routes.py).
+    provider: str | None = None
     # The announcement whose cancel stops it (its own, or a nudge's check-in run), checked
     # again just before the send: it may be cancelled meanwhile.
     announcement_id: int | None = None
@@ -72,8 +76,8 @@ class Ready:
 
 @dataclass
 class _Plan:
-    # (outbox id, message row or Message, use_template, how to lighten it or None)
-    send: list[tuple[int, Any, bool, Lighten | None]]
+    # (outbox id, message row or Message, use_template, how to lighten it or None, provider)
+    send: list[tuple[int, Any, bool, Lighten | None, str | None]]
     held: list[tuple[int, datetime]]
     dead: list[int]
     # Messages with tries settled as interrupted in this claim: (message id, channel,
@@ -206,7 +210,7 @@ async def _check(
             plan.held.append((row.id, held))
             log.info("message %s held for quiet hours until %s", message.id, held)
             continue
-        adapter = ctx.registry.for_channel(message.channel)
+        adapter = adapter_for(ctx.registry, settings.sms_routes, message.channel, message.address)
         problem, use_template = address_blocker(
             addresses.get(message.supporter_id, []), message, adapter, now
         )
@@ -230,7 +234,9 @@ async def _check(
                 data_saver=bool(supporter.data_saver),
                 media_ok=adapter.capabilities(message.channel).media,
             )
-        plan.send.append((row.id, message, use_template, how))
+        plan.send.append(
+            (row.id, message, use_template, how, adapter.provider if adapter else None)
+        )
     return plan
 
 
@@ -316,7 +322,7 @@ async def _store(
         return []
     # The ORM's pending changes (skips, failures) go first; the rest is set-based.
     await session.flush()
-    outbox_ids = [outbox_id for outbox_id, _, _, _ in plan.send]
+    outbox_ids = [send[0] for send in plan.send]
     await session.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id.in_(outbox_ids))
@@ -327,8 +333,8 @@ async def _store(
     created = bind(ATTEMPTS, "created_at", now)
     await writer.insert(
         ATTEMPTS,
-        ("message_id", "channel", "address", "status", "created_at"),
-        [(m.id, m.channel, m.address or "", "queued", created) for _, m, _, _ in plan.send],
+        ("message_id", "channel", "address", "provider", "status", "created_at"),
+        [(m.id, m.channel, m.address or "", p, "queued", created) for _, m, _, _, p in plan.send],
     )
     # The only queued attempts of these messages now: the stale ones were settled above
     # and the rows are ours (locked on PostgreSQL, the write lock on SQLite).
@@ -336,7 +342,7 @@ async def _store(
         (
             await session.execute(
                 sa_select(ATTEMPTS.c.message_id, ATTEMPTS.c.id).where(
-                    ATTEMPTS.c.message_id.in_([m.id for _, m, _, _ in plan.send]),
+                    ATTEMPTS.c.message_id.in_([send[1].id for send in plan.send]),
                     ATTEMPTS.c.status == "queued",
                     ATTEMPTS.c.provider_message_id.is_(None),
                 )
@@ -344,7 +350,7 @@ async def _store(
         ).all()
     )
     ready = []
-    for outbox_id, message, use_template, how in plan.send:
+    for outbox_id, message, use_template, how, provider in plan.send:
         started = plan.interrupted.get((message.id, message.channel, message.address or ""))
         outbound = compose(message, use_template=use_template)
         if how is not None:
@@ -359,6 +365,7 @@ async def _store(
                 attempt_id=attempt_ids[message.id],
                 lease_until=until,
                 outbound=outbound,
+                provider=provider,
                 announcement_id=cancelled_with(message),
                 interrupted_since=started,
             )

@@ -307,7 +307,8 @@ class Dispatcher:
 
     async def _send(self, job: _Job) -> Outcome:
         item = job.ready
-        adapter = self.ctx.registry.for_channel(item.channel)
+        # The provider the claim picked (by RALLYPOINT_SMS_ROUTES for SMS) and recorded.
+        adapter = self.ctx.registry.by_provider.get(item.provider or "")
         if adapter is None:
             return Outcome(item, error=ChannelMisconfigured(f"{item.channel} is not configured"))
         circuit = (item.channel, adapter.sender_key(item.channel))  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from routing.context import AppContext
 from routing.organizing.automation import Arrival, Awaiting, Inbound
 from routing.outbound.queue import queue_message
 from routing.people.consent import record_consent
+from routing.sms_routes import sms_adapter
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,18 @@ def keyword_text(event: InboundMessage) -> str | None:
     return event.body
 
 
-def provider_replied(ctx: AppContext, channel: str) -> bool:
+def provider_replied(ctx: AppContext, channel: str, address: str) -> bool:
     """Whether the provider has already answered the keyword itself.
 
     Twilio answers STOP, START and HELP on SMS unless its opt-out handling is turned off
     (RALLYPOINT_TWILIO_HANDLES_OPT_OUT=false); a second answer from us would be noise.
+    An SMS provider that answers nothing says so (`answers_keywords = False`: Africa's
+    Talking), and numbers whose SMS it sends (RALLYPOINT_SMS_ROUTES) get our answer.
     """
-    return channel == "sms" and ctx.settings.twilio_handles_opt_out
+    if channel != "sms" or not ctx.settings.twilio_handles_opt_out:
+        return False
+    adapter = sms_adapter(ctx.registry, ctx.settings.sms_routes, address)
+    return adapter is None or bool(getattr(adapter, "answers_keywords", True))
 
 
 class ConsentKeywords:
@@ -141,7 +147,7 @@ class ConsentKeywords:
                 log.info("consent keyword repeated: supporter=%s; no confirmation", supporter.id)
                 return True
             text = ctx.settings.opt_out_text if kind == "opt_out" else ctx.settings.opt_in_text
-        if provider_replied(ctx, event.channel):
+        if provider_replied(ctx, event.channel, event.address):
             return True
         await queue_message(
             session,

@@ -14,6 +14,7 @@ import pytest
 
 from channels.base import OutboundMedia, SendError, SendResult, Throttled
 from channels.registry import ChannelConfigs
+from tests.channels.africastalking_case import AfricasTalkingSendRig
 from tests.channels.email_case import EmailSendRig
 from tests.channels.send_contract import SendCase, SendRig, all_logs, leaked
 from tests.channels.signal_case import SignalSendRig
@@ -27,6 +28,7 @@ RIGS: list[SendRig[Any]] = [
     TelegramSendRig(),
     EmailSendRig(),
     SignalSendRig(),
+    AfricasTalkingSendRig(),
 ]
 ROWS = [(rig, case) for rig in RIGS for case in rig.cases]
 
