@@ -19,10 +19,10 @@ from routing.context import AppContext
 from routing.organizing.automation import SUPPORTER_IDS, Arrival, Inbound, Reaction
 from routing.organizing.keywords import KEYWORDS
 from routing.organizing.onboarding import ONBOARDING
-from routing.organizing.polls import POLL_ANSWERS
+from routing.organizing.questions import QUESTION_ANSWERS
 
-# Consent keywords first, then onboarding, then poll answers.
-REACTIONS: list[Reaction] = [KEYWORDS, ONBOARDING, POLL_ANSWERS]
+# Consent keywords first, then onboarding, then answers to polls and invitations.
+REACTIONS: list[Reaction] = [KEYWORDS, ONBOARDING, QUESTION_ANSWERS]
 
 
 def might_react(arrival: Arrival) -> bool:
