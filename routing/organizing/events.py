@@ -4,6 +4,7 @@ the values the texts and the calendar file are made from."""
 from __future__ import annotations
 
 from datetime import datetime
+from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import func
@@ -49,7 +50,7 @@ def ics_of(event: Event, settings: RoutingSettings, *, method: str = "PUBLISH") 
         sequence=sequence_of(event),
         method=method,
         cancelled=event.cancelled_at is not None,
-        organizer=settings.smtp_from,
+        organizer=parseaddr(settings.smtp_from)[1] or None if settings.smtp_from else None,
     )
 
 
