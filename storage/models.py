@@ -75,6 +75,9 @@ class Supporter(SQLModel, table=True):
     last_inbound_at: datetime | None = None
     last_outbound_at: datetime | None = None
     last_one_on_one_at: datetime | None = None
+    # The latest event occurrence they were marked at: activity, like an inbound message,
+    # for the check-ins' inactivity (routing/organizing/checkins.py).
+    last_attended_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,7 +17,7 @@ from routing.organizing.event_notices import answered, recipients, send_notice
 from routing.organizing.event_schedule import occurrence_starts
 from routing.organizing.event_text import cancel_text, local_start, update_text
 from routing.organizing.events import facts_of, ics_attachment
-from storage.models import Event, EventOccurrence, EventReminder, EventRsvp
+from storage.models import Event, EventOccurrence, EventReminder, EventRsvp, Supporter
 
 # Fields a PATCH may change; a change of these tells those who said yes or maybe.
 EDITABLE = (
@@ -155,6 +155,19 @@ async def mark_attendance(
         .values(attended=attended, attended_at=now if attended else None)
     )
     if attended:
+        # Coming to an event is activity, like writing in (check-ins' inactivity).
+        when = min(now, occurrence.starts_at)
+        await session.execute(
+            update(Supporter)
+            .where(
+                col(Supporter.id).in_(supporter_ids),
+                or_(
+                    col(Supporter.last_attended_at).is_(None),
+                    col(Supporter.last_attended_at) < when,
+                ),
+            )
+            .values(last_attended_at=when)
+        )
         for supporter_id in supporter_ids:
             if supporter_id not in existing:
                 session.add(

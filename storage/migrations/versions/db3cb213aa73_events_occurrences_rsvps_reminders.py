@@ -87,6 +87,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_event_rsvps_event_answer', ['event_id', 'answer'], unique=False)
         batch_op.create_index(batch_op.f('ix_event_rsvps_supporter_id'), ['supporter_id'], unique=False)
 
+    with op.batch_alter_table('supporters', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('last_attended_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('rsvp_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key('fk_webhook_deliveries_rsvp_id', 'event_rsvps', ['rsvp_id'], ['id'], ondelete='CASCADE')
@@ -99,6 +102,9 @@ def downgrade() -> None:
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.drop_constraint('fk_webhook_deliveries_rsvp_id', type_='foreignkey')
         batch_op.drop_column('rsvp_id')
+
+    with op.batch_alter_table('supporters', schema=None) as batch_op:
+        batch_op.drop_column('last_attended_at')
 
     with op.batch_alter_table('event_rsvps', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_event_rsvps_supporter_id'))
