@@ -330,6 +330,9 @@ class OnboardingState(SQLModel, table=True):
     # The team ids in the order the team question numbered them (None: asked before this
     # was kept; numbers then count in the current list).
     offered_teams: list[int] | None = _json(None)
+    # The intake-call occurrence ids the intake question numbered (routing/organizing/
+    # onboarding_intake.py).
+    offered_events: list[int] | None = _json(None)
     updated_at: datetime
 
 

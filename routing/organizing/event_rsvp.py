@@ -13,7 +13,7 @@ from routing.organizing.event_text import ANSWERS, closed_text, confirmation_tex
 from routing.organizing.events import answer_count, next_occurrence, rsvp_of
 from routing.outbound.queue import queue_message
 from routing.webhooks.events import emit
-from storage.models import Event, EventRsvp, Message, Supporter
+from storage.models import Event, EventOccurrence, EventRsvp, Message, Supporter
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,18 @@ async def record_rsvp(
     *,
     message: Message,
     now: datetime,
+    occurrence: EventOccurrence | None = None,
 ) -> EventRsvp | None:
-    """Record the answer (0 yes, 1 no, 2 maybe) and queue the confirmation; an event that
-    was cancelled or has started is answered so and nothing changes (None)."""
+    """Record the answer (0 yes, 1 no, 2 maybe) for `occurrence` (default: the next not
+    started) and queue the confirmation; an event that was cancelled or has started is
+    answered so and nothing changes (None)."""
     assert event.id is not None and supporter.id is not None
-    occurrence = None if event.cancelled_at else await next_occurrence(session, event.id, now)
+    if event.cancelled_at is not None:
+        occurrence = None
+    elif occurrence is None:
+        occurrence = await next_occurrence(session, event.id, now)
+    elif occurrence.starts_at <= now:
+        occurrence = None
     if occurrence is None or occurrence.id is None:
         await _reply(
             session, ctx, supporter, message, closed_text(event.title, bool(event.cancelled_at))

@@ -87,6 +87,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_event_rsvps_event_answer', ['event_id', 'answer'], unique=False)
         batch_op.create_index(batch_op.f('ix_event_rsvps_supporter_id'), ['supporter_id'], unique=False)
 
+    with op.batch_alter_table('onboarding_states', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('offered_events', sa.JSON(), nullable=True))
+
     with op.batch_alter_table('supporters', schema=None) as batch_op:
         batch_op.add_column(sa.Column('last_attended_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
 
@@ -105,6 +108,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table('supporters', schema=None) as batch_op:
         batch_op.drop_column('last_attended_at')
+
+    with op.batch_alter_table('onboarding_states', schema=None) as batch_op:
+        batch_op.drop_column('offered_events')
 
     with op.batch_alter_table('event_rsvps', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_event_rsvps_supporter_id'))
