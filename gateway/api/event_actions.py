@@ -23,6 +23,7 @@ from gateway.api.ids import IdPath
 from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, supporter_scope
 from gateway.auth import AnyRole, Context, Principal
+from gateway.context import GatewayContext
 from routing.organizing.event_changes import cancel_event, change_event, mark_attendance
 from routing.organizing.event_notices import follow_up_group, recipients, send_notice
 from routing.outbound.cancel import NothingToCancel, cancel_announcement
@@ -67,6 +68,14 @@ async def post_cancel(
     told (`notified`). Again on a cancelled event → 409."""
     event = await visible_event(session, principal, event_id)
     _refuse_cancelled(event)
+    notified = await cancel_and_tell(ctx, session, event)
+    await session.refresh(event)
+    return await event_detail(session, event, ctx.clock(), notified=notified)
+
+
+async def cancel_and_tell(ctx: GatewayContext, session: AsyncSession, event: Event) -> int:
+    """What POST /events/{id}/cancel does (the console's "Cancel event" too), committed:
+    invitations not yet sent are stopped, yes and maybe are told; the number told."""
     notified = await cancel_event(session, ctx, event)
     if event.announcement_id is not None:
         try:
@@ -75,9 +84,9 @@ async def post_cancel(
             pass  # every invitation has gone out already
     await session.commit()
     if event.announcement_id is not None:
+        # Rows this process's dispatcher already claimed are not sent after all.
         ctx.cancelled_announcements.add(event.announcement_id)
-    await session.refresh(event)
-    return await event_detail(session, event, ctx.clock(), notified=notified)
+    return notified
 
 
 async def _checked_supporters(
