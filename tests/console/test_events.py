@@ -145,6 +145,11 @@ async def test_the_attendance_checklist(console: LiveConsole, signed_in_page: Si
     label = await page.locator("label.attendee").first.bounding_box()
     assert box is not None and label is not None and label["height"] >= 44
 
+    await page.goto(console.url(f"/console/supporters/{ada}"))
+    events = page.get_by_role("list", name="Events (1 attended)")
+    await expect(events).to_contain_text("Training")
+    await expect(events).to_contain_text("came")
+
     other = await signed_in_page(role="team_lead", team=south)
     answer_page = await other.goto(console.url(f"/console/events/{event_id}/attendance"))
     assert answer_page is not None and answer_page.status == 404
