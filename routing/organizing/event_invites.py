@@ -1,6 +1,6 @@
 """Event invitations ride the announcement fan-out (routing/outbound/fanout.py): each
-batch's messages are worded in the supporter's own timezone and carry the calendar file
-(email sends it as text/calendar; method=REQUEST), and every invitee queued gets an RSVP
+batch's messages are worded in the supporter's own timezone, those going by email carry
+the calendar file (text/calendar; method=REQUEST), and every invitee queued gets an RSVP
 row for the event's first occurrence, all in the batch's transaction."""
 
 from __future__ import annotations
@@ -74,7 +74,11 @@ class EventInvites:
             body, segments = bodies[timezone]
             values = list(row)
             values[_BODY] = body
-            values[_ATTACHMENTS] = attachments
+            if row[_CHANNEL] == "email":
+                # Only mail carries the file: written on every row it would double the
+                # fan-out's bytes (bench/events.py). A message falling back to email later
+                # goes without it; its text has every detail.
+                values[_ATTACHMENTS] = attachments
             values[_SEGMENTS] = segments if row[_CHANNEL] == "sms" else None
             changed.append(tuple(values))
         return changed
