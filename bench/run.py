@@ -10,7 +10,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import africastalking, console, dispatch, fanout, ingest, reach, signal_dispatch, soak
+from bench import (
+    africastalking,
+    console,
+    dispatch,
+    events,
+    fanout,
+    ingest,
+    reach,
+    signal_dispatch,
+    soak,
+)
 from bench.report import Report, write_markdown, write_plot
 from bench.servers import ROOT
 from bench.wrk import have_wrk
@@ -66,7 +76,10 @@ def main() -> int:
     parser.add_argument("--budget", type=float, help="seconds for everything")
     parser.add_argument(
         "--only",
-        choices=["ingest", "fanout", "dispatch", "africastalking", "reach", "console", "soak"],
+        choices=[
+            *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
+            *("console", "soak"),
+        ],
         action="append",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -93,6 +106,7 @@ def main() -> int:
         ("dispatch", lambda work: signal_dispatch.run(report, work)),
         ("reach", lambda work: reach.run(report, work)),
         ("africastalking", lambda work: africastalking.run(report, work)),
+        ("events", lambda work: events.run(report, work)),
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
     ]

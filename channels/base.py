@@ -157,6 +157,16 @@ class OutboundMedia:
 
 
 @dataclass(frozen=True)
+class FileAttachment:
+    """A file sent with a message (a calendar invitation): channels that carry files (email)
+    attach it; the others send the text alone."""
+
+    filename: str
+    content_type: str  # the full type with parameters, e.g. "text/calendar; method=REQUEST"
+    data: bytes
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     message_id: int
     channel: Channel
@@ -172,6 +182,7 @@ class OutboundMessage:
     email_message_id: str | None = None
     in_reply_to: str | None = None
     references: str | None = None
+    files: Sequence[FileAttachment] = ()
 
     def media_items(self) -> list[OutboundMedia]:
         """`media`, or the bare `media_urls` when only they were given."""

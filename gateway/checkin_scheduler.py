@@ -1,7 +1,8 @@
-"""The check-in scheduler: runs `run_due_checkins` every interval until stopped.
+"""The check-in scheduler: runs `run_due_checkins` and the event reminders
+(`run_due_reminders`) every interval until stopped.
 
 Several schedulers may run at once (one per `serve` on PostgreSQL): each run claims its
-check-in in the database first, so a prompt goes out once.
+check-in (or reminder) in the database first, so a prompt goes out once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 
 from gateway.context import GatewayContext
 from routing.organizing.checkins import run_due_checkins
+from routing.organizing.event_reminders import run_due_reminders
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ class CheckinScheduler:
             await run_due_checkins(self.ctx)
         except Exception:  # a bad round must not end the scheduler; the next one retries
             log.exception("check-in round failed")
+        try:
+            await run_due_reminders(self.ctx)
+        except Exception:
+            log.exception("event reminder round failed")
         self.rounds += 1
         self.round_finished.set()
 

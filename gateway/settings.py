@@ -20,6 +20,27 @@ ALL_DEFAULT_ORDER: tuple[Channel, ...] = ("whatsapp", "telegram", "sms", "email"
 BOT_USERNAME = re.compile(r"[A-Za-z0-9_]{5,32}")
 
 
+_DURATION = re.compile(r"([0-9]{1,6})\s*([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_reminders(text: str) -> list[float]:
+    """RALLYPOINT_EVENT_REMINDERS ("24h,1h") as seconds before the start, largest first;
+    "none" or "off" for none. A bad value raises a ValueError naming the variable."""
+    if text.strip().lower() in ("none", "off"):
+        return []
+    seconds: set[float] = set()
+    for part in text.split(","):
+        found = _DURATION.fullmatch(part.strip().lower())
+        if found is None or int(found[1]) == 0:
+            raise ValueError(
+                "RALLYPOINT_EVENT_REMINDERS: give durations before the start like 24h,1h "
+                "(units s, m, h, d), or none"
+            )
+        seconds.add(float(int(found[1]) * _SECONDS[found[2]]))
+    return sorted(seconds, reverse=True)
+
+
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 
@@ -144,6 +165,16 @@ class Settings(BaseSettings):
     checkin_interval_seconds: float = Field(
         60.0, gt=0, validation_alias=_env("RALLYPOINT_CHECKIN_INTERVAL_SECONDS")
     )
+    # Reminders before each event occurrence, to those who said yes or maybe: durations with
+    # a unit (s, m, h, d), comma-separated; empty list: no reminders.
+    event_reminders: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [86_400.0, 3_600.0],
+        validation_alias=_env("RALLYPOINT_EVENT_REMINDERS"),
+    )
+    # How many upcoming intake calls onboarding offers a new recruit (0: none).
+    onboarding_intake_offers: int = Field(
+        3, ge=0, le=9, validation_alias=_env("RALLYPOINT_ONBOARDING_INTAKE_OFFERS")
+    )
     max_body_bytes: int = Field(1_048_576, validation_alias=_env("RALLYPOINT_MAX_BODY_BYTES"))
     # A verified webhook (or inbound mail) the database has not committed within this many
     # milliseconds is appended to a spool file under `spool_dir` and answered; it is stored
@@ -254,6 +285,13 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("event_reminders", mode="before")
+    @classmethod
+    def _reminders(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_reminders(value)
         return value
 
     @field_validator("inbound_smtp_sender_auth", mode="before")

@@ -88,6 +88,9 @@ class Supporter(SQLModel, table=True):
     last_one_on_one_at: datetime | None = None
     # Data-saver (keywords LITE / FULL): SMS first, media and long texts as a short link.
     data_saver: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The latest event occurrence they were marked at: activity, like an inbound message,
+    # for the check-ins' inactivity (routing/organizing/checkins.py).
+    last_attended_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -377,6 +380,9 @@ class OnboardingState(SQLModel, table=True):
     # The team ids in the order the team question numbered them (None: asked before this
     # was kept; numbers then count in the current list).
     offered_teams: list[int] | None = _json(None)
+    # The intake-call occurrence ids the intake question numbered (routing/organizing/
+    # onboarding_intake.py).
+    offered_events: list[int] | None = _json(None)
     updated_at: datetime
 
 
@@ -570,6 +576,7 @@ class WebhookDelivery(SQLModel, table=True):
     supporter_id: int | None = _fk("supporters.id", nullable=True)
     message_id: int | None = _fk("messages.id", nullable=True)
     poll_id: int | None = _fk("polls.id", nullable=True, index=False)
+    rsvp_id: int | None = _fk("event_rsvps.id", nullable=True, index=False)
     channel: str | None = Field(default=None, max_length=16)
     status: str = Field(default="pending", max_length=16)  # pending, delivered, failed
     attempts: int = 0
@@ -607,3 +614,85 @@ class DispatcherBeat(SQLModel, table=True):
     pid: int
     started_at: datetime
     beat_at: datetime
+
+
+class Event(SQLModel, table=True):
+    """A call, training or intake call (gateway/api/events.py). Its invitation goes out as
+    an announcement of kind "event" (`announcement_id`); a recurring one has one
+    `EventOccurrence` per date within the horizon, each with its own RSVPs."""
+
+    __tablename__ = "events"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    # "call", "training" or "intake" (onboarding offers the next intake calls).
+    kind: str = Field(default="call", max_length=16)
+    starts_at: datetime = Field(index=True)
+    duration_minutes: int = 60
+    # A link, or a phone bridge / dial-in text.
+    location_url: str | None = _text()
+    description: str | None = _text()
+    capacity: int | None = None
+    audience: dict[str, Any] = _json({})
+    recurrence: str | None = Field(default=None, max_length=500)
+    announcement_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("announcements.id", ondelete="SET NULL")),
+    )
+    team_scope_id: int | None = None
+    created_by_key_id: int | None = None
+    cancelled_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventOccurrence(SQLModel, table=True):
+    """One date of an event (a one-off event has exactly one)."""
+
+    __tablename__ = "event_occurrences"
+    __table_args__ = (
+        UniqueConstraint("event_id", "starts_at", name="uq_event_occurrence_start"),
+        Index("ix_event_occurrences_starts_at", "starts_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = _fk("events.id", index=False)
+    starts_at: datetime
+    created_at: datetime
+
+
+class EventRsvp(SQLModel, table=True):
+    """A supporter's invitation to one occurrence and their answer (None: no reply yet)."""
+
+    __tablename__ = "event_rsvps"
+    __table_args__ = (
+        UniqueConstraint("occurrence_id", "supporter_id", name="uq_event_rsvp"),
+        Index("ix_event_rsvps_event_answer", "event_id", "answer"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = _fk("events.id", index=False)
+    occurrence_id: int = _fk("event_occurrences.id", index=False)
+    supporter_id: int = _fk("supporters.id")
+    # "yes", "no", "maybe", "waitlist" (said yes to a full event), None: no reply.
+    answer: str | None = Field(default=None, max_length=16)
+    answered_at: datetime | None = None
+    # The reply that answered (its channel counts RSVPs by channel).
+    message_id: int | None = None
+    channel: str | None = Field(default=None, max_length=16)
+    attended: bool = False
+    attended_at: datetime | None = None
+    invited_at: datetime
+
+
+class EventReminder(SQLModel, table=True):
+    """A reminder claimed for one occurrence and offset: the unique key makes it go out
+    once, whichever scheduler inserts the row first (routing/organizing/event_reminders.py)."""
+
+    __tablename__ = "event_reminders"
+    __table_args__ = (
+        UniqueConstraint("occurrence_id", "offset_seconds", name="uq_event_reminder"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    occurrence_id: int = _fk("event_occurrences.id", index=False)
+    offset_seconds: int
+    # 0 when a nearer reminder was due as well (only the nearest is sent).
+    recipients: int = 0
+    sent_at: datetime

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import make_msgid, parseaddr
 
 import aiosmtplib
@@ -19,6 +19,7 @@ from channels.base import (
     Capabilities,
     Channel,
     ChannelMisconfigured,
+    FileAttachment,
     InvalidRecipient,
     InvalidSignature,
     MediaError,
@@ -65,6 +66,23 @@ def text_to_html(body: str) -> str:
 def _one_line(value: str | None) -> str:
     # Header values never carry line breaks (header injection, folding is the library's job).
     return " ".join((value or "").split())
+
+
+def _attach(mail: EmailMessage, file: FileAttachment) -> None:
+    """Attach `file` with its type's parameters (a calendar invitation keeps its
+    `method=REQUEST`, which mail clients read to offer accept / decline)."""
+    header = Message()
+    header["Content-Type"] = file.content_type
+    maintype, subtype = header.get_content_maintype(), header.get_content_subtype()
+    params = dict(header.get_params(failobj=[])[1:])
+    filename = _one_line(file.filename) or "attachment"
+    if maintype == "text":
+        text = file.data.decode("utf-8", "replace")
+        mail.add_attachment(text, subtype=subtype, filename=filename, params=params)
+    else:
+        mail.add_attachment(
+            file.data, maintype=maintype, subtype=subtype, filename=filename, params=params
+        )
 
 
 def classify_smtp_error(exc: Exception) -> SendError:
@@ -155,6 +173,8 @@ class EmailAdapter:
             mail["References"] = _one_line(message.references)
         mail.set_content(message.body)
         mail.add_alternative(text_to_html(message.body), subtype="html")
+        for file in message.files:
+            _attach(mail, file)
         return mail
 
     async def attach_media(self, mail: EmailMessage, message: OutboundMessage) -> None:

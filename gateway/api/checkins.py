@@ -189,8 +189,9 @@ async def due_for_outreach(
     team: str | None = None,
     days: int | None = Query(None, ge=1, le=3650),
 ) -> InactiveList:
-    """Supporters with no inbound message for `days` days (default: the team's check-in
-    setting, else 14), quietest first, for an organizer to reach out one-on-one."""
+    """Supporters with no inbound message and no event attended for `days` days (default:
+    the team's check-in setting, else 14), quietest first, for an organizer to reach out
+    one-on-one."""
     scope = await query_team(session, principal, team)
     window = days if days is not None else await default_inactive_days(session, scope)
     found = await inactive_supporters(session, ctx.clock(), window, scope)

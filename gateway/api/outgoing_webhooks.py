@@ -40,6 +40,7 @@ EventType = Literal[
     "supporter.opted_out",
     "supporter.opted_in",
     "poll.answered",
+    "event.rsvp",
 ]
 assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 NOT_FOUND = errors({404: "no such webhook"})

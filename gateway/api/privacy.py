@@ -18,6 +18,7 @@ from storage.db import truncate_wal
 from storage.models import (
     ConsentEvent,
     Conversation,
+    EventRsvp,
     Message,
     MessageAttempt,
     OnboardingState,
@@ -90,6 +91,11 @@ async def supporter_export(session: AsyncSession, supporter: Supporter) -> dict[
             .order_by(col(PollAnswer.id))
         )
     ).all()
+    rsvps = (
+        await session.exec(
+            select(EventRsvp).where(col(EventRsvp.supporter_id) == sid).order_by(col(EventRsvp.id))
+        )
+    ).all()
     onboarding = await session.get(OnboardingState, sid)
     conversation = (
         await session.exec(select(Conversation).where(col(Conversation.supporter_id) == sid))
@@ -101,6 +107,7 @@ async def supporter_export(session: AsyncSession, supporter: Supporter) -> dict[
         "teams": [{"id": t.id, "name": t.name} for t in teams],
         "consent_history": [e.model_dump(mode="json", exclude={"supporter_id"}) for e in consent],
         "poll_answers": [a.model_dump(mode="json", exclude={"supporter_id"}) for a in answers],
+        "event_rsvps": [r.model_dump(mode="json", exclude={"supporter_id"}) for r in rsvps],
         "onboarding": onboarding.model_dump(mode="json") if onboarding else None,
         "conversation": conversation.model_dump(mode="json") if conversation else None,
         "messages": await _messages(session, sid),

@@ -1,4 +1,5 @@
-"""Team statistics for organizers: size, activity, reach per channel, one-on-ones."""
+"""Team statistics for organizers: size, activity, reach per channel, one-on-ones, event
+attendance."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from sqlmodel import col
 
 from gateway.api.scope import SessionDep, visible_team
 from gateway.auth import AnyRole, Context
-from storage.models import Message, Supporter, SupporterAddress, TeamMembership
+from storage.models import (
+    EventOccurrence,
+    EventRsvp,
+    Message,
+    Supporter,
+    SupporterAddress,
+    TeamMembership,
+)
 
 router = APIRouter(tags=["teams"])
 
@@ -27,6 +35,13 @@ class TeamStats(BaseModel):
     opted_out: int
     by_channel: dict[str, int] = Field(description="members with an address on each channel")
     one_on_ones_30d: int = Field(description="one-on-one messages sent to members in 30 days")
+    events_said_yes_90d: int = Field(
+        0, description="members' yes answers to event occurrences held in the last 90 days"
+    )
+    events_attended_90d: int = Field(0, description="members' attendances in those 90 days")
+    attendance_rate_90d: float | None = Field(
+        None, description="attended / said yes over those occurrences; null without any yes"
+    )
 
 
 @router.get("/teams/{team_ref}/stats", response_model=TeamStats)
@@ -74,6 +89,20 @@ async def team_stats(
             )
         )
     ).scalar_one()
+    said_yes, came = (
+        await session.execute(
+            select(
+                func.sum(case((col(EventRsvp.answer) == "yes", 1), else_=0)),
+                func.sum(case((col(EventRsvp.attended).is_(True), 1), else_=0)),
+            )
+            .join(EventOccurrence, col(EventOccurrence.id) == col(EventRsvp.occurrence_id))
+            .where(
+                col(EventRsvp.supporter_id).in_(members),
+                col(EventOccurrence.starts_at) <= now,
+                col(EventOccurrence.starts_at) >= now - timedelta(days=90),
+            )
+        )
+    ).one()
     count, active_7d, active_30d, opted_out = totals
     return TeamStats(
         team_id=team.id,
@@ -85,4 +114,7 @@ async def team_stats(
         opted_out=opted_out or 0,
         by_channel={channel: n for channel, n in by_channel},
         one_on_ones_30d=one_on_ones,
+        events_said_yes_90d=said_yes or 0,
+        events_attended_90d=came or 0,
+        attendance_rate_90d=round((came or 0) / said_yes, 3) if said_yes else None,
     )

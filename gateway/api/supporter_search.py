@@ -77,9 +77,12 @@ async def supporter_query(
     if filters.opted_out is not None:
         stmt = stmt.where(Supporter.opted_out == filters.opted_out)
     if filters.inactive_days is not None:
-        # Nothing from them for N days; someone who never replied counts from when they joined.
+        # Nothing from them (no message, no event attended) for N days; someone who never
+        # replied counts from when they joined.
+        cutoff = now - timedelta(days=filters.inactive_days)
         since = func.coalesce(col(Supporter.last_inbound_at), col(Supporter.created_at))
-        stmt = stmt.where(since <= now - timedelta(days=filters.inactive_days))
+        attended = col(Supporter.last_attended_at)
+        stmt = stmt.where(since <= cutoff, or_(attended.is_(None), attended <= cutoff))
     return stmt
 
 

@@ -58,6 +58,8 @@ from gateway.console import (
     announcement_report,
     announcements,
     checkins,
+    event_attendance,
+    events,
     inbox,
     live,
     polls,
@@ -89,6 +91,8 @@ PAGES = (
     announcement_report,
     polls,
     checkins,
+    events,
+    event_attendance,
     simulator,
 )
 STATIC_MAX_AGE = 365 * 24 * 3600

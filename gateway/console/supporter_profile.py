@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, lead_team, visible_supporter
+from gateway.api.supporter_events import events_of
 from gateway.console.security import CurrentUser
 from gateway.console.supporters import teams_for
 from gateway.console.templating import render
@@ -70,6 +71,7 @@ async def profile_context(session: AsyncSession, supporter: Supporter) -> dict[s
             for a, poll in answers.all()
         ],
         "conversation_id": conversation,
+        "events": await events_of(session, sid),
     }
 
 

@@ -37,6 +37,7 @@ NAV: list[NavLink] = [
     NavLink("Announcements", "/console/announcements"),
     NavLink("Polls", "/console/polls"),
     NavLink("Check-ins", "/console/checkins"),
+    NavLink("Events", "/console/events"),
     NavLink("Teams", "/console/teams", roles=("admin", "coordinator")),
     NavLink("Saved replies", "/console/saved-replies"),
     NavLink("Simulator", "/console/simulator", demo_only=True),

@@ -66,8 +66,12 @@ async def team_members(session: AsyncSession, team_id: int) -> list[Supporter]:
 
 
 def inactive_since(supporter: Supporter) -> datetime:
-    """When the supporter last wrote, or when they were added if they never did."""
-    return as_utc(supporter.last_inbound_at or supporter.created_at)
+    """When the supporter last wrote or came to an event, or when they were added if
+    neither."""
+    since = as_utc(supporter.last_inbound_at or supporter.created_at)
+    if supporter.last_attended_at is not None:
+        since = max(since, as_utc(supporter.last_attended_at))
+    return since
 
 
 def run_sender(announcement_id: int) -> str:

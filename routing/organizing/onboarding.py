@@ -1,11 +1,12 @@
-"""Onboarding: JOIN (or Telegram /start) → name → team → welcome, as a short conversation.
+"""Onboarding: JOIN (or Telegram /start) → name → team → welcome (→ the next intake calls,
+routing/organizing/onboarding_intake.py), as a short conversation.
 
 The state lives in `OnboardingState` (one row per supporter). Steps: "name", "team",
-then "done", or "handoff" when two answers in a row made no sense and a coordinator
-takes over (the conversation stays unread). The state remembers which teams the team
-question numbered, so an answer given days later means the team the supporter was shown
-even if teams were added, renamed or deleted since. Replies go out on the channel the
-supporter wrote from.
+"intake" (when intake calls are coming up), then "done", or "handoff" when two answers
+in a row made no sense and a coordinator takes over (the conversation stays unread). The
+state remembers which teams the team question numbered, so an answer given days later
+means the team the supporter was shown even if teams were added, renamed or deleted
+since. Replies go out on the channel the supporter wrote from.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from routing.config import RoutingSettings
 from routing.context import AppContext
 from routing.organizing.automation import Arrival, Awaiting, Inbound, supporter_ids
 from routing.organizing.keywords import keyword_word
+from routing.organizing.onboarding_intake import answer_intake, intake_offer
 from routing.outbound.queue import PRIORITY_REPLY, queue_message
 from storage.models import OnboardingState, Supporter, Team, TeamMembership
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STEPS = ("name", "team")
+ACTIVE_STEPS = ("name", "team", "intake")
 MAX_NAME_LENGTH = 80
 _NUMBER = re.compile(r"^\s*#?\s*(\d{1,3})\s*[.)]?\s*$")
 
@@ -159,6 +161,9 @@ class Onboarding:
         state.channel = event.channel
         state.updated_at = now
         session.add(state)
+        if state.step == "intake":
+            number = answer_number(event.body)
+            return await answer_intake(session, ctx, supporter, state, inbound.message, number)
         if state.step == "name":
             await answer_name(session, ctx, supporter, state, event)
         else:
@@ -189,9 +194,22 @@ async def answer_name(
         state.step = "team"
         await reply(session, ctx, supporter, event.channel, ask_team(state, teams))
         return
-    state.step = "done"
     done = fill(ctx.settings.onboarding_done_text, name=name, org=ctx.settings.org_name)
-    await reply(session, ctx, supporter, event.channel, done)
+    await finish(session, ctx, supporter, state, event.channel, done)
+
+
+async def finish(
+    session: AsyncSession,
+    ctx: AppContext,
+    supporter: Supporter,
+    state: OnboardingState,
+    channel: str,
+    text: str,
+) -> None:
+    """Onboarding is done: say so, offering the next intake calls if there are any."""
+    offer = await intake_offer(session, ctx, supporter, state, ctx.clock())
+    state.step = "intake" if offer else "done"
+    await reply(session, ctx, supporter, channel, f"{text}\n{offer}" if offer else text)
 
 
 async def answer_team(
@@ -222,9 +240,8 @@ async def answer_team(
     assert supporter.id is not None and team.id is not None
     if await session.get(TeamMembership, (supporter.id, team.id)) is None:
         session.add(TeamMembership(supporter_id=supporter.id, team_id=team.id))
-    state.step = "done"
     state.retries = 0
-    await reply(session, ctx, supporter, event.channel, team_welcome(team, supporter))
+    await finish(session, ctx, supporter, state, event.channel, team_welcome(team, supporter))
     log.info("onboarding done: supporter=%s team=%s", supporter.id, team.id)
 
 

@@ -1,6 +1,7 @@
 """Polls: the question sent as an announcement, and replies matched to its options.
 
-A reply answers the newest open poll sent to the supporter in the last 7 days when it is
+A reply answers the poll when it is the newest open question that reached the supporter
+(routing/organizing/questions.py: polls and event invitations share the rule) and it is
 an option's number (1..N) or an option's text (any case, punctuation ignored). The
 answer is upserted (the last one wins) and the message stays in the conversation.
 """
@@ -10,23 +11,16 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, exists, update
+from sqlalchemy import ColumnElement, exists, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from routing.context import AppContext
-from routing.organizing.automation import Arrival, Awaiting, Inbound, supporter_ids
 from routing.webhooks.events import emit
 from storage.models import Message, Poll, PollAnswer
 
 log = logging.getLogger(__name__)
-
-POLL_WINDOW = timedelta(days=7)
-# A poll is open to a supporter once its message has reached the provider: a reply
-# before that (the poll is still queued, or scheduled for later) cannot be an answer.
-REACHED = ("sent", "delivered", "read")
 
 
 def render_poll(question: str, options: Sequence[str]) -> str:
@@ -57,25 +51,6 @@ def match_option(reply: str, options: Sequence[str]) -> int | None:
         if normalize(option) == text:
             return index
     return None
-
-
-async def open_poll_for(session: AsyncSession, supporter_id: int, now: datetime) -> Poll | None:
-    """The newest open poll that reached the supporter within the poll window."""
-    query = (
-        select(Poll)
-        .join(Message, col(Message.announcement_id) == col(Poll.announcement_id))
-        .where(
-            Message.supporter_id == supporter_id,
-            Message.kind == "poll",
-            Message.direction == "outbound",
-            col(Message.status).in_(REACHED),
-            col(Message.created_at) >= now - POLL_WINDOW,
-            col(Poll.closed).is_(False),
-        )
-        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
-        .limit(1)
-    )
-    return (await session.exec(query)).first()
 
 
 def open_poll_of(announcement_id: int) -> ColumnElement[bool]:
@@ -130,44 +105,3 @@ async def record_answer(
         now=now,
     )
     return answer
-
-
-def _awaiting() -> Awaiting:
-    """Supporters sent a poll within the window (whether it reached them or not: a superset
-    of `open_poll_for`, one cheap statement for a whole batch)."""
-    sent = col(Message.created_at)
-    statement = select(col(Message.supporter_id)).where(
-        col(Message.supporter_id).in_(supporter_ids()),
-        Message.kind == "poll",
-        Message.direction == "outbound",
-        sent >= bindparam("poll_since", type_=Message.__table__.c.created_at.type),  # type: ignore[attr-defined]
-    )
-    return Awaiting(statement, lambda now: {"poll_since": now - POLL_WINDOW})
-
-
-class PollAnswers:
-    """A reply that picks an option of the supporter's open poll."""
-
-    def __init__(self) -> None:
-        self.awaiting: Awaiting | None = _awaiting()
-
-    def might_react(self, arrival: Arrival) -> bool:
-        return False  # only someone sent a poll can answer one: `awaiting` finds them
-
-    async def react(self, session: AsyncSession, ctx: AppContext, inbound: Inbound) -> bool:
-        """Record the reply as an answer to the supporter's open poll; False if it is none."""
-        supporter, message = inbound.supporter, inbound.message
-        assert supporter.id is not None
-        now = ctx.clock()
-        poll = await open_poll_for(session, supporter.id, now)
-        if poll is None:
-            return False
-        option = match_option(inbound.event.body, poll.options or [])
-        if option is None:
-            return False
-        await record_answer(session, poll, supporter.id, option, message=message, now=now)
-        log.info("poll %s answered: supporter=%s option=%s", poll.id, supporter.id, option + 1)
-        return True
-
-
-POLL_ANSWERS = PollAnswers()

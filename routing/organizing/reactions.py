@@ -20,10 +20,11 @@ from routing.organizing.automation import SUPPORTER_IDS, Arrival, Inbound, React
 from routing.organizing.data_saver import DATA_SAVER_KEYWORDS
 from routing.organizing.keywords import KEYWORDS
 from routing.organizing.onboarding import ONBOARDING
-from routing.organizing.polls import POLL_ANSWERS
+from routing.organizing.questions import QUESTION_ANSWERS
 
-# Consent keywords first, then data-saver keywords, onboarding, poll answers.
-REACTIONS: list[Reaction] = [KEYWORDS, DATA_SAVER_KEYWORDS, ONBOARDING, POLL_ANSWERS]
+# Consent keywords first, then data-saver keywords, onboarding, then answers to polls and
+# invitations.
+REACTIONS: list[Reaction] = [KEYWORDS, DATA_SAVER_KEYWORDS, ONBOARDING, QUESTION_ANSWERS]
 
 
 def might_react(arrival: Arrival) -> bool:

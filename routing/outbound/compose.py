@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from channels.base import Channel, OutboundMessage, Template
+from channels.base import Channel, FileAttachment, OutboundMessage, Template
 from routing.config import RoutingSettings
 from storage.models import Message
 
@@ -84,6 +84,16 @@ def compose(message: Message, *, use_template: bool) -> OutboundMessage:
     assert message.id is not None and message.channel and message.address
     channel: Channel = message.channel  # type: ignore[assignment]
     media = tuple(a["url"] for a in (message.attachments or []) if a.get("url"))
+    # Files carried inline (an event's calendar file): only email sends them.
+    files = tuple(
+        FileAttachment(
+            filename=str(a.get("filename") or "attachment"),
+            content_type=str(a.get("content_type") or "application/octet-stream"),
+            data=str(a["text"]).encode(),
+        )
+        for a in (message.attachments or [])
+        if channel == "email" and a.get("text") is not None
+    )
     return OutboundMessage(
         message_id=message.id,
         channel=channel,
@@ -95,4 +105,5 @@ def compose(message: Message, *, use_template: bool) -> OutboundMessage:
         email_message_id=message.email_message_id if channel == "email" else None,
         in_reply_to=message.in_reply_to if channel == "email" else None,
         references=message.references if channel == "email" else None,
+        files=files,
     )

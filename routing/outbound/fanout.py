@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.context import AppContext
 from routing.outbound.audience import SUPPORTER, read_page
+from routing.outbound.fanout_hooks import FANOUT_HOOKS
 from routing.outbound.fanout_rows import (
     MESSAGE_COLUMNS,
     MESSAGES,
@@ -70,9 +71,14 @@ async def fan_out_batch(ctx: AppContext, plan: FanoutPlan, batch_size: int = BAT
         writer = BulkWriter(await session.connection())
         created = await conversation_ids(session, writer, page, now)
         rows = message_rows(ctx, plan, writer, page, created, now)  # one per member
+        hook = FANOUT_HOOKS.get(plan.kind)
+        if hook is not None:
+            rows = await hook.rows(ctx, session, writer, plan, rows, now)
         await writer.insert(MESSAGES, MESSAGE_COLUMNS, rows)
         last = page[-1][SUPPORTER]
         await _queue_outbox(session, plan, after, last, now)
+        if hook is not None:
+            await hook.after_batch(session, plan, after, last, now)
         await session.execute(
             update(Announcement)
             .where(col(Announcement.id) == plan.announcement_id)

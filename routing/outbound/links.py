@@ -43,11 +43,17 @@ def is_long(body: str, channel: str) -> bool:
     return len(body) > LONG_TEXT
 
 
+def is_media(attachment: Mapping[str, Any]) -> bool:
+    """A file sent by URL or from its page; not one carried inline with the message (an
+    event's calendar file, which only email sends, routing/outbound/compose.py)."""
+    return attachment.get("text") is None
+
+
 def needs_page(
     attachments: Sequence[Mapping[str, Any]], body: str, channel: str, saver: bool
 ) -> bool:
     """Whether a message needs its public page (so a token) to be sent over `channel`."""
-    return bool(attachments) or (saver and is_long(body, channel))
+    return any(is_media(a) for a in attachments) or (saver and is_long(body, channel))
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ def media_of(attachments: Sequence[Mapping[str, Any]], link: str) -> list[Outbou
             filename=a.get("filename"),
         )
         for index, a in enumerate(attachments)
+        if is_media(a)
     ]
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 log = logging.getLogger(__name__)
 
 # Kinds that wait for the window; everything a person writes or answers goes at once.
-HELD_KINDS = frozenset({"announcement", "poll", "checkin"})
+HELD_KINDS = frozenset({"announcement", "poll", "checkin", "event"})
 NEVER_HELD_KINDS = frozenset({"one_on_one", "auto_reply"})
 
 

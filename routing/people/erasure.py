@@ -25,6 +25,7 @@ from storage.models import (
     Conversation,
     ConversationNote,
     ErasedDelivery,
+    EventRsvp,
     Message,
     MessageAttempt,
     MessageStatusEvent,
@@ -47,6 +48,7 @@ HANDLED_REFERENCES = frozenset(
         ("consent_events", "supporter_id"),
         ("conversation_notes", "conversation_id"),
         ("conversations", "supporter_id"),
+        ("event_rsvps", "supporter_id"),
         ("message_attempts", "message_id"),
         ("message_status_events", "message_id"),
         ("messages", "conversation_id"),
@@ -114,6 +116,7 @@ async def erase_supporter(
     for owned in (
         Conversation,
         PollAnswer,
+        EventRsvp,
         ConsentEvent,
         OnboardingState,
         SupporterTag,

@@ -16,6 +16,7 @@ from storage.models import (
     ConsentEvent,
     Conversation,
     ConversationNote,
+    EventRsvp,
     Message,
     OnboardingState,
     PollAnswer,
@@ -35,6 +36,7 @@ from storage.queries import conversation_for
 HANDLED_REFERENCES = frozenset(
     {
         ("consent_events", "supporter_id"),
+        ("event_rsvps", "supporter_id"),
         ("conversation_notes", "conversation_id"),
         ("conversations", "supporter_id"),
         ("messages", "conversation_id"),
@@ -120,8 +122,14 @@ async def merge_supporter(
             col(PollAnswer.supporter_id) == old, col(PollAnswer.poll_id).in_(answered)
         )
     )
+    invited = select(EventRsvp.occurrence_id).where(col(EventRsvp.supporter_id) == new)
+    await session.execute(
+        delete(EventRsvp).where(
+            col(EventRsvp.supporter_id) == old, col(EventRsvp.occurrence_id).in_(invited)
+        )
+    )
     # Webhook deliveries not yet sent are about the target now (they render its rows).
-    for table in (PollAnswer, ConsentEvent, WebhookDelivery):
+    for table in (PollAnswer, EventRsvp, ConsentEvent, WebhookDelivery):
         await session.execute(
             update(table).where(col(table.supporter_id) == old).values(supporter_id=new)
         )

@@ -20,14 +20,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import WebhookDelivery, WebhookSubscription
 
-# The events a subscription may ask for. (`event.rsvp` joins them when events exist;
-# `message.status` when the status paths emit it: routing/delivery/.)
+# The events a subscription may ask for. (`message.status` joins them when the status
+# paths emit it: routing/delivery/.)
 EVENT_TYPES = (
     "message.received",
     "supporter.created",
     "supporter.opted_out",
     "supporter.opted_in",
     "poll.answered",
+    "event.rsvp",
 )
 # The event `POST /api/v1/webhooks/{id}/test` sends; no subscription asks for it.
 TEST_EVENT = "webhook.test"
@@ -95,6 +96,7 @@ def delivery_rows(
         "supporter_id": None,
         "message_id": None,
         "poll_id": None,
+        "rsvp_id": None,
         "channel": None,
     }
     return [
@@ -135,6 +137,7 @@ async def emit(
     supporter_id: int | None = None,
     message_id: int | None = None,
     poll_id: int | None = None,
+    rsvp_id: int | None = None,
     channel: str | None = None,
 ) -> int:
     """`emit_many` for one subject."""
@@ -144,4 +147,6 @@ async def emit(
         "poll_id": poll_id,
         "channel": channel,
     }
+    if rsvp_id is not None:
+        subject["rsvp_id"] = rsvp_id
     return await emit_many(session, event, [subject], now)

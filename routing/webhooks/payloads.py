@@ -10,7 +10,16 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Message, Poll, PollAnswer, Supporter, WebhookDelivery
+from storage.models import (
+    Event,
+    EventOccurrence,
+    EventRsvp,
+    Message,
+    Poll,
+    PollAnswer,
+    Supporter,
+    WebhookDelivery,
+)
 
 
 def _time(value: Any) -> str | None:
@@ -57,8 +66,29 @@ async def data_for(session: AsyncSession, delivery: WebhookDelivery) -> dict[str
                     "option": poll.options[answer.option_index],
                     "answered_at": _time(answer.answered_at),
                 }
+    if delivery.rsvp_id is not None:
+        data.update(await _rsvp(session, delivery.rsvp_id))
     if delivery.event == "webhook.test":
         data["test"] = True
+    return data
+
+
+async def _rsvp(session: AsyncSession, rsvp_id: int) -> dict[str, Any]:
+    rsvp = await session.get(EventRsvp, rsvp_id)
+    if rsvp is None:
+        return {}
+    event = await session.get(Event, rsvp.event_id)
+    occurrence = await session.get(EventOccurrence, rsvp.occurrence_id)
+    data: dict[str, Any] = {
+        "rsvp": {
+            "answer": rsvp.answer,
+            "answered_at": _time(rsvp.answered_at),
+            "occurrence_id": rsvp.occurrence_id,
+            "starts_at": _time(occurrence.starts_at) if occurrence else None,
+        }
+    }
+    if event is not None:
+        data["event"] = {"id": event.id, "title": event.title, "kind": event.kind}
     return data
 
 

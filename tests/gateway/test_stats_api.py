@@ -70,6 +70,9 @@ async def test_team_stats(client: httpx.AsyncClient, clock: FakeClock) -> None:
             "opted_out": 1,
             "by_channel": {"sms": 3, "telegram": 1, "email": 1},
             "one_on_ones_30d": 2,
+            "events_said_yes_90d": 0,
+            "events_attended_90d": 0,
+            "attendance_rate_90d": None,
         }
     # The clock moves on: the 2-day-old activity is now 9 days old.
     clock.advance(days=7)
