@@ -17,13 +17,9 @@ log = logging.getLogger("rallypoint")
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic narrates every plugin and step at INFO; only its warnings are worth a line.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+    from gateway.log_setup import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -53,6 +49,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
         proxy_headers=True,
+        log_config=None,  # our handler, format and request ids (gateway/log_setup.py)
     )
     QuietExitServer(config).run()
     return 0
