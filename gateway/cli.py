@@ -1,5 +1,5 @@
 """`rallypoint serve | worker | migrate | keys create|list|revoke | users create|list|deactivate
-| import`."""
+| import | telegram set-webhook | doctor | backup | stats | requeue`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
+from gateway.ops_cli import add_commands as add_ops_commands
 from gateway.settings import Settings
 
 log = logging.getLogger("rallypoint")
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("file", help="CSV with a header row (name, phone, whatsapp, ...)")
     importer.add_argument("--team", help="import as this team's lead (team id or name)")
     importer.set_defaults(func=cmd_import)
+    add_ops_commands(sub)
     return parser
 
 

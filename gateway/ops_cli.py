@@ -1,0 +1,62 @@
+"""The operations commands: `telegram set-webhook`, `doctor`, `backup`, `stats`,
+`requeue` (registered on the `rallypoint` parser by `add_commands`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import httpx
+
+from gateway.settings import Settings
+
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+def error(message: str, code: int = 1) -> int:
+    """The one `error:` line a failed command prints, and its exit status."""
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def quiet_http_log() -> None:
+    """httpx logs each request at INFO: noise around a command's one line of answer."""
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def telegram_webhook_url(settings: Settings) -> str:
+    return settings.public_url.rstrip("/") + "/webhooks/telegram"
+
+
+def cmd_telegram_set_webhook(settings: Settings, _args: argparse.Namespace) -> int:
+    from channels.telegram.webhook_setup import TelegramCallFailed, set_webhook
+    from gateway.channel_configs import telegram_config
+
+    quiet_http_log()
+    config = telegram_config(settings)
+    if config is None:
+        return error("Telegram is off: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET", 2)
+    url = telegram_webhook_url(settings)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            await set_webhook(config, client, url)
+
+    try:
+        asyncio.run(run())
+    except TelegramCallFailed as exc:
+        return error(str(exc))
+    print(f"telegram webhook set: {url} (with TELEGRAM_WEBHOOK_SECRET as its secret token)")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    telegram = sub.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
+        dest="telegram_command", required=True
+    )
+    telegram.add_parser(
+        "set-webhook",
+        help="register RALLYPOINT_PUBLIC_URL/webhooks/telegram with the secret token",
+    ).set_defaults(func=cmd_telegram_set_webhook)
