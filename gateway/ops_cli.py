@@ -7,10 +7,14 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import httpx
 
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from channels.checks import CheckResult
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
@@ -52,6 +56,25 @@ def cmd_telegram_set_webhook(settings: Settings, _args: argparse.Namespace) -> i
     return 0
 
 
+def cmd_doctor(settings: Settings, _args: argparse.Namespace) -> int:
+    """One line per check; exit 1 when any fails."""
+    from gateway.doctor import render, run_checks
+
+    quiet_http_log()
+
+    async def run() -> list[CheckResult]:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            return await run_checks(settings, client)
+
+    results = asyncio.run(run())
+    for result in results:
+        print(render(result))
+    failures = sum(not r.ok for r in results)
+    if failures:
+        return error(f"{failures} of {len(results)} checks failed")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     telegram = sub.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
         dest="telegram_command", required=True
@@ -60,3 +83,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "set-webhook",
         help="register RALLYPOINT_PUBLIC_URL/webhooks/telegram with the secret token",
     ).set_defaults(func=cmd_telegram_set_webhook)
+    sub.add_parser(
+        "doctor",
+        help="check the database, the public URL, and each configured provider's "
+        "credentials and webhook URL (one line per check; exit 1 if any fails)",
+    ).set_defaults(func=cmd_doctor)
