@@ -75,6 +75,20 @@ def cmd_doctor(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gateway.backup import BackupRefused, backup
+
+    target = Path(args.path)
+    try:
+        size = backup(settings.database_url, target)
+    except (BackupRefused, OSError) as exc:
+        return error(str(exc), getattr(exc, "code", 1))
+    print(f"backed up the database to {target} ({size} bytes, integrity check ok)")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     telegram = sub.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
         dest="telegram_command", required=True
@@ -88,3 +102,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="check the database, the public URL, and each configured provider's "
         "credentials and webhook URL (one line per check; exit 1 if any fails)",
     ).set_defaults(func=cmd_doctor)
+    backup = sub.add_parser(
+        "backup", help="a consistent copy of the SQLite database, taken while it runs"
+    )
+    backup.add_argument("path", help="the file to write (must not exist)")
+    backup.set_defaults(func=cmd_backup)
