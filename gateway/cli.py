@@ -11,6 +11,10 @@ from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from gateway.cli_errors import OneLineErrors, sqlite_folder
 from gateway.ops_cli import add_commands as add_ops_commands
 from gateway.settings import Settings
 
@@ -195,7 +199,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rallypoint", description=__doc__)
+    parser = OneLineErrors(prog="rallypoint", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="HTTP server: webhooks, REST API and console")
     serve.add_argument(
@@ -249,9 +253,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # one line per wrong variable would be several: the first
+        problem = exc.errors()[0]
+        name = ".".join(str(part) for part in problem["loc"]).upper() or "a setting"
+        print(f"error: {name}: {problem['msg']}", file=sys.stderr)
+        return 2
     _configure_logging(settings)
-    code: int = args.func(settings, args)
+    folder = sqlite_folder(settings.database_url)
+    if folder is not None and not folder.is_dir():  # aiosqlite fails on it untidily
+        print(f"error: RALLYPOINT_DATABASE_URL: no such directory {folder}", file=sys.stderr)
+        return 2
+    try:
+        code: int = args.func(settings, args)
+    except DBAPIError as exc:
+        log.debug("database error", exc_info=True)
+        reason = (str(exc.orig).splitlines() or [""])[0] or type(exc.orig).__name__
+        print(f"error: database: {reason}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        log.debug("operating system error", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return code
 
 

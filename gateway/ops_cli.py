@@ -7,7 +7,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -15,6 +16,7 @@ from gateway.settings import Settings
 
 if TYPE_CHECKING:
     from channels.checks import CheckResult
+    from gateway.stats import Stats
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
@@ -89,7 +91,54 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from gateway.keys import cli_session
+    from gateway.stats import read_stats
+    from storage.clock import utcnow
+
+    async def run() -> Stats:
+        async with cli_session(settings) as session:
+            return await read_stats(session, utcnow())
+
+    stats = asyncio.run(run())
+    if args.json:
+        print(json.dumps(stats.as_dict()))
+    else:
+        print("\n".join(stats.lines()))
+    return 0
+
+
+def parse_since(value: str) -> datetime:
+    """An ISO 8601 time (`2026-12-01T00:00Z`, `2026-12-01`); without a zone it is UTC."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--since {value!r} is not an ISO 8601 time (e.g. 2026-12-01T00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_requeue(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.keys import cli_session
+    from routing.dispatch.requeue import requeue_failed
+    from storage.clock import utcnow
+
+    async def run() -> int:
+        async with cli_session(settings) as session:
+            count = await requeue_failed(session, since=args.since, now=utcnow())
+            await session.commit()
+            return count
+
+    count = asyncio.run(run())
+    since = args.since.astimezone(UTC).isoformat(timespec="minutes")
+    print(f"re-queued {count} failed message{'' if count == 1 else 's'} (failed since {since})")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
     telegram = sub.add_parser("telegram", help="Telegram bot set-up").add_subparsers(
         dest="telegram_command", required=True
     )
@@ -107,3 +156,21 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     backup.add_argument("path", help="the file to write (must not exist)")
     backup.set_defaults(func=cmd_backup)
+    stats = sub.add_parser(
+        "stats", help="supporters by channel and consent, messages of the last 24 h, outbox"
+    )
+    stats.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    stats.set_defaults(func=cmd_stats)
+    requeue = sub.add_parser(
+        "requeue", help="send failed messages again (each once, on the channel it failed on)"
+    )
+    requeue.add_argument(
+        "--failed", action="store_true", required=True, help="the failed outbound messages"
+    )
+    requeue.add_argument(
+        "--since",
+        type=parse_since,
+        required=True,
+        help="those that failed at or after this time (ISO 8601: 2026-12-01T00:00Z)",
+    )
+    requeue.set_defaults(func=cmd_requeue)
