@@ -45,6 +45,7 @@ class Figures:
     spool_records: int = 0
     spool_bytes: int = 0
     spool_oldest_age: float | None = None
+    schema_current: bool = False
     now: datetime | None = None
 
 
@@ -95,6 +96,7 @@ async def read_figures(ctx: GatewayContext) -> Figures:
                 )
             ).scalar_one()
         )
+    figures.schema_current = await current_revision(ctx.engine) == head_revision()
     spool = await spool_for(ctx).stats()
     figures.spool_records, figures.spool_bytes = spool.records, spool.bytes
     figures.spool_oldest_age = age_seconds(spool)
@@ -146,6 +148,11 @@ def families(f: Figures) -> Iterator[Metric]:
         "rallypoint_webhook_subscriptions_paused",
         "Outgoing webhook subscriptions paused after failing",
         value=f.paused_subscriptions,
+    )
+    yield GaugeMetricFamily(
+        "rallypoint_ready",
+        "1 when the database answers and its migrations are current (as GET /readyz)",
+        value=1 if f.schema_current else 0,
     )
     yield GaugeMetricFamily(
         "rallypoint_spool_records", "Webhook records waiting in the spool", value=f.spool_records

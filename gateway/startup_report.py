@@ -43,13 +43,22 @@ WEBHOOK_URLS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+def provider_urls(settings: Settings, registry: Registry) -> list[tuple[str, str, str]]:
+    """(provider, where it goes, URL) for each provider that is on."""
+    base = settings.public_url.rstrip("/")
+    return [
+        (provider, where, base + path)
+        for provider in sorted(registry.by_provider)
+        for where, path in WEBHOOK_URLS.get(provider, ())
+    ]
+
+
 def startup_lines(settings: Settings, registry: Registry) -> list[str]:
     channels = sorted(registry.enabled_channels)
     lines = [f"channels on: {', '.join(channels) if channels else 'none (no credentials set)'}"]
     base = settings.public_url.rstrip("/")
-    for provider in sorted(registry.by_provider):
-        for where, path in WEBHOOK_URLS.get(provider, ()):
-            lines.append(f"{provider}: {where}: {base}{path}")
+    for provider, where, url in provider_urls(settings, registry):
+        lines.append(f"{provider}: {where}: {url}")
     if "email" in registry.by_provider:
         if settings.inbound_smtp_port:
             domains = ", ".join(settings.email_domains) or "(set RALLYPOINT_INBOUND_EMAIL_DOMAINS)"

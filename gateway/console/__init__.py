@@ -64,6 +64,7 @@ from gateway.console import (
     saved_replies,
     signin,
     simulator,
+    status,
     supporter_edit,
     supporter_import,
     supporter_profile,
@@ -89,6 +90,7 @@ PAGES = (
     announcement_report,
     polls,
     checkins,
+    status,
     simulator,
 )
 STATIC_MAX_AGE = 365 * 24 * 3600

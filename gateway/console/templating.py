@@ -39,6 +39,7 @@ NAV: list[NavLink] = [
     NavLink("Check-ins", "/console/checkins"),
     NavLink("Teams", "/console/teams", roles=("admin", "coordinator")),
     NavLink("Saved replies", "/console/saved-replies"),
+    NavLink("Status", "/console/status", roles=("admin",)),
     NavLink("Simulator", "/console/simulator", demo_only=True),
 ]
 
