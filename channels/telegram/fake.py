@@ -73,6 +73,7 @@ class FakeTelegramApi:
         # What setWebhook was last given ("" and None: no webhook).
         self.webhook_url = ""
         self.webhook_secret: str | None = None
+        self.webhook_allowed_updates: list[str] | None = None
 
     def text_update(
         self, chat_id: int, text: str, first_name: str, secret: str
@@ -195,6 +196,8 @@ class FakeTelegramApi:
         if secret and not SECRET_TOKEN.fullmatch(secret):
             return self._error(400, "Bad Request: secret token contains unallowed characters")
         self.webhook_url, self.webhook_secret = url, secret or None
+        updates = params.get("allowed_updates")
+        self.webhook_allowed_updates = json.loads(updates) if isinstance(updates, str) else updates
         return self._ok(True)
 
     def _get_file(self, file_id: str) -> httpx.Response:

@@ -12,6 +12,8 @@ from channels.checks import unreachable
 from channels.telegram.adapter import install_token_redaction
 from channels.telegram.config import TelegramConfig
 
+# The updates the adapter reads (channels/telegram/updates.py); Telegram sends no others.
+ALLOWED_UPDATES = ["message", "my_chat_member"]
 # What Telegram accepts as a webhook's secret_token.
 ALLOWED_SECRET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -49,7 +51,8 @@ async def set_webhook(config: TelegramConfig, client: httpx.AsyncClient, url: st
         raise TelegramCallFailed(
             "TELEGRAM_WEBHOOK_SECRET must be 1-256 letters, digits, _ or - (Telegram's rule)"
         )
-    await call(config, client, "setWebhook", {"url": url, "secret_token": secret})
+    params = {"url": url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES}
+    await call(config, client, "setWebhook", params)
 
 
 async def webhook_url(config: TelegramConfig, client: httpx.AsyncClient) -> str:

@@ -45,6 +45,7 @@ async def test_set_webhook_registers_the_url_and_secret(
     assert ran.code == 0, ran.output
     assert fake.webhook_url == "https://rally.example.org/webhooks/telegram"
     assert fake.webhook_secret == SECRET
+    assert fake.webhook_allowed_updates == ["message", "my_chat_member"]
     assert ran.stdout.splitlines() == [
         "telegram webhook set: https://rally.example.org/webhooks/telegram "
         "(with TELEGRAM_WEBHOOK_SECRET as its secret token)"
