@@ -122,13 +122,18 @@ def parse_since(value: str) -> datetime:
 
 
 def cmd_requeue(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.audit import record
     from gateway.keys import cli_session
     from routing.dispatch.requeue import requeue_failed
     from storage.clock import utcnow
 
     async def run() -> int:
         async with cli_session(settings) as session:
-            count = await requeue_failed(session, since=args.since, now=utcnow())
+            now = utcnow()
+            count = await requeue_failed(session, since=args.since, now=now)
+            if count:
+                target = f"messages failed since {args.since.isoformat()}: {count}"
+                record(session, "messages_requeued", at=now, actor="cli", target=target)
             await session.commit()
             return count
 

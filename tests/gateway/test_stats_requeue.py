@@ -64,6 +64,10 @@ async def test_requeue_sends_failed_messages_again_once(
     ]
     again = await rallypoint("requeue", "--failed", "--since", iso, cwd=tmp_path, env=env)
     assert again.stdout.startswith("re-queued 0 failed messages")  # once
+    audit = (await org.api("GET", "/audit?action=messages_requeued"))["items"]
+    assert [(a["actor"], a["target"]) for a in audit] == [
+        ("cli", f"messages failed since {since.replace(second=0).isoformat()}: 1")
+    ]
 
     clock.set(datetime.now(UTC))  # the command queued them at the real time
     assert await status_of(org, ben_message) == "queued"
