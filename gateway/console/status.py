@@ -6,6 +6,7 @@ The same figures as /metrics (gateway/metrics.py) and `rallypoint stats`."""
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from gateway.api.scope import SessionDep
@@ -15,7 +16,7 @@ from gateway.context import GatewayContext
 from gateway.metrics import read_figures
 from gateway.startup_report import provider_urls
 from gateway.stats import read_stats
-from storage.models import Message
+from storage.models import Message, OutboxItem
 
 router = APIRouter()
 RECENT_FAILURES = 10
@@ -44,6 +45,16 @@ async def status_page(request: Request, user: CurrentUser, session: SessionDep) 
             .limit(RECENT_FAILURES)
         )
     ).all()
+    retrying = await session.execute(
+        select(col(Message.channel), func.count())
+        .join(OutboxItem, col(OutboxItem.message_id) == col(Message.id))
+        .where(col(OutboxItem.attempts) > 0)
+        .group_by(col(Message.channel))
+    )
+    rates = [
+        (provider, getattr(adapter, "rate_per_second", None))
+        for provider, adapter in sorted(ctx.registry.by_provider.items())
+    ]
     outbound = {s: n for (d, s), n in stats.last_24h.items() if d == "outbound"}
     sent_total = sum(outbound.values())
     failure_rate = outbound.get("failed", 0) / sent_total if sent_total else 0.0
@@ -61,5 +72,7 @@ async def status_page(request: Request, user: CurrentUser, session: SessionDep) 
             "inbound": sum(n for (d, _), n in stats.last_24h.items() if d == "inbound"),
             "failure_rate": f"{failure_rate:.0%}",
             "failures": failures,
+            "retrying": sorted((str(c), int(n)) for c, n in retrying),
+            "rates": rates,
         },
     )

@@ -63,7 +63,12 @@ async def test_the_admin_sees_the_status_of_the_service(
         await session.flush()
         assert waiting.id is not None and failed.id is not None
         session.add(
-            OutboxItem(message_id=waiting.id, due_at=now - timedelta(minutes=5), created_at=now)
+            OutboxItem(
+                message_id=waiting.id,
+                due_at=now - timedelta(minutes=5),
+                attempts=2,  # a throttled or failing provider: it waits for its retry
+                created_at=now,
+            )
         )
         return failed.id
 
@@ -80,6 +85,8 @@ async def test_the_admin_sees_the_status_of_the_service(
     queues = page.get_by_role("region", name="Queues")
     await expect(queues).to_contain_text("Outbox due1 (oldest waiting 5 min)")
     await expect(queues).to_contain_text("Webhook spool0 records, 0 bytes")
+    await expect(queues).to_contain_text("Retryingsms 1")
+    await expect(queues).to_contain_text("Send ratestwilio 1.0/s per sender")
     day = page.get_by_role("region", name="Last 24 hours")
     await expect(day).to_contain_text("Received1")
     await expect(day).to_contain_text("Sentfailed 1, queued 1")
