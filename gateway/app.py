@@ -23,6 +23,7 @@ from gateway.health import HealthCheck
 from gateway.heap import settle_heap
 from gateway.metrics import metrics_response, readiness
 from gateway.settings import Settings
+from gateway.startup_report import log_startup
 from gateway.webhooks_asgi import RallypointApp
 from routing.inbound.spool import resume_replay
 from routing.webhooks import events as webhook_events
@@ -122,6 +123,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await prepare(ctx)
+        if run_background:  # the serving process, not each test's app
+            log_startup(settings, ctx.registry)
         resume_replay(ctx)  # what a stopped or crashed process left in the spool
         services = background_services(ctx) if run_background else []
         for service in services:

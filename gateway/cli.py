@@ -1,5 +1,5 @@
 """`rallypoint serve | worker | migrate | keys create|list|revoke | users create|list|deactivate
-| import`."""
+| import | telegram set-webhook | doctor | backup | stats | requeue`."""
 
 from __future__ import annotations
 
@@ -11,19 +11,20 @@ from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from gateway.cli_errors import OneLineErrors, sqlite_folder
+from gateway.ops_cli import add_commands as add_ops_commands
 from gateway.settings import Settings
 
 log = logging.getLogger("rallypoint")
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic narrates every plugin and step at INFO; only its warnings are worth a line.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+    from gateway.log_setup import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -53,6 +54,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
         proxy_headers=True,
+        log_config=None,  # our handler, format and request ids (gateway/log_setup.py)
     )
     QuietExitServer(config).run()
     return 0
@@ -197,7 +199,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rallypoint", description=__doc__)
+    parser = OneLineErrors(prog="rallypoint", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="HTTP server: webhooks, REST API and console")
     serve.add_argument(
@@ -245,14 +247,35 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("file", help="CSV with a header row (name, phone, whatsapp, ...)")
     importer.add_argument("--team", help="import as this team's lead (team id or name)")
     importer.set_defaults(func=cmd_import)
+    add_ops_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # one line per wrong variable would be several: the first
+        problem = exc.errors()[0]
+        name = ".".join(str(part) for part in problem["loc"]).upper() or "a setting"
+        print(f"error: {name}: {problem['msg']}", file=sys.stderr)
+        return 2
     _configure_logging(settings)
-    code: int = args.func(settings, args)
+    folder = sqlite_folder(settings.database_url)
+    if folder is not None and not folder.is_dir():  # aiosqlite fails on it untidily
+        print(f"error: RALLYPOINT_DATABASE_URL: no such directory {folder}", file=sys.stderr)
+        return 2
+    try:
+        code: int = args.func(settings, args)
+    except DBAPIError as exc:
+        log.debug("database error", exc_info=True)
+        reason = (str(exc.orig).splitlines() or [""])[0] or type(exc.orig).__name__
+        print(f"error: database: {reason}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        log.debug("operating system error", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return code
 
 

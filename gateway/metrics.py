@@ -48,6 +48,7 @@ class Figures:
     spool_oldest_age: float | None = None
     # Circuits not closed (open or probing), by channel.
     circuits_open: dict[str, int] = field(default_factory=dict)
+    schema_current: bool = False
     now: datetime | None = None
 
 
@@ -100,6 +101,7 @@ async def read_figures(ctx: GatewayContext) -> Figures:
         )
     for circuit in await read_circuits(ctx):
         figures.circuits_open[circuit.channel] = figures.circuits_open.get(circuit.channel, 0) + 1
+    figures.schema_current = await current_revision(ctx.engine) == head_revision()
     spool = await spool_for(ctx).stats()
     figures.spool_records, figures.spool_bytes = spool.records, spool.bytes
     figures.spool_oldest_age = age_seconds(spool)
@@ -160,6 +162,11 @@ def families(f: Figures) -> Iterator[Metric]:
     for channel, n in sorted(f.circuits_open.items()):
         circuits.add_metric([channel], n)
     yield circuits
+    yield GaugeMetricFamily(
+        "rallypoint_ready",
+        "1 when the database answers and its migrations are current (as GET /readyz)",
+        value=1 if f.schema_current else 0,
+    )
     yield GaugeMetricFamily(
         "rallypoint_spool_records", "Webhook records waiting in the spool", value=f.spool_records
     )

@@ -196,6 +196,10 @@ class Settings(BaseSettings):
     # A console session ends after this many hours without a request (gateway/console).
     session_hours: float = Field(12.0, gt=0, validation_alias=_env("RALLYPOINT_SESSION_HOURS"))
     log_level: str = Field("INFO", validation_alias=_env("RALLYPOINT_LOG_LEVEL"))
+    # "text" (one line each, readable) or "json" (one JSON object per line, with request ids).
+    log_format: Literal["text", "json"] = Field(
+        "text", validation_alias=_env("RALLYPOINT_LOG_FORMAT")
+    )
     # Young-generation GC threshold for `serve` and `worker` once started (gateway/heap.py);
     # 0 keeps CPython's default (700).
     gc_threshold: int = Field(20_000, ge=0, validation_alias=_env("RALLYPOINT_GC_THRESHOLD"))
@@ -293,6 +297,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return parse_reminders(value)
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("inbound_smtp_sender_auth", mode="before")
     @classmethod

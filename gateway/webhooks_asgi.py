@@ -20,11 +20,12 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from channels.base import WebhookRequest, WebhookResponse
 from gateway.api.problems import document_errors
 from gateway.context import GatewayContext
+from gateway.request_ids import HEADER, request_id_from, set_request_id
 from gateway.webhooks import (
     FORM_TYPE,
     adapter_for,
@@ -47,6 +48,10 @@ class RallypointApp(FastAPI):
     """FastAPI, with webhook POSTs served by `serve_webhook` before its middleware."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request_id = request_id_from(scope["headers"])
+            set_request_id(request_id)
+            send = _echo_request_id(send, request_id.encode("ascii"))
         if scope["type"] == "http" and scope["method"] == "POST" and not self.root_path:
             match = WEBHOOK_PATH.fullmatch(scope["path"])
             if match is not None and not scope.get("root_path"):
@@ -63,6 +68,16 @@ class RallypointApp(FastAPI):
         if self.openapi_schema is None:
             self.openapi_schema = document_errors(super().openapi())
         return self.openapi_schema
+
+
+def _echo_request_id(send: Send, request_id: bytes) -> Send:
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", ()), (HEADER, request_id)]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_id
 
 
 def _query(scope: Scope) -> str | None:

@@ -1,9 +1,9 @@
 """An in-process fake of the Telegram Bot API for tests and demos.
 
-Use `FakeTelegramApi().transport` as an httpx transport. It answers getMe, sendMessage,
-sendPhoto, sendAudio and sendDocument (form-encoded as python-telegram-bot sends them, or
-JSON) with real-shaped results, records what each chat was sent, and plays
-scripted failures per chat id.
+Use `FakeTelegramApi().transport` as an httpx transport. It answers getMe, setWebhook,
+getWebhookInfo, sendMessage, sendPhoto, sendAudio and sendDocument (form-encoded as
+python-telegram-bot sends them, or JSON) with real-shaped results, records what each chat
+was sent, and plays scripted failures per chat id.
 
 Files supporters sent: `add_file(bytes)` gives a file_id for an Update; getFile answers
 its file_path and the bytes are served at /file/bot<token>/<file_path>, as Telegram does.
@@ -12,6 +12,7 @@ its file_path and the bytes are served at /file/bot<token>/<file_path>, as Teleg
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
@@ -44,6 +45,7 @@ MEDIA_METHODS = {"sendPhoto": "photo", "sendDocument": "document", "sendAudio": 
 MAX_DOWNLOAD = 20 * 1024 * 1024
 FILE_CHUNK = 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,10 @@ class FakeTelegramApi:
         self.file_downloads: list[httpx.Request] = []
         self.file_bytes_served = 0
         self._update_id = 100_000
+        # What setWebhook was last given ("" and None: no webhook).
+        self.webhook_url = ""
+        self.webhook_secret: str | None = None
+        self.webhook_allowed_updates: list[str] | None = None
 
     def text_update(
         self, chat_id: int, text: str, first_name: str, secret: str
@@ -120,6 +126,16 @@ class FakeTelegramApi:
             return self._error(401, "Unauthorized")
         if method == "getMe":
             return self._ok(BOT_USER)
+        if method == "setWebhook":
+            return self._set_webhook(params)
+        if method == "getWebhookInfo":
+            return self._ok(
+                {
+                    "url": self.webhook_url,
+                    "has_custom_certificate": False,
+                    "pending_update_count": 0,
+                }
+            )
         if method == "getFile":
             return self._get_file(str(params.get("file_id", "")))
         if method != "sendMessage" and method not in MEDIA_METHODS:
@@ -160,6 +176,29 @@ class FakeTelegramApi:
                 result["caption"] = params["caption"]
             self.sent[chat_id].append(f"[{field}] {url}")
         return self._ok(result)
+
+    def _set_webhook(self, params: dict[str, Any]) -> httpx.Response:
+        """As Telegram: an https URL (on ports 443, 80, 88 or 8443) and a secret token of
+        1-256 letters, digits, _ and -; an empty URL removes the webhook."""
+        url, secret = str(params.get("url", "")), str(params.get("secret_token", ""))
+        if url:
+            parsed = httpx.URL(url)
+            if parsed.scheme != "https":
+                return self._error(
+                    400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+                )
+            if parsed.port not in (None, 443, 80, 88, 8443):
+                return self._error(
+                    400,
+                    "Bad Request: bad webhook: Webhook can be set up only on ports 80, "
+                    "88, 443 or 8443",
+                )
+        if secret and not SECRET_TOKEN.fullmatch(secret):
+            return self._error(400, "Bad Request: secret token contains unallowed characters")
+        self.webhook_url, self.webhook_secret = url, secret or None
+        updates = params.get("allowed_updates")
+        self.webhook_allowed_updates = json.loads(updates) if isinstance(updates, str) else updates
+        return self._ok(True)
 
     def _get_file(self, file_id: str) -> httpx.Response:
         if file_id not in self.files:

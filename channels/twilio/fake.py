@@ -5,7 +5,8 @@
     fake.script("+14155550100", Reply.error(21610))     # next send to that number fails
     fake.always("+14155550101", Reply.throttled(3))      # every send to it is throttled
 
-It checks the path and basic auth like Twilio does, records every request, and answers
+It checks the path and basic auth like Twilio does, answers GETs of the account and of
+its IncomingPhoneNumbers (`add_number`), records every request, and answers
 with real-shaped JSON (sids "SM" + 32 hex). `delay` is an optional async hook awaited
 before each answer, so benchmarks can model latency; tests leave it unset.
 
@@ -107,6 +108,9 @@ class FakeTwilio:
     # Every message resource created, oldest first (the Messages list answers from these).
     created: list[dict[str, Any]] = field(default_factory=list)
     list_requests: list[httpx.Request] = field(default_factory=list)
+    # The account's numbers (E.164 → its sms_url) and status, for `rallypoint doctor`.
+    numbers: dict[str, str] = field(default_factory=dict)
+    account_status: str = "active"
     _scripts: dict[str, deque[Reply]] = field(default_factory=lambda: defaultdict(deque))
     _always: dict[str, Reply] = field(default_factory=dict)
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -141,6 +145,12 @@ class FakeTwilio:
         if request.method == "GET" and request.url.path.endswith("/Messages.json"):
             self.list_requests.append(request)
             return self._list(request)
+        account_path = f"/{API_VERSION}/Accounts/{self.account_sid}"
+        if request.method == "GET" and request.url.path in (
+            f"{account_path}.json",
+            f"{account_path}/IncomingPhoneNumbers.json",
+        ):
+            return self._account(request)
         if request.method == "GET":
             self.media_requests.append(request)
             return self._media(request)
@@ -174,6 +184,38 @@ class FakeTwilio:
         else:
             return self._created(request, form, reply)
         return self._record(request, form, answer)
+
+    def add_number(self, phone_number: str, sms_url: str) -> None:
+        """A number of this account, its 'A message comes in' webhook set to `sms_url`."""
+        self.numbers[phone_number] = sms_url
+
+    def _account(self, request: httpx.Request) -> httpx.Response:
+        """GET the account (its status) or its IncomingPhoneNumbers (?PhoneNumber=)."""
+        if request.headers.get("authorization") != self._expected_auth():
+            return _error(20003, 401, "Authenticate")
+        if request.url.path.endswith(f"{self.account_sid}.json"):
+            return httpx.Response(
+                200,
+                json={
+                    "sid": self.account_sid,
+                    "friendly_name": "Rallypoint organizing",
+                    "status": self.account_status,
+                    "type": "Full",
+                },
+            )
+        wanted = request.url.params.get("PhoneNumber")
+        numbers = [
+            {
+                "sid": "PN" + hashlib.sha256(number.encode()).hexdigest()[:32],
+                "phone_number": number,
+                "sms_url": sms_url,
+                "sms_method": "POST",
+                "capabilities": {"sms": True, "mms": True, "voice": True},
+            }
+            for number, sms_url in self.numbers.items()
+            if wanted in (None, number)
+        ]
+        return httpx.Response(200, json={"incoming_phone_numbers": numbers, "page": 0})
 
     def _media(self, request: httpx.Request) -> httpx.Response:
         cdn = httpx.URL(self.media_cdn)

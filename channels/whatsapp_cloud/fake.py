@@ -64,6 +64,7 @@ class FakeWhatsAppCloud:
     app_secret: str = "app-secret"
     api_base: str = DEFAULT_API_BASE
     display_phone_number: str = "15550783881"
+    verified_name: str = "Rallypoint Organizing"
     media_host: str = "lookaside.fbsbx.com"
     requests: list[Recorded] = field(default_factory=list)
     # Media: bytes and MIME type by media id, GET requests received, bytes sent out.
@@ -164,6 +165,8 @@ class FakeWhatsAppCloud:
             return _error(401, 190, "Invalid OAuth access token - Cannot parse access token")
         base_path = httpx.URL(self.api_base).path.rstrip("/")
         media_id = request.url.path.removeprefix(base_path + "/")
+        if media_id == self.phone_number_id:  # GET /{phone-number-id}: the number's profile
+            return httpx.Response(200, json=self.phone_number())
         phone_number_id = request.url.params.get("phone_number_id", self.phone_number_id)
         if media_id not in self.media or phone_number_id != self.phone_number_id:
             return _error(
@@ -189,6 +192,14 @@ class FakeWhatsAppCloud:
                 "id": media_id,
             },
         )
+
+    def phone_number(self) -> dict[str, Any]:
+        return {
+            "verified_name": self.verified_name,
+            "display_phone_number": self.display_phone_number,
+            "quality_rating": "GREEN",
+            "id": self.phone_number_id,
+        }
 
     async def _stream(self, content: bytes) -> AsyncIterator[bytes]:
         for start in range(0, len(content), MEDIA_CHUNK):

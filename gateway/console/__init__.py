@@ -66,6 +66,7 @@ from gateway.console import (
     saved_replies,
     signin,
     simulator,
+    status,
     supporter_edit,
     supporter_import,
     supporter_profile,
@@ -93,6 +94,7 @@ PAGES = (
     checkins,
     events,
     event_attendance,
+    status,
     simulator,
 )
 STATIC_MAX_AGE = 365 * 24 * 3600

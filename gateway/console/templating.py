@@ -40,6 +40,7 @@ NAV: list[NavLink] = [
     NavLink("Events", "/console/events"),
     NavLink("Teams", "/console/teams", roles=("admin", "coordinator")),
     NavLink("Saved replies", "/console/saved-replies"),
+    NavLink("Status", "/console/status", roles=("admin",)),
     NavLink("Simulator", "/console/simulator", demo_only=True),
 ]
 

@@ -46,6 +46,7 @@ async def serve_demo(base: Settings) -> int:
         # The Simulator polls every second: an access line each time would bury the rest.
         access_log=False,
         timeout_graceful_shutdown=5,
+        log_config=None,  # the process's own format (gateway/log_setup.py), as `serve`
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import warnings
+
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
+
+# SQLite batch migrations copy a table by reflecting it (and the tables its keys name);
+# SQLAlchemy cannot reflect expression indexes and says so, though the migrations that
+# made them recreate them. That note is noise on every `rallypoint` command's stderr.
+warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based")
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -96,6 +96,7 @@ async def test_readyz_at_head(make_client: MakeClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200, response.text
     assert response.json()["revision"] == head_revision()
+    assert samples((await client.get("/metrics")).text)[("rallypoint_ready", ())] == 1
 
 
 async def test_readyz_is_503_behind_the_newest_migration(tmp_path: Path, clock: FakeClock) -> None:
@@ -107,8 +108,11 @@ async def test_readyz_is_503_behind_the_newest_migration(tmp_path: Path, clock: 
         behind = await client.get("/readyz")
         assert behind.status_code == 503
         assert behind.json()["revision"] == "00193df41682"
+        scrape = await client.get("/metrics")  # 503 where a table it reads is not there yet
+        assert scrape.status_code == 503 or samples(scrape.text)[("rallypoint_ready", ())] == 0
         await upgrade(url)
         assert (await client.get("/readyz")).status_code == 200
+        assert samples((await client.get("/metrics")).text)[("rallypoint_ready", ())] == 1
     finally:
         await client.aclose()
         await shutdown(app.state.ctx)
