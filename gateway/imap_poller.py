@@ -53,6 +53,7 @@ class ImapPoller:
         self.backoff_max = backoff_max
         self.processed = 0  # mails taken out of the mailbox since start
         self.connections = 0  # sessions opened since start
+        self.failures = 0  # sessions lost or refused since start
         self.idling = asyncio.Event()  # set while the session waits in IDLE
         self._progress = asyncio.Condition()
         self._stopping = asyncio.Event()
@@ -82,6 +83,11 @@ class ImapPoller:
         async with self._progress:
             await self._progress.wait_for(lambda: self.processed >= count)
 
+    async def wait_failures(self, count: int) -> None:
+        """Return once `count` sessions were lost or refused since start."""
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.failures >= count)
+
     async def _run(self) -> None:
         delay = self.backoff_first
         while not self._stopping.is_set():
@@ -95,6 +101,7 @@ class ImapPoller:
             except ImapError as exc:
                 if self._stopping.is_set():
                     break
+                await self._failed()
                 # The exception's text may quote the server; its type says enough.
                 log.warning(
                     "imap: session lost (%s); reconnecting in %.1f s", type(exc).__name__, delay
@@ -104,6 +111,7 @@ class ImapPoller:
             except Exception:
                 if self._stopping.is_set():
                     break
+                await self._failed()
                 log.exception("imap: processing failed; retrying in %.1f s", delay)
                 await self._pause(delay)
                 delay = min(delay * 2, self.backoff_max)
@@ -168,6 +176,11 @@ class ImapPoller:
         if events:
             await self.store(events)  # raises: nothing is moved, the batch is read again
         return done
+
+    async def _failed(self) -> None:
+        async with self._progress:
+            self.failures += 1
+            self._progress.notify_all()
 
     async def _count(self, count: int) -> None:
         async with self._progress:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,10 +24,10 @@ TIMEOUT = 20.0
 PROCESSED = "Rallypoint.Processed"  # "Rallypoint/Processed" with Dovecot's Maildir separator
 
 
-def running_dovecot(capability: str | None = None) -> Iterator[Dovecot]:
+def running_dovecot(capability: str | None = None, **tls: Path) -> Iterator[Dovecot]:
     if not dovecot_available():
         pytest.fail("Dovecot is not installed: apt-get install dovecot-imapd (.ci/run does)")
-    server = Dovecot(capability=capability)
+    server = Dovecot(capability=capability, **tls)
     server.start()
     try:
         yield server
@@ -71,6 +72,17 @@ class Mailbox:
 
     async def count(self, folder: str = "INBOX", *criteria: str) -> int:
         return await asyncio.to_thread(self._count, folder, list(criteria) or ["ALL"])
+
+    def _capabilities(self) -> set[str]:
+        client = self._client()
+        try:
+            return {c.decode().upper() for c in client.capabilities()}
+        finally:
+            client.logout()
+
+    async def capabilities(self) -> set[str]:
+        """What the server announces to this user once logged in."""
+        return await asyncio.to_thread(self._capabilities)
 
     def _copy_back(self) -> None:
         client = self._client()
