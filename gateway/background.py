@@ -58,9 +58,9 @@ def background_services(ctx: GatewayContext) -> list[BackgroundService]:
 
 
 def store_mail(ctx: GatewayContext, source: str) -> Callable[[Events], Awaitable[None]]:
-    """How inbound mail (from `source`: "smtp" or "imap") is stored: through the same
-    ingestion as webhooks, or spooled if the database cannot take it in time; if the spool
-    cannot either, it raises and the mail is left with its sender (451) or mailbox."""
+    """How the SMTP listener stores a mail: through the same ingestion as webhooks, or
+    spooled if the database cannot take it in time; if the spool cannot either, it
+    raises and the listener answers 451 so the sending server retries."""
     from routing.inbound.spool import spool_for
     from routing.inbound.store import ingest
 
@@ -69,6 +69,19 @@ def store_mail(ctx: GatewayContext, source: str) -> Callable[[Events], Awaitable
 
     async def store(events: Events) -> None:
         await spool_for(ctx).store(events, source, ingest_events)
+
+    return store
+
+
+def store_mail_batch(ctx: GatewayContext) -> Callable[[Events], Awaitable[None]]:
+    """How the IMAP reader stores a batch of mails: through the webhooks' group commit
+    (set-based, routing/inbound/batch.py: hundreds of mails a second where one transaction
+    per mail manages a few dozen), or spooled; raises when neither could take them and the
+    mails stay in the mailbox."""
+    from routing.inbound.spool import submit_or_spool
+
+    async def store(events: Events) -> None:
+        await submit_or_spool(ctx, events, "imap")
 
     return store
 
@@ -103,7 +116,7 @@ def imap_poller(ctx: GatewayContext) -> BackgroundService:
     settings = ctx.settings
     return ImapPoller(
         imap_config(settings),
-        store_mail(ctx, "imap"),
+        store_mail_batch(ctx),
         sender_auth=SenderAuth.from_setting(settings.inbound_smtp_sender_auth),
     )
 

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 Events = list[InboundMessage | StatusUpdate]
 StoreEvents = Callable[[Events], Awaitable[None]]
 
-BATCH = 200  # mails fetched, stored and moved together
+BATCH = 200  # mails fetched and stored together
+MOVE_BATCH = 2000  # stored mails moved out of the mailbox together
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 300.0
 STOP_TIMEOUT = 10.0
@@ -42,6 +43,7 @@ class ImapPoller:
         *,
         sender_auth: SenderAuth | None = None,
         batch: int = BATCH,
+        move_batch: int = MOVE_BATCH,
         backoff_first: float = BACKOFF_FIRST,
         backoff_max: float = BACKOFF_MAX,
     ) -> None:
@@ -49,6 +51,7 @@ class ImapPoller:
         self.store = store
         self.sender_auth = sender_auth or SenderAuth()
         self.batch = batch
+        self.move_batch = move_batch
         self.backoff_first = backoff_first
         self.backoff_max = backoff_max
         self.processed = 0  # mails taken out of the mailbox since start
@@ -143,38 +146,83 @@ class ImapPoller:
 
     async def _drain(self, mailbox: ImapMailbox) -> None:
         """Process everything waiting, a batch at a time; mail whose sender check must wait
-        stays for the next round."""
+        stays for the next round. Stored mail is moved a few batches at a time (a move
+        costs the server about as much for one mail as for thousands); until then it is
+        still waiting, and read again after a crash, ingestion storing nothing twice."""
         deferred: set[int] = set()
         while not self._stopping.is_set():
             uids = [uid for uid in await asyncio.to_thread(mailbox.waiting) if uid not in deferred]
             if not uids:
                 return
-            for start in range(0, len(uids), self.batch):
-                chunk = uids[start : start + self.batch]
-                mails = await asyncio.to_thread(mailbox.fetch, chunk)
-                done = await self._ingest(mails, deferred)
-                await asyncio.to_thread(mailbox.mark_processed, done)
-                await self._count(len(done))
-                if self._stopping.is_set():
-                    return
+            chunks = [uids[i : i + self.batch] for i in range(0, len(uids), self.batch)]
+            stored: list[int] = []
+            # The next batch is fetched (a thread, and the server) while this one is read
+            # and stored (the event loop, and the database's thread); the session runs one
+            # command at a time, so a move waits for the fetch in flight.
+            fetching = self._fetch(mailbox, chunks[0])
+            try:
+                for index in range(len(chunks)):
+                    mails = await fetching
+                    if index + 1 < len(chunks) and not self._stopping.is_set():
+                        fetching = self._fetch(mailbox, chunks[index + 1])
+                    stored += await self._ingest(mails, deferred)
+                    if len(stored) >= self.move_batch:
+                        await asyncio.wait((fetching,))
+                        await self._mark(mailbox, stored)
+                        stored = []
+                    if self._stopping.is_set():
+                        return
+            finally:
+                await asyncio.wait((fetching,))
+                if not fetching.cancelled():
+                    fetching.exception()  # retrieved: a failed prefetch is no loose end
+                if stored:
+                    await self._mark(mailbox, stored)
+
+    def _fetch(self, mailbox: ImapMailbox, uids: list[int]) -> asyncio.Future[list[FetchedMail]]:
+        return asyncio.ensure_future(asyncio.to_thread(mailbox.fetch, uids))
+
+    async def _mark(self, mailbox: ImapMailbox, uids: list[int]) -> None:
+        await asyncio.to_thread(mailbox.mark_processed, uids)
+        await self._count(len(uids))
 
     async def _ingest(self, mails: Sequence[FetchedMail], deferred: set[int]) -> list[int]:
-        """Store what `mails` carry; the UIDs that may now leave the mailbox."""
-        events: Events = []
-        done: list[int] = []
+        """Store what `mails` carry, in one go; the UIDs that may now leave the mailbox."""
+        read: list[tuple[int, Events]] = []
         for mail in mails:
             try:
-                events += await read_mail(mail.raw, mail.envelope_from, self.sender_auth)
+                read.append(
+                    (mail.uid, await read_mail(mail.raw, mail.envelope_from, self.sender_auth))
+                )
             except CheckLater as exc:
                 log.warning("imap: sender check deferred (%s); the mail waits", exc)
                 deferred.add(mail.uid)
-                continue
             except (UnusableSender, Unreadable) as exc:
                 # It never will be readable: moved with the rest, for a person to look at.
                 log.warning("imap: a mail could not be read (%s); moved unprocessed", exc)
-            done.append(mail.uid)
-        if events:
-            await self.store(events)  # raises: nothing is moved, the batch is read again
+                read.append((mail.uid, []))
+        events = [event for _, found in read for event in found]
+        try:
+            if events:
+                await self.store(events)
+        except Exception:
+            if len(read) == 1:
+                raise  # nothing is moved; the session starts again after a pause
+            # One mail the store refuses must not hold back the others: one at a time.
+            return await self._ingest_each(read, deferred)
+        return [uid for uid, _ in read]
+
+    async def _ingest_each(self, read: list[tuple[int, Events]], deferred: set[int]) -> list[int]:
+        done: list[int] = []
+        for uid, events in read:
+            try:
+                if events:
+                    await self.store(events)
+            except Exception:
+                log.exception("imap: storing a mail failed; it waits for the next round")
+                deferred.add(uid)
+                continue
+            done.append(uid)
         return done
 
     async def _failed(self) -> None:

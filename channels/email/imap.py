@@ -43,6 +43,22 @@ class FetchedMail:
     envelope_from: str | None  # from Return-Path; None when the server wrote none
 
 
+def uid_set(uids: Sequence[int]) -> str:
+    """`uids` as an IMAP sequence set, runs as ranges ("3:7,9"): each range holds exactly
+    the consecutive UIDs given, so it names no other mail."""
+    ordered = sorted(set(uids))
+    runs: list[str] = []
+    start = previous = ordered[0]
+    for uid in [*ordered[1:], None]:
+        if uid is not None and uid == previous + 1:
+            previous = uid
+            continue
+        runs.append(str(start) if start == previous else f"{start}:{previous}")
+        if uid is not None:
+            start = previous = uid
+    return ",".join(runs)
+
+
 class ImapMailbox:
     """A logged-in session with `config.mailbox` selected (see `open`)."""
 
@@ -113,7 +129,7 @@ class ImapMailbox:
         """Take `uids` out of the waiting set (move, copy and expunge, or flag)."""
         if not uids:
             return
-        client, messages = self.client, list(uids)
+        client, messages = self.client, uid_set(uids)
         if self.strategy == "move":
             client.move(messages, self.processed)
         elif self.strategy == "copy":

@@ -205,6 +205,7 @@ async def test_server_drops_the_session_while_idling_reconnects(
     try:
         await asyncio.wait_for(poller.idling.wait(), 20)
         await asyncio.to_thread(dovecot.kick, box.user)
+        await asyncio.wait_for(poller.wait_failures(1), 20)  # it noticed
         await box.append(mail("ana@example.net", "Still there?", "kick-1"))
         await processed(poller, 1)
     finally:
