@@ -3,6 +3,8 @@ error naming the variable, before anything connects."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -75,3 +77,18 @@ def test_password_is_not_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
             settings_from(monkeypatch, **{**REQUIRED, "IMAP_PASSWORD": "s3cret-pw"}, IMAP_TLS="0")
         )
     assert "s3cret-pw" not in str(error.value)
+
+
+def test_serve_stops_at_start_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from gateway.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no .env of the working tree
+    monkeypatch.setenv("RALLYPOINT_DATABASE_URL", f"sqlite:///{tmp_path}/never.db")
+    for name, value in {**REQUIRED, "IMAP_PASSWORD": "s3cret-pw", "IMAP_TLS": "false"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: IMAP_TLS=false"), line
+    assert "s3cret-pw" not in line
