@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from channels.base import InboundMessage, StatusUpdate
-from channels.email.imap import FetchedMail, ImapError, ImapMailbox
+from channels.email.imap import FetchedMail, ImapError, ImapMailbox, LoginError
 from channels.email.imap_config import ImapConfig
 from channels.email.inbound import CheckLater, Unreadable, UnusableSender, read_mail
 from channels.email.sender_auth import SenderAuth
@@ -31,6 +31,7 @@ MOVE_BATCH = 2000  # stored mails moved out of the mailbox together
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 300.0
 STOP_TIMEOUT = 10.0
+LOGIN_REFUSED = "login refused: check IMAP_USERNAME and IMAP_PASSWORD (an app password?)"
 
 
 class ImapPoller:
@@ -106,9 +107,8 @@ class ImapPoller:
                     break
                 await self._failed()
                 # The exception's text may quote the server; its type says enough.
-                log.warning(
-                    "imap: session lost (%s); reconnecting in %.1f s", type(exc).__name__, delay
-                )
+                why = LOGIN_REFUSED if isinstance(exc, LoginError) else type(exc).__name__
+                log.warning("imap: session lost (%s); reconnecting in %.1f s", why, delay)
                 await self._pause(delay)
                 delay = min(delay * 2, self.backoff_max)
             except Exception:

@@ -19,13 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from channels.email.imap_config import ImapConfig
 from channels.email.inbound import return_path
 from channels.email.quiet_log import quiet_imapclient_log
 
 log = logging.getLogger(__name__)
+
+__all__ = ["FetchedMail", "ImapError", "ImapMailbox", "LoginError", "uid_set"]
 
 PROCESSED_KEYWORD = "$RallypointProcessed"
 WAITING = ["UNDELETED", "UNKEYWORD", PROCESSED_KEYWORD]

@@ -212,3 +212,28 @@ async def test_server_drops_the_session_while_idling_reconnects(
         await poller.stop()
     assert poller.connections == 2
     assert await inbound_bodies(org) == ["Still there?"]
+
+
+async def test_a_wrong_password_is_retried_and_said_plainly(
+    make_client: MakeClient,
+    clock: FakeClock,
+    smtp: FakeSmtpServer,
+    dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    box = Mailbox(dovecot)
+    await box.append(mail("ana@example.net", "Hello?", "wrong-1"))
+    org = await start_imap_org(make_client, clock, smtp, box, imap_password="not-the-password")
+    poller = new_poller(org)
+    caplog.set_level(logging.WARNING, logger="gateway.imap_poller")
+    await poller.start()
+    try:
+        await asyncio.wait_for(poller.wait_failures(2), 20)  # retried, not given up
+    finally:
+        await poller.stop()
+    assert poller.connections == 0
+    assert await count(org, Message) == 0
+    assert await box.count("INBOX") == 1
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("check IMAP_USERNAME and IMAP_PASSWORD" in w for w in warnings), warnings
+    assert not [w for w in warnings if "not-the-password" in w]
