@@ -16,6 +16,7 @@ from bench import (
     dispatch,
     events,
     fanout,
+    imap,
     ingest,
     reach,
     signal_dispatch,
@@ -78,7 +79,7 @@ def main() -> int:
         "--only",
         choices=[
             *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
-            *("console", "soak"),
+            *("imap", "console", "soak"),
         ],
         action="append",
     )
@@ -107,6 +108,7 @@ def main() -> int:
         ("reach", lambda work: reach.run(report, work)),
         ("africastalking", lambda work: africastalking.run(report, work)),
         ("events", lambda work: events.run(report, work)),
+        ("imap", lambda work: imap.run(report, work)),
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
     ]

@@ -36,12 +36,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return run_loop(serve_demo(settings))
 
     from gateway.app import create_app
-    from gateway.background import listener_tls_context
+    from gateway.background import imap_config, listener_tls_context
     from gateway.uvicorn_server import QuietExitServer
 
     if settings.inbound_smtp_port:
         try:  # a bad TLS setting is one line here, not a traceback at start-up
             listener_tls_context(settings)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if settings.imap_host:
+        try:
+            imap_config(settings)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

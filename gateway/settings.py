@@ -283,6 +283,21 @@ class Settings(BaseSettings):
     signal_rate_per_second: float = Field(
         1.0, gt=0, validation_alias=_env("SIGNAL_RATE_PER_SECOND")
     )
+    # Email inbound from a hosted mailbox over IMAP (gateway/imap_poller.py); outbound
+    # stays SMTP. Read only when IMAP_HOST is set.
+    imap_host: str | None = Field(None, validation_alias=_env("IMAP_HOST"))
+    imap_port: int = Field(993, ge=1, le=65535, validation_alias=_env("IMAP_PORT"))
+    imap_username: str | None = Field(None, validation_alias=_env("IMAP_USERNAME"))
+    imap_password: str | None = Field(None, validation_alias=_env("IMAP_PASSWORD"))
+    # Implicit TLS; false only for a server on this machine (tests), refused otherwise.
+    imap_tls: bool = Field(True, validation_alias=_env("IMAP_TLS"))
+    imap_mailbox: str = Field("INBOX", min_length=1, validation_alias=_env("IMAP_MAILBOX"))
+    imap_processed_mailbox: str = Field(
+        "Rallypoint/Processed", min_length=1, validation_alias=_env("IMAP_PROCESSED_MAILBOX")
+    )
+    imap_poll_seconds: float = Field(
+        60.0, gt=0, le=86_400, validation_alias=_env("IMAP_POLL_SECONDS")
+    )
 
     @field_validator("channel_order", "inbound_email_domains", mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""Email: outbound over SMTP (adapter.py), inbound through the built-in SMTP listener."""
+"""Email: outbound over SMTP (adapter.py), inbound through the built-in SMTP listener
+(listener.py) or from a hosted mailbox over IMAP (imap.py, read by gateway/imap_poller.py)."""
 
 from channels.email.adapter import EmailAdapter, build_adapter
 from channels.email.config import EmailConfig

@@ -20,9 +20,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from channels.base import InboundMessage, StatusUpdate
-from channels.email.parse import UnusableSender, parse_events
+from channels.email.inbound import CheckLater, Unreadable, UnusableSender, read_mail
 from channels.email.quiet_log import quiet_aiosmtpd_log
-from channels.email.sender_auth import CheckLater, SenderAuth
+from channels.email.sender_auth import SenderAuth
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +88,18 @@ class InboundSmtpHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         try:
-            events = parse_events(bytes(envelope.content), envelope_from=envelope.mail_from)
+            events = await read_mail(bytes(envelope.content), envelope.mail_from, self.sender_auth)
         except UnusableSender:
             return REPLY_NO_SENDER
-        except Exception:
+        except Unreadable:
             log.exception("inbound smtp: could not parse a message")
             return REPLY_UNPARSEABLE
-        if not events:
-            log.info("inbound smtp: automatic reply or report ignored")
-            return REPLY_IGNORED
-        try:
-            events = await self.sender_auth.mark(bytes(envelope.content), events)
         except CheckLater as exc:
             log.warning("inbound smtp: sender check deferred (%s); asking to retry", exc)
             return REPLY_CHECK_LATER
+        if not events:
+            log.info("inbound smtp: automatic reply or report ignored")
+            return REPLY_IGNORED
         try:
             future = asyncio.run_coroutine_threadsafe(self._deliver(events), self.loop)
             await asyncio.wait_for(asyncio.wrap_future(future), self.callback_timeout)

@@ -19,6 +19,7 @@ from inscriptis import get_text
 from channels.base import Attachment, InboundMessage, StatusUpdate
 from channels.email.bounce import is_delivery_report, parse_bounce
 from channels.email.bounce_text import is_null_sender, is_plain_bounce, parse_plain_bounce
+from channels.email.read_policy import READ_POLICY
 from channels.email.reply import normalise_newlines, strip_reply
 from channels.graphemes import truncate
 
@@ -141,7 +142,7 @@ def parse_events(
 
     Raises UnusableSender when a message has no usable sender address.
     """
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=READ_POLICY)
     assert isinstance(msg, EmailMessage)
     if is_delivery_report(msg):
         return list(parse_bounce(msg))
@@ -163,7 +164,7 @@ def parse_email(raw: bytes, *, envelope_from: str | None = None) -> InboundMessa
 
     Raises UnusableSender when no sender address can be found.
     """
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=READ_POLICY)
     assert isinstance(msg, EmailMessage)
     return _message(msg, raw, envelope_from)
 

@@ -1,6 +1,6 @@
 """aiosmtpd logs every SMTP command line at INFO (MAIL FROM and RCPT TO: supporters'
 addresses) and every line of a mail at DEBUG (their messages) to the `mail.log` logger.
-Neither may reach our logs, at any level."""
+Neither may reach our logs, at any level; nor may IMAPClient's protocol lines."""
 
 from __future__ import annotations
 
@@ -26,3 +26,15 @@ def quiet_aiosmtpd_log() -> None:
     logger = logging.getLogger(AIOSMTPD_LOGGER)
     if not any(isinstance(f, _QuietMailLog) for f in logger.filters):
         logger.addFilter(_QuietMailLog())
+
+
+IMAPCLIENT_LOGGER = "imapclient"
+
+
+def quiet_imapclient_log() -> None:
+    """IMAPClient logs every protocol line at DEBUG (fetched mail included, under
+    `imapclient.imaplib`): the same filter keeps only its warnings' fixed text."""
+    for name in ("imaplib", "imapclient", "util"):
+        logger = logging.getLogger(f"{IMAPCLIENT_LOGGER}.{name}")
+        if not any(isinstance(f, _QuietMailLog) for f in logger.filters):
+            logger.addFilter(_QuietMailLog())
