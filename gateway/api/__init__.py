@@ -11,6 +11,7 @@ from gateway.api import (
     consent,
     conversation_actions,
     conversations,
+    fields,
     keys,
     messages,
     outgoing_webhooks,
@@ -48,5 +49,6 @@ for module in (
     users,
     audit,
     outgoing_webhooks,
+    fields,
 ):
     router.include_router(module.router)

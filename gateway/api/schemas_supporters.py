@@ -34,6 +34,9 @@ class SupporterCreate(_SupporterFields):
     tags: list[str] = Field(default_factory=list)
     teams: list[int | str] = Field(default_factory=list, description="team ids or names")
     assigned_to: str | None = Field(None, max_length=200)
+    fields: dict[str, str | int | float | None] = Field(
+        default_factory=dict, description="custom fields by name (GET /api/v1/fields)"
+    )
 
 
 class SupporterPatch(_SupporterFields):
@@ -45,6 +48,9 @@ class SupporterPatch(_SupporterFields):
     tags: list[str] | None = None
     teams: list[int | str] | None = None
     assigned_to: str | None = Field(None, max_length=200)
+    fields: dict[str, str | int | float | None] | None = Field(
+        None, description="custom fields to set (null clears one); others are kept"
+    )
 
 
 def domain_fields(body: SupporterCreate | SupporterPatch) -> dict[str, Any]:
@@ -59,6 +65,8 @@ def domain_fields(body: SupporterCreate | SupporterPatch) -> dict[str, Any]:
     for name in ("preferred_channels", "tags", "teams"):
         if name in fields and fields[name] is None:
             fields[name] = []
+    if fields.get("fields") is None:
+        fields.pop("fields", None)
     return fields
 
 
@@ -97,6 +105,7 @@ class SupporterPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     stats: SupporterStats
+    fields: dict[str, str] = Field(default_factory=dict, description="custom fields by name")
 
 
 class ImportSummary(BaseModel):
