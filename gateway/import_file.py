@@ -18,8 +18,9 @@ async def import_file(settings: Settings, path: str, *, team: str | None = None)
         await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
-        await webhook_events.refresh(engine)  # imported supporters are `supporter.created`
-        sessions = make_session_factory(engine)
+        subscribed = webhook_events.Subscribed()
+        await subscribed.refresh(engine)  # imported supporters are `supporter.created`
+        sessions = make_session_factory(engine, info={webhook_events.SUBSCRIBED: subscribed})
         lead_team_id = None
         if team is not None:
             async with sessions() as session:

@@ -68,3 +68,8 @@ def filter_conditions(wanted: Mapping[str, Sequence[str]]) -> list[ColumnElement
             )
         )
     return conditions
+
+
+async def delete_values_of(session: AsyncSession, supporter_id: int) -> None:
+    """Every custom field value of one supporter (erasure)."""
+    await session.execute(delete(VALUES).where(VALUES.c.supporter_id == supporter_id))
