@@ -36,19 +36,23 @@ async def set_values(
 
 
 async def values_by_supporter(
-    session: AsyncSession, supporter_ids: Iterable[int]
+    session: AsyncSession, supporter_ids: Iterable[int], *, only: Iterable[str] | None = None
 ) -> dict[int, dict[str, str]]:
-    """{supporter id: {field name: value}} for each id (empty dict when none)."""
+    """{supporter id: {field name: value}} for each id (empty dict when none); `only`:
+    these fields only."""
     ids = list(supporter_ids)
     out: dict[int, dict[str, str]] = {i: {} for i in ids}
     if not ids:
         return out
-    rows = await session.execute(
+    query = (
         select(VALUES.c.supporter_id, col(CustomField.name), VALUES.c.value)
         .join(CustomField, col(CustomField.id) == VALUES.c.field_id)
         .where(VALUES.c.supporter_id.in_(ids))
         .order_by(col(CustomField.name))
     )
+    if only is not None:
+        query = query.where(col(CustomField.name).in_(list(only)))
+    rows = await session.execute(query)
     for supporter_id, name, value in rows:
         out[supporter_id][name] = value
     return out

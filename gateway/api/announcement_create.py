@@ -24,6 +24,7 @@ from routing.outbound.audience import Audience, count_audience
 from routing.outbound.fanout import fan_out, start_fanout
 from routing.people.fields import FieldValueError, check_filter
 from routing.people.team_delete import keep_teams
+from routing.texts.variables import Template, TemplateError, check_text
 from storage.models import Announcement
 from storage.queries import find_team
 
@@ -56,6 +57,16 @@ class TemplateIn(BaseModel):
     language: str = "en"
     variables: dict[str, str] | None = None
     content_sid: str | None = None
+
+
+async def checked_text(session: AsyncSession, text: str, field: str) -> Template:
+    """`text` parsed, its merge variables checked: an unknown one → 422 naming it."""
+    try:
+        return await check_text(session, text)
+    except TemplateError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body", field), "msg": str(exc), "type": "value_error"}]
+        ) from exc
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
@@ -152,6 +163,7 @@ async def create_announcement(
     key: str | None,
     digest: str,
     on_create: OnCreate | None = None,
+    text_field: str = "body",
 ) -> tuple[Announcement, bool]:
     """Create and fan out (or replay) an announcement; True when it was created now."""
     if send_at is not None and send_at.tzinfo is None:
@@ -159,6 +171,7 @@ async def create_announcement(
     async with ctx.sessions() as session:
         existing = await _by_key(session, key) if key else None
         if existing is None:
+            await checked_text(session, body, text_field)
             audience, scope = await resolve_audience(session, principal, audience_in)
             announcement = Announcement(
                 body=body,
