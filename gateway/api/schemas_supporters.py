@@ -111,7 +111,14 @@ class SupporterPublic(BaseModel):
 class ImportSummary(BaseModel):
     created: int
     updated: int
-    rejected: list[dict[str, Any]]
+    rejected: list[dict[str, Any]] = Field(description="[{row, reason}]")
+    opted_out: int = Field(0, description="rows whose opt-out (or an address's) was honoured")
+    duplicates: int = Field(0, description="rows repeating an earlier row's address")
+    unmatched_columns: list[str] = Field(
+        default_factory=list, description="columns naming no custom field: not imported"
+    )
+    created_fields: list[str] = Field(default_factory=list)
+    dry_run: bool = False
 
 
 class TelegramLink(BaseModel):

@@ -19,6 +19,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from routing.people.import_columns import ALIASES, loose
 from storage.models import FIELD_TYPES, CustomField
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -39,6 +40,10 @@ class FieldValueError(ValueError):
 def check_name(name: str) -> str:
     if not NAME.match(name):
         raise FieldValueError(name, f"a field name is {NAME_RULE}")
+    if loose(name) in ALIASES:
+        # The import reads a column of this name as a supporter's own (routing/people/
+        # import_columns.py): an exported field would not come back.
+        raise FieldValueError(name, "a field name may not be one of the import's columns")
     return name
 
 
