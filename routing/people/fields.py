@@ -130,11 +130,18 @@ async def delete_field(session: AsyncSession, name: str) -> bool:
     return True
 
 
+# In Session.info: the fields by name, for a long session that checks many rows (the
+# import sets it once instead of reading the fields for every row).
+KNOWN_FIELDS = "custom_fields_by_name"
+
+
 async def check_values(
     session: AsyncSession, given: Mapping[str, Any], known: Mapping[str, CustomField] | None = None
 ) -> dict[int, str | None]:
     """{field id: canonical value or None (clear)}; FieldValueError naming an unknown field
     or a value that does not fit."""
+    if known is None:
+        known = session.info.get(KNOWN_FIELDS)
     if known is None:
         known = await fields_by_name(session) if given else {}
     out: dict[int, str | None] = {}

@@ -23,7 +23,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.people.addresses import PHONE_CHANNELS
 from routing.people.consent import record_consent
-from routing.people.fields import FieldValueError, check_name, define_field, fields_by_name
+from routing.people.fields import (
+    KNOWN_FIELDS,
+    FieldValueError,
+    check_name,
+    define_field,
+    fields_by_name,
+)
 from routing.people.import_columns import (
     ADDRESS_COLUMNS,
     COLUMNS,
@@ -141,6 +147,7 @@ async def import_csv(
     seen: dict[tuple[str, str], int] = {}
     async with sessions() as session:
         known = await _custom_fields(session, columns, options, summary, clock())
+        session.info[KNOWN_FIELDS] = known  # the rows' values are checked against these
         done = 0
         for number, cells in read_rows(stream):
             done += 1
