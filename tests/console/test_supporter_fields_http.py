@@ -65,7 +65,7 @@ async def test_the_import_page_runs_a_dry_run_of_a_crm_export(make_client: Facto
     )
     assert done.status_code == 200
     assert "Dry run, nothing was saved. an.csv: 1 created, 0 updated, 1 rejected." in done.text
-    assert "1 rejected rows repeat an earlier row. 1 opt-outs honoured." in done.text
+    assert "1 of them repeat an earlier row. 1 opt-outs honoured." in done.text
     assert "Custom fields created: zip_code." in done.text
     assert "duplicate of row 1: the same phone" in done.text
     key = bearer(await new_key(client.ctx))  # type: ignore[attr-defined]
