@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from gateway.cli import main
 from storage.models import ConsentEvent, Supporter, SupporterAddress
+from tests.conftest import bearer, new_key
 from tests.gateway.seed import count
 
 API = "/api/v1"
@@ -226,3 +227,17 @@ async def test_cli_dry_run_rejects_file_and_progress(
     assert await asyncio.to_thread(main, ["import", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: row 1: not UTF-8") and err.count("\n") == 1
+
+
+async def test_a_team_lead_cannot_create_fields_by_import(client: httpx.AsyncClient) -> None:
+    ctx = client.ctx  # type: ignore[attr-defined]
+    team = (await client.post(f"{API}/teams", json={"name": "North"})).json()["id"]
+    lead = bearer(await new_key(ctx, "team_lead", team))
+    answer = await client.post(
+        f"{API}/supporters/import",
+        params={"create_fields": "true"},
+        files={"file": ("a.csv", b"name,phone,county\nAda,+14155550101,Kisumu\n", "text/csv")},
+        headers=lead,
+    )
+    assert answer.status_code == 422 and "custom fields" in answer.json()["detail"]
+    assert await count(ctx, Supporter) == 0
