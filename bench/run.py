@@ -17,6 +17,7 @@ from bench import (
     events,
     fanout,
     imap,
+    import_csv,
     ingest,
     reach,
     signal_dispatch,
@@ -79,7 +80,7 @@ def main() -> int:
         "--only",
         choices=[
             *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
-            *("imap", "console", "soak"),
+            *("imap", "import", "console", "soak"),
         ],
         action="append",
     )
@@ -109,6 +110,7 @@ def main() -> int:
         ("africastalking", lambda work: africastalking.run(report, work)),
         ("events", lambda work: events.run(report, work)),
         ("imap", lambda work: imap.run(report, work)),
+        ("import", lambda work: import_csv.run(report, work)),
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
     ]

@@ -59,14 +59,19 @@ def build_context(
     engine = make_engine(settings.database_url)
     client = http_client or provider_client(settings)
     outbox_signal = OutboxSignal()
+    # Which webhook events are subscribed: the context's and each of its sessions'.
+    subscribed = webhook_events.Subscribed()
     return GatewayContext(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine, outbox_signal=outbox_signal),
+        sessions=make_session_factory(
+            engine, outbox_signal=outbox_signal, info={webhook_events.SUBSCRIBED: subscribed}
+        ),
         registry=build_registry(channel_configs(settings), client),
         http_client=client,
         clock=clock,
         outbox_signal=outbox_signal,
+        services={webhook_events.SUBSCRIBED: subscribed},
     )
 
 
@@ -96,7 +101,7 @@ async def prepare(ctx: GatewayContext, *, migrate: bool | None = None) -> None:
     if migrate if migrate is not None else is_sqlite(ctx.settings.database_url):
         await upgrade(ctx.settings.database_url)
     await ensure_bootstrap_key(ctx)
-    await webhook_events.refresh(ctx.engine)  # which events ingest must write deliveries for
+    await webhook_events.refresh(ctx)  # which events ingest must write deliveries for
 
 
 async def shutdown(ctx: GatewayContext) -> None:

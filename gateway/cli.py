@@ -193,10 +193,23 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
     from gateway.import_file import import_file
-    from routing.people.importer import ImportFileError
+    from gateway.import_rejects import RejectsFile
+    from routing.people.importer import ImportFileError, ImportOptions
+
+    def progress(rows: int) -> None:
+        print(f"{rows} rows read", file=sys.stderr, flush=True)
 
     try:
-        summary = asyncio.run(import_file(settings, args.file, team=args.team))
+        with RejectsFile(args.rejects) as rejects:
+            options = ImportOptions(
+                dry_run=args.dry_run,
+                create_fields=args.create_fields,
+                merge_duplicates=args.merge_duplicates,
+                partial=args.partial,
+                progress=progress,
+                on_reject=rejects.write if args.rejects else None,
+            )
+            summary = asyncio.run(import_file(settings, args.file, team=args.team, options=options))
     except (ImportFileError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -250,8 +263,33 @@ def build_parser() -> argparse.ArgumentParser:
     deactivate.add_argument("id", type=int, help="the user's id (from users list)")
     deactivate.set_defaults(func=cmd_users_deactivate)
     importer = sub.add_parser("import", help="import supporters from a CSV file")
-    importer.add_argument("file", help="CSV with a header row (name, phone, whatsapp, ...)")
+    importer.add_argument(
+        "file",
+        help="CSV with a header row (name, phone, whatsapp, ...; or an Action Network, "
+        "Mobilize, EveryAction/VAN or NationBuilder export)",
+    )
     importer.add_argument("--team", help="import as this team's lead (team id or name)")
+    importer.add_argument(
+        "--dry-run", action="store_true", help="report what would happen; write nothing"
+    )
+    importer.add_argument(
+        "--create-fields",
+        action="store_true",
+        help="make a text custom field of each column that names none (else: reported)",
+    )
+    importer.add_argument(
+        "--merge-duplicates",
+        action="store_true",
+        help="a row repeating an earlier row's address updates it (else: rejected)",
+    )
+    importer.add_argument(
+        "--partial",
+        action="store_true",
+        help="import the readable rows of a file with unreadable ones (else: nothing)",
+    )
+    importer.add_argument(
+        "--rejects", metavar="PATH", help="write the rejected rows, with row and reason, here"
+    )
     importer.set_defaults(func=cmd_import)
     add_ops_commands(sub)
     return parser

@@ -84,18 +84,24 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def make_session_factory(
-    engine: AsyncEngine, *, outbox_signal: OutboxSignal | None = None
+    engine: AsyncEngine,
+    *,
+    outbox_signal: OutboxSignal | None = None,
+    info: dict[str, Any] | None = None,
 ) -> SessionFactory:
     """Sessions on `engine`; with `outbox_signal`, each commit that inserted outbox rows
-    notifies it (storage/outbox_signal.py)."""
+    notifies it (storage/outbox_signal.py). `info` is copied into each session's `info`
+    (what the context shares with code given only a session)."""
     if outbox_signal is None:
-        return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        return async_sessionmaker(
+            engine, class_=AsyncSession, expire_on_commit=False, info=dict(info or {})
+        )
     return async_sessionmaker(
         engine,
         class_=AsyncSession,
         expire_on_commit=False,
         sync_session_class=SignalingSession,
-        info={SIGNAL_KEY: outbox_signal},
+        info={**(info or {}), SIGNAL_KEY: outbox_signal},
     )
 
 

@@ -578,6 +578,8 @@ class WebhookDelivery(SQLModel, table=True):
     poll_id: int | None = _fk("polls.id", nullable=True, index=False)
     rsvp_id: int | None = _fk("event_rsvps.id", nullable=True, index=False)
     channel: str | None = Field(default=None, max_length=16)
+    # `message.status`: the status the event reports (the message may have moved on since).
+    message_status: str | None = Field(default=None, max_length=16)
     status: str = Field(default="pending", max_length=16)  # pending, delivered, failed
     attempts: int = 0
     # When it is next tried; None once delivered or given up.
@@ -696,3 +698,39 @@ class EventReminder(SQLModel, table=True):
     # 0 when a nearer reminder was due as well (only the nearest is sent).
     recipients: int = 0
     sent_at: datetime
+
+
+# CustomField.type vocabulary (closed set).
+FIELD_TYPES = ("text", "number", "date", "choice")
+
+
+class CustomField(SQLModel, table=True):
+    """A typed field organizers define on supporters (routing/people/fields.py)."""
+
+    __tablename__ = "custom_fields"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)  # a slug: [a-z][a-z0-9_]*
+    type: str = Field(max_length=16)  # FIELD_TYPES
+    choices: list[str] | None = _json(None)
+    created_at: datetime
+
+
+class SupporterFieldValue(SQLModel, table=True):
+    """One supporter's value of one custom field, as canonical text (a number as written
+    in its shortest decimal form, a date as YYYY-MM-DD). Read and written only through
+    routing/people/fields.py, so encryption at rest has one place to go."""
+
+    __tablename__ = "supporter_field_values"
+    __table_args__ = (
+        # Audience filters (`fields: {county: "Kisumu"}`): field, then value.
+        Index("ix_supporter_field_values_field_value", "field_id", "value"),
+    )
+    supporter_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("supporters.id", ondelete="CASCADE"), primary_key=True)
+    )
+    field_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("custom_fields.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    value: str = Field(max_length=1000)

@@ -13,6 +13,7 @@ from gateway.api import (
     conversations,
     event_actions,
     events,
+    fields,
     keys,
     messages,
     outbound_media,
@@ -56,5 +57,6 @@ for module in (
     audit,
     outgoing_webhooks,
     outbound_media,
+    fields,
 ):
     router.include_router(module.router)

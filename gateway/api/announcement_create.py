@@ -22,7 +22,9 @@ from gateway.auth import Principal
 from gateway.context import GatewayContext
 from routing.outbound.audience import Audience, count_audience
 from routing.outbound.fanout import fan_out, start_fanout
+from routing.people.fields import FieldValueError, check_filter
 from routing.people.team_delete import keep_teams
+from routing.texts.variables import Template, TemplateError, check_text
 from storage.models import Announcement
 from storage.queries import find_team
 
@@ -39,6 +41,9 @@ class AudienceIn(BaseModel):
     tags: list[str] | None = None
     language: list[str] | None = Field(None, description='e.g. ["es"] (also matches es-MX)')
     channels: list[Channel] | None = Field(None, description="send over these only")
+    fields: dict[str, str | int | float | list[str | int | float]] | None = Field(
+        None, description='custom fields, e.g. {"county": "Kisumu"} (a list: any of them)'
+    )
     all: bool = False
 
     @field_validator("teams", "tags", "language", "channels", mode="before")
@@ -52,6 +57,16 @@ class TemplateIn(BaseModel):
     language: str = "en"
     variables: dict[str, str] | None = None
     content_sid: str | None = None
+
+
+async def checked_text(session: AsyncSession, text: str, field: str) -> Template:
+    """`text` parsed, its merge variables checked: an unknown one → 422 naming it."""
+    try:
+        return await check_text(session, text)
+    except TemplateError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body", field), "msg": str(exc), "type": "value_error"}]
+        ) from exc
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
@@ -81,9 +96,23 @@ async def resolve_audience(
     for team_id, ref in refs.items():
         if team_id not in kept:
             raise _invalid("teams", f"no team {ref!r}")
-    audience = Audience.from_dict({**given.model_dump(), "teams": team_ids})
+    try:
+        wanted = await check_filter(session, given.fields or {})
+    except FieldValueError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "audience", "fields", exc.field),
+                    "msg": exc.message,
+                    "type": "value_error",
+                }
+            ]
+        ) from exc
+    audience = Audience.from_dict(
+        {**given.model_dump(), "teams": team_ids, "fields": {k: list(v) for k, v in wanted.items()}}
+    )
     if audience.is_empty:
-        raise _invalid("all", "give teams, tags, language or channels, or all: true")
+        raise _invalid("all", "give teams, tags, language, channels or fields, or all: true")
     scope = audience.teams[0] if len(audience.teams) == 1 else None
     own = lead_team(principal)
     if own is not None and audience.teams != (own,):
@@ -136,6 +165,7 @@ async def create_announcement(
     on_create: OnCreate | None = None,
     fallback_after: int | None = None,
     attachments: list[dict[str, Any]] | None = None,
+    text_field: str = "body",
 ) -> tuple[Announcement, bool]:
     """Create and fan out (or replay) an announcement; True when it was created now."""
     if send_at is not None and send_at.tzinfo is None:
@@ -143,6 +173,7 @@ async def create_announcement(
     async with ctx.sessions() as session:
         existing = await _by_key(session, key) if key else None
         if existing is None:
+            await checked_text(session, body, text_field)
             audience, scope = await resolve_audience(session, principal, audience_in)
             announcement = Announcement(
                 body=body,

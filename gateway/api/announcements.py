@@ -15,6 +15,7 @@ from channels.sms_segments import sms_segments
 from gateway.api.announcement_create import (
     AudienceIn,
     TemplateIn,
+    checked_text,
     create_announcement,
     request_hash,
     resolve_audience,
@@ -46,6 +47,7 @@ from routing.organizing.checkin_cancel import queued_nudges, skip_run_nudges, sk
 from routing.organizing.polls import close_polls_of, open_poll_of
 from routing.outbound.audience import preview_audience
 from routing.outbound.cancel import NothingToCancel, cancel_announcement, stopped_count
+from routing.outbound.preview_text import longest_variant
 from routing.outbound.spans import parse_span
 from storage.models import MAX_ID, Announcement
 
@@ -102,7 +104,12 @@ class DryRun(BaseModel):
     by_channel: dict[str, int]
     skipped: int
     unreachable: int
-    sms_segments: dict[str, int] = Field(description="{per_message, total}")
+    sms_segments: dict[str, int] = Field(
+        description="{per_message, total}: of the longest variant (an upper bound for total)"
+    )
+    longest_variant: str = Field(
+        "", description="the body as the member it renders longest for gets it (merge variables)"
+    )
 
 
 def public(announcement: Announcement) -> AnnouncementPublic:
@@ -130,10 +137,12 @@ async def dry_run(
     body: str,
     given: AnnouncementCreate,
 ) -> DryRun:
+    template = await checked_text(session, body, "body")
     audience, _ = await resolve_audience(session, principal, given.audience)
     await session.commit()  # release the (SQLite) write lock while the preview reads
     preview = await preview_audience(ctx, audience, has_template=given.template is not None)
-    per_message = sms_segments(body)
+    longest = await longest_variant(ctx, audience, template)
+    per_message = sms_segments(longest)
     return DryRun(
         recipients=preview.recipients,
         by_channel=preview.by_channel,
@@ -143,6 +152,7 @@ async def dry_run(
             "per_message": per_message,
             "total": per_message * preview.by_channel.get("sms", 0),
         },
+        longest_variant=longest,
     )
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.announcement_create import checked_text
 from gateway.api.ids import IdPath
 from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, lead_team, not_found
@@ -153,6 +154,7 @@ async def add_checkin(
     if principal.is_team_lead and found.id != principal.team_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a team lead manages only their own team")
     assert found.id is not None
+    await checked_text(session, body.prompt, "prompt")
     checkin = Checkin(
         team_id=found.id,
         weekday=body.weekday,
@@ -234,6 +236,8 @@ async def update_checkin(
 ) -> CheckinPublic:
     """What PATCH /checkins/{id} does (the console's edit form too)."""
     checkin = await visible_checkin(session, principal, checkin_id)
+    if body.prompt is not None:
+        await checked_text(session, body.prompt, "prompt")
     changes = {
         name: value
         for name, value in body.model_dump(exclude_unset=True).items()

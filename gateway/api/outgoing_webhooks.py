@@ -36,6 +36,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 EventType = Literal[
     "message.received",
+    "message.status",
     "supporter.created",
     "supporter.opted_out",
     "supporter.opted_in",
@@ -125,7 +126,7 @@ async def create_webhook(
     )
     session.add(row)
     await session.commit()
-    await refresh(ctx.engine)
+    await refresh(ctx)
     return WebhookCreated(**public(row).model_dump(), secret=row.secret)
 
 
@@ -150,7 +151,7 @@ async def delete_webhook(
     """Unsubscribe: its pending deliveries and log go with it."""
     await session.delete(await _find(session, webhook_id))
     await session.commit()
-    await refresh(ctx.engine)
+    await refresh(ctx)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -141,6 +141,7 @@ async def start_poll(
         key=key,
         digest=request_hash("poll", payload),
         on_create=add_poll,
+        text_field="question",
     )
     async with ctx.sessions() as session:
         poll = (

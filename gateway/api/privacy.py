@@ -15,6 +15,7 @@ from gateway.audit import record, request_ip
 from gateway.auth import AnyRole, Context, Staff
 from routing.people.erasure import erase_supporter
 from storage.db import truncate_wal
+from storage.field_values import values_by_supporter
 from storage.models import (
     ConsentEvent,
     Conversation,
@@ -104,6 +105,7 @@ async def supporter_export(session: AsyncSession, supporter: Supporter) -> dict[
         "supporter": profile,
         "addresses": [a.model_dump(mode="json", exclude={"supporter_id"}) for a in addresses],
         "tags": (await tags_by_supporter(session, [sid]))[sid],
+        "fields": (await values_by_supporter(session, [sid]))[sid],
         "teams": [{"id": t.id, "name": t.name} for t in teams],
         "consent_history": [e.model_dump(mode="json", exclude={"supporter_id"}) for e in consent],
         "poll_answers": [a.model_dump(mode="json", exclude={"supporter_id"}) for a in answers],

@@ -39,6 +39,9 @@ class SupporterCreate(_SupporterFields):
     teams: list[int | str] = Field(default_factory=list, description="team ids or names")
     assigned_to: str | None = Field(None, max_length=200)
     data_saver: bool = Field(False, description=DATA_SAVER)
+    fields: dict[str, str | int | float | None] = Field(
+        default_factory=dict, description="custom fields by name (GET /api/v1/fields)"
+    )
 
 
 class SupporterPatch(_SupporterFields):
@@ -51,6 +54,9 @@ class SupporterPatch(_SupporterFields):
     teams: list[int | str] | None = None
     assigned_to: str | None = Field(None, max_length=200)
     data_saver: bool | None = Field(None, description=DATA_SAVER)
+    fields: dict[str, str | int | float | None] | None = Field(
+        None, description="custom fields to set (null clears one); others are kept"
+    )
 
 
 def domain_fields(body: SupporterCreate | SupporterPatch) -> dict[str, Any]:
@@ -67,6 +73,8 @@ def domain_fields(body: SupporterCreate | SupporterPatch) -> dict[str, Any]:
     for name in ("preferred_channels", "tags", "teams"):
         if name in fields and fields[name] is None:
             fields[name] = []
+    if fields.get("fields") is None:
+        fields.pop("fields", None)
     return fields
 
 
@@ -106,12 +114,20 @@ class SupporterPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     stats: SupporterStats
+    fields: dict[str, str] = Field(default_factory=dict, description="custom fields by name")
 
 
 class ImportSummary(BaseModel):
     created: int
     updated: int
-    rejected: list[dict[str, Any]]
+    rejected: list[dict[str, Any]] = Field(description="[{row, reason}]")
+    opted_out: int = Field(0, description="rows whose opt-out (or an address's) was honoured")
+    duplicates: int = Field(0, description="rows repeating an earlier row's address")
+    unmatched_columns: list[str] = Field(
+        default_factory=list, description="columns naming no custom field: not imported"
+    )
+    created_fields: list[str] = Field(default_factory=list)
+    dry_run: bool = False
 
 
 class TelegramLink(BaseModel):

@@ -43,6 +43,7 @@ from routing.people.supporters import (
     delete_supporter,
     update_supporter,
 )
+from storage.field_values import values_by_supporter
 from storage.models import Supporter
 from storage.queries import (
     addresses_by_supporter,
@@ -81,6 +82,7 @@ async def supporter_views(
     tags = await tags_by_supporter(session, ids)
     teams = await teams_by_supporter(session, ids)
     stats = await message_stats(session, ids)
+    custom = await values_by_supporter(session, ids)
     views = []
     for s in supporters:
         assert s.id is not None
@@ -111,6 +113,7 @@ async def supporter_views(
                 created_at=s.created_at,
                 updated_at=s.updated_at,
                 stats=SupporterStats(**stats[s.id]),
+                fields=custom[s.id],
             )
         )
     return views

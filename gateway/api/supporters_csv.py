@@ -7,7 +7,7 @@ import io
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from sqlmodel import col, select
@@ -21,8 +21,10 @@ from gateway.audit import record, request_ip
 from gateway.auth import AnyRole, Context, Principal
 from gateway.context import GatewayContext
 from routing.people.csv_formulas import escape_cell
-from routing.people.importer import ADDRESS_COLUMNS, ImportFileError, import_csv
+from routing.people.fields import all_fields
+from routing.people.importer import ADDRESS_COLUMNS, ImportFileError, ImportOptions, import_csv
 from routing.people.importer import ImportSummary as RowsImported
+from storage.field_values import values_by_supporter
 from storage.models import Supporter
 from storage.queries import addresses_by_supporter, tags_by_supporter, teams_by_supporter
 
@@ -39,9 +41,11 @@ EXPORT_COLUMNS = (
     "teams",
     "opted_out",
     "data_saver",
+    "last_inbound_at",
 )
-# The columns between id and opted_out: text, formula-escaped (routing/people/csv_formulas.py).
-_TEXT_COLUMNS = EXPORT_COLUMNS[1:-2]
+# Then one column per custom field, by name. The columns between id and opted_out, and the
+# custom fields: text, formula-escaped (routing/people/csv_formulas.py).
+_TEXT_COLUMNS = EXPORT_COLUMNS[1:-3]
 _BATCH = 500
 
 
@@ -85,10 +89,15 @@ class ImportSizeLimit(APIRoute):
 
 
 async def run_import(
-    file: StarletteUpload, principal: Principal, ctx: GatewayContext
+    file: StarletteUpload,
+    principal: Principal,
+    ctx: GatewayContext,
+    options: ImportOptions | None = None,
 ) -> RowsImported:
     """The import both this route and the console's import page run (a team lead's rows
     go to their team); raises ImportFileError when the file itself is unusable."""
+    if options is not None and options.create_fields and principal.is_team_lead:
+        raise ImportFileError("a team lead cannot create custom fields; ask a coordinator")
     return await import_csv(
         ctx.sessions,
         file.file,
@@ -96,6 +105,7 @@ async def run_import(
         default_region=ctx.settings.default_region,
         lead_team_id=lead_team(principal),
         erasure_key=ctx.settings.erasure_key,
+        options=options,
     )
 
 
@@ -104,12 +114,31 @@ async def import_supporters(
     request: Request,
     principal: AnyRole,
     ctx: Context,
+    dry_run: Annotated[bool, Query(description="report what would happen; write nothing")] = False,
+    create_fields: Annotated[
+        bool, Query(description="columns naming no custom field become text fields")
+    ] = False,
+    merge_duplicates: Annotated[
+        bool, Query(description="a row repeating an earlier row's address updates it")
+    ] = False,
+    partial: Annotated[
+        bool, Query(description="import the readable rows of a file with unreadable ones")
+    ] = False,
 ) -> ImportSummary:
-    """Create or update supporters from a CSV; bad rows are reported and write nothing."""
+    """Create or update supporters from a CSV (ours, or an Action Network, Mobilize,
+    EveryAction/VAN or NationBuilder export); bad rows are reported and write nothing."""
+    options = ImportOptions(
+        dry_run=dry_run,
+        create_fields=create_fields,
+        merge_duplicates=merge_duplicates,
+        partial=partial,
+    )
     try:
-        summary = await run_import(file, principal, ctx)
+        summary = await run_import(file, principal, ctx, options)
     except ImportFileError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if dry_run:
+        return ImportSummary(**summary.as_dict())
     async with ctx.sessions() as session:
         record(
             session,
@@ -135,14 +164,18 @@ router.add_api_route(
 
 @router.get("/export", response_class=StreamingResponse)
 async def export_supporters(principal: AnyRole, ctx: Context) -> StreamingResponse:
-    """Every visible supporter as CSV (the import's columns plus id and opted_out); a text
-    cell a spreadsheet would run as a formula is escaped with a leading quote."""
+    """Every visible supporter as CSV (the import's columns plus id, opted_out,
+    last_inbound_at, then one column per custom field); a text cell a spreadsheet would
+    run as a formula is escaped with a leading quote."""
     scope = supporter_scope(principal)
+
+    async with ctx.sessions() as session:
+        custom = [f.name for f in await all_fields(session)]
 
     async def rows() -> AsyncIterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(EXPORT_COLUMNS)
+        writer.writerow([*EXPORT_COLUMNS, *custom])
         after = 0
         while True:
             async with ctx.sessions() as session:
@@ -156,6 +189,7 @@ async def export_supporters(principal: AnyRole, ctx: Context) -> StreamingRespon
                 addresses = await addresses_by_supporter(session, ids)
                 tags = await tags_by_supporter(session, ids)
                 teams = await teams_by_supporter(session, ids)
+                values = await values_by_supporter(session, ids)
             for s in batch:
                 assert s.id is not None
                 by_channel = {a.channel: a.address for a in addresses[s.id]}
@@ -174,6 +208,8 @@ async def export_supporters(principal: AnyRole, ctx: Context) -> StreamingRespon
                         *map(escape_cell, _TEXT_COLUMNS, cells),
                         "true" if s.opted_out else "false",
                         "true" if s.data_saver else "false",
+                        s.last_inbound_at.isoformat() if s.last_inbound_at else "",
+                        *(escape_cell(name, values[s.id].get(name, "")) for name in custom),
                     ]
                 )
             yield buffer.getvalue()

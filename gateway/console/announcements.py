@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy import func
@@ -161,18 +162,24 @@ async def preview(
         return await _compose_page(
             request, user, ctx, session, **keep, error=str(exc), status_code=422
         )
-    result = await dry_run(ctx, session, user.principal, payload.body, payload)
-    # Announcements are not personalised, so every variant is the body (email adds the
-    # subject); the longest is what a recipient's screen or SMS bill has to hold.
-    variants = [payload.body] + (
-        [f"{payload.subject}\n\n{payload.body}"] if payload.subject else []
+    try:
+        result = await dry_run(ctx, session, user.principal, payload.body, payload)
+    except RequestValidationError as exc:
+        error = "; ".join(str(e.get("msg", "")) for e in exc.errors())
+        return await _compose_page(
+            request, user, ctx, session, **keep, error=error, status_code=422
+        )
+    # The longest variant (merge variables rendered for each recipient; email adds the
+    # subject) is what a recipient's screen or SMS bill has to hold.
+    variants = [result.longest_variant] + (
+        [f"{payload.subject}\n\n{result.longest_variant}"] if payload.subject else []
     )
     longest = max(variants, key=len)
     shown = {
         "result": result,
         "longest": longest,
         "longest_chars": len(longest),
-        "segments": sms_segments(payload.body),
+        "segments": sms_segments(result.longest_variant),
         "key": new_idempotency_key(),
         "when": when,
         "audience_teams": choice.teams,

@@ -1,8 +1,8 @@
 """Editing a supporter (GET/POST /console/supporters/{id}/edit): name, one address per
-channel, preferred channels in order, language, time zone, tags and teams. The form is
-read into the REST API's SupporterPatch and applied by the same update_supporter as PATCH
-/api/v1/supporters/{id}; bad input or an address another supporter holds (409) re-renders
-the form with what was typed and changes nothing."""
+channel, preferred channels in order, language, time zone, tags, teams and custom fields.
+The form is read into the REST API's SupporterPatch and applied by the same
+update_supporter as PATCH /api/v1/supporters/{id}; bad input or an address another
+supporter holds (409) re-renders the form with what was typed and changes nothing."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from gateway.api.scope import SessionDep, lead_team, visible_supporter
 from gateway.console.security import CurrentUser
 from gateway.console.supporters import teams_for
 from gateway.console.templating import render
+from routing.people.fields import all_fields
 from routing.people.supporters import AddressTaken, FieldError, OutsideTeam, update_supporter
-from storage.models import Supporter
+from storage.field_values import values_by_supporter
+from storage.models import CustomField, Supporter
 from storage.queries import addresses_by_supporter, tags_by_supporter, teams_by_supporter
 
 router = APIRouter()
@@ -50,6 +52,7 @@ LABELS = {
     "data_saver": "Data saver",
 }
 MAX_FIELD = 2000
+CUSTOM_PREFIX = "field."  # a custom field's form input: field.<name>
 
 
 def split_list(text: str) -> list[str]:
@@ -70,6 +73,7 @@ async def current_values(session: AsyncSession, supporter: Supporter) -> dict[st
         "tags": ", ".join((await tags_by_supporter(session, [sid]))[sid]),
         "teams": [str(t.id) for t in (await teams_by_supporter(session, [sid]))[sid]],
         "data_saver": supporter.data_saver,
+        "custom": (await values_by_supporter(session, [sid]))[sid],
     }
     return values
 
@@ -94,6 +98,7 @@ async def render_form(
             "labels": LABELS,
             "address_fields": ADDRESS_FIELDS,
             "channels": ALL_CHANNELS,
+            "custom_fields": await all_fields(session),
             # A team lead manages only their own team's membership: the teams field is
             # left out for them (update_supporter would keep other teams anyway).
             "teams": [] if user.principal.is_team_lead else await teams_for(session, user),
@@ -112,7 +117,9 @@ async def edit_form(
     )
 
 
-def _patch_of(values: dict[str, Any], with_teams: bool) -> dict[str, Any]:
+def _patch_of(
+    values: dict[str, Any], with_teams: bool, fields: list[CustomField] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": values["name"].strip(),
         "addresses": [
@@ -128,6 +135,9 @@ def _patch_of(values: dict[str, Any], with_teams: bool) -> dict[str, Any]:
     }
     if with_teams:
         body["teams"] = values["teams"]
+    if fields:
+        custom = values.get("custom", {})
+        body["fields"] = {f.name: (custom.get(f.name) or "").strip() or None for f in fields}
     return body
 
 
@@ -138,6 +148,8 @@ def _label_of(loc: tuple[Any, ...], body: dict[str, Any]) -> str:
         if loc[1] < len(body["addresses"]):
             channel = body["addresses"][loc[1]]["channel"]
             return next(LABELS[f] for f, c in ADDRESS_FIELDS.items() if c == channel)
+    if loc[0] == "fields" and len(loc) > 1:
+        return str(loc[1])
     return LABELS.get(str(loc[0]), str(loc[0]))
 
 
@@ -153,7 +165,12 @@ async def save(
         values[field] = raw[:MAX_FIELD] if isinstance(raw, str) else ""
     values["teams"] = [t for t in form.getlist("teams") if isinstance(t, str)][:100]
     values["data_saver"] = form.get("data_saver") == "on"
-    body = _patch_of(values, with_teams=not user.principal.is_team_lead)
+    fields = await all_fields(session)
+    values["custom"] = {}
+    for custom_field in fields:
+        raw = form.get(CUSTOM_PREFIX + custom_field.name)
+        values["custom"][custom_field.name] = raw[:MAX_FIELD] if isinstance(raw, str) else ""
+    body = _patch_of(values, with_teams=not user.principal.is_team_lead, fields=fields)
 
     async def again(errors: list[str], code: int) -> Response:
         await session.rollback()

@@ -10,15 +10,16 @@ from starlette.datastructures import UploadFile
 from gateway.api.supporters_csv import ImportSizeLimit, run_import
 from gateway.console.security import CurrentUser
 from gateway.console.templating import render
-from routing.people.importer import COLUMNS, ImportFileError
+from routing.people.importer import COLUMNS, ImportFileError, ImportOptions
 
 router = APIRouter()
 
 
-def _page(request: Request, **context: object) -> dict[str, object]:
+def _page(request: Request, user: CurrentUser, **context: object) -> dict[str, object]:
     ctx = request.app.state.ctx
     return {
         "columns": COLUMNS,
+        "can_create_fields": not user.principal.is_team_lead,
         "max_bytes": ctx.settings.max_import_bytes,
         "error": None,
         "result": None,
@@ -28,7 +29,7 @@ def _page(request: Request, **context: object) -> dict[str, object]:
 
 @router.get("/supporters/import", include_in_schema=False)
 async def import_form(request: Request, user: CurrentUser) -> Response:
-    return render(request, "supporter_import.html", _page(request))
+    return render(request, "supporter_import.html", _page(request, user))
 
 
 async def import_upload(request: Request, user: CurrentUser) -> Response:
@@ -39,22 +40,28 @@ async def import_upload(request: Request, user: CurrentUser) -> Response:
         return render(
             request,
             "supporter_import.html",
-            _page(request, error="Choose a CSV file to import."),
+            _page(request, user, error="Choose a CSV file to import."),
             status_code=status.HTTP_400_BAD_REQUEST,
         )
+    options = ImportOptions(
+        dry_run=form.get("dry_run") == "on",
+        create_fields=form.get("create_fields") == "on",
+        merge_duplicates=form.get("merge_duplicates") == "on",
+        partial=form.get("partial") == "on",
+    )
     try:
-        summary = await run_import(upload, user.principal, request.app.state.ctx)
+        summary = await run_import(upload, user.principal, request.app.state.ctx, options)
     except ImportFileError as exc:
         return render(
             request,
             "supporter_import.html",
-            _page(request, error=f"{upload.filename}: {exc}"),
+            _page(request, user, error=f"{upload.filename}: {exc}"),
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
     return render(
         request,
         "supporter_import.html",
-        _page(request, result=summary, filename=upload.filename),
+        _page(request, user, result=summary, filename=upload.filename),
     )
 
 

@@ -19,6 +19,7 @@ from gateway.console.security import CurrentUser
 from gateway.console.supporters import teams_for
 from gateway.console.templating import render
 from routing.people.supporters import FieldError, OutsideTeam, update_supporter
+from storage.field_values import values_by_supporter
 from storage.models import ConsentEvent, Conversation, Poll, PollAnswer, Supporter
 from storage.queries import (
     addresses_by_supporter,
@@ -56,6 +57,7 @@ async def profile_context(session: AsyncSession, supporter: Supporter) -> dict[s
         "supporter": supporter,
         "addresses": (await addresses_by_supporter(session, [sid]))[sid],
         "tags": (await tags_by_supporter(session, [sid]))[sid],
+        "custom": (await values_by_supporter(session, [sid]))[sid],
         "member_of": (await teams_by_supporter(session, [sid]))[sid],
         "stats": (await message_stats(session, [sid]))[sid],
         "consent": list(consent.all()),

@@ -25,6 +25,7 @@ from routing.inbox.notes import add_note
 from routing.inbox.saved_replies import fill
 from routing.inbox.state import InboxError, assign, set_status
 from routing.outbound.one_on_one import CannotSend, send_one_on_one
+from storage.field_values import values_by_supporter
 from storage.models import MAX_ID, SavedReply, Supporter
 
 router = APIRouter()
@@ -101,7 +102,9 @@ async def thread(
         reply = await session.get(SavedReply, saved)
         supporter = await session.get(Supporter, convo.supporter_id)
         if reply is not None and supporter is not None:
-            typed["reply"] = fill(reply.body, supporter.name)
+            assert supporter.id is not None
+            fields = (await values_by_supporter(session, [supporter.id]))[supporter.id]
+            typed["reply"] = fill(reply.body, supporter.name, fields)
     template = "thread_messages.html" if fragment == "messages" else "thread.html"
     return await _page(
         request, user, session, conversation_id, typed=typed, before=before, template=template

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from channels.base import StatusUpdate
 from routing.context import AppContext
 from routing.delivery.status import REACHED, apply_status_update, moves_forward
+from routing.webhooks.events import emit_many, status_changed
 from storage.models import Message, MessageAttempt, MessageStatusEvent
 
 ATTEMPTS = MessageAttempt.__table__  # type: ignore[attr-defined]
@@ -171,3 +172,11 @@ async def _apply_plain(
             )
     if progress.events:
         await session.execute(insert(EVENTS), progress.events)
+    if progress.messages:
+        await emit_many(session, "message.status", status_subjects(progress), now)
+
+
+def status_subjects(progress: Progress) -> list[dict[str, object]]:
+    """The `message.status` subjects of plain progress: each message moved, at its new
+    status (both set-based paths, this module and the SQLite lane, emit these)."""
+    return [status_changed(m.id, m.channel, m.status) for m in progress.messages.values()]

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from channels.base import SEND_ERRORS, RecipientOptedOut, StatusUpdate
 from routing.context import AppContext
 from routing.people.consent import record_consent
+from routing.webhooks.events import emit_many, status_changed
 from storage.models import (
     Message,
     MessageAttempt,
@@ -170,4 +171,8 @@ async def _apply_to_attempt(
         message.error_code = update.error_code
         message.error = update.error_message
     session.add(message)
+    assert message.id is not None
+    await emit_many(
+        session, "message.status", [status_changed(message.id, message.channel, update.status)], now
+    )
     log.info("message %s status %s", message.id, update.status)

@@ -28,6 +28,7 @@ from routing.dispatch.breaker import CircuitOpen
 from routing.dispatch.retry import backoff_delay, retry_after_of, should_retry
 from routing.outbound.queue import fall_back, window_open
 from routing.people.consent import record_consent
+from routing.webhooks.events import emit_many, status_changed
 from storage.models import (
     Message,
     MessageAttempt,
@@ -89,6 +90,12 @@ async def finish(
     message.updated_at = ctx.clock()
     session.add(message)
     _event(session, ctx, message, status, error, code)
+    await emit_many(
+        session,
+        "message.status",
+        [status_changed(message.id, message.channel, status)],
+        ctx.clock(),
+    )
     item = await outbox_row(session, message.id)
     if item is not None:
         await session.delete(item)
@@ -133,6 +140,9 @@ async def record_success(
             message.segments = result.segments
         session.add(message)
         _event(session, ctx, message, "sent")
+        await emit_many(
+            session, "message.status", [status_changed(message.id, message.channel, "sent")], now
+        )
     else:
         # Only when a lease ran out mid-send and another dispatcher moved the message on.
         log.warning("message %s was %s when its send returned", message.id, message.status)

@@ -32,6 +32,7 @@ from routing.delivery.status import apply_pending_statuses
 from routing.dispatch.batch import Ready
 from routing.dispatch.failures import write_failed
 from routing.dispatch.outcome import record_success
+from routing.webhooks.events import emit_many, status_changed
 from storage.bulk_insert import BulkWriter
 from storage.group_commit import GroupCommit
 from storage.models import MessageAttempt, PendingStatus
@@ -191,6 +192,8 @@ async def write_sent(session: AsyncSession, ctx: AppContext, outcomes: Sequence[
             ("message_id", "channel", "status", "created_at"),
             [(o.ready.message_id, o.ready.channel, "sent", created) for o in moved],
         )
+        sent = [status_changed(o.ready.message_id, o.ready.channel, "sent") for o in moved]
+        await emit_many(session, "message.status", sent, now)
     await session.execute(
         update(SUPPORTERS)
         .where(SUPPORTERS.c.id.in_({o.ready.supporter_id for o in outcomes}))

@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from channels.base import InboundMessage, StatusUpdate, WebhookEvent
 from routing.context import AppContext
-from routing.delivery.bulk import ATTEMPTS, EVENTS, StatusRow, plan_progress
+from routing.delivery.bulk import ATTEMPTS, EVENTS, StatusRow, plan_progress, status_subjects
 from routing.delivery.status import REACHED
 from routing.inbound.bulk import (
     ADDRESSES,
@@ -66,6 +66,7 @@ _SECRET = Statement(select(_SECRETS.c.value).where(_SECRETS.c.name == bindparam(
 _LISTED = Statement(select(_DNC.c.address_hash).where(_DNC.c.address_hash.in_(_ids("hashes"))))
 _DELIVERY_ROWS = Rows(DELIVERIES)
 _RECEIVED_SUBSCRIBERS = Statement(subscribers_of("message.received"))
+_STATUS_SUBSCRIBERS = Statement(subscribers_of("message.status"))
 # Both columns of the unique (channel, provider_message_id) indexes, or they are scanned.
 _EXISTING = Statement(
     select(MESSAGES.c.channel, MESSAGES.c.provider_message_id).where(
@@ -177,11 +178,11 @@ def store_batch_on_lane(
                 plain.append((n, item))
                 report.statuses += 1
     if fresh:
-        ids = _store_messages(cursor, [e for _, e in fresh], known, now, subscribed(ctx.engine))
+        ids = _store_messages(cursor, [e for _, e in fresh], known, now, subscribed(ctx))
         for (n, _), message_id in zip(fresh, ids, strict=True):
             reports[n].stored.append(message_id)  # type: ignore[union-attr]
     if plain:
-        _apply_plain(cursor, [u for _, u in plain], attempts, now)
+        _apply_plain(cursor, [u for _, u in plain], attempts, now, subscribed(ctx))
     return reports
 
 
@@ -336,6 +337,7 @@ def _apply_plain(
     updates: list[StatusUpdate],
     attempts: dict[tuple[str | None, str | None], StatusRow],
     now: datetime,
+    webhook_events: frozenset[str],
 ) -> None:
     """As `routing.delivery.bulk.apply_status_updates` for plain progress."""
     message_ids = sorted({attempts[(u.channel, u.provider_message_id)].message_id for u in updates})
@@ -355,3 +357,7 @@ def _apply_plain(
     if reached:
         _REACHED.execute(cursor, ids=reached)
     _EVENT_ROWS.insert(cursor, progress.events)
+    if progress.messages and "message.status" in webhook_events:
+        subscribers = [int(r[0]) for r in _STATUS_SUBSCRIBERS.execute(cursor)]
+        rows = delivery_rows(subscribers, "message.status", status_subjects(progress), now)
+        _DELIVERY_ROWS.insert(cursor, rows)

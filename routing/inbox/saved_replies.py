@@ -1,30 +1,37 @@
-"""Saved replies ("canned responses"): text organizers insert into a reply, with
-`{first_name}` filled in from the supporter."""
+"""Saved replies ("canned responses"): text organizers insert into a reply, with merge
+variables (`{first_name}`, `{name}`, `{fields.X}`, `{first_name|friend}`) filled in from the
+supporter (routing/texts/variables.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.inbox.state import InboxError
+from routing.texts.variables import TemplateError, check_text, parse
 from storage.models import SavedReply
 
 MAX_TITLE = 200
 MAX_BODY = 10_000
-PLACEHOLDER = "{first_name}"
 
 
-def first_name(name: str) -> str:
-    """The first word of a supporter's name ("" for none)."""
-    parts = name.split()
-    return parts[0] if parts else ""
+def fill(body: str, supporter_name: str, fields: Mapping[str, str] | None = None) -> str:
+    """`body` with its merge variables filled in for the supporter (a body that does not
+    parse, saved before variables were checked, is left as typed)."""
+    try:
+        return parse(body).render(supporter_name, fields or {})
+    except TemplateError:
+        return body
 
 
-def fill(body: str, supporter_name: str) -> str:
-    """`body` with every `{first_name}` replaced; other braces are left as typed."""
-    return body.replace(PLACEHOLDER, first_name(supporter_name))
+async def _check_variables(session: AsyncSession, body: str) -> None:
+    try:
+        await check_text(session, body)
+    except TemplateError as exc:
+        raise InboxError("body", str(exc)) from exc
 
 
 def _clean(title: str, body: str) -> tuple[str, str]:
@@ -57,6 +64,7 @@ async def create_saved_reply(
 ) -> SavedReply:
     """A new saved reply (no commit); titles are unique (InboxError otherwise)."""
     title, body = _clean(title, body)
+    await _check_variables(session, body)
     if await _title_taken(session, title):
         raise InboxError("title", f"there is already a saved reply called {title!r}")
     reply = SavedReply(
@@ -79,6 +87,7 @@ async def update_saved_reply(
     new_title, new_body = _clean(
         reply.title if title is None else title, reply.body if body is None else body
     )
+    await _check_variables(session, new_body)
     if await _title_taken(session, new_title, but=reply.id):
         raise InboxError("title", f"there is already a saved reply called {new_title!r}")
     reply.title, reply.body, reply.updated_at = new_title, new_body, now

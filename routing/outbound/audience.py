@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from channels.base import ALL_CHANNELS
 from routing.context import AppContext
 from routing.outbound.queue import ChannelChoice, pick_channel, window_open
+from storage.field_values import filter_conditions
 from storage.models import (
     Conversation,
     Supporter,
@@ -43,10 +44,14 @@ class Audience:
     language: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     all: bool = False
+    # Custom fields: ((name, (value, …)), …), values canonical (routing/people/fields.py).
+    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not (self.teams or self.tags or self.language or self.channels or self.all)
+        return not (
+            self.teams or self.tags or self.language or self.channels or self.fields or self.all
+        )
 
     @property
     def excluded_channels(self) -> frozenset[str]:
@@ -62,6 +67,7 @@ class Audience:
             "language": list(self.language),
             "channels": list(self.channels),
             "all": self.all,
+            **({"fields": {k: list(v) for k, v in self.fields}} if self.fields else {}),
         }
 
     @classmethod
@@ -72,6 +78,10 @@ class Audience:
             language=_strings(data.get("language")),
             channels=_strings(data.get("channels")),
             all=bool(data.get("all")),
+            fields=tuple(
+                (str(name), _strings(values if isinstance(values, list) else [values]))
+                for name, values in sorted((data.get("fields") or {}).items())
+            ),
         )
 
 
@@ -107,6 +117,8 @@ def audience_conditions(audience: Audience) -> list[ColumnElement[bool]]:
                 col(SupporterAddress.channel).in_(audience.channels),
             )
         )
+    if audience.fields:
+        conditions.extend(filter_conditions(dict(audience.fields)))
     return conditions
 
 

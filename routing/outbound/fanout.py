@@ -28,6 +28,7 @@ from routing.outbound.fanout_rows import (
     message_rows,
 )
 from routing.outbound.queue import PRIORITY_BULK
+from routing.texts.variables import recipients_values
 from storage.bulk_insert import BulkWriter
 from storage.models import Announcement, Message
 
@@ -70,7 +71,11 @@ async def fan_out_batch(ctx: AppContext, plan: FanoutPlan, batch_size: int = BAT
         now = ctx.clock()
         writer = BulkWriter(await session.connection())
         created = await conversation_ids(session, writer, page, now)
-        rows = message_rows(ctx, plan, writer, page, created, now)  # one per member
+        personal = None
+        if plan.variables is not None:  # only then: a plain body shares one value
+            ids = list(dict.fromkeys(r[SUPPORTER] for r in page))
+            personal = await recipients_values(session, plan.variables, ids)
+        rows = message_rows(ctx, plan, writer, page, created, now, personal)  # one per member
         hook = FANOUT_HOOKS.get(plan.kind)
         if hook is not None:
             rows = await hook.rows(ctx, session, writer, plan, rows, now)

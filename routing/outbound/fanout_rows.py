@@ -23,6 +23,7 @@ from routing.outbound.audience import (
     by_member,
 )
 from routing.outbound.queue import ChannelChoice, silence_deadline
+from routing.texts.variables import BUILT_IN, FIELD_PREFIX, Template, parse
 from storage.bulk_insert import BulkWriter
 from storage.models import Announcement, Conversation
 
@@ -45,22 +46,47 @@ class FanoutPlan:
     sms_segments: int
     fallback_after: int | None = None
     attachments: tuple[dict[str, Any], ...] = ()
+    # The body's merge variables, or None when it has none (rendered per member then).
+    variables: Template | None = None
 
     @classmethod
     def of(cls, announcement: Announcement) -> FanoutPlan:
         assert announcement.id is not None
+        variables = _variables(announcement.body)
+        # A text without variables goes as one value, its `{{` / `}}` made single braces.
+        body = variables.literal() if variables is not None else announcement.body
         return cls(
             announcement_id=announcement.id,
             kind=announcement.kind,
-            body=announcement.body,
+            body=body,
             subject=announcement.subject,
             template=announcement.template,
             audience=Audience.from_dict(announcement.audience or {}),
             due_at=announcement.send_at,
-            sms_segments=sms_segments(announcement.body),
+            sms_segments=sms_segments(body),
+            variables=variables if variables is not None and variables.has_variables else None,
             fallback_after=announcement.fallback_after,
             attachments=tuple(announcement.attachments or ()),
         )
+
+
+def _variables(body: str) -> Template | None:
+    # Checked when the announcement was made; a text that no longer parses goes as written.
+    if "{" not in body and "}" not in body:
+        return None
+    try:
+        template = parse(body)
+    except ValueError:
+        return None
+    if any(
+        v.name not in BUILT_IN and not v.name.startswith(FIELD_PREFIX) for v in template.variables
+    ):
+        return None  # written before merge variables: its braces are text
+    return template
+
+
+# Per member of a page: (name, the custom values the body uses), when it has variables.
+Personal = dict[int, tuple[str, Any]]
 
 
 MESSAGE_COLUMNS = (
@@ -116,9 +142,12 @@ def message_rows(
     page: Sequence[Any],
     created: dict[int, int],
     now: datetime,
+    personal: Personal | None = None,
 ) -> list[tuple[Any, ...]]:
     chooser = BatchChooser(ctx, plan.audience, now, has_template=plan.template is not None)
     shared = _shared_values(writer, plan, now)
+    if plan.variables is not None and personal is not None:
+        return _personal_rows(chooser, writer, plan, page, created, shared, personal, now)
     # Per distinct choice: channel, status, error, segments, bound channel_choice JSON.
     outcomes: list[tuple[Any, ...]] = []
     rows = []
@@ -142,6 +171,53 @@ def message_rows(
                 fallback_at,
                 fallback_after,
                 *shared,
+            )
+        )
+    return rows
+
+
+def _personal_rows(
+    chooser: BatchChooser,
+    writer: BulkWriter,
+    plan: FanoutPlan,
+    page: Sequence[Any],
+    created: dict[int, int],
+    shared: tuple[Any, ...],
+    personal: Personal,
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    """`message_rows` for a body with merge variables: each member's own text (and SMS
+    segments)."""
+    assert plan.variables is not None
+    outcomes: list[tuple[Any, ...]] = []
+    rows = []
+    for member in by_member(page):
+        index, address = chooser.choose(member)
+        first = member[0]
+        if index == len(outcomes):
+            outcomes.append(_outcome(writer, plan, chooser.choices[index], first[OPTED_OUT], now))
+        channel, status, error, segments, choice, fallback_at, fallback_after = outcomes[index]
+        supporter, conversation = first[SUPPORTER], first[CONVERSATION]
+        name, fields = personal.get(supporter, ("", {}))
+        body = plan.variables.render(name, fields)
+        if segments is not None:
+            segments = sms_segments(body)
+        rows.append(
+            (
+                created[supporter] if conversation is None else conversation,
+                supporter,
+                channel,
+                address,
+                status,
+                error,
+                segments,
+                choice,
+                fallback_at,
+                fallback_after,
+                shared[0],
+                shared[1],
+                body,
+                *shared[3:],
             )
         )
     return rows

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.people.do_not_contact import bar, hash_key
+from storage.field_values import delete_values_of
 from storage.models import (
     ConsentEvent,
     Conversation,
@@ -57,6 +58,7 @@ HANDLED_REFERENCES = frozenset(
         ("outbox", "message_id"),
         ("poll_answers", "supporter_id"),
         ("supporter_addresses", "supporter_id"),
+        ("supporter_field_values", "supporter_id"),
         ("supporter_tags", "supporter_id"),
         ("team_memberships", "supporter_id"),
         ("webhook_deliveries", "message_id"),
@@ -124,6 +126,7 @@ async def erase_supporter(
         SupporterAddress,
     ):
         await session.execute(delete(owned).where(col(owned.supporter_id) == sid))
+    await delete_values_of(session, sid)
     await session.execute(delete(Supporter).where(col(Supporter.id) == sid))
     await session.flush()
     session.expunge(supporter)

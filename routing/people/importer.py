@@ -1,24 +1,47 @@
-"""CSV import of supporters, shared by `POST /supporters/import` and `rallypoint import`.
+"""CSV import of supporters, shared by `POST /supporters/import`, the console and
+`rallypoint import`.
 
 A row is matched to an existing supporter by any of its addresses (a phone number on sms
 or whatsapp alike) and updates it; otherwise it creates one. Each row runs in its own
-SAVEPOINT, so a bad row writes nothing and the good rows around it are kept.
+SAVEPOINT, so a bad row writes nothing and the good rows around it are kept. Two rows of
+one file with the same address are reported, the second rejected naming the first
+(`merge_duplicates` makes the second update the first instead). A dry run does all of it
+in one transaction and rolls it back. Column names: routing/people/import_columns.py.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from routing.people.csv_formulas import unescape_cell
+from routing.people.addresses import PHONE_CHANNELS
+from routing.people.consent import record_consent
+from routing.people.fields import (
+    KNOWN_FIELDS,
+    FieldValueError,
+    check_name,
+    define_field,
+    fields_by_name,
+)
+from routing.people.import_columns import (
+    ADDRESS_COLUMNS,
+    COLUMNS,
+    LIST_COLUMNS,
+    TEXT_COLUMNS,
+    BadCell,
+    ColumnMap,
+    RowData,
+    map_header,
+    read_row,
+)
+from routing.people.import_file_scan import ImportFileError, read_rows, scan
 from routing.people.supporters import (
     AddressTaken,
     FieldError,
@@ -29,33 +52,40 @@ from routing.people.supporters import (
     update_supporter,
 )
 from storage.db import SessionFactory
-from storage.models import Supporter, SupporterAddress, TeamMembership
+from storage.models import CustomField, Supporter, SupporterAddress, TeamMembership
 from storage.queries import addresses_by_supporter
 
-# Column → channel of the address it holds.
-ADDRESS_COLUMNS = {
-    "phone": "sms",
-    "whatsapp": "whatsapp",
-    "telegram": "telegram",
-    "email": "email",
-    "signal": "signal",
-}
-LIST_COLUMNS = ("preferred_channels", "tags", "teams")
-TEXT_COLUMNS = ("language", "timezone")
-FLAG_COLUMNS = ("data_saver",)
-COLUMNS = ("name", *ADDRESS_COLUMNS, *LIST_COLUMNS, *TEXT_COLUMNS, *FLAG_COLUMNS)
-_TRUE = frozenset({"true", "yes", "1", "y"})
-_FALSE = frozenset({"false", "no", "0", "n"})
+__all__ = [
+    "ADDRESS_COLUMNS",
+    "COLUMNS",
+    "LIST_COLUMNS",
+    "TEXT_COLUMNS",
+    "ImportFileError",
+    "ImportOptions",
+    "ImportSummary",
+    "import_csv",
+]
+
 COMMIT_EVERY = 200
-_CHUNK = 64 * 1024
-
-
-class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (not UTF-8, no header, no name column)."""
+PROGRESS_EVERY = 1000
 
 
 class RowRejected(Exception):
     pass
+
+
+# (row number, the file's header, the row's cells, why): a rejected row, for a result file.
+OnReject = Callable[[int, Sequence[str], Sequence[str], str], None]
+
+
+@dataclass
+class ImportOptions:
+    dry_run: bool = False  # do everything, then roll it back
+    create_fields: bool = False  # a column that names no field becomes a text field
+    merge_duplicates: bool = False  # a repeated address updates the earlier row's supporter
+    partial: bool = False  # import the readable rows of a file with unreadable ones
+    progress: Callable[[int], None] | None = None  # told the rows done, now and then
+    on_reject: OnReject | None = None
 
 
 @dataclass
@@ -63,55 +93,27 @@ class ImportSummary:
     created: int = 0
     updated: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    opted_out: int = 0  # rows whose opt-out (or an address's) was honoured
+    duplicates: int = 0  # rows repeating an earlier row's address
+    unmatched_columns: list[str] = field(default_factory=list)  # not imported
+    created_fields: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"created": self.created, "updated": self.updated, "rejected": self.rejected}
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "rejected": self.rejected,
+            "opted_out": self.opted_out,
+            "duplicates": self.duplicates,
+            "unmatched_columns": self.unmatched_columns,
+            "created_fields": self.created_fields,
+            "dry_run": self.dry_run,
+        }
 
     def audit_target(self) -> str:
         """What the audit trail says of an import: counts only, no names or numbers."""
         return f"created={self.created} updated={self.updated} rejected={len(self.rejected)}"
-
-
-def check_utf8(stream: IO[bytes]) -> None:
-    """Read the whole file once, in chunks, so a bad byte fails the import before any write."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    while True:
-        chunk = stream.read(_CHUNK)
-        try:
-            decoder.decode(chunk, final=not chunk)
-        except UnicodeDecodeError as exc:
-            raise ImportFileError(
-                f"the file is not UTF-8 text (bad byte at offset {offset + exc.start}); "
-                "save it as 'CSV UTF-8'"
-            ) from exc
-        if not chunk:
-            break
-        offset += len(chunk)
-    stream.seek(0)
-
-
-def read_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(1-based data row number, {column: cell}) for each non-blank row; a BOM is dropped,
-    and so is the quote the export puts before a cell that starts like a formula."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    try:
-        reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None:
-            raise ImportFileError("the file is empty; the first row must name the columns")
-        names = [h.strip().lower() for h in header]
-        if "name" not in names:
-            raise ImportFileError(f"no 'name' column; columns are {', '.join(COLUMNS)}")
-        for number, cells in enumerate(reader, start=1):
-            if not any(c.strip() for c in cells):
-                continue
-            yield (
-                number,
-                {n: unescape_cell(c.strip()) for n, c in zip(names, cells, strict=False) if n},
-            )
-    finally:
-        text.detach()
 
 
 async def import_csv(
@@ -122,65 +124,142 @@ async def import_csv(
     default_region: str | None,
     lead_team_id: int | None = None,
     erasure_key: str | None = None,
+    options: ImportOptions | None = None,
 ) -> ImportSummary:
-    """Import every row of `stream`; raise ImportFileError when the file itself is unusable."""
-    check_utf8(stream)
-    summary = ImportSummary()
+    """Import every row of `stream`; raise ImportFileError when the file itself is unusable
+    (or, unless `options.partial`, has an unreadable row: then nothing is imported)."""
+    options = options or ImportOptions()
+    shape = scan(stream)
+    if shape.problems and not options.partial:
+        number, why = next(iter(shape.problems.items()))
+        more = len(shape.problems) - 1
+        raise ImportFileError(
+            f"row {number}: {why}"
+            + (f" (and {more} more rows)" if more else "")
+            + "; nothing was imported (import the readable rows with --partial)"
+        )
+    columns = map_header(shape.header)
+    if not columns.has_name:
+        raise ImportFileError(
+            "no name column (name, or first_name and last_name); "
+            f"columns are {', '.join(COLUMNS)}, or a CRM export's"
+        )
+    summary = ImportSummary(dry_run=options.dry_run)
+    seen: dict[tuple[str, str], int] = {}
     async with sessions() as session:
-        for number, row in read_rows(stream):
+        known = await _custom_fields(session, columns, options, summary, clock())
+        session.info[KNOWN_FIELDS] = known  # the rows' values are checked against these
+        done = 0
+        for number, cells in read_rows(stream):
+            done += 1
+            if options.progress is not None and done % PROGRESS_EVERY == 0:
+                options.progress(done)
             try:
+                if number in shape.problems:
+                    raise RowRejected(shape.problems[number])
+                try:
+                    data = read_row(columns, cells)
+                except BadCell as exc:
+                    raise RowRejected(str(exc)) from exc
+                data.custom = {k: v for k, v in data.custom.items() if k in known}
                 async with session.begin_nested():
-                    created = await import_row(
+                    created, opted_out = await import_row(
                         session,
-                        row,
+                        data,
+                        seen=seen,
+                        number=number,
+                        options=options,
+                        known=known,
                         now=clock(),
                         default_region=default_region,
                         lead_team_id=lead_team_id,
                         erasure_key=erasure_key,
                     )
             except RowRejected as exc:
+                if str(exc).startswith("duplicate"):
+                    summary.duplicates += 1
                 summary.rejected.append({"row": number, "reason": str(exc)})
+                if options.on_reject is not None:
+                    options.on_reject(number, shape.header, cells, str(exc))
                 continue
-            if created:
-                summary.created += 1
-            else:
-                summary.updated += 1
-            if number % COMMIT_EVERY == 0:
+            summary.created += created
+            summary.updated += not created
+            summary.opted_out += opted_out
+            if number % COMMIT_EVERY == 0 and not options.dry_run:
                 await session.commit()
-        await session.commit()
+        if options.progress is not None:
+            options.progress(done)
+        if options.dry_run:
+            await session.rollback()
+        else:
+            await session.commit()
     return summary
+
+
+async def _custom_fields(
+    session: AsyncSession,
+    columns: ColumnMap,
+    options: ImportOptions,
+    summary: ImportSummary,
+    now: datetime,
+) -> dict[str, CustomField]:
+    """The custom fields the file's other columns name; with `create_fields`, the missing
+    ones are made (as text); otherwise they are reported and not imported."""
+    known = await fields_by_name(session)
+    for name in columns.custom.values():
+        if name in known:
+            continue
+        try:
+            check_name(name)
+        except FieldValueError:
+            summary.unmatched_columns.append(name)
+            continue
+        if options.create_fields:
+            known[name] = await define_field(session, name, "text", None, now)
+            summary.created_fields.append(name)
+        else:
+            summary.unmatched_columns.append(name)
+    return {n: f for n, f in known.items() if n in columns.custom.values()}
+
+
+def _key(channel: str, address: str) -> tuple[str, str]:
+    return ("phone" if channel in PHONE_CHANNELS else channel, address)
 
 
 async def import_row(
     session: AsyncSession,
-    row: dict[str, str],
+    data: RowData,
     *,
+    seen: dict[tuple[str, str], int],
+    number: int,
+    options: ImportOptions,
+    known: dict[str, CustomField],
     now: datetime,
     default_region: str | None,
     lead_team_id: int | None,
     erasure_key: str | None = None,
-) -> bool:
-    """Create or update the supporter one row describes; True when created."""
-    columns = [c for c in ADDRESS_COLUMNS if row.get(c)]
-    fields: dict[str, Any] = {"name": row.get("name", "")}
-    if not fields["name"]:
+) -> tuple[bool, bool]:
+    """Create or update the supporter one row describes: (created, an opt-out honoured)."""
+    columns = [c for c, _ in data.addresses]
+    fields: dict[str, Any] = {"name": data.name, **data.lists, **data.texts}
+    if not data.name:
         raise RowRejected("name: a name is required")
     if not columns:
         raise RowRejected("no address: give at least one of phone, whatsapp, telegram, email")
-    for name in LIST_COLUMNS:
-        if row.get(name):
-            fields[name] = [part.strip() for part in row[name].split("|") if part.strip()]
-    for name in TEXT_COLUMNS:
-        if row.get(name):
-            fields[name] = row[name]
-    for name in FLAG_COLUMNS:
-        value = (row.get(name) or "").strip().lower()
-        if value in _TRUE or value in _FALSE:
-            fields[name] = value in _TRUE
-        elif value:
-            raise RowRejected(f"{name}: give true or false")
+    if data.custom:
+        fields["fields"] = data.custom
+    if data.flags:
+        fields.update(data.flags)
     try:
-        given = normalize_addresses([(ADDRESS_COLUMNS[c], row[c]) for c in columns], default_region)
+        given = normalize_addresses(
+            [(ADDRESS_COLUMNS[c], cell) for c, cell in data.addresses], default_region
+        )
+        earlier = [
+            (c, seen[_key(*a)]) for c, a in zip(columns, given, strict=True) if _key(*a) in seen
+        ]
+        if earlier and not options.merge_duplicates:
+            column, row = earlier[0]
+            raise RowRejected(f"duplicate of row {row}: the same {column}")
         held = await owners_of(session, given)
         owners = set(held.values())
         if len(owners) > 1:
@@ -191,7 +270,7 @@ async def import_row(
             raise RowRejected(f"conflict (409): addresses of different supporters: {whose}")
         if not owners:
             fields["addresses"] = given
-            await create_supporter(
+            supporter = await create_supporter(
                 session,
                 fields,
                 now=now,
@@ -200,27 +279,30 @@ async def import_row(
                 lead_team_id=lead_team_id,
                 erasure_key=erasure_key,
             )
-            return True
-        supporter_id = owners.pop()
-        if lead_team_id is not None and not await session.get(
-            TeamMembership, (supporter_id, lead_team_id)
-        ):
-            raise RowRejected("conflict (409): an address belongs to a supporter outside your team")
-        fields["addresses"] = given + _kept(
-            (await addresses_by_supporter(session, [supporter_id]))[supporter_id], given
-        )
-        supporter = await session.get(Supporter, supporter_id)
-        assert supporter is not None
-        await update_supporter(
-            session,
-            supporter,
-            fields,
-            now=now,
-            default_region=default_region,
-            lead_team_id=lead_team_id,
-            erasure_key=erasure_key,
-        )
-        return False
+            created = True
+        else:
+            supporter_id = owners.pop()
+            if lead_team_id is not None and not await session.get(
+                TeamMembership, (supporter_id, lead_team_id)
+            ):
+                raise RowRejected(
+                    "conflict (409): an address belongs to a supporter outside your team"
+                )
+            fields["addresses"] = given + _kept(
+                (await addresses_by_supporter(session, [supporter_id]))[supporter_id], given
+            )
+            found = await session.get(Supporter, supporter_id)
+            assert found is not None
+            supporter = await update_supporter(
+                session,
+                found,
+                fields,
+                now=now,
+                default_region=default_region,
+                lead_team_id=lead_team_id,
+                erasure_key=erasure_key,
+            )
+            created = False
     except FieldError as exc:
         raise RowRejected(f"{_column(exc.loc, columns)}: {exc.message}") from exc
     except AddressTaken as exc:
@@ -232,6 +314,41 @@ async def import_row(
         raise RowRejected(f"forbidden (403): {exc}") from exc
     except IntegrityError as exc:
         raise RowRejected("conflict (409): an address was taken meanwhile") from exc
+    for address in given:
+        seen.setdefault(_key(*address), number)
+    return created, await _honour_opt_outs(session, supporter, data, given, now)
+
+
+async def _honour_opt_outs(
+    session: AsyncSession,
+    supporter: Supporter,
+    data: RowData,
+    given: list[tuple[str, str]],
+    now: datetime,
+) -> bool:
+    """Apply the file's opt-outs: the supporter's (our export's `opted_out`), or one
+    address's (a CRM's SMS or email opt-out). A file never opts anyone back in."""
+    assert supporter.id is not None
+    honoured = False
+    if data.opted_out and not supporter.opted_out:
+        await record_consent(session, supporter, "opt_out", now=now, reason="import")
+        honoured = True
+    channels = {c for c, _ in given if c in PHONE_CHANNELS} if data.sms_opted_out else set()
+    if data.email_opted_out:
+        channels |= {c for c, _ in given if c == "email"}
+    if channels:
+        addresses = [a for c, a in given if c in channels]
+        await session.execute(
+            update(SupporterAddress)
+            .where(
+                col(SupporterAddress.supporter_id) == supporter.id,
+                col(SupporterAddress.channel).in_(channels),
+                col(SupporterAddress.address).in_(addresses),
+            )
+            .values(opted_out=True)
+        )
+        honoured = True
+    return honoured
 
 
 def _kept(existing: list[SupporterAddress], given: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -249,4 +366,6 @@ def _column(loc: tuple[str | int, ...], address_columns: list[str]) -> str:
         if loc[1] < len(address_columns):
             return address_columns[loc[1]]
         return "addresses"
+    if loc[0] == "fields" and len(loc) > 1:
+        return str(loc[1])
     return str(loc[0])

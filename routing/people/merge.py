@@ -12,6 +12,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.field_values import VALUES
 from storage.models import (
     ConsentEvent,
     Conversation,
@@ -31,8 +32,8 @@ from storage.queries import conversation_for
 # Every column that refers to a supporter or a conversation, and so every row a merge must
 # think about: moved (messages, consent events, poll answers, the conversation's counts),
 # dropped on purpose (onboarding state) or never there for a throwaway (addresses, tags,
-# teams). A new reference makes tests fail until it is handled here: deleting the source
-# would otherwise cascade and silently lose those rows.
+# teams, custom field values). A new reference makes tests fail until it is handled here:
+# deleting the source would otherwise cascade and silently lose those rows.
 HANDLED_REFERENCES = frozenset(
     {
         ("consent_events", "supporter_id"),
@@ -44,6 +45,7 @@ HANDLED_REFERENCES = frozenset(
         ("onboarding_states", "supporter_id"),
         ("poll_answers", "supporter_id"),
         ("supporter_addresses", "supporter_id"),
+        ("supporter_field_values", "supporter_id"),
         ("supporter_tags", "supporter_id"),
         ("team_memberships", "supporter_id"),
         ("webhook_deliveries", "supporter_id"),
@@ -54,8 +56,8 @@ HANDLED_REFERENCES = frozenset(
 async def is_throwaway(session: AsyncSession, supporter: Supporter) -> bool:
     """Whether `supporter`, whose address has just moved, was only what that address made
     by writing first: created from an inbound message, with no other address and nothing
-    an organizer gave it (tags, a team, an assignee). Anything more and a merge could fold
-    two people into one."""
+    an organizer gave it (tags, a team, an assignee, custom field values). Anything more
+    and a merge could fold two people into one."""
     if supporter.source != "inbound" or supporter.assigned_to is not None:
         return False
     sid = supporter.id
@@ -63,6 +65,7 @@ async def is_throwaway(session: AsyncSession, supporter: Supporter) -> bool:
         select(SupporterAddress.id).where(SupporterAddress.supporter_id == sid),
         select(SupporterTag.tag).where(SupporterTag.supporter_id == sid),
         select(TeamMembership.team_id).where(TeamMembership.supporter_id == sid),
+        select(VALUES.c.field_id).where(VALUES.c.supporter_id == sid),
     ):
         if (await session.execute(statement.limit(1))).first() is not None:
             return False

@@ -15,7 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from channels.base import ALL_CHANNELS
 from routing.people.addresses import PHONE_CHANNELS, InvalidAddress, normalize_address
 from routing.people.do_not_contact import bar_if_listed
+from routing.people.fields import FieldValueError, check_values
 from routing.webhooks.events import emit
+from storage.field_values import set_values
 from storage.models import Supporter, SupporterAddress, SupporterTag, Team, TeamMembership
 from storage.queries import find_team
 
@@ -31,6 +33,7 @@ FIELDS = (
     "teams",
     "assigned_to",
     "data_saver",
+    "fields",  # custom fields: {name: value or None} (routing/people/fields.py)
 )
 
 
@@ -239,6 +242,15 @@ async def _validate(
         teams = await resolve_teams(session, fields["teams"] or [])
         if lead_team_id is not None and any(t.id != lead_team_id for t in teams):
             raise OutsideTeam("a team lead may only add supporters to their own team")
+    if fields.get("fields"):
+        await _field_values(session, fields["fields"])
+
+
+async def _field_values(session: AsyncSession, given: Mapping[str, Any]) -> dict[int, str | None]:
+    try:
+        return await check_values(session, given)
+    except FieldValueError as exc:
+        raise FieldError(("fields", exc.field), exc.message) from exc
 
 
 async def _apply(
@@ -285,6 +297,9 @@ async def _apply(
         for team_id in wanted - current:
             assert team_id is not None
             session.add(TeamMembership(supporter_id=sid, team_id=team_id))
+    if fields.get("fields"):
+        await session.flush()
+        await set_values(session, sid, await _field_values(session, fields["fields"]))
     await session.flush()
 
 

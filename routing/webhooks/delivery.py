@@ -148,7 +148,7 @@ async def record(ctx: AppContext, delivery_id: int, outcome: Outcome) -> None:
         session.add_all([delivery, subscription])
         await session.commit()
     if paused:
-        await refresh(ctx.engine)
+        await refresh(ctx)
 
 
 def _pause_if_failing(subscription: WebhookSubscription, outcome: Outcome, now: datetime) -> bool:
@@ -208,7 +208,7 @@ class WebhookDeliverer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await refresh(self.ctx.engine)
+        await refresh(self.ctx)
         self._stop.clear()
         self._task = asyncio.create_task(self._run())
 
@@ -225,10 +225,10 @@ class WebhookDeliverer:
             tried = 0
             try:
                 if loop.time() - refreshed >= REFRESH_SECONDS:
-                    await refresh(self.ctx.engine)
+                    await refresh(self.ctx)
                     refreshed = loop.time()
                 # No active subscription, nothing to claim: an idle loop costs no query.
-                if subscribed(self.ctx.engine):
+                if subscribed(self.ctx):
                     tried = await deliver_due(self.ctx, self.owner)
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("webhook delivery round failed; retrying")
@@ -260,5 +260,5 @@ async def record_test(ctx: AppContext, delivery_id: int, outcome: Outcome) -> We
             resumed = True
         await session.commit()
     if resumed:
-        await refresh(ctx.engine)
+        await refresh(ctx)
     return delivery

@@ -2,10 +2,12 @@
 
 A delivery row is written in the transaction of the change it reports (an outbox), so an
 event is never told that did not happen and never lost once it did. Emitting is cheap when
-nobody listens: each process keeps the set of event types some subscription wants, per
-database (`subscribed`), refreshed when this process changes a subscription and by the
-delivery loop every `REFRESH_SECONDS` (another process's new subscription is heard from
-within that time). A stale set can only be too large, costing one indexed query.
+nobody listens: each running context keeps the set of event types some subscription wants
+(`Subscribed`, in `AppContext.services[SUBSCRIBED]` and in the `info` of every session its
+factory makes, so a check is a dict look-up and a set membership), refreshed when this
+process changes a subscription and by the delivery loop every `REFRESH_SECONDS` (another
+process's new subscription is heard from within that time). A stale set can only be too
+large, costing one indexed query. A session made without one checks the database.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from routing.context import AppContext
 from storage.models import WebhookDelivery, WebhookSubscription
 
-# The events a subscription may ask for. (`message.status` joins them when the status
-# paths emit it: routing/delivery/.)
+# The events a subscription may ask for.
 EVENT_TYPES = (
     "message.received",
+    "message.status",
     "supporter.created",
     "supporter.opted_out",
     "supporter.opted_in",
@@ -37,16 +40,46 @@ REFRESH_SECONDS = 5.0
 SUBSCRIPTIONS = WebhookSubscription.__table__  # type: ignore[attr-defined]
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
-_SUBSCRIBED: dict[str, frozenset[str]] = {}
+# The key of the `Subscribed` in AppContext.services and in Session.info.
+SUBSCRIBED = "webhook_subscribed"
+_EVERY = frozenset(EVENT_TYPES)
 
 
-def _key(engine: AsyncEngine | Any) -> str:
-    return str(engine.url)
+class Subscribed:
+    """The event types some active subscription wants, as last read (a service of the
+    context; nothing to close)."""
+
+    def __init__(self) -> None:
+        self.events: frozenset[str] = frozenset()
+
+    async def refresh(self, engine: AsyncEngine) -> frozenset[str]:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(SUBSCRIPTIONS.c.events).where(SUBSCRIPTIONS.c.paused_at.is_(None))
+            )
+            self.events = frozenset(e for (stored,) in rows for e in split_events(stored))
+        return self.events
+
+    async def aclose(self) -> None:
+        return None
 
 
-def subscribed(engine: AsyncEngine | Any) -> frozenset[str]:
-    """The event types some subscription on this database wants, as last read here."""
-    return _SUBSCRIBED.get(_key(engine), frozenset())
+def subscribed_of(ctx: AppContext) -> Subscribed:
+    """The context's `Subscribed` (made on first use; `build_context` makes it up front so
+    its sessions carry it too)."""
+    found = ctx.services.get(SUBSCRIBED)
+    if not isinstance(found, Subscribed):
+        found = ctx.services[SUBSCRIBED] = Subscribed()
+    return found
+
+
+def subscribed(holder: AppContext | AsyncSession) -> frozenset[str]:
+    """The event types worth writing deliveries for, as last read: from the context, or
+    from the `Subscribed` a session's factory gave it (none: every type, to be safe)."""
+    if isinstance(holder, AppContext):
+        return subscribed_of(holder).events
+    found = holder.info.get(SUBSCRIBED)
+    return found.events if isinstance(found, Subscribed) else _EVERY
 
 
 def join_events(events: Iterable[str]) -> str:
@@ -58,15 +91,9 @@ def split_events(stored: str) -> list[str]:
     return [e for e in stored.split(",") if e]
 
 
-async def refresh(engine: AsyncEngine) -> frozenset[str]:
-    """Read which event types are subscribed to (active subscriptions) into the cache."""
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(SUBSCRIPTIONS.c.events).where(SUBSCRIPTIONS.c.paused_at.is_(None))
-        )
-        wanted = frozenset(e for (stored,) in rows for e in split_events(stored))
-    _SUBSCRIBED[_key(engine)] = wanted
-    return wanted
+async def refresh(ctx: AppContext) -> frozenset[str]:
+    """Read which event types are subscribed to (active subscriptions) into the context."""
+    return await subscribed_of(ctx).refresh(ctx.engine)
 
 
 def subscribers_of(event: str) -> Select[Any]:
@@ -98,6 +125,7 @@ def delivery_rows(
         "poll_id": None,
         "rsvp_id": None,
         "channel": None,
+        "message_status": None,
     }
     return [
         {**base, **subject, "subscription_id": sid}
@@ -116,11 +144,17 @@ def received(message: Any) -> dict[str, Any]:
     }
 
 
+def status_changed(message_id: int, channel: str | None, status: str) -> dict[str, Any]:
+    """The subject of `message.status`: the message (its supporter is read when sent) and
+    the status it moved to."""
+    return {"message_id": message_id, "channel": channel, "message_status": status}
+
+
 async def emit_many(
     session: AsyncSession, event: str, subjects: Sequence[dict[str, Any]], now: datetime
 ) -> int:
     """Write `event`'s deliveries for `subjects` in `session`'s transaction; how many."""
-    if not subjects or event not in subscribed(session.bind):
+    if not subjects or event not in subscribed(session):
         return 0
     ids = [int(i) for i in (await session.execute(subscribers_of(event))).scalars()]
     rows = delivery_rows(ids, event, subjects, now)

@@ -34,16 +34,17 @@ def _supporter(row: Supporter | None) -> dict[str, Any] | None:
 
 async def data_for(session: AsyncSession, delivery: WebhookDelivery) -> dict[str, Any]:
     """The `data` of a delivery's event."""
-    supporter = (
-        await session.get(Supporter, delivery.supporter_id) if delivery.supporter_id else None
-    )
+    message = await session.get(Message, delivery.message_id) if delivery.message_id else None
+    supporter_id = delivery.supporter_id or (message.supporter_id if message else None)
+    supporter = await session.get(Supporter, supporter_id) if supporter_id else None
     data: dict[str, Any] = {}
     if supporter is not None:
         data["supporter"] = _supporter(supporter)
     if delivery.channel is not None:
         data["channel"] = delivery.channel
+    if delivery.message_status is not None:
+        data["status"] = delivery.message_status  # message.status: what it moved to
     if delivery.message_id is not None:
-        message = await session.get(Message, delivery.message_id)
         if message is not None:
             data["message"] = {
                 "id": message.id,

@@ -23,7 +23,7 @@ CSV = (
     "Known Again,+14155550199,known@example.org,\n"  # matches Known by phone: updated
     ",+14155550102,,\n"  # no name
     "Img,<img src=x onerror=window.pwned=1>,,\n"  # a bad phone, echoed as text
-    "Both,+14155550199,other@example.org,\n"  # Known's phone and Other's email
+    "Both,+14155550199,other@example.org,\n"  # Known's phone again: row 2's duplicate
 )
 
 
@@ -45,13 +45,15 @@ async def test_import_shows_counts_and_rejected_rows(
     )
     await page.get_by_role("button", name="Import").click()
     summary = page.get_by_role("status")
-    await expect(summary).to_have_text("people.csv: 1 created, 1 updated, 3 rejected.")
+    await expect(summary).to_have_text(
+        "people.csv: 1 created, 1 updated, 3 rejected. 1 of them repeat an earlier row."
+    )
     rows = page.get_by_role("table", name="Rejected rows").locator("tbody tr")
     await expect(rows).to_have_count(3)
     await expect(rows.nth(0)).to_contain_text("3")
     await expect(rows.nth(0)).to_contain_text("name: a name is required")
     await expect(rows.nth(1)).to_contain_text("<img src=x onerror=window.pwned=1>")
-    await expect(rows.nth(2)).to_contain_text("conflict (409)")
+    await expect(rows.nth(2)).to_contain_text("duplicate of row 2: the same phone")
     assert await page.evaluate("window.pwned") is None
     assert await page.locator("main img").count() == 0
 

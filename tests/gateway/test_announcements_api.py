@@ -154,6 +154,7 @@ async def test_dry_run_writes_nothing(world: dict[str, Any]) -> None:
         "skipped": 1,
         "unreachable": 1,
         "sms_segments": {"per_message": 1, "total": 2},
+        "longest_variant": body,
     }
     assert await count(ctx, Announcement) == 0 and await count(ctx, Message) == 0
     # The key was not used up by the dry run.

@@ -164,7 +164,7 @@ async def world(ctx: AppContext) -> None:
             )
         )
         await session.commit()
-    await refresh(ctx.engine)
+    await refresh(ctx)
 
 
 async def run_path(url: str, clock: FakeClock, path: str, batches: list[Batch]) -> list[Any]:

@@ -1,0 +1,1 @@
+"""Texts sent to supporters: merge variables."""
