@@ -72,6 +72,11 @@ async def test_every_rallypoint_line_in_the_readme_runs(
     fake, server = telegram
     (tmp_path / ".venv").symlink_to(BIN.parent)
     (tmp_path / "people.csv").write_text("name,phone\nAmina,+254712345678\n", encoding="utf-8")
+    (tmp_path / "nationbuilder-export.csv").write_text(
+        "first_name,last_name,email,mobile_number,mobile_opt_in,tag_list,zip\n"
+        'Baraka,Otieno,baraka@example.org,+254722000111,true,"driver, canvass",40100\n',
+        encoding="utf-8",
+    )
     base = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
     env = {
         **base,
