@@ -27,6 +27,7 @@ from gateway.webhooks_asgi import RallypointApp
 from routing.inbound.spool import resume_replay
 from routing.webhooks import events as webhook_events
 from storage.clock import Clock, utcnow
+from storage.crypto_setup import setup_encryption
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import ApiKey
@@ -94,6 +95,8 @@ async def prepare(ctx: GatewayContext, *, migrate: bool | None = None) -> None:
     """Start-up work: migrate the embedded SQLite database, create the bootstrap key."""
     if migrate if migrate is not None else is_sqlite(ctx.settings.database_url):
         await upgrade(ctx.settings.database_url)
+    # Before anything reads or writes a sealed column; raises EncryptionSetupError.
+    await setup_encryption(ctx.engine, ctx.settings.encryption_keys)
     await ensure_bootstrap_key(ctx)
     await webhook_events.refresh(ctx.engine)  # which events ingest must write deliveries for
 

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # The key of the do-not-contact list's hashes (routing/people/do_not_contact.py); unset:
     # a key the server generates once and keeps in the database.
     erasure_key: str | None = Field(None, validation_alias=_env("RALLYPOINT_ERASURE_KEY"))
+    # Comma-separated base64 32-byte keys, newest first: names, addresses, bodies and
+    # payloads are stored encrypted (storage/crypto.py); None stores them in plaintext.
+    encryption_keys: str | None = Field(
+        None, validation_alias=_env("RALLYPOINT_ENCRYPTION_KEYS"), repr=False
+    )
     # Message bodies, raw payloads and attachments' metadata older than this many days are
     # deleted in the background (gateway/retention.py); None keeps them.
     retention_days: int | None = Field(

@@ -156,6 +156,9 @@ def _processor(kind: Any) -> Callable[[Any], Any] | None:
         return None
     if isinstance(impl, JSON):
         return _json_encoder(process)
+    if getattr(kind, "fresh_per_value", False):  # sealed: a fresh nonce for every value
+        sealing: Callable[[Any], Any] = process
+        return sealing
     return _remembering(process)
 
 

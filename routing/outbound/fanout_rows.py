@@ -113,6 +113,8 @@ def message_rows(
 ) -> list[tuple[Any, ...]]:
     chooser = BatchChooser(ctx, plan.audience, now, has_template=plan.template is not None)
     shared = _shared_values(writer, plan, now)
+    # Addresses are sealed per row when RALLYPOINT_ENCRYPTION_KEYS is set (else as given).
+    seal_address = writer.encoder(MESSAGES, "address") or _as_given
     # Per distinct choice: channel, status, error, segments, bound channel_choice JSON.
     outcomes: list[tuple[Any, ...]] = []
     rows = []
@@ -128,7 +130,7 @@ def message_rows(
                 created[supporter] if conversation is None else conversation,
                 supporter,
                 channel,
-                address,
+                seal_address(address),
                 status,
                 error,
                 segments,
@@ -164,11 +166,16 @@ def _shared_values(writer: BulkWriter, plan: FanoutPlan, now: datetime) -> tuple
     return (
         "outbound",
         plan.kind,
-        plan.body,
-        plan.subject,
+        # One sealed copy per batch: every copy holds the same text (the announcement's).
+        writer.bind(MESSAGES, "body", plan.body),
+        writer.bind(MESSAGES, "subject", plan.subject),
         writer.bind(MESSAGES, "attachments", []),
         writer.bind(MESSAGES, "template", plan.template),
         plan.announcement_id,
         stamp,
         stamp,
     )
+
+
+def _as_given(value: Any) -> Any:
+    return value

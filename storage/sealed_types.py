@@ -1,0 +1,191 @@
+"""Column types that encrypt at rest when RALLYPOINT_ENCRYPTION_KEYS is set.
+
+A column opts in with one line in `storage/models.py`:
+
+    body: str = sealed_text("messages.body")            # free text
+    attachments: list[...] = sealed_json("messages.attachments", [])   # JSON
+    address: str = indexed_address(...)                  # looked up by equality
+
+The label (`table.column`) is bound into each value as associated data. Without keys
+the types store exactly what plain Text/JSON columns would (plaintext). With keys, a
+sealed value read without the key that sealed it raises `UndecryptableError`; `serve`
+checks this at start-up (`storage.crypto_setup`), never per request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, String, Text, func, literal
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field
+
+from storage.crypto import INDEX_PREFIX, Crypto, UndecryptableError, active, is_sealed
+
+# JSON values that say nothing: stored plain, so retention can compare them in SQL.
+_EMPTY_JSON = {"[]", "{}", "null"}
+
+
+def _open(label: str, value: str) -> str:
+    crypto = active()
+    if crypto is None:
+        raise UndecryptableError(f"{label} is encrypted and RALLYPOINT_ENCRYPTION_KEYS is unset")
+    return crypto.open(label, value)
+
+
+class SealedText(TypeDecorator[str]):
+    """Text sealed with AES-256-GCM under the newest key; "" and None stay as they are."""
+
+    impl = Text
+    cache_ok = True
+    fresh_per_value = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        crypto = active()
+        if crypto is None or not value:
+            return value
+        return crypto.seal(self.label, value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None or not is_sealed(value):
+            return value
+        return _open(self.label, value)
+
+
+class SealedJSON(TypeDecorator[Any]):
+    """JSON as text, sealed like `SealedText` unless it is empty (`[]`, `{}`, null)."""
+
+    impl = Text
+    cache_ok = True
+    fresh_per_value = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        crypto = active()
+        if crypto is None or text in _EMPTY_JSON:
+            return text
+        return crypto.seal(self.label, text)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if is_sealed(value):
+            value = _open(self.label, value)
+        return json.loads(value)
+
+
+class IndexedAddress(TypeDecorator[str]):
+    """An address kept as its blind index (`b1:` HMAC) when keys are set, so `==` and
+    `IN` compare indexes (the bound value goes through this type too) and the unique
+    (channel, address) index holds. Selected, it reads its `<name>_sealed` sibling
+    (`SealedAddress`) and decrypts it; without keys both are plaintext / NULL."""
+
+    impl = String(320)
+    cache_ok = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        crypto = active()
+        if crypto is None or not value or value.startswith(INDEX_PREFIX):
+            return value
+        return crypto.blind(value)
+
+    def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
+        table = getattr(colexpr, "table", None)
+        if table is None:
+            return colexpr
+        sealed = table.c[f"{colexpr.key}_sealed"]
+        # Typed as this column, so its result processor decrypts what is read.
+        return func.coalesce(sealed + literal(" ", Text) + colexpr, colexpr, type_=self)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None or not is_sealed(value):
+            return value
+        sealed, _, index = value.partition(" ")
+        plain = _open(f"{self.label}|{index}", sealed)
+        crypto = active()
+        if crypto is None or crypto.blind(plain) != index:  # pragma: no cover - tampering
+            raise UndecryptableError(f"{self.label}: sealed value does not match its index")
+        return plain
+
+
+class SealedAddress(TypeDecorator[str]):
+    """The sealed copy of an `IndexedAddress`, bound to its row's index (so an address
+    moved to another row fails to decrypt). NULL without keys."""
+
+    impl = Text
+    cache_ok = True
+    fresh_per_value = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        crypto = active()
+        if crypto is None or not value or is_sealed(value):
+            return None if crypto is None else value or None
+        return crypto.seal(f"{self.label}|{crypto.blind(value)}", value)
+
+
+# Name search with keys set: the blind index of every prefix of every word of the name,
+# lower-cased ("ada lovelace" -> a, ad, ada, l, lo, ...), each cut to this many hex digits.
+NAME_TOKEN_HEX = 12
+_WORD = re.compile(r"\w+")
+
+
+def name_words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
+
+
+def name_token(crypto: Crypto, prefix: str) -> str:
+    """The index token of one word prefix (what a search for `prefix` looks for)."""
+    return crypto.blind("name:" + prefix)[len(INDEX_PREFIX) : len(INDEX_PREFIX) + NAME_TOKEN_HEX]
+
+
+class NameIndex(TypeDecorator[str]):
+    """Bound with the name itself: stores its prefix tokens, space-separated and
+    space-ended (" t1 t2 "), so `LIKE '% t %'` finds a word start. NULL without keys."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        crypto = active()
+        if crypto is None or value is None:
+            return None
+        tokens = {
+            name_token(crypto, word[:n])
+            for word in name_words(value)
+            for n in range(1, len(word) + 1)
+        }
+        return " " + " ".join(sorted(tokens)) + " "
+
+
+def sealed_text(label: str, *, nullable: bool = True) -> Any:
+    """A free-text column encrypted at rest (see the module docstring)."""
+    return Field(
+        default=None if nullable else "",
+        sa_column=Column(SealedText(label), nullable=nullable),
+    )
+
+
+def sealed_json(label: str, default: Any = None) -> Any:
+    """A JSON column encrypted at rest."""
+    factory = (lambda: list(default)) if isinstance(default, list) else (lambda: default)
+    return Field(default_factory=factory, sa_column=Column(SealedJSON(label), nullable=True))
