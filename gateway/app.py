@@ -15,6 +15,7 @@ from sqlmodel import select
 from channels.registry import build_registry
 from gateway import api, console, webhooks
 from gateway.api.body_limit import JsonBodyLimit
+from gateway.api.problem_answers import install_problem_handlers
 from gateway.auth import hash_key
 from gateway.background import background_services
 from gateway.channel_configs import channel_configs
@@ -147,6 +148,7 @@ def create_app(
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
     app.include_router(webhooks.router)
     app.include_router(api.router)
+    install_problem_handlers(app)  # before the console's, which wrap them
     console.install(app)
 
     health = HealthCheck(ctx)

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(
         None, ge=1, validation_alias=_env("RALLYPOINT_RETENTION_DAYS")
     )
+    # Requests per minute per API key (a token bucket per key, in each process); 0: no limit.
+    api_rate_per_minute: int = Field(
+        600, ge=0, validation_alias=_env("RALLYPOINT_API_RATE_PER_MINUTE")
+    )
     # JSON request bodies on /api/v1 larger than this are refused with 413.
     max_json_bytes: int = Field(1_048_576, ge=1, validation_alias=_env("RALLYPOINT_MAX_JSON_BYTES"))
     max_attempts: int = Field(6, ge=1, validation_alias=_env("RALLYPOINT_MAX_ATTEMPTS"))
