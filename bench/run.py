@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import console, dispatch, fanout, ingest
+from bench import console, crypto, dispatch, fanout, ingest
 from bench.report import Report, write_markdown, write_plot
 from bench.servers import ROOT
 from bench.wrk import have_wrk
@@ -65,7 +65,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, help="seconds for everything")
     parser.add_argument(
-        "--only", choices=["ingest", "fanout", "dispatch", "console"], action="append"
+        "--only", choices=["ingest", "fanout", "dispatch", "console", "crypto"], action="append"
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
@@ -88,6 +88,7 @@ def main() -> int:
         ("fanout", lambda work: fanout.run(report, work, deadline - 150 - reserve)),
         ("dispatch", lambda work: dispatch.run(report, work)),
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
+        ("crypto", lambda work: crypto.run(report, work)),
     ]
     failed = []
     with tempfile.TemporaryDirectory(prefix="rallypoint-bench-") as tmp:

@@ -95,8 +95,7 @@ class Crypto:
         return open_with(self._keys, aad, value)
 
     def blind(self, value: str) -> str:
-        digest = hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()
-        return INDEX_PREFIX + digest
+        return INDEX_PREFIX + hmac.digest(self._index_key, value.encode(), "sha256").hex()
 
 
 def open_with(keys: dict[str, AESGCM], aad: str, value: str) -> str:

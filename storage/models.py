@@ -23,6 +23,7 @@ from storage.sealed_types import (
     IndexedAddress,
     NameIndex,
     SealedAddress,
+    address_copy,
     sealed_json,
     sealed_text,
 )
@@ -223,7 +224,7 @@ class Message(SQLModel, table=True):
     # "one_on_one", "announcement", "poll", "auto_reply", "checkin", "inbound"
     kind: str = Field(default="one_on_one", max_length=16)
     channel: str | None = Field(default=None, max_length=16)
-    address: str | None = sealed_text("messages.address")
+    address: str | None = address_copy()
     body: str = sealed_text("messages.body", nullable=False)
     subject: str | None = sealed_text("messages.subject")
     status: str = Field(max_length=16, index=True)
@@ -266,7 +267,7 @@ class MessageAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = _fk("messages.id")
     channel: str = Field(max_length=16)
-    address: str = sealed_text("message_attempts.address", nullable=False)
+    address: str = address_copy(nullable=False)
     provider_message_id: str | None = Field(default=None, max_length=200)
     status: str = Field(max_length=16)
     error: str | None = _text()

@@ -23,7 +23,15 @@ from sqlmodel import SQLModel
 from storage.crypto import INDEX_PREFIX, Crypto, is_sealed, sealed_key_id
 from storage.crypto_setup import current_index_key, reseal_index_key, setup_encryption
 from storage.db import truncate_wal
-from storage.sealed_types import IndexedAddress, NameIndex, SealedJSON, SealedText
+from storage.sealed_types import (
+    AddressCopy,
+    IndexedAddress,
+    NameIndex,
+    SealedJSON,
+    SealedText,
+    open_pair,
+    seal_pair,
+)
 
 Progress = Callable[[str], None]
 
@@ -47,7 +55,7 @@ def _raw(column: Column[Any]) -> Any:
 
 def sealed_tables() -> list[tuple[Table, list[Column[Any]]]]:
     """Every table with a sealed column, and those columns (from the models)."""
-    kinds = (SealedText, SealedJSON, IndexedAddress, NameIndex)
+    kinds = (SealedText, SealedJSON, IndexedAddress, NameIndex, AddressCopy)
     found = []
     for table in SQLModel.metadata.sorted_tables:
         columns = [c for c in table.columns if isinstance(c.type, kinds)]
@@ -70,6 +78,10 @@ def _fresh(crypto: Crypto, column: Column[Any], stored: str | None, row: dict[st
         if sealed is None or sealed_key_id(sealed) == crypto.newest_id:
             return None
         return crypto.open(f"{kind.label}|{stored}", sealed)
+    if isinstance(kind, AddressCopy):
+        if not stored or (is_sealed(stored) and sealed_key_id(stored) == crypto.newest_id):
+            return None
+        return open_pair(kind.label, stored) if is_sealed(stored) else stored
     if not stored or (isinstance(kind, SealedJSON) and stored in ("[]", "{}", "null")):
         return None
     if is_sealed(stored):
@@ -114,6 +126,9 @@ def _params(crypto: Crypto, column: Column[Any], row: dict[str, Any], plain: str
     if isinstance(kind, IndexedAddress):
         index = crypto.blind(plain)
         return {**found, "b_new": index, "b_sealed": crypto.seal(f"{kind.label}|{index}", plain)}
+    if isinstance(kind, AddressCopy):
+        found["b_new"] = seal_pair(crypto, kind.label, plain)
+        return found
     found["b_new"] = crypto.seal(kind.label, plain)  # type: ignore[attr-defined]
     if _name_index(column) is not None:
         found["b_index"] = plain  # NameIndex turns the name into its tokens

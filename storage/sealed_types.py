@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, String, Text, func, literal
+from sqlalchemy import Column, ColumnElement, String, Text, func, literal, type_coerce
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
 
@@ -116,12 +116,60 @@ class IndexedAddress(TypeDecorator[str]):
     def process_result_value(self, value: str | None, dialect: Any) -> str | None:
         if value is None or not is_sealed(value):
             return value
-        sealed, _, index = value.partition(" ")
-        plain = _open(f"{self.label}|{index}", sealed)
+        return open_pair(self.label, value)
+
+
+def open_pair(label: str, value: str) -> str:
+    """`<sealed> <index>` (an address as `IndexedAddress` reads it): the address. The index
+    is bound in, so a sealed address moved next to another index does not decrypt."""
+    sealed, _, index = value.partition(" ")
+    return _open(f"{label}|{index}", sealed)
+
+
+def seal_pair(crypto: Crypto, label: str, value: str) -> str:
+    index = crypto.blind(value)
+    return f"{crypto.seal(f'{label}|{index}', value)} {index}"
+
+
+def stored_address(column: Any) -> ColumnElement[Any]:
+    """An `IndexedAddress` column as stored, not decrypted: `<sealed> <index>` with keys,
+    the address without. `AddressCopy` columns take it as it is (fan-out copies every
+    member's address with no cryptography per row)."""
+    sealed = column.table.c[f"{column.key}_sealed"]
+    return type_coerce(func.coalesce(sealed + literal(" ", Text) + column, column), Text)
+
+
+class AddressCopy(TypeDecorator[str]):
+    """A copy of a supporter's address (on a message or a send attempt), stored as
+    `IndexedAddress` reads it (`<sealed> <index>`, sealed as supporter_addresses.address)
+    so a stored pair can be copied as it is; plaintext without keys."""
+
+    impl = Text
+    cache_ok = True
+    fresh_per_value = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
         crypto = active()
-        if crypto is None or crypto.blind(plain) != index:  # pragma: no cover - tampering
-            raise UndecryptableError(f"{self.label}: sealed value does not match its index")
-        return plain
+        if crypto is None or not value or is_sealed(value):
+            return value
+        return seal_pair(crypto, self.label, value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None or not is_sealed(value):
+            return value
+        return open_pair(self.label, value)
+
+
+def address_copy(*, nullable: bool = True) -> Any:
+    """A column holding a copy of a supporter's address (see `AddressCopy`)."""
+    return Field(
+        default=None if nullable else "",
+        sa_column=Column(AddressCopy("supporter_addresses.address"), nullable=nullable),
+    )
 
 
 class SealedAddress(TypeDecorator[str]):
@@ -146,6 +194,8 @@ class SealedAddress(TypeDecorator[str]):
 # Name search with keys set: the blind index of every prefix of every word of the name,
 # lower-cased ("ada lovelace" -> a, ad, ada, l, lo, ...), each cut to this many hex digits.
 NAME_TOKEN_HEX = 12
+# Longer words match by their first this many letters (bounds the tokens per name).
+NAME_PREFIX_MAX = 12
 _WORD = re.compile(r"\w+")
 
 
@@ -172,7 +222,8 @@ class NameIndex(TypeDecorator[str]):
         tokens = {
             name_token(crypto, word[:n])
             for word in name_words(value)
-            for n in range(1, len(word) + 1)
+            if not word.isdigit()  # a number as a name: found by its address instead
+            for n in range(1, min(len(word), NAME_PREFIX_MAX) + 1)
         }
         return " " + " ".join(sorted(tokens)) + " "
 

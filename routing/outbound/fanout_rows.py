@@ -113,8 +113,6 @@ def message_rows(
 ) -> list[tuple[Any, ...]]:
     chooser = BatchChooser(ctx, plan.audience, now, has_template=plan.template is not None)
     shared = _shared_values(writer, plan, now)
-    # Addresses are sealed per row when RALLYPOINT_ENCRYPTION_KEYS is set (else as given).
-    seal_address = writer.encoder(MESSAGES, "address") or _as_given
     # Per distinct choice: channel, status, error, segments, bound channel_choice JSON.
     outcomes: list[tuple[Any, ...]] = []
     rows = []
@@ -130,7 +128,7 @@ def message_rows(
                 created[supporter] if conversation is None else conversation,
                 supporter,
                 channel,
-                seal_address(address),
+                address,  # as stored on the supporter (sealed or not): see audience
                 status,
                 error,
                 segments,
@@ -175,7 +173,3 @@ def _shared_values(writer: BulkWriter, plan: FanoutPlan, now: datetime) -> tuple
         stamp,
         stamp,
     )
-
-
-def _as_given(value: Any) -> Any:
-    return value

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from gateway.cli import main
+from routing.outbound.fanout import fan_out
 from storage.crypto import UndecryptableError, install
 from storage.crypto_setup import EncryptionSetupError, setup_encryption
 from storage.models import Message, Supporter, SupporterAddress
@@ -211,3 +212,30 @@ def test_plaintext_without_keys_is_unchanged(settings: Any) -> None:
     install(None)
     kind = Message.__table__.c.body.type  # type: ignore[attr-defined]
     assert kind.process_bind_param(BODY, None) == BODY
+
+
+async def test_an_announcement_fans_out_and_sends_with_keys_set(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    """Fan-out copies each member's sealed address as it is; dispatch opens it to send."""
+    client = await organizer(make_client, encryption_keys=KEY)
+    await _seed(client)
+    made = await api(
+        client, "POST", "/announcements", json={"body": "RALLY-AT-SIX", "audience": {"all": True}}
+    )
+    await fan_out(client.ctx, made["id"])  # type: ignore[attr-defined]
+    async with client.ctx.engine.connect() as conn:  # type: ignore[attr-defined]
+        stored = [
+            r[0]
+            for r in await conn.execute(
+                text("SELECT address FROM messages WHERE announcement_id = :a"), {"a": made["id"]}
+            )
+        ]
+    assert len(stored) == 2 and all(a.startswith("e1:") for a in stored)
+    provider = FakeAdapter(channels=("sms",), provider="fake-sms")
+    client.ctx.registry.add(provider)  # type: ignore[attr-defined]
+    dispatcher = make_dispatcher(client.ctx, clock)  # type: ignore[attr-defined]
+    while await dispatcher.run_once():
+        pass
+    sent = {m.to for _, m in provider.accepted if m.body == "RALLY-AT-SIX"}
+    assert sent == {PHONE, LANE_PHONE}
