@@ -1,10 +1,18 @@
 """Column types that encrypt at rest when RALLYPOINT_ENCRYPTION_KEYS is set.
 
-A column opts in with one line in `storage/models.py`:
+A column opts in with one line in `storage/models.py` (label: "<table>.<column>"):
 
-    body: str = sealed_text("messages.body")            # free text
-    attachments: list[...] = sealed_json("messages.attachments", [])   # JSON
-    address: str = indexed_address(...)                  # looked up by equality
+    note: str | None = sealed_text("rsvps.note")                      # free text
+    body: str = sealed_text("messages.body", nullable=False)
+    custom_fields: dict[str, Any] = sealed_json("supporters.custom_fields", {})  # JSON
+    address: str = address_copy()            # a copy of a supporter's address
+
+and its migration makes the column TEXT (sealed values are longer than what they hold).
+Nothing else changes: ORM and Core reads decrypt, writes (ORM, Core, BulkWriter.bind /
+encoder, the SQLite lane) encrypt, `keys rotate-encryption` finds the column by its type.
+What a sealed column cannot do is be compared or sorted in SQL (every value has its own
+nonce): filter such columns in Python, or add a blind index as `IndexedAddress` does.
+Supporters' addresses themselves are `IndexedAddress` + `SealedAddress` (lookups).
 
 The label (`table.column`) is bound into each value as associated data. Without keys
 the types store exactly what plain Text/JSON columns would (plaintext). With keys, a
