@@ -108,6 +108,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # own deadline, everything else must not be spooled by a slow moment.
         "spool_after_ms": 60_000,
     }
+    # RALLYPOINT_TEST_ENCRYPTION_KEYS: run the suite with encryption at rest on.
+    if os.environ.get("RALLYPOINT_TEST_ENCRYPTION_KEYS"):
+        values["encryption_keys"] = os.environ["RALLYPOINT_TEST_ENCRYPTION_KEYS"]
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
