@@ -167,6 +167,20 @@ def encoder(table: Table, column: str) -> Callable[[Any], Any] | None:
     return _processor(table.c[column].type)
 
 
+def decoder(table: Table, column: str) -> Callable[[Any], Any]:
+    """The result processor of `table.column` on SQLite: what SQLAlchemy would make of a
+    value a lane statement read (a sealed column decrypted); as read when it has none."""
+    process = table.c[column].type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+    if process is None:
+        return _as_read
+    decode: Callable[[Any], Any] = process
+    return decode
+
+
+def _as_read(value: Any) -> Any:
+    return value
+
+
 def _json_encoder(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """`process`, with empty lists and dicts and None (most rows' JSON) done once."""
     done = {list: process([]), dict: process({}), type(None): process(None)}

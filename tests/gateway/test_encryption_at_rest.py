@@ -19,6 +19,7 @@ from routing.outbound.fanout import fan_out
 from storage.crypto import UndecryptableError, install
 from storage.crypto_setup import EncryptionSetupError, setup_encryption
 from storage.models import Message, Supporter, SupporterAddress
+from tests.channels import twilio_case
 from tests.conftest import PG_URL, FakeClock
 from tests.gateway.test_erasure import api, organizer, raw_bytes, sms
 from tests.routing.fake_adapter import FakeAdapter, make_dispatcher
@@ -108,18 +109,37 @@ async def test_no_name_number_or_body_in_the_database_files(
     assert len(other["items"]) == 1 and other["items"][0]["name"] == LANE_PHONE
 
 
-async def test_an_inbound_from_a_known_number_joins_its_supporter(make_client: MakeClient) -> None:
-    """Routing looks the sender up by the blind index: no duplicate supporter."""
-    client = await organizer(make_client, encryption_keys=KEY)
+@pytest.mark.parametrize("lane", [True, False], ids=["sqlite-lane", "sqlalchemy"])
+async def test_an_inbound_from_a_known_number_joins_its_supporter(
+    make_client: MakeClient, lane: bool
+) -> None:
+    """Routing looks the sender up by the blind index, on either phone channel: no
+    duplicate supporter."""
+    client = await organizer(make_client, encryption_keys=KEY, sqlite_lane=lane)
     sid = await _seed(client)
     await sms(client, "again", sender=PHONE)
+    params = twilio_case.form("inbound_whatsapp.json")
+    params.update(
+        MessageSid="SM" + "7" * 32,
+        SmsMessageSid="SM" + "7" * 32,
+        SmsSid="SM" + "7" * 32,
+        From=f"whatsapp:{PHONE}",
+        WaId=PHONE.lstrip("+"),
+        ProfileName="Phil",
+        Body="on whatsapp",
+    )
+    request = twilio_case.signed_post(params)
+    answer = await client.post(request.path, headers=request.headers, content=request.content)
+    assert answer.status_code == 200, answer.text
     async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
         # (A sealed column cannot be compared in SQL: each value has its own nonce.)
         messages = (await session.exec(select(Message))).all()
-        senders = [m.supporter_id for m in messages if m.body == "again"]
+        senders = [m.supporter_id for m in messages if m.body in ("again", "on whatsapp")]
         addresses = (await session.exec(select(SupporterAddress))).all()
-    assert senders == [sid]
-    assert sorted(a.address for a in addresses) == sorted([PHONE, LANE_PHONE])
+    assert senders == [sid, sid]
+    assert sorted((a.channel, a.address) for a in addresses) == sorted(
+        [("sms", PHONE), ("sms", LANE_PHONE), ("whatsapp", PHONE)]
+    )
 
 
 async def test_a_value_moved_to_another_row_or_column_does_not_decrypt(
@@ -159,7 +179,7 @@ async def test_start_up_refuses_a_wrong_or_missing_key(make_client: MakeClient) 
 
 
 async def test_keys_on_a_plaintext_database_ask_for_rotation(make_client: MakeClient) -> None:
-    client = await organizer(make_client)
+    client = await organizer(make_client, encryption_keys=None)  # plaintext
     await _seed(client)
     with pytest.raises(EncryptionSetupError, match="rotate-encryption"):
         await setup_encryption(client.ctx.engine, KEY)  # type: ignore[attr-defined]

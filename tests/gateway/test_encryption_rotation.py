@@ -100,7 +100,7 @@ async def test_rotation_resumes_after_an_interruption(make_client: MakeClient) -
 
 
 async def test_rotation_seals_a_database_written_without_keys(make_client: MakeClient) -> None:
-    client = await organizer(make_client)
+    client = await organizer(make_client, encryption_keys=None)  # plaintext
     sid = await _seed(client)
     engine = client.ctx.engine  # type: ignore[attr-defined]
     if PG_URL is None:
