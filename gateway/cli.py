@@ -242,10 +242,11 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
     from gateway.import_file import import_file
     from routing.people.importer import ImportFileError
+    from storage.crypto_setup import EncryptionSetupError
 
     try:
         summary = asyncio.run(import_file(settings, args.file, team=args.team))
-    except (ImportFileError, OSError) as exc:
+    except (ImportFileError, OSError, EncryptionSetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary.as_dict()))
