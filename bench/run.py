@@ -13,6 +13,7 @@ from pathlib import Path
 from bench import (
     africastalking,
     console,
+    crypto,
     dispatch,
     events,
     fanout,
@@ -80,7 +81,7 @@ def main() -> int:
         "--only",
         choices=[
             *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
-            *("imap", "import", "console", "soak"),
+            *("imap", "import", "console", "crypto", "soak"),
         ],
         action="append",
     )
@@ -113,6 +114,7 @@ def main() -> int:
         ("import", lambda work: import_csv.run(report, work)),
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
+        ("crypto", lambda work: crypto.run(report, work)),
     ]
     failed = []
     with tempfile.TemporaryDirectory(prefix="rallypoint-bench-") as tmp:

@@ -15,6 +15,7 @@ from sqlmodel import select
 from channels.registry import build_registry
 from gateway import api, console, log_redaction, public_pages, webhooks
 from gateway.api.body_limit import JsonBodyLimit
+from gateway.api.problem_answers import install_problem_handlers
 from gateway.auth import hash_key
 from gateway.background import background_services
 from gateway.channel_configs import channel_configs
@@ -28,6 +29,7 @@ from gateway.webhooks_asgi import RallypointApp
 from routing.inbound.spool import resume_replay
 from routing.webhooks import events as webhook_events
 from storage.clock import Clock, utcnow
+from storage.crypto_setup import setup_encryption
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import ApiKey
@@ -100,6 +102,8 @@ async def prepare(ctx: GatewayContext, *, migrate: bool | None = None) -> None:
     """Start-up work: migrate the embedded SQLite database, create the bootstrap key."""
     if migrate if migrate is not None else is_sqlite(ctx.settings.database_url):
         await upgrade(ctx.settings.database_url)
+    # Before anything reads or writes a sealed column; raises EncryptionSetupError.
+    await setup_encryption(ctx.engine, ctx.settings.encryption_keys)
     await ensure_bootstrap_key(ctx)
     await webhook_events.refresh(ctx)  # which events ingest must write deliveries for
 
@@ -154,6 +158,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(api.router)
     app.include_router(public_pages.router)
+    install_problem_handlers(app)  # before the console's, which wrap them
     console.install(app)
 
     health = HealthCheck(ctx)

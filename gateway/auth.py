@@ -88,6 +88,13 @@ async def authenticate(
                 update(ApiKey).where(col(ApiKey.id) == row.id).values(last_used_at=now)
             )
             await session.commit()
+    wait = ctx.api_rate.take(int(row.id or 0), now.timestamp())
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many requests with this API key (RALLYPOINT_API_RATE_PER_MINUTE)",
+            headers={"Retry-After": str(wait)},
+        )
     return Principal(key_id=row.id, role=row.role, team_id=row.team_id)
 
 

@@ -1,5 +1,6 @@
-"""`rallypoint serve | worker | migrate | keys create|list|revoke | users create|list|deactivate
-| import | telegram set-webhook | doctor | backup | stats | requeue`."""
+"""`rallypoint serve | worker | migrate | keys create|list|revoke|rotate-encryption |
+users create|list|deactivate | import | telegram set-webhook | doctor | backup | stats |
+requeue`."""
 
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
 
+    refused = run_loop(_check_encryption(settings))
+    if refused:
+        return refused
     app = create_app(settings, run_background=True, settle=True)
     config = uvicorn.Config(
         app,
@@ -63,6 +67,25 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config=None,  # our handler, format and request ids (gateway/log_setup.py)
     )
     QuietExitServer(config).run()
+    return 0
+
+
+async def _check_encryption(settings: Settings) -> int:
+    """The keys against the database before serving: a mismatch is one line and exit 2."""
+    from storage.crypto_setup import EncryptionSetupError, setup_encryption
+    from storage.db import is_sqlite, make_engine
+    from storage.migrate import upgrade
+
+    if is_sqlite(settings.database_url):
+        await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        await setup_encryption(engine, settings.encryption_keys)
+    except EncryptionSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
     return 0
 
 
@@ -189,12 +212,47 @@ def cmd_users_deactivate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate_encryption(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.crypto_setup import EncryptionSetupError
+    from storage.rotation import rotate_encryption
+
+    async def rotate() -> int:
+        from storage.db import is_sqlite, make_engine
+        from storage.migrate import upgrade
+
+        if is_sqlite(settings.database_url):
+            await upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        try:
+            report = await rotate_encryption(
+                engine,
+                settings.encryption_keys,
+                batch=args.batch,
+                progress=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+        finally:
+            await engine.dispose()
+        print(
+            f"rotated: {report.rows_read} rows checked, {report.values_written} values "
+            f"rewritten in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)",
+            file=sys.stderr,
+        )
+        return 0
+
+    try:
+        return asyncio.run(rotate())
+    except (EncryptionSetupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
     from gateway.import_file import import_file
     from gateway.import_rejects import RejectsFile
     from routing.people.importer import ImportFileError, ImportOptions
+    from storage.crypto_setup import EncryptionSetupError
 
     def progress(rows: int) -> None:
         print(f"{rows} rows read", file=sys.stderr, flush=True)
@@ -210,7 +268,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 on_reject=rejects.write if args.rejects else None,
             )
             summary = asyncio.run(import_file(settings, args.file, team=args.team, options=options))
-    except (ImportFileError, OSError) as exc:
+    except (ImportFileError, OSError, EncryptionSetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary.as_dict()))
@@ -246,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("list", help="every key, revoked ones too (never the key itself)").set_defaults(
         func=cmd_keys_list
     )
+    rotate = keys.add_parser(
+        "rotate-encryption",
+        help="re-encrypt stored data under the newest RALLYPOINT_ENCRYPTION_KEYS key "
+        "(also encrypts a database written without keys); resumable, safe while serving",
+    )
+    rotate.add_argument("--batch", type=int, default=1000, help="rows per transaction")
+    rotate.set_defaults(func=cmd_keys_rotate_encryption)
     revoke = keys.add_parser("revoke", help="revoke a key at once (its row stays, for audit)")
     revoke.add_argument("id", type=int, help="the key's id (from keys list)")
     revoke.set_defaults(func=cmd_keys_revoke)
@@ -305,6 +370,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {name}: {problem['msg']}", file=sys.stderr)
         return 2
     _configure_logging(settings)
+    from storage.crypto import KeyFormatError, parse_keys
+
+    try:
+        parse_keys(settings.encryption_keys)
+    except KeyFormatError as exc:  # names the variable and the key's position, not the key
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     folder = sqlite_folder(settings.database_url)
     if folder is not None and not folder.is_dir():  # aiosqlite fails on it untidily
         print(f"error: RALLYPOINT_DATABASE_URL: no such directory {folder}", file=sys.stderr)

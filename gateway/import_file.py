@@ -7,6 +7,7 @@ from gateway.settings import Settings
 from routing.people.importer import ImportFileError, ImportOptions, ImportSummary, import_csv
 from routing.webhooks import events as webhook_events
 from storage.clock import utcnow
+from storage.crypto_setup import setup_encryption
 from storage.db import is_sqlite, make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.queries import find_team
@@ -24,6 +25,7 @@ async def import_file(
         await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
+        await setup_encryption(engine, settings.encryption_keys)
         subscribed = webhook_events.Subscribed()
         await subscribed.refresh(engine)  # imported supporters are `supporter.created`
         sessions = make_session_factory(engine, info={webhook_events.SUBSCRIBED: subscribed})

@@ -96,10 +96,19 @@ class Settings(BaseSettings):
     # The key of the do-not-contact list's hashes (routing/people/do_not_contact.py); unset:
     # a key the server generates once and keeps in the database.
     erasure_key: str | None = Field(None, validation_alias=_env("RALLYPOINT_ERASURE_KEY"))
+    # Comma-separated base64 32-byte keys, newest first: names, addresses, bodies and
+    # payloads are stored encrypted (storage/crypto.py); None stores them in plaintext.
+    encryption_keys: str | None = Field(
+        None, validation_alias=_env("RALLYPOINT_ENCRYPTION_KEYS"), repr=False
+    )
     # Message bodies, raw payloads and attachments' metadata older than this many days are
     # deleted in the background (gateway/retention.py); None keeps them.
     retention_days: int | None = Field(
         None, ge=1, validation_alias=_env("RALLYPOINT_RETENTION_DAYS")
+    )
+    # Requests per minute per API key (a token bucket per key, in each process); 0: no limit.
+    api_rate_per_minute: int = Field(
+        600, ge=0, validation_alias=_env("RALLYPOINT_API_RATE_PER_MINUTE")
     )
     # JSON request bodies on /api/v1 larger than this are refused with 413.
     max_json_bytes: int = Field(1_048_576, ge=1, validation_alias=_env("RALLYPOINT_MAX_JSON_BYTES"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Table
@@ -23,8 +24,15 @@ class BulkWriter:
     def bind(self, table: Table, column: str, value: Any) -> Any:
         if value is None:
             return None
-        processor = table.c[column].type.dialect_impl(self.dialect).bind_processor(self.dialect)
+        processor = self.encoder(table, column)
         return processor(value) if processor else value
+
+    def encoder(self, table: Table, column: str) -> Callable[[Any], Any] | None:
+        """The column's bind processor, to encode a value per row (None: stored as given),
+        e.g. a sealed column (storage/sealed_types.py)."""
+        kind = table.c[column].type.dialect_impl(self.dialect)
+        processor: Callable[[Any], Any] | None = kind.bind_processor(self.dialect)
+        return processor
 
     async def insert(
         self,

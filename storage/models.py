@@ -14,10 +14,21 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    event,
     false,
+    inspect,
     text,
 )
 from sqlmodel import Field, SQLModel
+
+from storage.sealed_types import (
+    IndexedAddress,
+    NameIndex,
+    SealedAddress,
+    address_copy,
+    sealed_json,
+    sealed_text,
+)
 
 # Message.status vocabulary (closed set; see CONTRACT.md).
 MESSAGE_STATUSES = (
@@ -72,8 +83,11 @@ class Team(SQLModel, table=True):
 
 class Supporter(SQLModel, table=True):
     __tablename__ = "supporters"
+    # Ids are never reused: an erased supporter's id must not name someone new (webhook
+    # consumers, exports and audit entries keep it).
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=200)
+    name: str = sealed_text("supporters.name", nullable=False)
     preferred_channels: list[str] = _json([])
     language: str | None = Field(default=None, index=True, max_length=35)
     timezone: str | None = Field(default=None, max_length=64)
@@ -93,6 +107,8 @@ class Supporter(SQLModel, table=True):
     last_attended_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    # With keys: the name's word-prefix tokens, for search (storage/sealed_types.py).
+    name_index: str | None = Field(default=None, sa_column=Column(NameIndex()))
 
 
 class SupporterAddress(SQLModel, table=True):
@@ -101,10 +117,17 @@ class SupporterAddress(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     supporter_id: int = _fk("supporters.id")
     channel: str = Field(max_length=16)
-    address: str = Field(max_length=320)
+    # With RALLYPOINT_ENCRYPTION_KEYS: the blind index (lookups, uniqueness); reads give
+    # the address, decrypted from `address_sealed` (storage/sealed_types.py).
+    address: str = Field(
+        sa_column=Column(IndexedAddress("supporter_addresses.address"), nullable=False)
+    )
     # Per-channel facts: the WhatsApp 24 h window and per-channel opt-outs (Telegram block).
     last_inbound_at: datetime | None = None
     opted_out: bool = False
+    address_sealed: str | None = Field(
+        default=None, sa_column=Column(SealedAddress("supporter_addresses.address"))
+    )
 
 
 class SupporterTag(SQLModel, table=True):
@@ -221,15 +244,15 @@ class Message(SQLModel, table=True):
     # "one_on_one", "announcement", "poll", "auto_reply", "checkin", "inbound"
     kind: str = Field(default="one_on_one", max_length=16)
     channel: str | None = Field(default=None, max_length=16)
-    address: str | None = Field(default=None, max_length=320)
-    body: str = _text(nullable=False)
-    subject: str | None = None
+    address: str | None = address_copy()
+    body: str = sealed_text("messages.body", nullable=False)
+    subject: str | None = sealed_text("messages.subject")
     status: str = Field(max_length=16, index=True)
     provider_message_id: str | None = Field(default=None, max_length=200)
     error: str | None = _text()
     error_code: str | None = Field(default=None, max_length=32)
     segments: int | None = None
-    attachments: list[dict[str, Any]] = _json([])
+    attachments: list[dict[str, Any]] = sealed_json("messages.attachments", [])
     # Why channels ahead of the chosen one were skipped: {channel: reason}.
     channel_choice: dict[str, Any] = _json({})
     template: dict[str, Any] | None = _json(None)
@@ -238,7 +261,7 @@ class Message(SQLModel, table=True):
     in_reply_to: str | None = Field(default=None, max_length=998)
     references: str | None = _text()
     # The provider's payload, kept for audit (inbound only).
-    raw: str | None = _text()
+    raw: str | None = sealed_text("messages.raw")
     # Indexed by uq_message_announcement_supporter: any `announcement_id = x` implies its
     # IS NOT NULL, so SQLite and PostgreSQL use it (a single-column index cost fan-out ~10%).
     announcement_id: int | None = Field(
@@ -272,7 +295,7 @@ class MessageAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = _fk("messages.id")
     channel: str = Field(max_length=16)
-    address: str = Field(max_length=320)
+    address: str = address_copy(nullable=False)
     provider_message_id: str | None = Field(default=None, max_length=200)
     status: str = Field(max_length=16)
     error: str | None = _text()
@@ -494,7 +517,7 @@ class ConversationNote(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL")),
     )
-    body: str = _text(nullable=False)
+    body: str = sealed_text("conversation_notes.body", nullable=False)
     created_at: datetime
 
 
@@ -734,3 +757,20 @@ class SupporterFieldValue(SQLModel, table=True):
         )
     )
     value: str = Field(max_length=1000)
+
+
+@event.listens_for(SupporterAddress, "before_insert")
+@event.listens_for(SupporterAddress, "before_update")
+def _seal_address(_mapper: Any, _connection: Any, row: SupporterAddress) -> None:
+    """Keep `address_sealed` in step with `address` (SealedAddress stores NULL without keys).
+    Core inserts and updates of addresses set both themselves."""
+    if row.address_sealed is None or inspect(row).attrs.address.history.has_changes():
+        row.address_sealed = row.address
+
+
+@event.listens_for(Supporter, "before_insert")
+@event.listens_for(Supporter, "before_update")
+def _index_name(_mapper: Any, _connection: Any, row: Supporter) -> None:
+    """Keep `name_index` in step with `name` (NameIndex stores NULL without keys)."""
+    if row.name_index is None or inspect(row).attrs.name.history.has_changes():
+        row.name_index = row.name

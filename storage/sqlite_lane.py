@@ -156,12 +156,29 @@ def _processor(kind: Any) -> Callable[[Any], Any] | None:
         return None
     if isinstance(impl, JSON):
         return _json_encoder(process)
+    if getattr(kind, "fresh_per_value", False):  # sealed: a fresh nonce for every value
+        sealing: Callable[[Any], Any] = process
+        return sealing
     return _remembering(process)
 
 
 def encoder(table: Table, column: str) -> Callable[[Any], Any] | None:
     """The bind processor of `table.column` on SQLite (None: stored as given)."""
     return _processor(table.c[column].type)
+
+
+def decoder(table: Table, column: str) -> Callable[[Any], Any]:
+    """The result processor of `table.column` on SQLite: what SQLAlchemy would make of a
+    value a lane statement read (a sealed column decrypted); as read when it has none."""
+    process = table.c[column].type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+    if process is None:
+        return _as_read
+    decode: Callable[[Any], Any] = process
+    return decode
+
+
+def _as_read(value: Any) -> Any:
+    return value
 
 
 def _json_encoder(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

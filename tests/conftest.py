@@ -20,6 +20,8 @@ from gateway.app import create_app
 from gateway.keys import insert_key
 from gateway.settings import Settings
 from routing.context import AppContext
+from storage.crypto import install
+from storage.crypto_setup import setup_encryption
 from storage.db import make_engine
 from storage.migrate import stamp_head
 
@@ -106,6 +108,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # own deadline, everything else must not be spooled by a slow moment.
         "spool_after_ms": 60_000,
     }
+    # RALLYPOINT_TEST_ENCRYPTION_KEYS: run the suite with encryption at rest on.
+    if os.environ.get("RALLYPOINT_TEST_ENCRYPTION_KEYS"):
+        values["encryption_keys"] = os.environ["RALLYPOINT_TEST_ENCRYPTION_KEYS"]
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -135,6 +140,8 @@ async def make_client(
         provider_client = httpx.AsyncClient(transport=transport) if transport else None
         app = create_app(settings, clock=clock, http_client=provider_client)
         ctx: AppContext = app.state.ctx
+        # As `serve` starts (gateway.app.prepare): the sealed columns get this app's keys.
+        await setup_encryption(ctx.engine, settings.encryption_keys)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="https://rallypoint.example.org"
         )
@@ -149,6 +156,7 @@ async def make_client(
     for client, ctx in opened:
         await client.aclose()
         await shutdown(ctx)
+    install(None)
 
 
 async def new_key(ctx: AppContext, role: str = "admin", team_id: int | None = None) -> str:

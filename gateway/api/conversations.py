@@ -14,8 +14,10 @@ from gateway.api.ids import IdPath, IdQuery
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_messages import ConversationPublic, MessagePublic, message_public
 from gateway.api.scope import SessionDep, visible_conversation, visible_rows
+from gateway.api.sealed_search import address_matches, name_matches
 from gateway.auth import AnyRole, Context, Principal
 from routing.inbox.state import effective_status, status_clause
+from storage.crypto import active
 from storage.models import Conversation, Message, Supporter, SupporterAddress
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -111,7 +113,14 @@ def _has_address(*, channel: str | None = None, like: str | None = None) -> Any:
 
 def _matches(text: str) -> Any:
     """The supporter's name, or one of their addresses (phone, email...), contains `text`
-    (case-insensitive; for a phone, spaces and dashes typed are ignored)."""
+    (case-insensitive; for a phone, spaces and dashes typed are ignored). With encryption
+    at rest: word starts of the name, whole addresses (`sealed_search`)."""
+    crypto = active()
+    if crypto is not None:
+        return or_(
+            name_matches(crypto, text),
+            col(Conversation.supporter_id).in_(address_matches(text)),
+        )
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     phone = "".join(ch for ch in escaped if ch not in " -()")
     clauses = [

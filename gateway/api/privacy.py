@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, visible_supporter
 from gateway.audit import record, request_ip
-from gateway.auth import AnyRole, Context, Staff
+from gateway.auth import AnyRole, Context, Principal, Staff
 from routing.people.erasure import erase_supporter
 from storage.db import truncate_wal
 from storage.field_values import values_by_supporter
@@ -37,6 +37,15 @@ async def erase(
 ) -> Response:
     """Delete the supporter and everything about them, from the database files too; an
     address that had opted out stays on the do-not-contact list as a keyed hash."""
+    await erase_completely(supporter_id, request, principal, ctx, session)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def erase_completely(
+    supporter_id: int, request: Request, principal: Principal, ctx: Any, session: AsyncSession
+) -> None:
+    """The erasure both `POST .../erase` and `DELETE /supporters/{id}` run: every row,
+    the do-not-contact hash of an opted-out address, the audit entry, the WAL emptied."""
     supporter = await visible_supporter(session, principal, supporter_id)
     now = ctx.clock()
     await erase_supporter(session, supporter, erasure_key=ctx.settings.erasure_key, now=now)
@@ -50,7 +59,6 @@ async def erase(
     )
     await session.commit()
     await truncate_wal(ctx.engine)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{supporter_id}/export")

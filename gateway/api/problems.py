@@ -1,7 +1,8 @@
 """The error answers of the REST API in the OpenAPI document.
 
-Every error is JSON `{"detail": ...}`: a sentence, or for 422 FastAPI's list of what was
-wrong where. Routes name their own particular answers (`responses=errors({409: "why"})`);
+Every error is RFC 9457 problem details, `application/problem+json` (problem_answers.py):
+`{type, title, status, detail}`, and for 422 `errors: [{field, message}]`. Routes name
+their own particular answers (`responses=errors({409: "why"})`);
 `document_errors` adds what every route can answer: 401 and 403 (the key), 404 where the
 path names a row, 400 where the body cannot be parsed, 422 (bad input)."""
 
@@ -14,16 +15,26 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
     "type": "object",
     "properties": {
-        "detail": {
-            "anyOf": [{"type": "string"}, {"type": "array"}, {"type": "object"}],
-            "description": "what went wrong: a sentence, or (422) a list of errors by location",
-        }
+        "type": {"type": "string", "description": "about:blank (the status says it all)"},
+        "title": {"type": "string", "description": "the status's phrase"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "what went wrong, in a sentence"},
+        "errors": {
+            "type": "array",
+            "description": "(422) each invalid field and why; the value sent is not repeated",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["field", "message"],
+            },
+        },
     },
-    "required": ["detail"],
+    "required": ["type", "title", "status", "detail"],
 }
 
 COMMON = {
     401: "missing, unknown or revoked API key",
+    429: "more requests with this key than RALLYPOINT_API_RATE_PER_MINUTE (see Retry-After)",
     403: "the key's role, or a team lead's team, does not allow this",
     422: "a parameter, header or body field is invalid or names nothing",
 }
@@ -32,7 +43,10 @@ NOT_FOUND = "no such row, or not one this key may see"
 
 def problem(description: str) -> dict[str, Any]:
     """One documented error answer."""
-    return {"description": description, "content": {"application/json": {"schema": PROBLEM_SCHEMA}}}
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+    }
 
 
 def errors(reasons: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:

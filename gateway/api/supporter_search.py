@@ -15,7 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.pagination import decode_cursor, encode_cursor, split_page
 from gateway.api.scope import visible_rows
+from gateway.api.sealed_search import supporter_matches
 from gateway.auth import Principal
+from storage.crypto import active
 from storage.models import Supporter, SupporterAddress, SupporterTag
 
 # What a typed phone number may contain besides digits: "+1 (555) 555-0100".
@@ -38,7 +40,11 @@ class SupporterFilters:
 
 def _search(q: str) -> Any:
     """Part of the name or of an address; a typed phone number also matches without its
-    spaces, dashes and brackets (addresses are stored as E.164: +15555550100)."""
+    spaces, dashes and brackets (addresses are stored as E.164: +15555550100). With
+    encryption at rest: word starts of the name, whole addresses (`sealed_search`)."""
+    crypto = active()
+    if crypto is not None:
+        return supporter_matches(crypto, q)
     needles = [q]
     digits = re.sub(r"\D", "", q)
     if _PHONE_LIKE.match(q) and len(digits) >= MIN_PHONE_DIGITS and digits != q:

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +16,7 @@ from channels.base import BotDirectory, Channel
 from channels.registry import Registry
 from gateway.api.ids import IdPath
 from gateway.api.pagination import Cursor, Limit, Page
+from gateway.api.privacy import erase_completely
 from gateway.api.problems import errors
 from gateway.api.schemas_supporters import (
     AddressPublic,
@@ -40,7 +41,6 @@ from routing.people.supporters import (
     FieldError,
     OutsideTeam,
     create_supporter,
-    delete_supporter,
     update_supporter,
 )
 from storage.field_values import values_by_supporter
@@ -226,11 +226,12 @@ async def patch(
 
 
 @router.delete("/{supporter_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def forget(supporter_id: IdPath, principal: AnyRole, session: SessionDep) -> Response:
-    """Delete the supporter and everything about them (messages, addresses, history)."""
-    await visible_supporter(session, principal, supporter_id)
-    await delete_supporter(session, supporter_id)
-    await session.commit()
+async def forget(
+    supporter_id: IdPath, request: Request, principal: AnyRole, ctx: Context, session: SessionDep
+) -> Response:
+    """Delete the supporter and everything about them: the same complete erasure as
+    `POST /supporters/{id}/erase` (do-not-contact list, audit entry, WAL emptied)."""
+    await erase_completely(supporter_id, request, principal, ctx, session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -331,10 +331,15 @@ async def _store(
     writer = BulkWriter(await session.connection())
     bind = writer.bind
     created = bind(ATTEMPTS, "created_at", now)
+    # Sealed per row when RALLYPOINT_ENCRYPTION_KEYS is set (storage/sealed_types.py).
+    seal = writer.encoder(ATTEMPTS, "address") or _as_given
     await writer.insert(
         ATTEMPTS,
         ("message_id", "channel", "address", "provider", "status", "created_at"),
-        [(m.id, m.channel, m.address or "", p, "queued", created) for _, m, _, _, p in plan.send],
+        [
+            (m.id, m.channel, seal(m.address or ""), p, "queued", created)
+            for _, m, _, _, p in plan.send
+        ],
     )
     # The only queued attempts of these messages now: the stale ones were settled above
     # and the rows are ours (locked on PostgreSQL, the write lock on SQLite).
@@ -371,3 +376,7 @@ async def _store(
             )
         )
     return ready
+
+
+def _as_given(value: Any) -> Any:
+    return value

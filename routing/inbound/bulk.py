@@ -277,8 +277,10 @@ async def _conversations(
 
 def supporter_row(event: InboundMessage, now: datetime) -> dict[str, Any]:
     """A new supporter for an unknown sender."""
+    name = truncate(event.profile_name or event.address, 200)
     return {
-        "name": truncate(event.profile_name or event.address, 200),
+        "name": name,
+        "name_index": name,  # its search tokens when RALLYPOINT_ENCRYPTION_KEYS is set
         "preferred_channels": [],
         "source": "inbound",
         "opted_out": False,
@@ -292,6 +294,7 @@ def address_row(supporter_id: int, channel: str, address: str) -> dict[str, Any]
         "supporter_id": supporter_id,
         "channel": channel,
         "address": address,
+        "address_sealed": address,  # sealed when RALLYPOINT_ENCRYPTION_KEYS is set, else NULL
         "opted_out": False,
     }
 

@@ -47,7 +47,7 @@ from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import SECRET_NAME, hashes_of
 from routing.webhooks.events import DELIVERIES, delivery_rows, subscribed, subscribers_of
 from storage.models import DoNotContact, ServerSecret
-from storage.sqlite_lane import Rows, Statement
+from storage.sqlite_lane import Rows, Statement, decoder
 
 
 def _ids(name: str) -> Any:
@@ -91,6 +91,7 @@ _ADDRESSES = Statement(
     .where(ADDRESSES.c.channel.in_(_ids("channels")), ADDRESSES.c.address.in_(_ids("addresses")))
     .order_by(ADDRESSES.c.id)
 )
+_ADDRESS = decoder(ADDRESSES, "address")
 _AWAITING = Statement(AWAITING) if AWAITING is not None else None
 _CONVERSATIONS = Statement(
     select(CONVERSATIONS.c.supporter_id, CONVERSATIONS.c.id).where(
@@ -235,8 +236,9 @@ def _known_addresses(cursor: sqlite3.Cursor, events: Sequence[InboundMessage]) -
         cursor, channels=sorted(channels), addresses=sorted({e.address for e in events})
     )
     found: Known = {}
-    for channel, address, address_id, supporter_id in rows:
-        found.setdefault((channel, address), (address_id, supporter_id))
+    for channel, stored, address_id, supporter_id in rows:
+        # Read raw: decrypted as SQLAlchemy would (encryption at rest).
+        found.setdefault((channel, _ADDRESS(stored)), (address_id, supporter_id))
     return found
 
 

@@ -29,6 +29,7 @@ from storage.models import (
     SupporterTag,
     TeamMembership,
 )
+from storage.sealed_types import stored_address
 
 
 def _strings(values: Iterable[Any] | None) -> tuple[str, ...]:
@@ -152,7 +153,9 @@ def audience_page_query(audience: Audience, after: int, limit: int) -> Select[An
             page.c.preferred,
             col(Conversation.id).label("conversation_id"),
             col(SupporterAddress.channel).label("channel"),
-            col(SupporterAddress.address).label("address"),
+            # As stored (sealed with its index when encryption at rest is on): fan-out
+            # copies it into each message as it is, with no cryptography per member.
+            stored_address(col(SupporterAddress.address)).label("address"),
             col(SupporterAddress.opted_out).label("opted_out"),
             col(SupporterAddress.last_inbound_at).label("last_inbound_at"),
             page.c.data_saver.label("data_saver"),

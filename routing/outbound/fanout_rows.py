@@ -163,7 +163,7 @@ def message_rows(
                 created[supporter] if conversation is None else conversation,
                 supporter,
                 channel,
-                address,
+                address,  # as stored on the supporter (sealed or not): see audience
                 status,
                 error,
                 segments,
@@ -216,7 +216,7 @@ def _personal_rows(
                 fallback_after,
                 shared[0],
                 shared[1],
-                body,
+                writer.bind(MESSAGES, "body", body),  # sealed when encryption is on
                 *shared[3:],
             )
         )
@@ -254,8 +254,9 @@ def _shared_values(writer: BulkWriter, plan: FanoutPlan, now: datetime) -> tuple
     return (
         "outbound",
         plan.kind,
-        plan.body,
-        plan.subject,
+        # One sealed copy per batch: every copy holds the same text (the announcement's).
+        writer.bind(MESSAGES, "body", plan.body),
+        writer.bind(MESSAGES, "subject", plan.subject),
         writer.bind(MESSAGES, "attachments", list(plan.attachments)),
         writer.bind(MESSAGES, "template", plan.template),
         plan.announcement_id,

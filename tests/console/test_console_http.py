@@ -118,8 +118,10 @@ async def test_error_pages_are_plain(make_client: Factory) -> None:
     assert failed.status_code == 500
     assert "Internal Server Error" in failed.text and "Traceback" not in failed.text
     assert "conversations" not in failed.text and "SELECT" not in failed.text
-    # The API keeps its JSON errors.
-    assert (await client.get("/api/v1/nothing")).json() == {"detail": "Not Found"}
+    # The API keeps its problem details.
+    api_missing = await client.get("/api/v1/nothing")
+    assert api_missing.headers["content-type"] == "application/problem+json"
+    assert api_missing.json()["detail"] == "Not Found"
 
 
 @pytest.mark.parametrize(

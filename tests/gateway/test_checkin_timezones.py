@@ -92,7 +92,7 @@ async def test_an_unknown_timezone_is_refused_and_nothing_stored(
         body = {"weekday": 0, "local_time": "18:00", "prompt": "Hi", "timezone": bad}
         answer = await client.post("/api/v1/teams/Nairobi/checkins", json=body)
         assert answer.status_code == 422, bad
-        assert answer.json()["detail"][0]["loc"] == ["body", "timezone"]
+        assert answer.json()["errors"][0]["field"] == "body.timezone"
     assert (await client.get("/api/v1/checkins")).json()["items"] == []
 
     checkin = await create(client, timezone="Africa/Nairobi")
@@ -100,7 +100,7 @@ async def test_an_unknown_timezone_is_refused_and_nothing_stored(
         f"/api/v1/checkins/{checkin['id']}", json={"timezone": "Nowhere/Town", "prompt": "New"}
     )
     assert answer.status_code == 422
-    assert answer.json()["detail"][0]["loc"] == ["body", "timezone"]
+    assert answer.json()["errors"][0]["field"] == "body.timezone"
     assert (await client.get(f"/api/v1/checkins/{checkin['id']}")).json() == checkin
 
 

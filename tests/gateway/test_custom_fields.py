@@ -97,8 +97,8 @@ async def test_supporter_values_are_typed_and_checked(client: httpx.AsyncClient)
     ):
         refused = await client.patch(f"{API}/supporters/{sid}", json={"fields": fields})
         assert refused.status_code == 422, fields
-        error = refused.json()["detail"][0]
-        assert error["loc"] == ["body", "fields", named], error
+        error = refused.json()["errors"][0]
+        assert error["field"] == f"body.fields.{named}", error
         assert "XXL" not in refused.text and "many" not in refused.text
 
     # A bad field on create stores nothing at all.
@@ -162,4 +162,4 @@ async def test_audiences_filter_by_fields(client: httpx.AsyncClient) -> None:
             f"{API}/announcements", json={"body": "x", "audience": {"fields": fields}}
         )
         assert refused.status_code == 422
-        assert refused.json()["detail"][0]["loc"] == ["body", "audience", "fields", named]
+        assert refused.json()["errors"][0]["field"] == f"body.audience.fields.{named}"

@@ -56,7 +56,7 @@ async def test_the_field_in_the_api_and_csv(make_client: MakeClient, clock: Fake
     assert patched["data_saver"] is False
     bad = await org.client.patch(f"/api/v1/supporters/{saver['id']}", json={"data_saver": "x"})
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"] == ["body", "data_saver"]
+    assert bad.json()["errors"][0]["field"] == "body.data_saver"
 
     upload = "name,phone,data_saver\nBea,+14155550167,true\nCy,+14155550168,maybe\n"
     summary = await org.api(

@@ -199,7 +199,7 @@ async def test_bad_input_names_the_field_and_creates_nothing(
         ({"capacity": -1}, "capacity"),
     ):
         problem = await create(org, 422, **fields)
-        assert [e["loc"] for e in problem["detail"]] == [["body", field]], problem
+        assert [e["field"] for e in problem["errors"]] == [f"body.{field}"], problem
     assert (await org.api("GET", "/events"))["items"] == []
     assert org.providers.sms_to(SMS) == []
 

@@ -126,7 +126,7 @@ async def test_unknown_variables_are_refused_where_they_are_written(
         assert answer.status_code == 422, (url, answer.text)
         assert "unknown variable {" in answer.text, answer.text
         if loc is not None:
-            assert answer.json()["detail"][0]["loc"] == loc
+            assert answer.json()["errors"][0]["field"] == ".".join(loc)
     listed = (await client.get(f"{API}/announcements")).json()["items"]
     assert listed == []
     ok = await client.post(

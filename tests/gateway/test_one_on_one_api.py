@@ -152,7 +152,7 @@ async def test_body_length_is_validated(make_client: MakeClient) -> None:
     for body in ("", "x" * 10_001):
         response = await client.post(f"{API}/supporters/{sid}/messages", json={"body": body})
         assert response.status_code == 422
-        assert response.json()["detail"][0]["loc"] == ["body", "body"]
+        assert response.json()["errors"][0]["field"] == "body.body"
     unknown = await client.post(
         f"{API}/supporters/{sid}/messages", json={"body": "x", "channel": "fax"}
     )

@@ -73,8 +73,8 @@ async def test_a_media_url_is_checked_before_anything_is_queued(
                 json={"body": "x", "media_url": url, "audience": {"all": True}},
             )
             assert answer.status_code == 422, (url, answer.text)
-            [error] = answer.json()["detail"]
-            assert error["loc"] == ["body", "media_url"] and why in error["msg"], error
+            [error] = answer.json()["errors"]
+            assert error["field"] == "body.media_url" and why in error["message"], error
     assert await messages(org) == 0
     both = await org.client.post(
         f"/api/v1/supporters/{lin['id']}/messages",
@@ -84,7 +84,7 @@ async def test_a_media_url_is_checked_before_anything_is_queued(
     unknown = await org.client.post(
         f"/api/v1/supporters/{lin['id']}/messages", json={"body": "x", "media_id": 999}
     )
-    assert unknown.json()["detail"][0]["loc"] == ["body", "media_id"]
+    assert unknown.json()["errors"][0]["field"] == "body.media_id"
 
     # An upload over the limit: refused as it arrives (past the form's framing) or once read.
     for size in (1001, 100_000):
@@ -109,7 +109,7 @@ async def test_private_hosts_are_refused(make_client: MakeClient, clock: FakeClo
         json={"body": "x", "media_url": "http://127.0.0.1:8080/secret.png"},
     )
     assert answer.status_code == 422
-    assert "loopback, private" in answer.json()["detail"][0]["msg"]
+    assert "loopback, private" in answer.json()["errors"][0]["message"]
 
 
 async def test_an_upload_goes_to_each_channel_its_own_way(

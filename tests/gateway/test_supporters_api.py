@@ -119,7 +119,7 @@ async def test_invalid_fields_are_422_naming_the_field(
 ) -> None:
     response = await client.post(f"{API}/supporters", json={"name": "X", **body})
     assert response.status_code == 422, response.text
-    assert [e["loc"] for e in response.json()["detail"]] == [loc]
+    assert [e["field"] for e in response.json()["errors"]] == [".".join(map(str, loc))]
     assert await count(client, SupporterAddress) == 0
 
 
@@ -232,7 +232,7 @@ async def test_list_limits_and_cursor_are_validated(client: httpx.AsyncClient) -
     assert (await client.get(f"{API}/supporters", params={"limit": 0})).status_code == 422
     bad = await client.get(f"{API}/supporters", params={"cursor": "garbage!"})
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"] == ["query", "cursor"]
+    assert bad.json()["errors"][0]["field"] == "query.cursor"
     unknown_team = await client.get(f"{API}/supporters", params={"team": "nope"})
     assert unknown_team.status_code == 422
 

@@ -268,3 +268,13 @@ async def unrecorded(ctx: AppContext) -> int:
             .where(col(MessageAttempt.provider_message_id).is_(None))
         )
         return int((await session.exec(query)).one())
+
+
+def take_over_channels(ctx: AppContext, adapter: FakeAdapter) -> None:
+    """`adapter` becomes the only provider of its channels (a configured Twilio would
+    otherwise still be picked by RALLYPOINT_SMS_ROUTES for sms)."""
+    registry = ctx.registry
+    for name, other in list(registry.by_provider.items()):
+        if set(other.channels) & set(adapter.channels):
+            del registry.by_provider[name]
+    registry.add(adapter)

@@ -1,0 +1,250 @@
+"""Column types that encrypt at rest when RALLYPOINT_ENCRYPTION_KEYS is set.
+
+A column opts in with one line in `storage/models.py` (label: "<table>.<column>"):
+
+    note: str | None = sealed_text("rsvps.note")                      # free text
+    body: str = sealed_text("messages.body", nullable=False)
+    custom_fields: dict[str, Any] = sealed_json("supporters.custom_fields", {})  # JSON
+    address: str = address_copy()            # a copy of a supporter's address
+
+and its migration makes the column TEXT (sealed values are longer than what they hold).
+Nothing else changes: ORM and Core reads decrypt, writes (ORM, Core, BulkWriter.bind /
+encoder, the SQLite lane) encrypt, `keys rotate-encryption` finds the column by its type.
+What a sealed column cannot do is be compared or sorted in SQL (every value has its own
+nonce): filter such columns in Python, or add a blind index as `IndexedAddress` does.
+Supporters' addresses themselves are `IndexedAddress` + `SealedAddress` (lookups).
+
+The label (`table.column`) is bound into each value as associated data. Without keys
+the types store exactly what plain Text/JSON columns would (plaintext). With keys, a
+sealed value read without the key that sealed it raises `UndecryptableError`; `serve`
+checks this at start-up (`storage.crypto_setup`), never per request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, String, Text, func, literal, type_coerce
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field
+
+from storage.crypto import INDEX_PREFIX, Crypto, UndecryptableError, active, is_sealed
+
+# JSON values that say nothing: stored plain, so retention can compare them in SQL.
+_EMPTY_JSON = {"[]", "{}", "null"}
+
+
+def _open(label: str, value: str) -> str:
+    crypto = active()
+    if crypto is None:
+        raise UndecryptableError(f"{label} is encrypted and RALLYPOINT_ENCRYPTION_KEYS is unset")
+    return crypto.open(label, value)
+
+
+class SealedText(TypeDecorator[str]):
+    """Text sealed with AES-256-GCM under the newest key; "" and None stay as they are."""
+
+    impl = Text
+    cache_ok = True
+    fresh_per_value = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        crypto = active()
+        if crypto is None or not value:
+            return value
+        return crypto.seal(self.label, value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None or not is_sealed(value):
+            return value
+        return _open(self.label, value)
+
+
+class SealedJSON(TypeDecorator[Any]):
+    """JSON as text, sealed like `SealedText` unless it is empty (`[]`, `{}`, null)."""
+
+    impl = Text
+    cache_ok = True
+    fresh_per_value = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        crypto = active()
+        if crypto is None or text in _EMPTY_JSON:
+            return text
+        return crypto.seal(self.label, text)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if is_sealed(value):
+            value = _open(self.label, value)
+        return json.loads(value)
+
+
+class IndexedAddress(TypeDecorator[str]):
+    """An address kept as its blind index (`b1:` HMAC) when keys are set, so `==` and
+    `IN` compare indexes (the bound value goes through this type too) and the unique
+    (channel, address) index holds. Selected, it reads its `<name>_sealed` sibling
+    (`SealedAddress`) and decrypts it; without keys both are plaintext / NULL."""
+
+    impl = String(320)
+    cache_ok = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        crypto = active()
+        if crypto is None or not value or value.startswith(INDEX_PREFIX):
+            return value
+        return crypto.blind(value)
+
+    def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
+        table = getattr(colexpr, "table", None)
+        if table is None:
+            return colexpr
+        sealed = table.c[f"{colexpr.key}_sealed"]
+        # Typed as this column, so its result processor decrypts what is read.
+        return func.coalesce(sealed + literal(" ", Text) + colexpr, colexpr, type_=self)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None or not is_sealed(value):
+            return value
+        return open_pair(self.label, value)
+
+
+def open_pair(label: str, value: str) -> str:
+    """`<sealed> <index>` (an address as `IndexedAddress` reads it): the address. The index
+    is bound in, so a sealed address moved next to another index does not decrypt."""
+    sealed, _, index = value.partition(" ")
+    return _open(f"{label}|{index}", sealed)
+
+
+def seal_pair(crypto: Crypto, label: str, value: str) -> str:
+    index = crypto.blind(value)
+    return f"{crypto.seal(f'{label}|{index}', value)} {index}"
+
+
+def stored_address(column: Any) -> ColumnElement[Any]:
+    """An `IndexedAddress` column as stored, not decrypted: `<sealed> <index>` with keys,
+    the address without. `AddressCopy` columns take it as it is (fan-out copies every
+    member's address with no cryptography per row)."""
+    sealed = column.table.c[f"{column.key}_sealed"]
+    return type_coerce(func.coalesce(sealed + literal(" ", Text) + column, column), Text)
+
+
+class AddressCopy(TypeDecorator[str]):
+    """A copy of a supporter's address (on a message or a send attempt), stored as
+    `IndexedAddress` reads it (`<sealed> <index>`, sealed as supporter_addresses.address)
+    so a stored pair can be copied as it is; plaintext without keys."""
+
+    impl = Text
+    cache_ok = True
+    fresh_per_value = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        crypto = active()
+        if crypto is None or not value or is_sealed(value):
+            return value
+        return seal_pair(crypto, self.label, value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None or not is_sealed(value):
+            return value
+        return open_pair(self.label, value)
+
+
+def address_copy(*, nullable: bool = True) -> Any:
+    """A column holding a copy of a supporter's address (see `AddressCopy`)."""
+    return Field(
+        default=None if nullable else "",
+        sa_column=Column(AddressCopy("supporter_addresses.address"), nullable=nullable),
+    )
+
+
+class SealedAddress(TypeDecorator[str]):
+    """The sealed copy of an `IndexedAddress`, bound to its row's index (so an address
+    moved to another row fails to decrypt). NULL without keys."""
+
+    impl = Text
+    cache_ok = True
+    fresh_per_value = True
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        crypto = active()
+        if crypto is None or not value or is_sealed(value):
+            return None if crypto is None else value or None
+        return crypto.seal(f"{self.label}|{crypto.blind(value)}", value)
+
+
+# Name search with keys set: the blind index of every prefix of every word of the name,
+# lower-cased ("ada lovelace" -> a, ad, ada, l, lo, ...), each cut to this many hex digits.
+NAME_TOKEN_HEX = 12
+# Longer words match by their first this many letters (bounds the tokens per name).
+NAME_PREFIX_MAX = 12
+_WORD = re.compile(r"\w+")
+
+
+def name_words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
+
+
+def name_token(crypto: Crypto, prefix: str) -> str:
+    """The index token of one word prefix (what a search for `prefix` looks for)."""
+    return crypto.blind("name:" + prefix)[len(INDEX_PREFIX) : len(INDEX_PREFIX) + NAME_TOKEN_HEX]
+
+
+class NameIndex(TypeDecorator[str]):
+    """Bound with the name itself: stores its prefix tokens, space-separated and
+    space-ended (" t1 t2 "), so `LIKE '% t %'` finds a word start. NULL without keys."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        crypto = active()
+        if crypto is None or value is None:
+            return None
+        tokens = {
+            name_token(crypto, word[:n])
+            for word in name_words(value)
+            if not word.isdigit()  # a number as a name: found by its address instead
+            for n in range(1, min(len(word), NAME_PREFIX_MAX) + 1)
+        }
+        return " " + " ".join(sorted(tokens)) + " "
+
+
+def sealed_text(label: str, *, nullable: bool = True) -> Any:
+    """A free-text column encrypted at rest (see the module docstring)."""
+    return Field(
+        default=None if nullable else "",
+        sa_column=Column(SealedText(label), nullable=nullable),
+    )
+
+
+def sealed_json(label: str, default: Any = None) -> Any:
+    """A JSON column encrypted at rest."""
+    factory = (lambda: list(default)) if isinstance(default, list) else (lambda: default)
+    return Field(default_factory=factory, sa_column=Column(SealedJSON(label), nullable=True))
