@@ -144,10 +144,11 @@ def message_rows(
     now: datetime,
     personal: Personal | None = None,
 ) -> list[tuple[Any, ...]]:
+    """One messages row per member. A body with merge variables (`personal` given) is
+    rendered for each member, with its own SMS segments; a plain one is bound once."""
     chooser = BatchChooser(ctx, plan.audience, now, has_template=plan.template is not None)
     shared = _shared_values(writer, plan, now)
-    if plan.variables is not None and personal is not None:
-        return _personal_rows(chooser, writer, plan, page, created, shared, personal, now)
+    render = plan.variables if personal is not None else None
     # Per distinct choice: channel, status, error, segments, bound channel_choice JSON.
     outcomes: list[tuple[Any, ...]] = []
     rows = []
@@ -158,6 +159,14 @@ def message_rows(
             outcomes.append(_outcome(writer, plan, chooser.choices[index], first[OPTED_OUT], now))
         channel, status, error, segments, choice, fallback_at, fallback_after = outcomes[index]
         supporter, conversation = first[SUPPORTER], first[CONVERSATION]
+        values = shared
+        if render is not None and personal is not None:
+            name, fields = personal.get(supporter, ("", {}))
+            body = render.render(name, fields)
+            if segments is not None:
+                segments = sms_segments(body)
+            # The body is the third shared value; sealed when encryption is on.
+            values = (*shared[:2], writer.bind(MESSAGES, "body", body), *shared[3:])
         rows.append(
             (
                 created[supporter] if conversation is None else conversation,
@@ -170,54 +179,7 @@ def message_rows(
                 choice,
                 fallback_at,
                 fallback_after,
-                *shared,
-            )
-        )
-    return rows
-
-
-def _personal_rows(
-    chooser: BatchChooser,
-    writer: BulkWriter,
-    plan: FanoutPlan,
-    page: Sequence[Any],
-    created: dict[int, int],
-    shared: tuple[Any, ...],
-    personal: Personal,
-    now: datetime,
-) -> list[tuple[Any, ...]]:
-    """`message_rows` for a body with merge variables: each member's own text (and SMS
-    segments)."""
-    assert plan.variables is not None
-    outcomes: list[tuple[Any, ...]] = []
-    rows = []
-    for member in by_member(page):
-        index, address = chooser.choose(member)
-        first = member[0]
-        if index == len(outcomes):
-            outcomes.append(_outcome(writer, plan, chooser.choices[index], first[OPTED_OUT], now))
-        channel, status, error, segments, choice, fallback_at, fallback_after = outcomes[index]
-        supporter, conversation = first[SUPPORTER], first[CONVERSATION]
-        name, fields = personal.get(supporter, ("", {}))
-        body = plan.variables.render(name, fields)
-        if segments is not None:
-            segments = sms_segments(body)
-        rows.append(
-            (
-                created[supporter] if conversation is None else conversation,
-                supporter,
-                channel,
-                address,
-                status,
-                error,
-                segments,
-                choice,
-                fallback_at,
-                fallback_after,
-                shared[0],
-                shared[1],
-                writer.bind(MESSAGES, "body", body),  # sealed when encryption is on
-                *shared[3:],
+                *values,
             )
         )
     return rows
