@@ -12,8 +12,6 @@ message falls back once, with any number of workers and across restarts.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from routing.context import AppContext
 from routing.outbound.queue import next_channel, requeue_on
 from routing.outbound.spans import span_text
+from routing.periodic import Periodic
 from storage.models import Message, MessageStatusEvent
 
 log = logging.getLogger(__name__)
@@ -106,40 +105,14 @@ async def _handle(session: AsyncSession, ctx: AppContext, message_id: int, now: 
     return True
 
 
-class SilenceFallback:
+class SilenceFallback(Periodic):
     """Background loop for `serve` and `worker`: a scan every `interval` seconds."""
 
+    name = "fallback-on-silence"
+
     def __init__(self, ctx: AppContext, interval: float = INTERVAL) -> None:
+        super().__init__(interval)
         self.ctx = ctx
-        self.interval = interval
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.moved = 0
-        # Set after each round, so a test can wait for one without sleeping.
-        self.round_finished = asyncio.Event()
 
-    async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._loop(), name="silence-fallback")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    async def run_once(self) -> int:
-        moved = 0
-        try:
-            moved = await fall_back_on_silence(self.ctx)
-        except Exception:  # a bad round must not end the loop; the next one retries
-            log.exception("fallback-on-silence round failed")
-        self.moved += moved
-        self.round_finished.set()
-        return moved
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            await self.run_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+    async def round(self) -> int:
+        return await fall_back_on_silence(self.ctx)
