@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from channels.base import InboundMessage, StatusUpdate, WebhookEvent
 from gateway.context import GatewayContext
 from gateway.settings import Settings
+from gateway.webhook_checks import made_storable
 
 if TYPE_CHECKING:
     from channels.email.imap_config import ImapConfig
@@ -74,7 +75,7 @@ def store_mail(ctx: GatewayContext, source: str) -> Callable[[Events], Awaitable
         await ingest(ctx, list(events))
 
     async def store(events: Events) -> None:
-        await spool_for(ctx).store(events, source, ingest_events)
+        await spool_for(ctx).store(made_storable(events), source, ingest_events)
 
     return store
 
@@ -87,7 +88,7 @@ def store_mail_batch(ctx: GatewayContext) -> Callable[[Events], Awaitable[None]]
     from routing.inbound.spool import submit_or_spool
 
     async def store(events: Events) -> None:
-        await submit_or_spool(ctx, events, "imap")
+        await submit_or_spool(ctx, made_storable(events), "imap")
 
     return store
 

@@ -5,10 +5,13 @@ that does is answered 400 before anything is stored, on SQLite and PostgreSQL al
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
+from collections.abc import Sequence
+from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
-from channels.base import WebhookEvent
+from channels.base import InboundMessage, StatusUpdate, WebhookEvent
+
+MailEvent = InboundMessage | StatusUpdate
 
 # Column widths in storage/models.py of what events carry.
 MAX_LENGTHS = {
@@ -51,10 +54,33 @@ def _problem(name: str, value: Any) -> str | None:
     return None
 
 
-def unstorable(events: list[WebhookEvent]) -> str | None:
+def unstorable(events: Sequence[WebhookEvent]) -> str | None:
     """Why these events cannot be stored as they are, or None when they can."""
     for event in events:
         found = _problem(type(event).__name__, event)
         if found:
             return found
     return None
+
+
+def _clean(name: str, value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.replace("\x00", "\ufffd")
+        value = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates → "?"
+        limit = MAX_LENGTHS.get(name)
+        return value[:limit] if limit is not None else value
+    if isinstance(value, tuple):
+        return tuple(_clean(name, item) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _clean(f.name, getattr(value, f.name)) for f in fields(value)}
+        return replace(value, **changes)
+    return value
+
+
+def made_storable(events: list[MailEvent]) -> list[MailEvent]:
+    """`events` with NUL characters and lone surrogates replaced and over-long ids cut, for
+    mail: unlike a signed webhook (refused with 400), a mail is what a person wrote, and a
+    stray NUL in it must not lose the rest."""
+    if unstorable(events) is None:
+        return events
+    return [_clean(type(event).__name__, event) for event in events]
