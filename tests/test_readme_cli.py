@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -53,8 +54,14 @@ async def run_line(line: str, cwd: Path, env: dict[str, str]) -> tuple[int, str,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # its own process group, so a timeout stops all of it
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    except TimeoutError:
+        os.killpg(proc.pid, signal.SIGKILL)  # a line that does not end must not outlive us
+        await proc.wait()
+        raise AssertionError(f"{line!r} did not end within 120 s") from None
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
