@@ -22,6 +22,7 @@ from storage.crypto import (
     open_with,
     parse_keys,
 )
+from storage.field_values import field_aad
 from storage.models import ServerSecret
 
 INDEX_KEY_NAME = "blind_index_key"
@@ -32,6 +33,12 @@ SECRETS = ServerSecret.__table__  # type: ignore[attr-defined]
 PROBES = (
     ("messages", "body", "messages.body"),
     ("supporters", "name", "supporters.name"),
+)
+
+
+PLAINTEXT_HELD = (
+    f"{ENV_NAME} is set but the database holds unencrypted data: run "
+    "`rallypoint keys rotate-encryption` once to encrypt it"
 )
 
 
@@ -58,11 +65,8 @@ async def setup_encryption(
             return None
         aeads = {key_id(k): AESGCM(k) for k in keys}
         if stored is None:
-            if not allow_plaintext and await _plain_addresses(conn):
-                raise EncryptionSetupError(
-                    f"{ENV_NAME} is set but the database holds unencrypted data: run "
-                    "`rallypoint keys rotate-encryption` once to encrypt it"
-                )
+            if not allow_plaintext and await _plain_data(conn):
+                raise EncryptionSetupError(PLAINTEXT_HELD)
             index_key = os.urandom(32)
             crypto = Crypto(keys, index_key)
             await _store_index_key(conn, crypto, index_key)
@@ -73,6 +77,10 @@ async def setup_encryption(
                 raise EncryptionSetupError(_wrong_keys(stored)) from None
             crypto = Crypto(keys, index_key)
             await _probe(conn, aeads)
+            # Custom field values stored in plaintext by a version that did not seal them:
+            # an audience filter looks for their blind index and would miss them.
+            if not allow_plaintext and await _plain_field_values(conn):
+                raise EncryptionSetupError(PLAINTEXT_HELD)
     install(crypto)
     return crypto
 
@@ -117,12 +125,19 @@ async def current_index_key(conn: AsyncConnection, crypto: Crypto) -> bytes:
     return base64.b64decode(crypto.open(INDEX_KEY_AAD, stored))
 
 
-async def _plain_addresses(conn: AsyncConnection) -> bool:
+async def _plain_data(conn: AsyncConnection) -> bool:
     found = await conn.execute(
         text(
             "SELECT 1 FROM supporter_addresses WHERE address <> '' "
             "AND address NOT LIKE 'b1:%' LIMIT 1"
         )
+    )
+    return found.first() is not None or await _plain_field_values(conn)
+
+
+async def _plain_field_values(conn: AsyncConnection) -> bool:
+    found = await conn.execute(
+        text("SELECT 1 FROM supporter_field_values WHERE value_sealed IS NULL LIMIT 1")
     )
     return found.first() is not None
 
@@ -139,3 +154,16 @@ async def _probe(conn: AsyncConnection, aeads: dict[str, AESGCM]) -> None:
                 open_with(aeads, label, str(row[0]))
             except UndecryptableError:
                 raise EncryptionSetupError(_wrong_keys(str(row[0]))) from None
+    row = (
+        await conn.execute(
+            text(
+                "SELECT supporter_id, field_id, value_sealed FROM supporter_field_values "
+                "WHERE value_sealed IS NOT NULL LIMIT 1"
+            )
+        )
+    ).first()
+    if row is not None:
+        try:
+            open_with(aeads, field_aad(row[0], row[1]), str(row[2]))
+        except UndecryptableError:
+            raise EncryptionSetupError(_wrong_keys(str(row[2]))) from None

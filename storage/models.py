@@ -741,7 +741,9 @@ class CustomField(SQLModel, table=True):
 class SupporterFieldValue(SQLModel, table=True):
     """One supporter's value of one custom field, as canonical text (a number as written
     in its shortest decimal form, a date as YYYY-MM-DD). Read and written only through
-    routing/people/fields.py, so encryption at rest has one place to go."""
+    storage/field_values.py, which seals it when keys are set: `value` then holds the
+    value's blind index (so audience filters stay an indexed equality) and
+    `value_sealed` the value, bound to its supporter and field."""
 
     __tablename__ = "supporter_field_values"
     __table_args__ = (
@@ -757,6 +759,7 @@ class SupporterFieldValue(SQLModel, table=True):
         )
     )
     value: str = Field(max_length=1000)
+    value_sealed: str | None = Field(default=None, sa_column=Column(Text))
 
 
 @event.listens_for(SupporterAddress, "before_insert")

@@ -2,10 +2,14 @@
 
 One record a line: `<crc32, 8 hex> <arrival, unix ms> <payload>\\n`, the checksum over
 everything after it; a payload never holds a newline (the caller's JSON), so a torn or
-overwritten record spoils only its own line. Each process appends to its own file
-(`<ms>-<pid>-<random>.spool`), with one `write` on an O_APPEND descriptor and an fsync
-before `append` returns. The file is made under a `.tmp` name, locked (flock) and only
-then renamed, so a replayer never sees a file its writer does not hold yet.
+overwritten record spoils only its own line. With RALLYPOINT_ENCRYPTION_KEYS set the
+payload is sealed (`seal_payload`: `e1:<key id>:<base64>`, the spool and the arrival time
+bound in as associated data); replay opens sealed and plaintext records alike.
+
+Each process appends to its own file (`<ms>-<pid>-<random>.spool`), with one `write` on
+an O_APPEND descriptor and an fsync before `append` returns. The file is made under a
+`.tmp` name, locked (flock) and only then renamed, so a replayer never sees a file its
+writer does not hold yet.
 
 A replayer claims a file by taking its lock without waiting and checking that the name
 still leads to the same file (another replayer may have finished and deleted it); a
@@ -24,8 +28,39 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storage.crypto import SEALED_PREFIX, UndecryptableError, active
+
 SUFFIX = ".spool"
 ASIDE = "aside"
+# The associated data of a sealed record: the spool, and the record's arrival time.
+RECORD_AAD = "inbound_spool.record|%d"
+
+
+class SealedRecordError(ValueError):
+    """A sealed record that the configured keys do not open (or no keys are set)."""
+
+
+def seal_payload(payload: bytes, at_ms: int) -> bytes:
+    """`payload` as written to the spool: sealed (AES-256-GCM, a fresh nonce, the spool and
+    arrival time bound in) when RALLYPOINT_ENCRYPTION_KEYS is set, as it is otherwise."""
+    crypto = active()
+    if crypto is None:
+        return payload
+    return crypto.seal(RECORD_AAD % at_ms, payload.decode()).encode()
+
+
+def open_payload(record: SpoolRecord) -> bytes:
+    """A record's payload in plaintext: a sealed one opened, an unsealed one (written
+    without keys, or before records were sealed) as it is."""
+    if not record.payload.startswith(SEALED_PREFIX.encode()):
+        return record.payload
+    crypto = active()
+    if crypto is None:
+        raise SealedRecordError("a sealed spool record and RALLYPOINT_ENCRYPTION_KEYS is unset")
+    try:
+        return crypto.open(RECORD_AAD % record.at_ms, record.payload.decode()).encode()
+    except UndecryptableError as exc:
+        raise SealedRecordError(str(exc)) from None
 
 
 def now_ms() -> int:

@@ -34,11 +34,14 @@ from routing.inbound.batch import batcher_for
 from routing.inbound.spool_codec import UnreadableRecord, decode_events, encode_events
 from storage.spool import (
     ClaimedFile,
+    SealedRecordError,
     SpoolRecord,
     SpoolStats,
     SpoolWriter,
     claim_all,
     now_ms,
+    open_payload,
+    seal_payload,
     set_aside,
     spool_files,
     spool_stats,
@@ -108,12 +111,13 @@ class InboundSpool:
         return False
 
     async def append(self, events: Sequence[WebhookEvent], source: str, reason: str) -> None:
-        payload = encode_events(events, source)
+        at = now_ms()
+        payload = seal_payload(encode_events(events, source), at)
         self.pending += 1  # before the write: requests arriving meanwhile queue behind
         self._unrotated += 1
         try:
             await asyncio.get_running_loop().run_in_executor(
-                self._io, self.writer.append, payload, now_ms()
+                self._io, self.writer.append, payload, at
             )
         except BaseException:
             self.pending -= 1
@@ -204,8 +208,8 @@ class InboundSpool:
         futures: list[asyncio.Future[object] | None] = []
         for claimed, _, record in chunk:
             try:
-                _, events = decode_events(record.payload)
-            except UnreadableRecord as exc:
+                _, events = decode_events(open_payload(record))
+            except (UnreadableRecord, SealedRecordError) as exc:
                 self._set_aside(claimed, record, f"unreadable ({exc})")
                 futures.append(None)
                 continue
