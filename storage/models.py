@@ -49,6 +49,20 @@ CONVERSATION_STATUSES = ("open", "resolved", "snoozed")
 MAX_ID = 2_147_483_647
 
 
+# Error texts Rallypoint writes itself and compares in SQL (routing/outbound/cancel.py's
+# CANCELLED, routing/dispatch/outcome.py's INTERRUPTED): kept plain in the sealed error
+# columns. A provider's error text can quote an address (an SMTP bounce, a Telegram chat
+# id), so the rest is sealed.
+OWN_ERRORS = (
+    "cancelled",
+    "interrupted: the dispatcher stopped before the provider's answer was stored",
+)
+
+
+def _error(label: str) -> Any:
+    return sealed_text(label, plain=OWN_ERRORS)
+
+
 def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
     """A foreign key that cascades on delete (a supporter's right to be forgotten)."""
     return Field(
@@ -249,7 +263,7 @@ class Message(SQLModel, table=True):
     subject: str | None = sealed_text("messages.subject")
     status: str = Field(max_length=16, index=True)
     provider_message_id: str | None = Field(default=None, max_length=200)
-    error: str | None = _text()
+    error: str | None = _error("messages.error")
     error_code: str | None = Field(default=None, max_length=32)
     segments: int | None = None
     attachments: list[dict[str, Any]] = sealed_json("messages.attachments", [])
@@ -298,7 +312,7 @@ class MessageAttempt(SQLModel, table=True):
     address: str = address_copy(nullable=False)
     provider_message_id: str | None = Field(default=None, max_length=200)
     status: str = Field(max_length=16)
-    error: str | None = _text()
+    error: str | None = _error("message_attempts.error")
     error_code: str | None = Field(default=None, max_length=32)
     created_at: datetime
     # The provider that sent it (`twilio`, `africastalking`, …): SMS has more than one.
@@ -312,7 +326,7 @@ class MessageStatusEvent(SQLModel, table=True):
     message_id: int = _fk("messages.id")
     channel: str | None = Field(default=None, max_length=16)
     status: str = Field(max_length=16)
-    error: str | None = _text()
+    error: str | None = _error("message_status_events.error")
     error_code: str | None = Field(default=None, max_length=32)
     created_at: datetime
 
@@ -325,7 +339,7 @@ class PendingStatus(SQLModel, table=True):
     channel: str = Field(max_length=16)
     provider_message_id: str = Field(max_length=200, index=True)
     status: str = Field(max_length=16)
-    error: str | None = _text()
+    error: str | None = _error("pending_statuses.error")
     error_code: str | None = Field(default=None, max_length=32)
     failure_kind: str | None = Field(default=None, max_length=32)  # a SendError class name
     created_at: datetime

@@ -98,6 +98,8 @@ def _fresh(crypto: Crypto, column: Column[Any], stored: str | None, row: dict[st
         return open_pair(kind.label, stored) if is_sealed(stored) else stored
     if not stored or (isinstance(kind, SealedJSON) and stored in ("[]", "{}", "null")):
         return None
+    if isinstance(kind, SealedText) and stored in kind.plain:
+        return None  # a marker compared in SQL: stays plain
     if is_sealed(stored):
         if sealed_key_id(stored) == crypto.newest_id:
             return None

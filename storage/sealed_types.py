@@ -44,19 +44,22 @@ def _open(label: str, value: str) -> str:
 
 
 class SealedText(TypeDecorator[str]):
-    """Text sealed with AES-256-GCM under the newest key; "" and None stay as they are."""
+    """Text sealed with AES-256-GCM under the newest key; "" and None stay as they are, and
+    so do the `plain` values: markers Rallypoint writes itself and compares in SQL (an
+    error column's "cancelled"), which say nothing about anyone."""
 
     impl = Text
     cache_ok = True
     fresh_per_value = True
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, plain: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.label = label
+        self.plain = plain
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
         crypto = active()
-        if crypto is None or not value:
+        if crypto is None or not value or value in self.plain:
             return value
         return crypto.seal(self.label, value)
 
@@ -236,11 +239,12 @@ class NameIndex(TypeDecorator[str]):
         return " " + " ".join(sorted(tokens)) + " "
 
 
-def sealed_text(label: str, *, nullable: bool = True) -> Any:
-    """A free-text column encrypted at rest (see the module docstring)."""
+def sealed_text(label: str, *, nullable: bool = True, plain: tuple[str, ...] = ()) -> Any:
+    """A free-text column encrypted at rest (see the module docstring); `plain`: values
+    kept as they are (see `SealedText`)."""
     return Field(
         default=None if nullable else "",
-        sa_column=Column(SealedText(label), nullable=nullable),
+        sa_column=Column(SealedText(label, plain), nullable=nullable),
     )
 
 

@@ -10,16 +10,21 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlmodel import select
 
+from channels.base import InvalidRecipient
+from routing.dispatch.outcome import INTERRUPTED
+from routing.outbound.cancel import CANCELLED
 from storage.crypto import UndecryptableError, install, key_id, parse_keys
 from storage.crypto_setup import EncryptionSetupError, setup_encryption
 from storage.field_values import values_by_supporter
+from storage.models import OWN_ERRORS, Message
 from storage.rotation import rotate_encryption
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, FakeClock
 from tests.gateway.seed import messages_of
 from tests.gateway.test_encryption_at_rest import KEY, OTHER_KEY
 from tests.gateway.test_erasure import api, organizer, raw_bytes
-from tests.routing.fake_adapter import FakeAdapter
+from tests.routing.fake_adapter import FakeAdapter, make_dispatcher, take_over_channels
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 COUNTY = "Kisumu-Obsidian-7731"
@@ -197,3 +202,44 @@ async def test_rotation_seals_plaintext_values_and_moves_them_to_the_new_key(
         assert (await values_by_supporter(session, [amina]))[amina]["county"] == COUNTY
     with pytest.raises(EncryptionSetupError, match="does not hold the key"):
         await setup_encryption(engine, KEY)
+
+
+BOUNCED = "ruby-pangolin@mail.example.org"
+
+
+async def test_a_provider_error_quoting_an_address_is_sealed(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    """An SMTP bounce quotes the address; the error columns hold it sealed, while
+    Rallypoint's own markers stay comparable in SQL."""
+    client = await organizer(make_client, encryption_keys=KEY)
+    made = await api(
+        client,
+        "POST",
+        "/supporters",
+        json={"name": "Ruby", "addresses": [{"channel": "email", "address": BOUNCED}]},
+    )
+    provider = FakeAdapter(channels=("email",), provider="fake-mail")
+    take_over_channels(client.ctx, provider)  # type: ignore[attr-defined]
+    error = f"550 5.1.1 <{BOUNCED}>: Recipient address rejected"
+    provider.fail(BOUNCED, InvalidRecipient(error, code="550"))
+    await api(client, "POST", f"/supporters/{made['id']}/messages", json={"body": "hi"})
+    assert await make_dispatcher(client.ctx, clock).run_once() == 1  # type: ignore[attr-defined]
+    async with client.ctx.engine.connect() as conn:  # type: ignore[attr-defined]
+        stored = [
+            row[0]
+            for table in ("messages", "message_attempts", "message_status_events")
+            for row in await conn.execute(text(f"SELECT error FROM {table}"))  # noqa: S608
+            if row[0]
+        ]
+    assert stored and all(v.startswith("e1:") and "pangolin" not in v for v in stored)
+    if PG_URL is None:
+        assert b"pangolin" not in raw_bytes(client)
+    async with client.ctx.sessions() as session:  # type: ignore[attr-defined]
+        message = (await session.exec(select(Message).where(Message.direction == "outbound"))).one()
+    assert message.status == "failed" and BOUNCED in (message.error or "")
+
+
+def test_own_error_markers_stay_plain() -> None:
+    """The markers compared in SQL are the ones the sealed error columns keep plain."""
+    assert {CANCELLED, INTERRUPTED} <= set(OWN_ERRORS)
