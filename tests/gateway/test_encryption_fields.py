@@ -243,3 +243,33 @@ async def test_a_provider_error_quoting_an_address_is_sealed(
 def test_own_error_markers_stay_plain() -> None:
     """The markers compared in SQL are the ones the sealed error columns keep plain."""
     assert {CANCELLED, INTERRUPTED} <= set(OWN_ERRORS)
+
+
+async def test_an_encrypted_database_with_plaintext_values_asks_for_rotation(
+    make_client: MakeClient,
+) -> None:
+    """Values a release before this one stored in plaintext next to encrypted data: an
+    audience would miss them, so start-up stops with the one line saying what to run."""
+    client = await organizer(make_client, encryption_keys=KEY)
+    await _fields(client)
+    amina = await _person(client, "Amina", "+14155550100")
+    engine = client.ctx.engine  # type: ignore[attr-defined]
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO supporter_field_values (supporter_id, field_id, value) "
+                "SELECT :s, id, :v FROM custom_fields WHERE name = 'county'"
+            ),
+            {"s": amina, "v": COUNTY},
+        )
+    with pytest.raises(EncryptionSetupError, match="rotate-encryption"):
+        await setup_encryption(engine, KEY)
+    await rotate_encryption(engine, KEY)
+    assert await setup_encryption(engine, KEY) is not None
+    preview = await api(
+        client,
+        "POST",
+        "/announcements?dry_run=true",
+        json={"body": "x", "audience": {"fields": {"county": COUNTY}}},
+    )
+    assert preview["recipients"] == 1
