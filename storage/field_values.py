@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import ColumnElement, delete, exists, insert
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, delete, exists, insert, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.crypto import INDEX_PREFIX, Crypto, UndecryptableError, active
