@@ -26,6 +26,9 @@ from storage.models import CustomField, Supporter, SupporterFieldValue
 
 VALUES = SupporterFieldValue.__table__  # type: ignore[attr-defined]
 LABEL = "supporter_field_values.value"
+# In Session.info: {field id: name} of the fields this session wrote values of (an import
+# writes many rows in one session; within it, an id names one field).
+FIELD_NAMES = "field_values_field_names"
 
 
 def field_aad(supporter_id: int, field_id: int) -> str:
@@ -81,14 +84,14 @@ async def set_values(
     if not kept:
         return
     crypto = active()
-    names: dict[int, str] = {}
-    if crypto is not None:
+    names: dict[int, str] = session.info.setdefault(FIELD_NAMES, {})
+    if crypto is not None and not names.keys() >= kept.keys():
         found = await session.execute(
             select(col(CustomField.id), col(CustomField.name)).where(
                 col(CustomField.id).in_(list(kept))
             )
         )
-        names = {int(fid): str(name) for fid, name in found}
+        names.update({int(fid): str(name) for fid, name in found})
     rows = [
         stored_row(crypto, supporter_id, fid, names.get(fid, ""), value)
         for fid, value in kept.items()
