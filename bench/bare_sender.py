@@ -63,12 +63,12 @@ async def main(provider: str, count: int, concurrency: int, name: str = "twilio"
             await adapter.send(message)
             sent += 1
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*(sender() for _ in range(concurrency)))
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
     await ctx.http_client.aclose()
     await ctx.engine.dispose()
-    print(json.dumps({"sent": sent, "seconds": elapsed, "rate": sent / elapsed}))
+    print(json.dumps({"sent": sent, "seconds": elapsed, "rate": sent / elapsed, "cpu": cpu}))
     return 0
 
 
