@@ -162,18 +162,18 @@ def send_path_figures(
         adapter,
         floor,
     )
-    us = per_message_us(cpu, count)
+    us = per_message_us(cpu, sent)
     adapter_us, floor_us = per_message_us(adapter_cpu, count), per_message_us(floor_cpu, count)
     aim = f">= {target:,.0f} msg/s, " if target else ""
+    title = f"{label}: one worker, {count:,} sends at {LATENCY_MS} ms"
     report.add(
         Figure(
             "dispatch",
-            f"{label}: {count:,} sent by one worker, provider latency {LATENCY_MS} ms",
+            title,
             rate,
             "msg/s",
             adapter_rate,
-            f"the adapter alone, no database (aiohttp alone: {floor_rate:,.0f} msg/s, the"
-            f" worker at {rate / floor_rate if floor_rate else 0:.2f} of it)",
+            "the adapter alone, no database, same fake",
             f"{aim}every status recorded",
             (target is None or rate >= target) and sent == count,
             note=f"sent status recorded for {sent:,} of {count:,}",
@@ -182,16 +182,25 @@ def send_path_figures(
     report.add(
         Figure(
             "dispatch",
-            f"{label}: worker CPU per message",
-            us,
-            "µs",
-            adapter_us,
-            f"the adapter alone (aiohttp alone: {floor_us:,.0f} µs; the worker"
-            f" {us / floor_us if floor_us else 0:.2f}× it); one core allows"
-            f" {1e6 / us if us else 0:,.0f} msg/s",
-            passed=sent == count,
+            f"{label}: worker vs aiohttp alone",
+            rate,
+            "msg/s",
+            floor_rate,
+            "aiohttp alone posting the same requests (this machine's floor)",
         )
     )
+    for baseline_us, what in ((adapter_us, "the adapter alone"), (floor_us, "aiohttp alone")):
+        report.add(
+            Figure(
+                "dispatch",
+                f"{label}: worker CPU a message",
+                us,
+                "µs",
+                baseline_us,
+                f"{what}, CPU a message (one core allows {1e6 / us if us else 0:,.0f} msg/s"
+                " of the worker)",
+            )
+        )
 
 
 def run(report: Report, work: Path, count: int = 12_000) -> None:

@@ -25,6 +25,7 @@ from yarl import URL
 # httpx's timeouts of the provider client: 15 s to read, 5 s to connect.
 READ_SECONDS = 15.0
 CONNECT_SECONDS = 5.0
+KEEPALIVE_SECONDS = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,11 @@ class ProviderClient(httpx.AsyncClient):
     def session(self) -> aiohttp.ClientSession:
         """The pool's aiohttp session, made on first use (inside the running loop)."""
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._pool, limit_per_host=0)
+            # An idle connection is dropped before a server's own keep-alive (often 5 s,
+            # uvicorn's) closes it under us: a POST on a just-closed one fails, unretried.
+            connector = aiohttp.TCPConnector(
+                limit=self._pool, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(
@@ -76,8 +81,9 @@ class ProviderClient(httpx.AsyncClient):
         except TimeoutError as exc:
             raise httpx.ReadTimeout(f"no answer in {READ_SECONDS:g} s") from exc
         except aiohttp.ClientConnectorError as exc:
-            raise httpx.ConnectError(str(exc)) from exc
+            raise httpx.ConnectError(type(exc).__name__) from exc
         except aiohttp.ClientError as exc:
+            # Only the type: aiohttp's messages carry the URL, and a bot token can be in it.
             raise httpx.NetworkError(type(exc).__name__) from exc
 
     async def aclose(self) -> None:
