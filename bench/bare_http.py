@@ -8,18 +8,15 @@ Usage: python -m bench.bare_http PROVIDER_URL COUNT CONCURRENCY [twilio|whatsapp
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-import time
 from base64 import b64encode
 from urllib.parse import urlencode
 
 import aiohttp
 
 from bench import seed, twilio_forms
+from bench.bare_sender import cli, timed
 from bench.fake_provider import TELEGRAM_TOKEN, WHATSAPP_PHONE_ID, WHATSAPP_TOKEN
-from gateway.cli import run_loop
 from gateway.heap import settle_heap
 
 BODY = "See you Saturday!"
@@ -65,14 +62,10 @@ async def main(provider: str, count: int, concurrency: int, kind: str) -> int:
                     raise SystemExit(f"send {i} answered HTTP {response.status}")
                 sent += 1
 
-        started, cpu = time.monotonic(), time.process_time()
-        await asyncio.gather(*(sender() for _ in range(concurrency)))
-        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
+        elapsed, cpu = await timed(sender, concurrency)
     print(json.dumps({"sent": sent, "seconds": elapsed, "rate": sent / elapsed, "cpu": cpu}))
     return 0
 
 
 if __name__ == "__main__":
-    url, total, in_flight = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    which = sys.argv[4] if len(sys.argv) > 4 else "twilio"
-    raise SystemExit(run_loop(main(url, total, in_flight, which)))
+    raise SystemExit(cli(main))

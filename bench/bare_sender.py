@@ -15,6 +15,8 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from bench import seed, twilio_forms
 from channels.base import OutboundMessage
@@ -86,16 +88,26 @@ async def main(provider: str, count: int, concurrency: int, name: str = "twilio"
             await adapter.send(message)
             sent += 1
 
-    started, cpu = time.monotonic(), time.process_time()
-    await asyncio.gather(*(sender() for _ in range(concurrency)))
-    elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
+    elapsed, cpu = await timed(sender, concurrency)
     await ctx.http_client.aclose()
     await ctx.engine.dispose()
     print(json.dumps({"sent": sent, "seconds": elapsed, "rate": sent / elapsed, "cpu": cpu}))
     return 0
 
 
-if __name__ == "__main__":
+async def timed(sender: Callable[[], Awaitable[None]], concurrency: int) -> tuple[float, float]:
+    """Run `concurrency` copies of `sender`: (wall-clock seconds, CPU seconds)."""
+    started, cpu = time.monotonic(), time.process_time()
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
+    return time.monotonic() - started, time.process_time() - cpu
+
+
+def cli(main: Callable[[str, int, int, str], Coroutine[Any, Any, int]]) -> int:
+    """`python -m bench.<module> PROVIDER_URL COUNT CONCURRENCY [KIND]` runs `main`."""
     url, total, in_flight = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     which = sys.argv[4] if len(sys.argv) > 4 else "twilio"
-    raise SystemExit(run_loop(main(url, total, in_flight, which)))
+    return run_loop(main(url, total, in_flight, which))
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli(main))

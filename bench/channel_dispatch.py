@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from bench import fake_provider, seed
-from bench.dispatch import TARGET_CONCURRENCY, _send_all, baseline, send_path_figures
+from bench.dispatch import send_path
 from bench.report import Report
 
 SENT = "SELECT count(*) FROM messages WHERE status = 'sent'"
@@ -55,19 +55,12 @@ def run(report: Report, work: Path, count: int = 6_000) -> None:
     for channel, label in (("whatsapp", "WhatsApp Cloud"), ("telegram", "Telegram")):
         db = seeded(work, channel, count)
         database = (f"sqlite:///{db}", lambda db=db: seed.count(db, SENT))
-        cpu: list[float] = []
-        achieved, sent, _ = _send_all(
+        send_path(
+            report,
             work,
-            f"dispatch-{channel}",
-            database,
+            label,
             count,
-            rate=100_000,
-            limit=0,
-            budget=90,
-            concurrency=TARGET_CONCURRENCY,
-            cpu=cpu,
+            database,
+            kind=channel,
             channel_env=lambda provider, channel=channel: channel_env(channel, provider),
         )
-        adapter = baseline(work, "bare_sender", count, TARGET_CONCURRENCY, channel)
-        floor = baseline(work, "bare_http", count, TARGET_CONCURRENCY, channel)
-        send_path_figures(report, label, count, (achieved, cpu[0], sent), adapter, floor)

@@ -203,12 +203,23 @@ def send_path_figures(
         )
 
 
-def run(report: Report, work: Path, count: int = 12_000) -> None:
+def send_path(
+    report: Report,
+    work: Path,
+    label: str,
+    count: int,
+    database: tuple[str, Callable[[], int]],
+    *,
+    kind: str = "twilio",
+    channel_env: Callable[[str], dict[str, str]] | None = None,
+    target: float | None = None,
+) -> tuple[float, float]:
+    """One worker sending `count` on `kind`, then the adapter alone and aiohttp alone, at
+    TARGET_CONCURRENCY; their figures. Returns (worker msg/s, adapter-alone msg/s)."""
     cpu: list[float] = []
-    database = _sqlite_database(work, "dispatch", count)
-    achieved, sent, stats = _send_all(
+    achieved, sent, _ = _send_all(
         work,
-        "dispatch",
+        f"dispatch-{kind}" if kind != "twilio" else "dispatch",
         database,
         count,
         rate=100_000,
@@ -216,19 +227,18 @@ def run(report: Report, work: Path, count: int = 12_000) -> None:
         budget=90,
         concurrency=TARGET_CONCURRENCY,
         cpu=cpu,
+        channel_env=channel_env,
     )
-    bare, bare_cpu = baseline(work, "bare_sender", count, TARGET_CONCURRENCY)
-    floor = baseline(work, "bare_http", count, TARGET_CONCURRENCY)
+    adapter = baseline(work, "bare_sender", count, TARGET_CONCURRENCY, kind)
+    floor = baseline(work, "bare_http", count, TARGET_CONCURRENCY, kind)
+    send_path_figures(report, label, count, (achieved, cpu[0], sent), adapter, floor, target=target)
+    return achieved, adapter[0]
+
+
+def run(report: Report, work: Path, count: int = 12_000) -> None:
+    database = _sqlite_database(work, "dispatch", count)
+    achieved, bare = send_path(report, work, "Twilio SMS", count, database, target=3000)
     share = achieved / bare if bare else 0.0
-    send_path_figures(
-        report,
-        "Twilio SMS",
-        count,
-        (achieved, cpu[0], sent),
-        (bare, bare_cpu),
-        floor,
-        target=3000,
-    )
     from bench import apprise_peer  # it reads this module's settings
 
     apprise_peer.run(report, work, achieved)

@@ -82,6 +82,11 @@ class ProviderClient(httpx.AsyncClient):
             raise httpx.ReadTimeout(f"no answer in {READ_SECONDS:g} s") from exc
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(type(exc).__name__) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            # Closed by the server before an answer (a kept-alive connection it dropped).
+            raise httpx.RemoteProtocolError(type(exc).__name__) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise httpx.ReadError(type(exc).__name__) from exc
         except aiohttp.ClientError as exc:
             # Only the type: aiohttp's messages carry the URL, and a bot token can be in it.
             raise httpx.NetworkError(type(exc).__name__) from exc

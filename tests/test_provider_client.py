@@ -31,6 +31,14 @@ class TinyTwilio:
         self.headers: list[dict[str, str]] = []
         self.scripted: list[bytes] = []
 
+    def answer_next(self, status: str, body: bytes, headers: str = "") -> None:
+        """The next request is answered `status` with a JSON `body` and extra `headers`."""
+        self.scripted.append(
+            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{headers}".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         lines = head.decode("latin-1").split("\r\n")
@@ -107,11 +115,10 @@ async def test_a_429_over_the_socket_is_throttled_with_its_retry_after(
     tiny_twilio: tuple[TinyTwilio, int],
 ) -> None:
     fake, port = tiny_twilio
-    answer = b'{"code": 20429, "message": "Too Many Requests"}'
-    fake.scripted.append(
-        b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-        + f"Retry-After: 7\r\nContent-Length: {len(answer)}\r\n\r\n".encode()
-        + answer
+    fake.answer_next(
+        "429 Too Many Requests",
+        b'{"code": 20429, "message": "Too Many Requests"}',
+        "Retry-After: 7\r\n",
     )
     adapter = twilio_over(port)
     try:
@@ -128,11 +135,8 @@ async def test_a_whatsapp_send_crosses_a_real_socket_as_json(
     tiny_twilio: tuple[TinyTwilio, int],
 ) -> None:
     fake, port = tiny_twilio
-    answer = b'{"messaging_product": "whatsapp", "messages": [{"id": "wamid.ONE"}]}'
-    fake.scripted.append(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(answer)}\r\n\r\n".encode()
-        + answer
+    fake.answer_next(
+        "200 OK", b'{"messaging_product": "whatsapp", "messages": [{"id": "wamid.ONE"}]}'
     )
     settings = make_settings(
         "sqlite://",
