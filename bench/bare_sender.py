@@ -5,7 +5,8 @@ outbox, no rate limits. Prints the rate (msg/s) as JSON: what this machine's CPU
 the HTTP side of a send, so the dispatcher's figure has a same-run ceiling to be read
 against.
 
-Usage: python -m bench.bare_sender PROVIDER_URL COUNT CONCURRENCY [twilio|africastalking]
+Usage: python -m bench.bare_sender PROVIDER_URL COUNT CONCURRENCY
+    [twilio|africastalking|whatsapp|telegram]
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from bench import seed, twilio_forms
 from channels.base import OutboundMessage
@@ -33,6 +36,22 @@ def provider_settings(name: str, provider: str) -> dict[str, str]:
             "africastalking_callback_secret": "bench-callback-secret-0123",
             "africastalking_api_base": provider,
         }
+    if name in ("whatsapp", "telegram"):
+        from bench import fake_provider
+
+        if name == "telegram":
+            return {
+                "telegram_bot_token": fake_provider.TELEGRAM_TOKEN,
+                "telegram_webhook_secret": "bench-webhook-secret",
+                "telegram_api_base": provider,
+            }
+        return {
+            "whatsapp_access_token": fake_provider.WHATSAPP_TOKEN,
+            "whatsapp_phone_number_id": fake_provider.WHATSAPP_PHONE_ID,
+            "whatsapp_app_secret": "bench-app-secret",
+            "whatsapp_verify_token": "bench-verify-token",
+            "whatsapp_api_base": provider + "/v21.0",
+        }
     return {
         "twilio_account_sid": twilio_forms.ACCOUNT_SID,
         "twilio_auth_token": twilio_forms.AUTH_TOKEN,
@@ -51,8 +70,14 @@ async def main(provider: str, count: int, concurrency: int, name: str = "twilio"
     ctx = build_context(settings)
     adapter = ctx.registry.by_provider[name]
     settle_heap(settings.gc_threshold)
+    channel = {"whatsapp": "whatsapp", "telegram": "telegram"}.get(name, "sms")
     messages = iter(
-        OutboundMessage(message_id=i, channel="sms", to=seed.phone(i), body="See you Saturday!")
+        OutboundMessage(
+            message_id=i,
+            channel=channel,  # type: ignore[arg-type]
+            to=str(i) if channel == "telegram" else seed.phone(i),
+            body="See you Saturday!",
+        )
         for i in range(1, count + 1)
     )
     sent = 0
@@ -63,16 +88,26 @@ async def main(provider: str, count: int, concurrency: int, name: str = "twilio"
             await adapter.send(message)
             sent += 1
 
-    started = time.monotonic()
-    await asyncio.gather(*(sender() for _ in range(concurrency)))
-    elapsed = time.monotonic() - started
+    elapsed, cpu = await timed(sender, concurrency)
     await ctx.http_client.aclose()
     await ctx.engine.dispose()
-    print(json.dumps({"sent": sent, "seconds": elapsed, "rate": sent / elapsed}))
+    print(json.dumps({"sent": sent, "seconds": elapsed, "rate": sent / elapsed, "cpu": cpu}))
     return 0
 
 
-if __name__ == "__main__":
+async def timed(sender: Callable[[], Awaitable[None]], concurrency: int) -> tuple[float, float]:
+    """Run `concurrency` copies of `sender`: (wall-clock seconds, CPU seconds)."""
+    started, cpu = time.monotonic(), time.process_time()
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
+    return time.monotonic() - started, time.process_time() - cpu
+
+
+def cli(main: Callable[[str, int, int, str], Coroutine[Any, Any, int]]) -> int:
+    """`python -m bench.<module> PROVIDER_URL COUNT CONCURRENCY [KIND]` runs `main`."""
     url, total, in_flight = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     which = sys.argv[4] if len(sys.argv) > 4 else "twilio"
-    raise SystemExit(run_loop(main(url, total, in_flight, which)))
+    return run_loop(main(url, total, in_flight, which))
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli(main))

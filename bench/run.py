@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench import (
     africastalking,
+    channel_dispatch,
     console,
     crypto,
     dispatch,
@@ -107,6 +108,7 @@ def main() -> int:
         ("fanout", lambda work: fanout.run(report, work, deadline - 150 - reserve)),
         ("dispatch", lambda work: dispatch.run(report, work)),
         ("dispatch", lambda work: signal_dispatch.run(report, work)),
+        ("dispatch", lambda work: channel_dispatch.run(report, work)),
         ("reach", lambda work: reach.run(report, work)),
         ("africastalking", lambda work: africastalking.run(report, work)),
         ("events", lambda work: events.run(report, work)),

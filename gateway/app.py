@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from httpx_aiohttp import AiohttpTransport
 from sqlmodel import select
 
+from channels.provider_client import ProviderClient
 from channels.registry import build_registry
 from gateway import api, console, log_redaction, public_pages, webhooks
 from gateway.api.body_limit import JsonBodyLimit
@@ -41,15 +41,13 @@ log = logging.getLogger(__name__)
 def provider_client(settings: Settings) -> httpx.AsyncClient:
     """The one HTTP client every adapter sends through.
 
-    httpx's API over aiohttp's connection pool: httpx's own pool slows down sharply with
-    hundreds of requests in flight (the dispatcher keeps RALLYPOINT_DISPATCH_CONCURRENCY
-    sends going), while tests still inject an httpx.MockTransport the same way.
+    httpx's API over aiohttp's connection pool (channels/provider_client.py): httpx's own pool slows
+    down sharply with hundreds of requests in flight (the dispatcher keeps
+    RALLYPOINT_DISPATCH_CONCURRENCY sends going), and the sends skip httpx's layers and go
+    to aiohttp directly; tests still inject an httpx.MockTransport the same way.
+    RALLYPOINT_HTTP_POOL connections at most (0: the concurrency, at least 100).
     """
-    pool = max(settings.dispatch_concurrency, 100)
-    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits), timeout=httpx.Timeout(15.0, connect=5.0)
-    )
+    return ProviderClient(pool=settings.http_pool or max(settings.dispatch_concurrency, 100))
 
 
 def build_context(

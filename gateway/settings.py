@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     dispatch_concurrency: int = Field(
         256, ge=1, validation_alias=_env("RALLYPOINT_DISPATCH_CONCURRENCY")
     )
+    # Connections of the provider HTTP client's pool; 0: the concurrency, at least 100.
+    http_pool: int = Field(0, ge=0, validation_alias=_env("RALLYPOINT_HTTP_POOL"))
     # How long a claimed outbox row stays a dispatcher's before another may take it.
     lease_seconds: float = Field(60.0, ge=5, validation_alias=_env("RALLYPOINT_LEASE_SECONDS"))
     # How often an idle dispatcher looks for due rows. Rows queued by this process wake the

@@ -90,7 +90,10 @@ def region_of(address: str) -> str | None:
 def sms_adapter(registry: Registry, routes: str, address: str) -> ChannelAdapter | None:
     """The adapter that sends an SMS to `address` under the routes `routes`."""
     parsed = parse_sms_routes(routes)
-    for provider in (parsed.provider_for(region_of(address)), parsed.default):
+    # Only routes by region need the number's region (phonenumbers: ~5% of a dispatch's
+    # CPU when every number is new to region_of's cache).
+    region = region_of(address) if parsed.by_region else None
+    for provider in (parsed.provider_for(region), parsed.default):
         adapter = registry.by_provider.get(provider) if provider else None
         if adapter is not None and "sms" in adapter.channels:
             return adapter

@@ -177,6 +177,9 @@ class TelegramAdapter:
         request = HTTPXRequest(
             read_timeout=15.0,
             connect_timeout=5.0,
+            # PTB's default of 1 s reaches aiohttp as its connect timeout (a free pooled
+            # connection, or a new one, within 1 s): hundreds of sends in flight missed it.
+            pool_timeout=5.0,
             httpx_kwargs={"transport": _ClientTransport(self.http_client)},
         )
         self._requests.append(request)

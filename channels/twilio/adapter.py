@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+from base64 import b64encode
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlencode
 
 import httpx
 from twilio.request_validator import RequestValidator
@@ -37,6 +39,7 @@ from channels.base import (
     utcnow,
 )
 from channels.media import download
+from channels.provider_client import Answer, post
 from channels.sms_segments import sms_segments
 from channels.twilio.config import TwilioConfig
 from channels.twilio.errors import STATUSES, classify, classify_http, retry_after_seconds
@@ -77,6 +80,13 @@ class TwilioAdapter:
         self._clock = clock
         self._validator = RequestValidator(config.auth_token)
         self._token = config.auth_token.encode("utf-8")
+        # The same header httpx.BasicAuth writes, made once rather than on every send.
+        basic = b64encode(f"{config.account_sid}:{config.auth_token}".encode()).decode()
+        self._messages_url = config.messages_url
+        self._send_headers = {
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
         channels: list[Channel] = []
         if config.sms_from or config.messaging_service_sid:
             channels.append("sms")
@@ -212,10 +222,9 @@ class TwilioAdapter:
         return form
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        form = self.send_form(message)
-        auth = httpx.BasicAuth(self.config.account_sid, self.config.auth_token)
+        body = urlencode(self.send_form(message), doseq=True).encode("ascii")
         try:
-            response = await self._http.post(self.config.messages_url, data=form, auth=auth)
+            response = await post(self._http, self._messages_url, body, self._send_headers)
         except httpx.TransportError as exc:  # connect, read, write and pool timeouts too
             raise ProviderUnavailable(f"twilio unreachable: {type(exc).__name__}") from exc
         if response.status_code in (200, 201):
@@ -268,7 +277,7 @@ class TwilioAdapter:
             raise ProviderUnavailable("twilio message list: unreadable answer") from exc
         return found
 
-    def _result(self, response: httpx.Response) -> SendResult:
+    def _result(self, response: Answer) -> SendResult:
         created = CreatedMessage.from_body(response.content)
         if created is None:
             # Accepted but unreadable: retrying could send twice, so it is permanent.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +29,7 @@ from channels.base import (
     WebhookResponse,
 )
 from channels.media import MEDIA_TIMEOUT, download, status_error, too_large
+from channels.provider_client import Answer, post
 from channels.whatsapp_cloud.config import WhatsAppCloudConfig
 from channels.whatsapp_cloud.errors import GRAPH_OBJECT_MISSING, classify
 from channels.whatsapp_cloud.models import GraphError, MediaInfo, SendAnswer
@@ -73,6 +75,10 @@ class WhatsAppCloudAdapter:
         self._http = http_client
         self._api_base = api_base.rstrip("/")
         self._messages_url = f"{self._api_base}/{phone_number_id}/messages"
+        self._send_headers = {
+            "Authorization": f"Bearer {access_token}",
+            "Content-Type": "application/json",
+        }
 
     def __repr__(self) -> str:  # never show the token or secrets
         return f"WhatsAppCloudAdapter(phone_number_id={self._phone_number_id!r})"
@@ -108,13 +114,12 @@ class WhatsAppCloudAdapter:
         return f"whatsapp:{self._phone_number_id}"
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        payload = build_payload(message)
+        # The bytes httpx's json= would write, headers made once.
+        body = json.dumps(
+            build_payload(message), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
         try:
-            response = await self._http.post(
-                self._messages_url,
-                json=payload,
-                headers={"Authorization": f"Bearer {self._access_token}"},
-            )
+            response = await post(self._http, self._messages_url, body, self._send_headers)
         except httpx.TransportError as exc:
             raise ProviderUnavailable(
                 f"WhatsApp API unreachable: {exc.__class__.__name__}"
@@ -169,9 +174,9 @@ class WhatsAppCloudAdapter:
         return None
 
 
-def _graph_error(response: httpx.Response) -> GraphError:
+def _graph_error(response: httpx.Response | Answer) -> GraphError:
     try:
-        body: Any = response.json()
+        body: Any = json.loads(response.content)
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             return GraphError.model_validate(body["error"])
     except (ValueError, ValidationError):
@@ -192,7 +197,7 @@ def _media_error_from(response: httpx.Response) -> MediaError:
     return found
 
 
-def _error_from(response: httpx.Response) -> SendError:
+def _error_from(response: httpx.Response | Answer) -> SendError:
     error = _graph_error(response)
     message = error.message or f"HTTP {response.status_code}"
     if error.error_data and error.error_data.details:
@@ -206,7 +211,7 @@ def _error_from(response: httpx.Response) -> SendError:
     )
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx.Response | Answer) -> float | None:
     value = response.headers.get("retry-after")
     try:
         return max(0.0, float(value)) if value else None

@@ -49,9 +49,10 @@ log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 10.0
 # How often a dispatcher holding rows of announcements asks whether any was cancelled.
 CANCEL_CHECK_SECONDS = 1.0
-# Rows claimed per transaction, at most: enough to keep every send slot busy while the
-# next chunk is claimed, few enough that a chunk goes out well inside its lease.
-MAX_CHUNK = 500
+# Rows claimed ahead of the send slots, at most: enough to keep every slot busy while the
+# next chunk is claimed, few enough that a chunk goes out well inside its lease. A refill
+# comes once this many slots (or all, when fewer) are free, so each claim is that large.
+MAX_AHEAD = 250
 
 
 @dataclass(eq=False)
@@ -92,7 +93,7 @@ class Dispatcher:
         self.ctx = ctx
         self.owner = owner or default_owner()
         self.concurrency = concurrency or ctx.settings.dispatch_concurrency
-        self.chunk = max(self.concurrency, min(2 * self.concurrency, MAX_CHUNK))
+        self.chunk = self.concurrency + min(self.concurrency, MAX_AHEAD)
         self.lease_seconds = lease_seconds or ctx.settings.lease_seconds
         # A send must end well inside its lease, or another dispatcher could take it over.
         self.send_timeout = self.lease_seconds / 2
