@@ -23,6 +23,7 @@ from storage.crypto import (
     parse_keys,
 )
 from storage.models import ServerSecret
+from storage.search_terms import fill_if_empty
 
 INDEX_KEY_NAME = "blind_index_key"
 INDEX_KEY_AAD = "server_secrets.blind_index_key"
@@ -43,7 +44,8 @@ async def setup_encryption(
     engine: AsyncEngine, raw_keys: str | None, *, allow_plaintext: bool = False
 ) -> Crypto | None:
     """Check the keys against the database, make the blind index key on first use, and
-    install the result for the sealed column types (None: plaintext). Plaintext rows with
+    install the result for the sealed column types (None: plaintext), and build the
+    supporter search index if the migration could not (it cannot read sealed names). Plaintext rows with
     keys set are refused unless `allow_plaintext` (rotation, which seals them)."""
     keys = parse_keys(raw_keys)
     async with engine.begin() as conn:
@@ -55,6 +57,7 @@ async def setup_encryption(
                     "set it to the keys it was encrypted with"
                 )
             install(None)
+            await fill_if_empty(engine)
             return None
         aeads = {key_id(k): AESGCM(k) for k in keys}
         if stored is None:
@@ -74,6 +77,7 @@ async def setup_encryption(
             crypto = Crypto(keys, index_key)
             await _probe(conn, aeads)
     install(crypto)
+    await fill_if_empty(engine)
     return crypto
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     ForeignKey,
     Index,
@@ -23,7 +24,6 @@ from sqlmodel import Field, SQLModel
 
 from storage.sealed_types import (
     IndexedAddress,
-    NameIndex,
     SealedAddress,
     address_copy,
     sealed_json,
@@ -107,8 +107,6 @@ class Supporter(SQLModel, table=True):
     last_attended_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
-    # With keys: the name's word-prefix tokens, for search (storage/sealed_types.py).
-    name_index: str | None = Field(default=None, sa_column=Column(NameIndex()))
 
 
 class SupporterAddress(SQLModel, table=True):
@@ -146,6 +144,28 @@ class TeamMembership(SQLModel, table=True):
     team_id: int = Field(
         sa_column=Column(
             Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )
+
+
+class SupporterSearchTerm(SQLModel, table=True):
+    """Supporter search (storage/search_terms.py): one row per term a supporter is found
+    by (a name word's prefix, a phone number's ending, an address...), the term a 64-bit
+    hash, keyed (HMAC) when RALLYPOINT_ENCRYPTION_KEYS is set. A search looks its terms up
+    in the primary key; the supporter_id index serves rewriting one supporter's terms."""
+
+    __tablename__ = "supporter_search_terms"
+    __table_args__ = (
+        Index("ix_supporter_search_terms_supporter_id", "supporter_id"),
+        {"sqlite_with_rowid": False},
+    )
+    term: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    supporter_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("supporters.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
         )
     )
 
@@ -768,9 +788,5 @@ def _seal_address(_mapper: Any, _connection: Any, row: SupporterAddress) -> None
         row.address_sealed = row.address
 
 
-@event.listens_for(Supporter, "before_insert")
-@event.listens_for(Supporter, "before_update")
-def _index_name(_mapper: Any, _connection: Any, row: Supporter) -> None:
-    """Keep `name_index` in step with `name` (NameIndex stores NULL without keys)."""
-    if row.name_index is None or inspect(row).attrs.name.history.has_changes():
-        row.name_index = row.name
+# Supporter search terms follow every ORM write of names and addresses (a flush listener).
+import storage.search_terms  # noqa: E402, F401

@@ -23,10 +23,10 @@ from sqlmodel import SQLModel
 from storage.crypto import INDEX_PREFIX, Crypto, is_sealed, sealed_key_id
 from storage.crypto_setup import current_index_key, reseal_index_key, setup_encryption
 from storage.db import truncate_wal
+from storage.search_terms import rebuild_search_terms
 from storage.sealed_types import (
     AddressCopy,
     IndexedAddress,
-    NameIndex,
     SealedJSON,
     SealedText,
     open_pair,
@@ -55,7 +55,7 @@ def _raw(column: Column[Any]) -> Any:
 
 def sealed_tables() -> list[tuple[Table, list[Column[Any]]]]:
     """Every table with a sealed column, and those columns (from the models)."""
-    kinds = (SealedText, SealedJSON, IndexedAddress, NameIndex, AddressCopy)
+    kinds = (SealedText, SealedJSON, IndexedAddress, AddressCopy)
     found = []
     for table in SQLModel.metadata.sorted_tables:
         columns = [c for c in table.columns if isinstance(c.type, kinds)]
@@ -67,8 +67,6 @@ def sealed_tables() -> list[tuple[Table, list[Column[Any]]]]:
 def _fresh(crypto: Crypto, column: Column[Any], stored: str | None, row: dict[str, Any]) -> Any:
     """The value to write for `column` (None: leave it as it is)."""
     kind = column.type
-    if isinstance(kind, NameIndex):
-        return None  # written with its name (below)
     if isinstance(kind, IndexedAddress):
         sealed = row.get(f"{column.key}_sealed")
         if not stored:
@@ -130,16 +128,7 @@ def _params(crypto: Crypto, column: Column[Any], row: dict[str, Any], plain: str
         found["b_new"] = seal_pair(crypto, kind.label, plain)
         return found
     found["b_new"] = crypto.seal(kind.label, plain)  # type: ignore[attr-defined]
-    if _name_index(column) is not None:
-        found["b_index"] = plain  # NameIndex turns the name into its tokens
     return found
-
-
-def _name_index(column: Column[Any]) -> Column[Any] | None:
-    """The NameIndex column kept from this column (supporters.name -> name_index)."""
-    table = column.table
-    index = table.c.get(f"{column.key}_index")
-    return index if index is not None and isinstance(index.type, NameIndex) else None
 
 
 def _update(table: Table, column: Column[Any]) -> Any:
@@ -147,9 +136,6 @@ def _update(table: Table, column: Column[Any]) -> Any:
     values: dict[str, Any] = {column.key: bindparam("b_new", type_=Text)}
     if isinstance(column.type, IndexedAddress):
         values[f"{column.key}_sealed"] = bindparam("b_sealed", type_=Text)
-    index = _name_index(column)
-    if index is not None:
-        values[index.key] = bindparam("b_index")  # typed as the column: NameIndex
     return (
         update(table)
         .where(table.c.id == bindparam("b_id"), _raw(column) == bindparam("b_old", type_=Text))
@@ -190,6 +176,10 @@ async def rotate_encryption(
         report.per_table[table.name] = done
     async with engine.begin() as conn:
         await reseal_index_key(conn, crypto, await current_index_key(conn, crypto))
+    # Search terms made before keys were set are plain hashes of names and numbers.
+    await rebuild_search_terms(
+        engine, progress=None if progress is None else lambda n: progress(f"search index: {n} supporters")
+    )
     # The pages that held the old values (plaintext, the first time) leave the WAL too.
     await truncate_wal(engine)
     report.seconds = time.perf_counter() - started

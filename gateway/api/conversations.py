@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, false, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,11 +14,10 @@ from gateway.api.ids import IdPath, IdQuery
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_messages import ConversationPublic, MessagePublic, message_public
 from gateway.api.scope import SessionDep, visible_conversation, visible_rows
-from gateway.api.sealed_search import address_matches, name_matches
 from gateway.auth import AnyRole, Context, Principal
 from routing.inbox.state import effective_status, status_clause
-from storage.crypto import active
 from storage.models import Conversation, Message, Supporter, SupporterAddress
+from storage.search_terms import matching_supporters
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -81,7 +80,7 @@ async def conversation_page(
     if assigned_user_id is not None:
         stmt = stmt.where(Conversation.assigned_user_id == assigned_user_id)
     if channel:
-        stmt = stmt.where(_has_address(channel=channel))
+        stmt = stmt.where(_has_address(channel))
     if search and search.strip():
         stmt = stmt.where(_matches(search.strip()))
     after = decode_cursor(cursor, (datetime, int))
@@ -100,36 +99,22 @@ async def conversation_page(
     return [(c, name) for c, name, _ in page], next_cursor
 
 
-def _has_address(*, channel: str | None = None, like: str | None = None) -> Any:
-    found = select(SupporterAddress.id).where(
-        col(SupporterAddress.supporter_id) == col(Conversation.supporter_id)
+def _has_address(channel: str) -> Any:
+    return (
+        select(SupporterAddress.id)
+        .where(
+            col(SupporterAddress.supporter_id) == col(Conversation.supporter_id),
+            SupporterAddress.channel == channel,
+        )
+        .exists()
     )
-    if channel is not None:
-        found = found.where(SupporterAddress.channel == channel)
-    if like is not None:
-        found = found.where(func.lower(col(SupporterAddress.address)).like(like, escape="\\"))
-    return found.exists()
 
 
 def _matches(text: str) -> Any:
-    """The supporter's name, or one of their addresses (phone, email...), contains `text`
-    (case-insensitive; for a phone, spaces and dashes typed are ignored). With encryption
-    at rest: word starts of the name, whole addresses (`sealed_search`)."""
-    crypto = active()
-    if crypto is not None:
-        return or_(
-            name_matches(crypto, text),
-            col(Conversation.supporter_id).in_(address_matches(text)),
-        )
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    phone = "".join(ch for ch in escaped if ch not in " -()")
-    clauses = [
-        func.lower(col(Supporter.name)).like(f"%{escaped}%", escape="\\"),
-        _has_address(like=f"%{escaped}%"),
-    ]
-    if phone and phone != escaped:
-        clauses.append(_has_address(like=f"%{phone}%"))
-    return or_(*clauses)
+    """The supporter is found by `text` as the supporter search finds them (name, phone
+    number, email: `storage.search_terms`)."""
+    found = matching_supporters(text)
+    return false() if found is None else col(Conversation.supporter_id).in_(found)
 
 
 StatusFilter = Annotated[

@@ -1,0 +1,69 @@
+"""supporter search terms: a word-prefix / phone-ending index that works with encryption
+
+Revision ID: 7c4e2b9d1f60
+Revises: e3c1a9b7d2f4
+Create Date: 2026-12-08 01:30:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "7c4e2b9d1f60"
+down_revision: str | None = "e3c1a9b7d2f4"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BATCH = 2000
+
+
+def upgrade() -> None:
+    op.create_table(
+        "supporter_search_terms",
+        sa.Column("term", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("supporter_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.ForeignKeyConstraint(["supporter_id"], ["supporters.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("term", "supporter_id"),
+        sqlite_with_rowid=False,
+    )
+    op.create_index(
+        "ix_supporter_search_terms_supporter_id", "supporter_search_terms", ["supporter_id"]
+    )
+    # The name-prefix tokens kept beside sealed names are the search terms' job now. Not
+    # in batch mode: SQLite (3.35+) drops it in place, where a rebuilt table would lose
+    # its AUTOINCREMENT.
+    op.execute("ALTER TABLE supporters DROP COLUMN name_index")
+    _backfill()
+
+
+def _backfill() -> None:
+    """Every supporter's terms, `BATCH` supporters per statement pair, when the names can
+    be read here: not when they are encrypted (the keys come at start-up, and
+    `storage.crypto_setup.setup_encryption` builds the index then)."""
+    from storage.crypto import active
+    from storage.search_terms import refresh_terms_sync
+
+    bind = op.get_bind()
+    sealed = bind.execute(sa.text("SELECT 1 FROM supporters WHERE name LIKE 'e1:%' LIMIT 1"))
+    if active() is not None or sealed.first() is not None:
+        return
+    after = 0
+    while True:
+        ids = [
+            int(i)
+            for (i,) in bind.execute(
+                sa.text("SELECT id FROM supporters WHERE id > :after ORDER BY id LIMIT :n"),
+                {"after": after, "n": BATCH},
+            )
+        ]
+        if not ids:
+            return
+        refresh_terms_sync(bind, ids)
+        after = ids[-1]
+
+
+def downgrade() -> None:
+    op.add_column("supporters", sa.Column("name_index", sa.Text(), nullable=True))
+    op.drop_index("ix_supporter_search_terms_supporter_id", table_name="supporter_search_terms")
+    op.drop_table("supporter_search_terms")
