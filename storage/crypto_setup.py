@@ -44,9 +44,19 @@ async def setup_encryption(
     engine: AsyncEngine, raw_keys: str | None, *, allow_plaintext: bool = False
 ) -> Crypto | None:
     """Check the keys against the database, make the blind index key on first use, and
-    install the result for the sealed column types (None: plaintext), and build the
-    supporter search index if the migration could not (it cannot read sealed names). Plaintext rows with
-    keys set are refused unless `allow_plaintext` (rotation, which seals them)."""
+    install the result for the sealed column types (None: plaintext). Plaintext rows with
+    keys set are refused unless `allow_plaintext` (rotation, which seals them). Then the
+    supporter search index is built if the migration could not (it cannot read sealed
+    names)."""
+    crypto = await _install_keys(engine, raw_keys, allow_plaintext=allow_plaintext)
+    await fill_if_empty(engine)
+    return crypto
+
+
+async def _install_keys(
+    engine: AsyncEngine, raw_keys: str | None, *, allow_plaintext: bool
+) -> Crypto | None:
+    """`setup_encryption` but the search index."""
     keys = parse_keys(raw_keys)
     async with engine.begin() as conn:
         stored = await _stored_index_key(conn)
@@ -57,7 +67,6 @@ async def setup_encryption(
                     "set it to the keys it was encrypted with"
                 )
             install(None)
-            await fill_if_empty(engine)
             return None
         aeads = {key_id(k): AESGCM(k) for k in keys}
         if stored is None:
@@ -77,7 +86,6 @@ async def setup_encryption(
             crypto = Crypto(keys, index_key)
             await _probe(conn, aeads)
     install(crypto)
-    await fill_if_empty(engine)
     return crypto
 
 

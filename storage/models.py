@@ -181,6 +181,14 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversations_activity", text(CONVERSATION_ACTIVITY), "id"),
         # Also the `unread = ?` lookups (unread leads it).
         Index("ix_conversations_unread_activity", "unread", text(CONVERSATION_ACTIVITY), "id"),
+        # The status and assignee filters' pages in the same order (and their lookups).
+        Index("ix_conversations_status_activity", "status", text(CONVERSATION_ACTIVITY), "id"),
+        Index(
+            "ix_conversations_assigned_activity",
+            "assigned_user_id",
+            text(CONVERSATION_ACTIVITY),
+            "id",
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     supporter_id: int = Field(
@@ -194,14 +202,12 @@ class Conversation(SQLModel, table=True):
     # CONVERSATION_STATUSES; a new inbound message reopens a resolved or snoozed one, and a
     # snoozed one whose `snoozed_until` has passed counts as open (routing/inbox/state.py).
     # The server default fills it in for the bulk paths' plain INSERTs (fan-out, ingest).
-    status: str = Field(
-        default="open", max_length=16, index=True, sa_column_kwargs={"server_default": "open"}
-    )
+    status: str = Field(default="open", max_length=16, sa_column_kwargs={"server_default": "open"})
     snoozed_until: datetime | None = None
     # The console user it is assigned to (Supporter.assigned_to stays the API's free text).
     assigned_user_id: int | None = Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), index=True),
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL")),
     )
     created_at: datetime
 

@@ -6,7 +6,9 @@ value read is still there (`WHERE id = :id AND col = :old`), so a value the runn
 service changed meanwhile is left alone; it was written under the newest key anyway.
 Values already under the newest key are skipped: stopping and starting again resumes
 where it was, at the cost of reading the rows done. The blind index key is resealed
-last; the index values themselves never change (the index key does not rotate).
+last; the index values themselves never change (the index key does not rotate). Then
+the supporter search terms are rewritten (storage/search_terms.py): the first rotation
+turns the plain hashes made without keys into keyed ones.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from sqlmodel import SQLModel
 from storage.crypto import INDEX_PREFIX, Crypto, is_sealed, sealed_key_id
 from storage.crypto_setup import current_index_key, reseal_index_key, setup_encryption
 from storage.db import truncate_wal
-from storage.search_terms import rebuild_search_terms
 from storage.sealed_types import (
     AddressCopy,
     IndexedAddress,
@@ -32,6 +33,7 @@ from storage.sealed_types import (
     open_pair,
     seal_pair,
 )
+from storage.search_terms import rebuild_search_terms
 
 Progress = Callable[[str], None]
 
@@ -143,6 +145,12 @@ def _update(table: Table, column: Column[Any]) -> Any:
     )
 
 
+def _search_progress(progress: Progress | None) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    return lambda done: progress(f"search index: {done} supporters")
+
+
 async def rotate_encryption(
     engine: AsyncEngine,
     raw_keys: str | None,
@@ -177,9 +185,7 @@ async def rotate_encryption(
     async with engine.begin() as conn:
         await reseal_index_key(conn, crypto, await current_index_key(conn, crypto))
     # Search terms made before keys were set are plain hashes of names and numbers.
-    await rebuild_search_terms(
-        engine, progress=None if progress is None else lambda n: progress(f"search index: {n} supporters")
-    )
+    await rebuild_search_terms(engine, progress=_search_progress(progress))
     # The pages that held the old values (plaintext, the first time) leave the WAL too.
     await truncate_wal(engine)
     report.seconds = time.perf_counter() - started

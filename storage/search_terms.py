@@ -2,14 +2,14 @@
 
 A supporter's terms (`terms_of`):
 - `n`: every prefix (1 to 12 letters) of every word of the name, case and accents folded
-  ("Zoë Ødegaard" -> z, zo, zoe, o, od, ...); a word that is a number is skipped (a
+  ("Zoë Núñez" -> z, zo, zoe, n, nu, nun, nune, nunez); a word that is a number is skipped (a
   supporter named after their number is found by the number);
 - `p`: every ending of 4 digits or more of a phone number (+14155550100 -> 0100, 50100,
   ..., 14155550100), so a number is found by its last digits, with or without the
   country code;
-- `m`: every prefix of every word of an email address before the @ (ada.l@x.org -> a,
-  ad, ada, l);
-- `a`: each address as a whole (an email, a Telegram chat id).
+- `m`: every prefix (up to 64 characters) of an email address and of every word before
+  its @ (ada.l@x.org -> a, ad, ada, ada., ..., ada.l@x.org, l);
+- `d`: an email's domain (x.org); `a`: each other address as a whole (a Telegram chat id).
 A search (`search_terms`) needs every word of the query to start a word of the name, or
 the query to be one of the other terms. Each term is stored as a signed 64-bit number:
 an HMAC-SHA256 under the blind index key when RALLYPOINT_ENCRYPTION_KEYS is set (the
@@ -44,6 +44,8 @@ ADDRESSES: Table = SupporterAddress.__table__  # type: ignore[attr-defined]
 
 # A word matches by its first this many letters (bounds the terms per name).
 PREFIX_MAX = 12
+# An email address matches by its start, up to this many characters.
+EMAIL_PREFIX_MAX = 64
 # A phone number matches by an ending of at least this many digits.
 PHONE_SUFFIX_MIN = 4
 _WORD = re.compile(r"\w+")
@@ -87,10 +89,13 @@ def _plain_terms(name: str, addresses: Iterable[tuple[str, str]]) -> set[tuple[s
             digits = phone.group(1)
             found |= {("p", digits[-n:]) for n in range(PHONE_SUFFIX_MIN, len(digits) + 1)}
             continue
-        found.add(("a", fold(address)))
-        if "@" in address:
-            local = address.rpartition("@")[0]
+        folded = fold(address)
+        found.add(("a", folded))
+        if "@" in folded:
+            local, _, domain = folded.rpartition("@")
+            found |= {("m", folded[:n]) for n in range(1, min(len(folded), EMAIL_PREFIX_MAX) + 1)}
             found |= {t for w in words(local) for t in _prefixes("m", w)}
+            found.add(("d", domain))
     return found
 
 
@@ -106,15 +111,16 @@ def term_rows(
     return [{"term": t, "supporter_id": supporter_id} for t in terms_of(name, addresses)]
 
 
-def _query_digits(q: str) -> str | None:
-    """The digits of a typed phone number, trunk or international prefix (0, 00) dropped
-    when it has no +; None when `q` is no phone number or too short to look for."""
+def _query_digits(q: str) -> set[str]:
+    """The endings a typed phone number is looked for by: its digits, and without a +
+    also its digits after a trunk or international prefix (0712..., 00254...)."""
     if not _PHONE_TYPED.fullmatch(q):
-        return None
+        return set()
     digits = re.sub(r"\D", "", q)
+    found = {digits}
     if not q.lstrip().startswith("+"):
-        digits = digits.lstrip("0")
-    return digits if len(digits) >= PHONE_SUFFIX_MIN else None
+        found.add(digits.lstrip("0"))
+    return {d for d in found if len(d) >= PHONE_SUFFIX_MIN}
 
 
 def search_terms(q: str) -> tuple[list[int], list[int]]:
@@ -124,13 +130,15 @@ def search_terms(q: str) -> tuple[list[int], list[int]]:
     typed = q.strip()
     found = words(typed)
     any_of: set[int] = set()
-    digits = _query_digits(typed)
-    if digits is not None:
-        any_of.add(term("p", digits))
-    if typed:
-        any_of.add(term("a", fold(typed)))
+    any_of |= {term("p", digits) for digits in _query_digits(typed)}
+    folded = fold(typed)
+    if folded:
+        any_of.add(term("a", folded))
+    if folded and not any(ch.isspace() for ch in folded):
+        any_of.add(term("m", folded[:EMAIL_PREFIX_MAX]))  # the start of an email
+        any_of.add(term("d", folded.lstrip("@")))  # an email's domain
     if len(found) == 1 and not found[0].isdigit():
-        any_of.add(term("m", found[0][:PREFIX_MAX]))
+        any_of.add(term("m", found[0][:PREFIX_MAX]))  # the start of a word of an email
     # A number is looked for as a number: words that are digits are in no name's terms.
     all_of: set[int] = set()
     if found and not any(w.isdigit() for w in found):
@@ -142,26 +150,29 @@ def matching_supporters(q: str) -> Any | None:
     """SELECT the ids of the supporters `q` finds (None: `q` has nothing to look for).
     Every branch reads the primary key of `supporter_search_terms`."""
     all_of, any_of = search_terms(q)
-    branches: list[Any] = []
-    if any_of:
-        branches.append(select(TERMS.c.supporter_id).where(TERMS.c.term.in_(any_of)))
-    if all_of:
-        # Supporters with every word: their rows among the words' terms, one per word.
-        branches.append(
-            select(TERMS.c.supporter_id)
-            .where(TERMS.c.term.in_(all_of))
-            .group_by(TERMS.c.supporter_id)
-            .having(func.count() == literal(len(all_of)))
-        )
-    if not branches:
-        return None
-    return branches[0] if len(branches) == 1 else union(*branches)
+    if len(all_of) <= 1:  # one word: any of its terms, in one lookup
+        found = sorted({*all_of, *any_of})
+        return select(TERMS.c.supporter_id).where(TERMS.c.term.in_(found)) if found else None
+    # Supporters with every word: their rows among the words' terms, one per word.
+    every_word = (
+        select(TERMS.c.supporter_id)
+        .where(TERMS.c.term.in_(all_of))
+        .group_by(TERMS.c.supporter_id)
+        .having(func.count() == literal(len(all_of)))
+    )
+    if not any_of:
+        return every_word
+    return union(select(TERMS.c.supporter_id).where(TERMS.c.term.in_(any_of)), every_word)
 
 
 def _current(execute: Callable[[Any], Any], ids: Sequence[int]) -> list[dict[str, int]]:
     """The term rows of these supporters as they are now in the database."""
-    names = {int(i): n for i, n in execute(select(SUPPORTERS.c.id, SUPPORTERS.c.name).where(
-        SUPPORTERS.c.id.in_(ids)))}
+    names = {
+        int(i): n
+        for i, n in execute(
+            select(SUPPORTERS.c.id, SUPPORTERS.c.name).where(SUPPORTERS.c.id.in_(ids))
+        )
+    }
     addresses: dict[int, list[tuple[str, str]]] = {}
     held = select(ADDRESSES.c.supporter_id, ADDRESSES.c.channel, ADDRESSES.c.address).where(
         ADDRESSES.c.supporter_id.in_(ids)

@@ -1,4 +1,5 @@
-"""supporter search terms: a word-prefix / phone-ending index that works with encryption
+"""supporter search terms (a word-prefix / phone-ending index that works with encryption),
+conversation status and assignee indexes in inbox order
 
 Revision ID: 7c4e2b9d1f60
 Revises: e3c1a9b7d2f4
@@ -16,6 +17,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH = 2000
+# The inbox's order (gateway/api/conversations.py, storage/models.py).
+ACTIVITY = "coalesce(last_message_at, created_at)"
 
 
 def upgrade() -> None:
@@ -35,6 +38,19 @@ def upgrade() -> None:
     # its AUTOINCREMENT.
     op.execute("ALTER TABLE supporters DROP COLUMN name_index")
     _backfill()
+    # (status, activity, id) and (assignee, activity, id): the filtered inbox pages read in
+    # order; their lookups by status and assignee too, so the one-column indexes go.
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversations_status")
+        batch_op.drop_index("ix_conversations_assigned_user_id")
+    op.create_index(
+        "ix_conversations_status_activity", "conversations", ["status", sa.text(ACTIVITY), "id"]
+    )
+    op.create_index(
+        "ix_conversations_assigned_activity",
+        "conversations",
+        ["assigned_user_id", sa.text(ACTIVITY), "id"],
+    )
 
 
 def _backfill() -> None:
@@ -64,6 +80,11 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_conversations_assigned_activity", table_name="conversations")
+    op.drop_index("ix_conversations_status_activity", table_name="conversations")
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.create_index("ix_conversations_assigned_user_id", ["assigned_user_id"])
+        batch_op.create_index("ix_conversations_status", ["status"])
     op.add_column("supporters", sa.Column("name_index", sa.Text(), nullable=True))
     op.drop_index("ix_supporter_search_terms_supporter_id", table_name="supporter_search_terms")
     op.drop_table("supporter_search_terms")
