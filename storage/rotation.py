@@ -7,8 +7,8 @@ service changed meanwhile is left alone; it was written under the newest key any
 Values already under the newest key are skipped: stopping and starting again resumes
 where it was, at the cost of reading the rows done. The blind index key is resealed
 last; the index values themselves never change (the index key does not rotate). Then
-the supporter search terms are rewritten (storage/search_terms.py): the first rotation
-turns the plain hashes made without keys into keyed ones.
+the supporter search terms are made again (storage/search_terms.py) if they are the plain
+hashes made without keys (the first rotation); keyed ones never change.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from storage.sealed_types import (
     open_pair,
     seal_pair,
 )
-from storage.search_terms import rebuild_search_terms
+from storage.search_terms import rebuild_search_terms, terms_current
 
 Progress = Callable[[str], None]
 
@@ -184,8 +184,10 @@ async def rotate_encryption(
         report.per_table[table.name] = done
     async with engine.begin() as conn:
         await reseal_index_key(conn, crypto, await current_index_key(conn, crypto))
-    # Search terms made before keys were set are plain hashes of names and numbers.
-    await rebuild_search_terms(engine, progress=_search_progress(progress))
+    # Search terms made before keys were set are plain hashes of names and numbers; keyed
+    # ones stay as they are (the index key does not rotate).
+    if not await terms_current(engine):
+        await rebuild_search_terms(engine, progress=_search_progress(progress))
     # The pages that held the old values (plaintext, the first time) leave the WAL too.
     await truncate_wal(engine)
     report.seconds = time.perf_counter() - started

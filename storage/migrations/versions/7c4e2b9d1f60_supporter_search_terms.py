@@ -16,7 +16,6 @@ down_revision: str | None = "e3c1a9b7d2f4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-BATCH = 2000
 # The inbox's order (gateway/api/conversations.py, storage/models.py).
 ACTIVITY = "coalesce(last_message_at, created_at)"
 
@@ -54,29 +53,17 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    """Every supporter's terms, `BATCH` supporters per statement pair, when the names can
-    be read here: not when they are encrypted (the keys come at start-up, and
-    `storage.crypto_setup.setup_encryption` builds the index then)."""
+    """Every supporter's terms (`storage.search_terms.rebuild_sync`: set-based, in batches
+    through a temporary table), when the names can be read here: not when they are
+    encrypted (the keys come at start-up, and `storage.crypto_setup.setup_encryption`
+    builds the index then)."""
     from storage.crypto import active
-    from storage.search_terms import refresh_terms_sync
+    from storage.search_terms import rebuild_sync
 
     bind = op.get_bind()
     sealed = bind.execute(sa.text("SELECT 1 FROM supporters WHERE name LIKE 'e1:%' LIMIT 1"))
-    if active() is not None or sealed.first() is not None:
-        return
-    after = 0
-    while True:
-        ids = [
-            int(i)
-            for (i,) in bind.execute(
-                sa.text("SELECT id FROM supporters WHERE id > :after ORDER BY id LIMIT :n"),
-                {"after": after, "n": BATCH},
-            )
-        ]
-        if not ids:
-            return
-        refresh_terms_sync(bind, ids)
-        after = ids[-1]
+    if active() is None and sealed.first() is None:
+        rebuild_sync(bind)
 
 
 def downgrade() -> None:
