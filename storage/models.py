@@ -792,7 +792,3 @@ def _seal_address(_mapper: Any, _connection: Any, row: SupporterAddress) -> None
     Core inserts and updates of addresses set both themselves."""
     if row.address_sealed is None or inspect(row).attrs.address.history.has_changes():
         row.address_sealed = row.address
-
-
-# Supporter search terms follow every ORM write of names and addresses (a flush listener).
-import storage.search_terms  # noqa: E402, F401
