@@ -118,6 +118,11 @@ class Crypto:
         index: str = self._blind(value)
         return index
 
+    def keyed_digest(self, message: bytes) -> bytes:
+        """HMAC-SHA256 of `message` under the index key (the search terms of
+        `storage.search_terms`, whose messages are domain-separated from addresses')."""
+        return hmac.digest(self._index_key, message, "sha256")
+
     def _blind_uncached(self, value: str) -> str:
         return INDEX_PREFIX + hmac.digest(self._index_key, value.encode(), "sha256").hex()
 

@@ -24,6 +24,7 @@ from storage.crypto import (
 )
 from storage.field_values import field_aad
 from storage.models import ServerSecret
+from storage.search_terms import fill_if_empty
 
 INDEX_KEY_NAME = "blind_index_key"
 INDEX_KEY_AAD = "server_secrets.blind_index_key"
@@ -51,7 +52,18 @@ async def setup_encryption(
 ) -> Crypto | None:
     """Check the keys against the database, make the blind index key on first use, and
     install the result for the sealed column types (None: plaintext). Plaintext rows with
-    keys set are refused unless `allow_plaintext` (rotation, which seals them)."""
+    keys set are refused unless `allow_plaintext` (rotation, which seals them). Then the
+    supporter search index is built if the migration could not (it cannot read sealed
+    names)."""
+    crypto = await _install_keys(engine, raw_keys, allow_plaintext=allow_plaintext)
+    await fill_if_empty(engine)
+    return crypto
+
+
+async def _install_keys(
+    engine: AsyncEngine, raw_keys: str | None, *, allow_plaintext: bool
+) -> Crypto | None:
+    """`setup_encryption` but the search index."""
     keys = parse_keys(raw_keys)
     async with engine.begin() as conn:
         stored = await _stored_index_key(conn)

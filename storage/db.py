@@ -15,6 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.outbox_signal import SIGNAL_KEY, OutboxSignal, SignalingSession
 from storage.quiet_log import quiet_driver_logs
 
+# Imported for its flush listener: supporters' search terms follow every ORM write of a
+# name or an address, whichever engine the session is on.
+from storage.search_terms import refresh_terms_sync  # noqa: F401
+
 SessionFactory = async_sessionmaker[AsyncSession]
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     ForeignKey,
     Index,
@@ -23,7 +24,6 @@ from sqlmodel import Field, SQLModel
 
 from storage.sealed_types import (
     IndexedAddress,
-    NameIndex,
     SealedAddress,
     address_copy,
     sealed_json,
@@ -121,8 +121,6 @@ class Supporter(SQLModel, table=True):
     last_attended_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
-    # With keys: the name's word-prefix tokens, for search (storage/sealed_types.py).
-    name_index: str | None = Field(default=None, sa_column=Column(NameIndex()))
 
 
 class SupporterAddress(SQLModel, table=True):
@@ -164,6 +162,28 @@ class TeamMembership(SQLModel, table=True):
     )
 
 
+class SupporterSearchTerm(SQLModel, table=True):
+    """Supporter search (storage/search_terms.py): one row per term a supporter is found
+    by (a name word's prefix, a phone number's ending, an address...), the term a 64-bit
+    hash, keyed (HMAC) when RALLYPOINT_ENCRYPTION_KEYS is set. A search looks its terms up
+    in the primary key; the supporter_id index serves rewriting one supporter's terms."""
+
+    __tablename__ = "supporter_search_terms"
+    __table_args__ = (
+        Index("ix_supporter_search_terms_supporter_id", "supporter_id"),
+        {"sqlite_with_rowid": False},
+    )
+    term: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    supporter_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("supporters.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+
+
 # The inbox's order, newest activity first (gateway/api/conversations.py sorts by exactly
 # this expression, so the indexes below serve its ORDER BY ... LIMIT without a sort).
 CONVERSATION_ACTIVITY = "coalesce(last_message_at, created_at)"
@@ -175,6 +195,14 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversations_activity", text(CONVERSATION_ACTIVITY), "id"),
         # Also the `unread = ?` lookups (unread leads it).
         Index("ix_conversations_unread_activity", "unread", text(CONVERSATION_ACTIVITY), "id"),
+        # The status and assignee filters' pages in the same order (and their lookups).
+        Index("ix_conversations_status_activity", "status", text(CONVERSATION_ACTIVITY), "id"),
+        Index(
+            "ix_conversations_assigned_activity",
+            "assigned_user_id",
+            text(CONVERSATION_ACTIVITY),
+            "id",
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     supporter_id: int = Field(
@@ -188,14 +216,12 @@ class Conversation(SQLModel, table=True):
     # CONVERSATION_STATUSES; a new inbound message reopens a resolved or snoozed one, and a
     # snoozed one whose `snoozed_until` has passed counts as open (routing/inbox/state.py).
     # The server default fills it in for the bulk paths' plain INSERTs (fan-out, ingest).
-    status: str = Field(
-        default="open", max_length=16, index=True, sa_column_kwargs={"server_default": "open"}
-    )
+    status: str = Field(default="open", max_length=16, sa_column_kwargs={"server_default": "open"})
     snoozed_until: datetime | None = None
     # The console user it is assigned to (Supporter.assigned_to stays the API's free text).
     assigned_user_id: int | None = Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), index=True),
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL")),
     )
     created_at: datetime
 
@@ -783,11 +809,3 @@ def _seal_address(_mapper: Any, _connection: Any, row: SupporterAddress) -> None
     Core inserts and updates of addresses set both themselves."""
     if row.address_sealed is None or inspect(row).attrs.address.history.has_changes():
         row.address_sealed = row.address
-
-
-@event.listens_for(Supporter, "before_insert")
-@event.listens_for(Supporter, "before_update")
-def _index_name(_mapper: Any, _connection: Any, row: Supporter) -> None:
-    """Keep `name_index` in step with `name` (NameIndex stores NULL without keys)."""
-    if row.name_index is None or inspect(row).attrs.name.history.has_changes():
-        row.name_index = row.name

@@ -6,7 +6,9 @@ value read is still there (`WHERE id = :id AND col = :old`), so a value the runn
 service changed meanwhile is left alone; it was written under the newest key anyway.
 Values already under the newest key are skipped: stopping and starting again resumes
 where it was, at the cost of reading the rows done. The blind index key is resealed
-last; the index values themselves never change (the index key does not rotate).
+last; the index values themselves never change (the index key does not rotate). Then
+the supporter search terms are made again (storage/search_terms.py) if they are the plain
+hashes made without keys (the first rotation); keyed ones never change.
 """
 
 from __future__ import annotations
@@ -40,12 +42,12 @@ from storage.models import CustomField
 from storage.sealed_types import (
     AddressCopy,
     IndexedAddress,
-    NameIndex,
     SealedJSON,
     SealedText,
     open_pair,
     seal_pair,
 )
+from storage.search_terms import rebuild_search_terms, terms_current
 
 Progress = Callable[[str], None]
 
@@ -69,7 +71,7 @@ def _raw(column: Column[Any]) -> Any:
 
 def sealed_tables() -> list[tuple[Table, list[Column[Any]]]]:
     """Every table with a sealed column, and those columns (from the models)."""
-    kinds = (SealedText, SealedJSON, IndexedAddress, NameIndex, AddressCopy)
+    kinds = (SealedText, SealedJSON, IndexedAddress, AddressCopy)
     found = []
     for table in SQLModel.metadata.sorted_tables:
         columns = [c for c in table.columns if isinstance(c.type, kinds)]
@@ -81,8 +83,6 @@ def sealed_tables() -> list[tuple[Table, list[Column[Any]]]]:
 def _fresh(crypto: Crypto, column: Column[Any], stored: str | None, row: dict[str, Any]) -> Any:
     """The value to write for `column` (None: leave it as it is)."""
     kind = column.type
-    if isinstance(kind, NameIndex):
-        return None  # written with its name (below)
     if isinstance(kind, IndexedAddress):
         sealed = row.get(f"{column.key}_sealed")
         if not stored:
@@ -146,16 +146,7 @@ def _params(crypto: Crypto, column: Column[Any], row: dict[str, Any], plain: str
         found["b_new"] = seal_pair(crypto, kind.label, plain)
         return found
     found["b_new"] = crypto.seal(kind.label, plain)  # type: ignore[attr-defined]
-    if _name_index(column) is not None:
-        found["b_index"] = plain  # NameIndex turns the name into its tokens
     return found
-
-
-def _name_index(column: Column[Any]) -> Column[Any] | None:
-    """The NameIndex column kept from this column (supporters.name -> name_index)."""
-    table = column.table
-    index = table.c.get(f"{column.key}_index")
-    return index if index is not None and isinstance(index.type, NameIndex) else None
 
 
 def _update(table: Table, column: Column[Any]) -> Any:
@@ -163,14 +154,17 @@ def _update(table: Table, column: Column[Any]) -> Any:
     values: dict[str, Any] = {column.key: bindparam("b_new", type_=Text)}
     if isinstance(column.type, IndexedAddress):
         values[f"{column.key}_sealed"] = bindparam("b_sealed", type_=Text)
-    index = _name_index(column)
-    if index is not None:
-        values[index.key] = bindparam("b_index")  # typed as the column: NameIndex
     return (
         update(table)
         .where(table.c.id == bindparam("b_id"), _raw(column) == bindparam("b_old", type_=Text))
         .values(values)
     )
+
+
+def _search_progress(progress: Progress | None) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    return lambda done: progress(f"search index: {done} supporters")
 
 
 async def rotate_encryption(
@@ -209,6 +203,10 @@ async def rotate_encryption(
     )
     async with engine.begin() as conn:
         await reseal_index_key(conn, crypto, await current_index_key(conn, crypto))
+    # Search terms made before keys were set are plain hashes of names and numbers; keyed
+    # ones stay as they are (the index key does not rotate).
+    if not await terms_current(engine):
+        await rebuild_search_terms(engine, progress=_search_progress(progress))
     # The pages that held the old values (plaintext, the first time) leave the WAL too.
     await truncate_wal(engine)
     report.seconds = time.perf_counter() - started

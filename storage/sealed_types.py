@@ -23,7 +23,6 @@ checks this at start-up (`storage.crypto_setup`), never per request.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, String, Text, func, literal, type_coerce
@@ -200,43 +199,6 @@ class SealedAddress(TypeDecorator[str]):
         if crypto is None or not value or is_sealed(value):
             return None if crypto is None else value or None
         return crypto.seal(f"{self.label}|{crypto.blind(value)}", value)
-
-
-# Name search with keys set: the blind index of every prefix of every word of the name,
-# lower-cased ("ada lovelace" -> a, ad, ada, l, lo, ...), each cut to this many hex digits.
-NAME_TOKEN_HEX = 12
-# Longer words match by their first this many letters (bounds the tokens per name).
-NAME_PREFIX_MAX = 12
-_WORD = re.compile(r"\w+")
-
-
-def name_words(text: str) -> list[str]:
-    return _WORD.findall(text.casefold())
-
-
-def name_token(crypto: Crypto, prefix: str) -> str:
-    """The index token of one word prefix (what a search for `prefix` looks for)."""
-    return crypto.blind("name:" + prefix)[len(INDEX_PREFIX) : len(INDEX_PREFIX) + NAME_TOKEN_HEX]
-
-
-class NameIndex(TypeDecorator[str]):
-    """Bound with the name itself: stores its prefix tokens, space-separated and
-    space-ended (" t1 t2 "), so `LIKE '% t %'` finds a word start. NULL without keys."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        crypto = active()
-        if crypto is None or value is None:
-            return None
-        tokens = {
-            name_token(crypto, word[:n])
-            for word in name_words(value)
-            if not word.isdigit()  # a number as a name: found by its address instead
-            for n in range(1, min(len(word), NAME_PREFIX_MAX) + 1)
-        }
-        return " " + " ".join(sorted(tokens)) + " "
 
 
 def sealed_text(label: str, *, nullable: bool = True, plain: tuple[str, ...] = ()) -> Any:

@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 
 from storage.db import make_engine
 from storage.migrate import upgrade
+from storage.search_terms import terms_of
 from tests.conftest import PG_URL
 
 INITIAL = "48220c735da1"  # the first released schema
@@ -68,6 +69,11 @@ async def test_a_database_of_the_first_release_upgrades_keeping_its_rows(tmp_pat
         teams_sql = (
             await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'teams'"))
         ).scalar_one()
+        supporters_sql = (
+            await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'supporters'"))
+        ).scalar_one()
+        # The search index migration made the supporters' terms (am, ami, amin, amina...).
+        terms = set((await conn.execute(text("SELECT term FROM supporter_search_terms"))).scalars())
         assert await conn.run_sync(_diff) == []
     async with engine.begin() as conn:
         # A deleted team's id is never handed to the next team (AUTOINCREMENT).
@@ -80,6 +86,8 @@ async def test_a_database_of_the_first_release_upgrades_keeping_its_rows(tmp_pat
     assert tuple(row) == ("How did the week go?", None)
     assert kept == [1, 1, 1, 1]
     assert "AUTOINCREMENT" in teams_sql
+    assert "AUTOINCREMENT" in supporters_sql and "name_index" not in supporters_sql
+    assert terms == terms_of("Amina", [])
     assert new_id == 2
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, false, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,11 +14,10 @@ from gateway.api.ids import IdPath, IdQuery
 from gateway.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, split_page
 from gateway.api.schemas_messages import ConversationPublic, MessagePublic, message_public
 from gateway.api.scope import SessionDep, visible_conversation, visible_rows
-from gateway.api.sealed_search import address_matches, name_matches
 from gateway.auth import AnyRole, Context, Principal
 from routing.inbox.state import effective_status, status_clause
-from storage.crypto import active
 from storage.models import Conversation, Message, Supporter, SupporterAddress
+from storage.search_terms import matching_supporters
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -71,7 +70,10 @@ async def conversation_page(
     if supporter_id is not None:
         stmt = stmt.where(Conversation.supporter_id == supporter_id)
     if assigned_to is not None:
-        stmt = stmt.where(Supporter.assigned_to == assigned_to)
+        # As a list of supporters: few have a given assignee, and the planner (SQLite's
+        # statistics hold no histogram) would rather walk every conversation than see it.
+        assigned = select(Supporter.id).where(Supporter.assigned_to == assigned_to)
+        stmt = stmt.where(col(Conversation.supporter_id).in_(assigned))
     if unread is not None:
         stmt = stmt.where(Conversation.unread == unread)
     if status:
@@ -81,9 +83,9 @@ async def conversation_page(
     if assigned_user_id is not None:
         stmt = stmt.where(Conversation.assigned_user_id == assigned_user_id)
     if channel:
-        stmt = stmt.where(_has_address(channel=channel))
+        stmt = stmt.where(_has_address(channel))
     if search and search.strip():
-        stmt = stmt.where(_matches(search.strip()))
+        stmt = stmt.where(await _matches(session, search.strip()))
     after = decode_cursor(cursor, (datetime, int))
     if after is not None:
         when, last_id = after
@@ -100,36 +102,34 @@ async def conversation_page(
     return [(c, name) for c, name, _ in page], next_cursor
 
 
-def _has_address(*, channel: str | None = None, like: str | None = None) -> Any:
-    found = select(SupporterAddress.id).where(
-        col(SupporterAddress.supporter_id) == col(Conversation.supporter_id)
-    )
-    if channel is not None:
-        found = found.where(SupporterAddress.channel == channel)
-    if like is not None:
-        found = found.where(func.lower(col(SupporterAddress.address)).like(like, escape="\\"))
-    return found.exists()
-
-
-def _matches(text: str) -> Any:
-    """The supporter's name, or one of their addresses (phone, email...), contains `text`
-    (case-insensitive; for a phone, spaces and dashes typed are ignored). With encryption
-    at rest: word starts of the name, whole addresses (`sealed_search`)."""
-    crypto = active()
-    if crypto is not None:
-        return or_(
-            name_matches(crypto, text),
-            col(Conversation.supporter_id).in_(address_matches(text)),
+def _has_address(channel: str) -> Any:
+    return (
+        select(SupporterAddress.id)
+        .where(
+            col(SupporterAddress.supporter_id) == col(Conversation.supporter_id),
+            SupporterAddress.channel == channel,
         )
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    phone = "".join(ch for ch in escaped if ch not in " -()")
-    clauses = [
-        func.lower(col(Supporter.name)).like(f"%{escaped}%", escape="\\"),
-        _has_address(like=f"%{escaped}%"),
-    ]
-    if phone and phone != escaped:
-        clauses.append(_has_address(like=f"%{phone}%"))
-    return or_(*clauses)
+        .exists()
+    )
+
+
+# A search that finds more supporters than this reads the inbox in its order and keeps
+# the matches; fewer, and their conversations are fetched and sorted (a name or number).
+COMMON_MATCH = 2000
+
+
+async def _matches(session: AsyncSession, text: str) -> Any:
+    """The supporter is found by `text` as the supporter search finds them (name, phone
+    number, email: `storage.search_terms`). Which way round the query reads depends on
+    how many match, counted first (up to COMMON_MATCH) in the search index."""
+    found = matching_supporters(text)
+    if found is None:
+        return false()
+    bounded = select(func.count()).select_from(found.limit(COMMON_MATCH + 1).subquery())
+    many = (await session.exec(bounded)).one() > COMMON_MATCH
+    # `+ 0`: an expression no index holds, so the planner walks the activity index.
+    target = col(Conversation.supporter_id) + 0 if many else col(Conversation.supporter_id)
+    return target.in_(found)
 
 
 StatusFilter = Annotated[

@@ -4,25 +4,19 @@ inactivity filters), so they always agree on who matches."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import false, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.pagination import decode_cursor, encode_cursor, split_page
 from gateway.api.scope import visible_rows
-from gateway.api.sealed_search import supporter_matches
 from gateway.auth import Principal
-from storage.crypto import active
 from storage.models import Supporter, SupporterAddress, SupporterTag
-
-# What a typed phone number may contain besides digits: "+1 (555) 555-0100".
-_PHONE_LIKE = re.compile(r"^[\d\s+().\-]+$")
-MIN_PHONE_DIGITS = 3
+from storage.search_terms import matching_supporters
 
 
 @dataclass(frozen=True)
@@ -39,20 +33,12 @@ class SupporterFilters:
 
 
 def _search(q: str) -> Any:
-    """Part of the name or of an address; a typed phone number also matches without its
-    spaces, dashes and brackets (addresses are stored as E.164: +15555550100). With
-    encryption at rest: word starts of the name, whole addresses (`sealed_search`)."""
-    crypto = active()
-    if crypto is not None:
-        return supporter_matches(crypto, q)
-    needles = [q]
-    digits = re.sub(r"\D", "", q)
-    if _PHONE_LIKE.match(q) and len(digits) >= MIN_PHONE_DIGITS and digits != q:
-        needles.append(digits)
-    by_address = select(SupporterAddress.supporter_id).where(
-        or_(*(col(SupporterAddress.address).icontains(n, autoescape=True) for n in needles))
-    )
-    return or_(col(Supporter.name).icontains(q, autoescape=True), col(Supporter.id).in_(by_address))
+    """The start of a word of the name, a phone number's last digits (4 or more, typed
+    with or without the country code, spaces, dashes), an email or chat id as a whole or
+    the start of an email's words: looked up in the search index
+    (`storage.search_terms`), with or without encryption at rest."""
+    found = matching_supporters(q)
+    return false() if found is None else col(Supporter.id).in_(found)
 
 
 async def supporter_query(

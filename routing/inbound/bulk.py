@@ -29,6 +29,7 @@ from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import barred
 from routing.webhooks.events import emit_many
 from storage.models import Conversation, Message, Supporter, SupporterAddress
+from storage.search_terms import TERMS, term_rows
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
 SUPPORTERS = Supporter.__table__  # type: ignore[attr-defined]
@@ -209,6 +210,9 @@ async def _store_fast(
     )
     for (new_key, sid), address_id in zip(new_rows, address_ids, strict=True):
         resolved[new_key] = Resolved(sid, address_id)
+    terms = new_term_rows(people, new_ids, new_rows)
+    if terms:
+        await session.execute(insert(TERMS), terms)
     convos = await _conversations(session, {r.supporter_id for r in resolved.values()}, now)
     senders = [resolved[(e.channel, e.address)] for e in events]
     message_ids = await _returning_ids(
@@ -277,16 +281,36 @@ async def _conversations(
 
 def supporter_row(event: InboundMessage, now: datetime) -> dict[str, Any]:
     """A new supporter for an unknown sender."""
-    name = truncate(event.profile_name or event.address, 200)
     return {
-        "name": name,
-        "name_index": name,  # its search tokens when RALLYPOINT_ENCRYPTION_KEYS is set
+        "name": supporter_name(event),
         "preferred_channels": [],
         "source": "inbound",
         "opted_out": False,
         "created_at": now,
         "updated_at": now,
     }
+
+
+def new_term_rows(
+    people: list[tuple[str, InboundMessage]],
+    supporter_ids: list[int],
+    new_addresses: list[tuple[tuple[str, str], int]],
+) -> list[dict[str, int]]:
+    """The search terms (storage/search_terms.py) of the supporters made for unknown
+    senders. An address added to a known supporter is the other phone channel of a number
+    they hold, whose terms they have already."""
+    held: dict[int, list[tuple[str, str]]] = {}
+    for key, sid in new_addresses:
+        held.setdefault(sid, []).append(key)
+    return [
+        row
+        for (_, event), sid in zip(people, supporter_ids, strict=True)
+        for row in term_rows(sid, supporter_name(event), held.get(sid, []))
+    ]
+
+
+def supporter_name(event: InboundMessage) -> str:
+    return truncate(event.profile_name or event.address, 200)
 
 
 def address_row(supporter_id: int, channel: str, address: str) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from routing.inbound.bulk import (
     conversation_row,
     message_row,
     new_people,
+    new_term_rows,
     resolve_senders,
     supporter_row,
 )
@@ -47,6 +48,7 @@ from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import SECRET_NAME, hashes_of
 from routing.webhooks.events import DELIVERIES, delivery_rows, subscribed, subscribers_of
 from storage.models import DoNotContact, ServerSecret
+from storage.search_terms import TERMS
 from storage.sqlite_lane import Rows, Statement, decoder
 
 
@@ -57,6 +59,7 @@ def _ids(name: str) -> Any:
 # Every statement is built from the tables once and compiled for SQLite once.
 _SUPPORTER_ROWS = Rows(SUPPORTERS)
 _ADDRESS_ROWS = Rows(ADDRESSES)
+_TERM_ROWS = Rows(TERMS)
 _CONVERSATION_ROWS = Rows(CONVERSATIONS)
 _MESSAGE_ROWS = Rows(MESSAGES)
 _EVENT_ROWS = Rows(EVENTS)
@@ -285,6 +288,7 @@ def _store_messages(
     )
     for (new_key, sid), address_id in zip(new_rows, address_ids, strict=True):
         resolved[new_key] = (sid, address_id)
+    _TERM_ROWS.insert(cursor, new_term_rows(people, new_ids, new_rows))
     convos = _conversations(cursor, {sid for sid, _ in resolved.values()}, now)
     senders = [resolved[(e.channel, e.address)] for e in events]
     message_ids = _next_ids(cursor, "messages", len(events))

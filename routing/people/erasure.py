@@ -36,6 +36,7 @@ from storage.models import (
     PollAnswer,
     Supporter,
     SupporterAddress,
+    SupporterSearchTerm,
     SupporterTag,
     TeamMembership,
     WebhookDelivery,
@@ -59,6 +60,7 @@ HANDLED_REFERENCES = frozenset(
         ("poll_answers", "supporter_id"),
         ("supporter_addresses", "supporter_id"),
         ("supporter_field_values", "supporter_id"),
+        ("supporter_search_terms", "supporter_id"),
         ("supporter_tags", "supporter_id"),
         ("team_memberships", "supporter_id"),
         ("webhook_deliveries", "message_id"),
@@ -124,6 +126,7 @@ async def erase_supporter(
         SupporterTag,
         TeamMembership,
         SupporterAddress,
+        SupporterSearchTerm,
     ):
         await session.execute(delete(owned).where(col(owned.supporter_id) == sid))
     await delete_values_of(session, sid)

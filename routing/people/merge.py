@@ -23,6 +23,7 @@ from storage.models import (
     PollAnswer,
     Supporter,
     SupporterAddress,
+    SupporterSearchTerm,
     SupporterTag,
     TeamMembership,
     WebhookDelivery,
@@ -46,6 +47,7 @@ HANDLED_REFERENCES = frozenset(
         ("poll_answers", "supporter_id"),
         ("supporter_addresses", "supporter_id"),
         ("supporter_field_values", "supporter_id"),
+        ("supporter_search_terms", "supporter_id"),
         ("supporter_tags", "supporter_id"),
         ("team_memberships", "supporter_id"),
         ("webhook_deliveries", "supporter_id"),
@@ -137,6 +139,10 @@ async def merge_supporter(
             update(table).where(col(table.supporter_id) == old).values(supporter_id=new)
         )
     await session.execute(delete(OnboardingState).where(col(OnboardingState.supporter_id) == old))
+    # Its search terms were its address's (moved, and indexed for the target since).
+    await session.execute(
+        delete(SupporterSearchTerm).where(col(SupporterSearchTerm.supporter_id) == old)
+    )
     target.last_inbound_at = _latest(target.last_inbound_at, source.last_inbound_at)
     target.last_outbound_at = _latest(target.last_outbound_at, source.last_outbound_at)
     if source.opted_out and not target.opted_out:

@@ -32,7 +32,7 @@ async def test_search_finds_a_phone_number_typed_with_spaces_and_dashes(
     await add(client, "Ada", addresses=[{"channel": "sms", "address": "+1 415 555 0100"}])
     await add(client, "Bo", addresses=[{"channel": "email", "address": "bo@example.org"}])
     assert await names(client, "q=(415)%20555-0100") == ["Ada"]
-    assert await names(client, "q=555-01") == ["Ada"]
+    assert await names(client, "q=0100") == ["Ada"]  # the last digits
     assert await names(client, "q=BO%40EXAMPLE") == ["Bo"]
     assert await names(client, "q=ada") == ["Ada"]
     assert await names(client, "q=%25") == []  # LIKE wildcards are plain text
