@@ -2,7 +2,7 @@
 conversation status and assignee indexes in inbox order
 
 Revision ID: 7c4e2b9d1f60
-Revises: e3c1a9b7d2f4
+Revises: a7d4e2f9c1b8
 Create Date: 2026-12-08 01:30:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7c4e2b9d1f60"
-down_revision: str | None = "e3c1a9b7d2f4"
+down_revision: str | None = "a7d4e2f9c1b8"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
