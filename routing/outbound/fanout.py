@@ -101,7 +101,7 @@ async def write_recipients(
         conn = await session.connection()
         count, last = await page_end(conn, plan.audience, after, batch_size)
         if count:
-            await SqlFanout(ctx, plan, now).write(conn, after, last)
+            await SqlFanout(ctx, plan, now).write(conn, after, last, count)
     else:
         page = await read_page(session, plan.audience, after, batch_size)
         if not page:

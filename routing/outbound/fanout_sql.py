@@ -62,6 +62,8 @@ SUPPORTERS: Table = SQLModel.metadata.tables["supporters"]
 # this channel, 3 a WhatsApp address whose 24 h window is open. Bit 0 of `code` is the
 # supporter's opt-out, bit 1 data saver.
 NO_ADDRESS, ADDRESS, ADDRESS_OPTED_OUT, WINDOW_OPEN = range(4)
+# Up to this many known cases are tried before reading a batch's own (a UNION row each).
+MAX_TRIED = 256
 
 
 class _Supporter(NamedTuple):
@@ -183,13 +185,23 @@ class SqlFanout:
             )
         return rows[0] if len(rows) == 1 else union_all(*rows)
 
-    async def write(self, conn: AsyncConnection, after: int, last: int) -> None:
-        """The messages of members in (after, last]: conversations first, then one
-        INSERT … SELECT joining each member to its pair's outcome."""
+    async def write(self, conn: AsyncConnection, after: int, last: int, count: int) -> None:
+        """The messages of the `count` members in (after, last]: conversations first, then
+        INSERT … SELECT joining each member to its pair's outcome. The pairs seen by earlier
+        batches are tried first; only when they leave members out are the batch's pairs read
+        (the first batch, or a new case), and the rest inserted."""
         await conn.execute(self._conversations(conn.dialect.name, after, last))
-        pairs = await self.pairs(conn, after, last)
-        if not pairs:
-            return
+        known = self.plan.pairs_seen
+        if known and len(known) <= MAX_TRIED:
+            count -= (await conn.execute(self._insert(after, last, sorted(known)))).rowcount
+            if count <= 0:
+                return
+        new = [pair for pair in await self.pairs(conn, after, last) if pair not in known]
+        if new:
+            await conn.execute(self._insert(after, last, new))
+            known.update(new)
+
+    def _insert(self, after: int, last: int, pairs: Sequence[tuple[str, int]]) -> Any:
         members = self.members(after, last).cte("members").prefix_with("MATERIALIZED")
         outcomes = self._outcomes(pairs).cte("outcomes")
         conversation = (
@@ -238,7 +250,7 @@ class SqlFanout:
             )
             .order_by(members.c.id)
         )
-        await conn.execute(insert(MESSAGES).from_select(list(MESSAGE_COLUMNS), rows))
+        return insert(MESSAGES).from_select(list(MESSAGE_COLUMNS), rows)
 
     def _conversations(self, dialect: str, after: int, last: int) -> Any:
         missing = select(
