@@ -21,6 +21,7 @@ from bench import (
     import_csv,
     ingest,
     reach,
+    scaleout,
     signal_dispatch,
     soak,
 )
@@ -81,7 +82,7 @@ def main() -> int:
         "--only",
         choices=[
             *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
-            *("imap", "import", "console", "crypto", "soak"),
+            *("imap", "import", "console", "crypto", "soak", "scaleout"),
         ],
         action="append",
     )
@@ -115,14 +116,15 @@ def main() -> int:
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
         ("crypto", lambda work: crypto.run(report, work)),
+        ("scaleout", lambda work: scaleout.run(report, work)),
     ]
     failed = []
     with tempfile.TemporaryDirectory(prefix="rallypoint-bench-") as tmp:
         for name, step in steps:
             if args.only and name not in args.only:
                 continue
-            if name == "soak" and not args.only:
-                continue  # minutes of kill -9 cycles: only when asked for
+            if name in ("soak", "scaleout") and not args.only:
+                continue  # minutes of kill -9 cycles / of processes: only when asked for
             if time.monotonic() > deadline:
                 report.notes.append(f"{name}: not run, the time budget was spent")
                 continue
