@@ -168,6 +168,7 @@ def run(report: Report, work: Path, deadline: float) -> None:
         curve.append((size, data["seconds"]))
         ratios.append((size, data["seconds"], data["baseline"]))
         base_curve.append((size, data["baseline"]))
+    pg = _run_postgres(report, deadline)
     report.notes.append(
         "fan-out: a plain body is written set-based (routing/outbound/fanout_sql.py), 5,000"
         " supporters per transaction: the members' channel-choice facts (opt-out, data saver,"
@@ -187,11 +188,51 @@ def run(report: Report, work: Path, deadline: float) -> None:
             if personal
             else ""
         )
+        + "".join(f"; on PostgreSQL {took / base:.2f}x at {n:,}" for n, took, base in pg)
         + ". RSS stays flat (batches are streamed)."
     )
     chart = report.chart("Announcement fan-out (SQLite)", "supporters in the audience", "seconds")
     chart.curves["fan-out until every outbox row exists"] = curve
     chart.curves["baseline: raw executemany of the same rows"] = base_curve
+
+
+def _run_postgres(report: Report, deadline: float) -> list[tuple[int, float, float]]:
+    """The same fan-out on PostgreSQL (bench/fanout_pg.py) against asyncpg executemany."""
+    from bench import fanout_pg, seed_pg
+
+    ratios: list[tuple[int, float, float]] = []
+    if not seed_pg.available():
+        report.notes.append("fan-out on PostgreSQL: not run, no PostgreSQL on 127.0.0.1:5432")
+        return ratios
+    for size in fanout_pg.SIZES:
+        left = deadline - time.monotonic()
+        if left < 60:
+            report.notes.append(f"fan-out on PostgreSQL: {size:,} skipped, out of time")
+            break
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.fanout_pg", str(size)],
+            capture_output=True,
+            text=True,
+            timeout=left,
+            cwd=ROOT,
+            check=True,
+        )
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        report.add(
+            Figure(
+                "fan-out",
+                f"PostgreSQL, {size:,} supporters: all outbox rows",
+                data["seconds"],
+                "s",
+                data["baseline"],
+                "asyncpg executemany, same rows",
+                "every outbox row",
+                data["outbox"] == size,
+                note=f"outbox rows {int(data['outbox']):,}",
+            )
+        )
+        ratios.append((size, data["seconds"], data["baseline"]))
+    return ratios
 
 
 if __name__ == "__main__":

@@ -119,9 +119,7 @@ def _ingest(work: Path, processes: int) -> tuple[float, int, int, int, str]:
     # Start-up takes long on a loaded machine; every process up, not just the first to answer.
     with running(serve(), env, url + "/healthz", log, ready_timeout=120), sampler.sampling():
         time.sleep(3.0 * processes)
-        result = run_load(
-            url, "/webhooks/twilio", requests, INGEST_SECONDS, CONNECTIONS, work
-        )
+        result = run_load(url, "/webhooks/twilio", requests, INGEST_SECONDS, CONNECTIONS, work)
     if ran_out(result, INGEST_VOLUME):
         print(f"  warning: {processes} processes used up the prepared requests", flush=True)
     stored = seed_pg.count("SELECT count(*) FROM messages WHERE direction = 'inbound'")
@@ -208,6 +206,5 @@ def run(report: Report, work: Path) -> None:
         + "; dispatch "
         + ", ".join(f"x{n} {sends[n] / sends[1]:.2f}" for n in PROCESSES[1:])
         + ". Sessions of the benchmark database per 50 ms sample, by wait event (CPU: running"
-        " or waiting for a core): "
-        + " | ".join(waits)
+        " or waiting for a core): " + " | ".join(waits)
     )

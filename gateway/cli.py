@@ -96,7 +96,11 @@ def _serve_processes(settings: Settings, workers: int) -> int:
         # Process 0 runs the background services; the others answer HTTP only.
         app = create_app(settings, run_background=index == 0, settle=True)
         logging.getLogger("rallypoint").info(
-            "serve process %s of %s on http://%s:%s", index + 1, workers, settings.host, settings.port
+            "serve process %s of %s on http://%s:%s",
+            index + 1,
+            workers,
+            settings.host,
+            settings.port,
         )
         ChildServer(_uvicorn_config(app)).run(sockets=[sock])
         return 0

@@ -123,9 +123,9 @@ def run_processes(count: int, serve_child: Callable[[int], int]) -> int:
                 break
             except InterruptedError:
                 continue
-            index = children.pop(pid, None)
-            if index is None:
+            if pid not in children:
                 continue
+            index = children.pop(pid)
             code = os.waitstatus_to_exitcode(status)
             if not stopping:
                 print(

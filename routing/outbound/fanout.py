@@ -20,7 +20,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from routing.context import AppContext
 from routing.outbound.audience import SUPPORTER, read_page
 from routing.outbound.fanout_hooks import FANOUT_HOOKS
-from routing.outbound.fanout_sql import SqlFanout, page_end
 from routing.outbound.fanout_rows import (
     MESSAGE_COLUMNS,
     MESSAGES,
@@ -28,6 +27,7 @@ from routing.outbound.fanout_rows import (
     conversation_ids,
     message_rows,
 )
+from routing.outbound.fanout_sql import SqlFanout, page_end
 from routing.outbound.queue import PRIORITY_BULK
 from routing.texts.variables import recipients_values
 from storage.bulk_insert import BulkWriter

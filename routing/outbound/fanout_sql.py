@@ -23,7 +23,6 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     JSON,
     ColumnElement,
-    CompoundSelect,
     Integer,
     Select,
     Table,
@@ -156,7 +155,7 @@ class SqlFanout:
             exclude=self.excluded,
         )
 
-    def _outcomes(self, pairs: Sequence[tuple[str, int]]) -> CompoundSelect | Select[Any]:
+    def _outcomes(self, pairs: Sequence[tuple[str, int]]) -> Any:
         """One row per pair: the message columns its members get."""
         plan, start = self.plan, self.plan.due_at or self.now
         rows = []

@@ -61,7 +61,9 @@ def test_two_processes_answer_on_one_port(database_url: str, tmp_path: Path) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
-    records = [json.loads(line) for line in [*lines, *rest.splitlines(keepends=True)] if line[0] == "{"]
+    records = [
+        json.loads(line) for line in [*lines, *rest.splitlines(keepends=True)] if line[0] == "{"
+    ]
     answered = [r for r in records if r["logger"] == "uvicorn.access" and "/healthz" in r["msg"]]
     assert len(answered) == REQUESTS
     pids = {r["pid"] for r in answered}
