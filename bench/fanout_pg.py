@@ -10,8 +10,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench import seed_pg, twilio_forms
-from bench.fanout import BODY
+from bench import seed_pg
+from bench.fanout import BODY, fan_out_timed
 from bench.seed import phone
 
 SIZES = (100_000,)
@@ -55,34 +55,6 @@ async def _seed(size: int) -> None:
         await conn.close()
 
 
-async def _fan_out() -> tuple[float, int]:
-    from gateway.app import build_context, shutdown
-    from gateway.settings import Settings
-    from routing.outbound.fanout import fan_out
-    from storage.models import Announcement
-
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=seed_pg.URL,
-        twilio_account_sid=twilio_forms.ACCOUNT_SID,
-        twilio_auth_token=twilio_forms.AUTH_TOKEN,
-        twilio_sms_from=twilio_forms.TO,
-    )
-    ctx = build_context(settings)
-    async with ctx.sessions() as session:
-        announcement = Announcement(
-            body=BODY, audience={"all": True}, state="pending", created_at=ctx.clock()
-        )
-        session.add(announcement)
-        await session.commit()
-        assert announcement.id is not None
-    start = time.perf_counter()
-    await fan_out(ctx, announcement.id)
-    elapsed = time.perf_counter() - start
-    await shutdown(ctx)
-    return elapsed, announcement.id
-
-
 async def _baseline(size: int) -> float:
     """A message and an outbox row per supporter by asyncpg executemany, one transaction."""
     import asyncpg
@@ -120,7 +92,7 @@ async def _baseline(size: int) -> float:
 def child(size: int) -> dict[str, float]:
     seed_pg.fresh_database()
     asyncio.run(_seed(size))
-    seconds, announcement_id = asyncio.run(_fan_out())
+    seconds, announcement_id = asyncio.run(fan_out_timed(seed_pg.URL))
     outbox = seed_pg.count(
         "SELECT count(*) FROM outbox JOIN messages ON messages.id = outbox.message_id"
         f" WHERE messages.announcement_id = {announcement_id}"
