@@ -137,6 +137,8 @@ def main() -> int:
                 failed.append(name)
                 report.notes.append(f"{name}: failed: {traceback.format_exc(limit=3)}")
                 traceback.print_exc()
+    for note in report.notes:  # what each benchmark found, written or not
+        print(f"note: {note}", flush=True)
     if not args.no_write:
         plot = write_plot(report, ROOT / "bench" / "scaling.png")
         write_markdown(report, ROOT / "BENCHMARKS.md", plot)

@@ -83,7 +83,7 @@ def _is_true(column: Any) -> ColumnElement[int]:
 
 
 class SqlFanout:
-    """The statements of one announcement's set-based batches (built once per fan-out)."""
+    """The statements of one set-based batch of an announcement."""
 
     def __init__(self, ctx: AppContext, plan: FanoutPlan, now: datetime) -> None:
         self.ctx, self.plan = ctx, plan
@@ -100,7 +100,12 @@ class SqlFanout:
         state: ColumnElement[int] = case(
             (address.c.opted_out, ADDRESS_OPTED_OUT),
             *(
-                [(address.c.last_inbound_at > literal(cutoff, address.c.last_inbound_at.type), 3)]
+                [
+                    (
+                        address.c.last_inbound_at > literal(cutoff, address.c.last_inbound_at.type),
+                        WINDOW_OPEN,
+                    )
+                ]
                 if channel == "whatsapp"
                 else []
             ),
@@ -192,7 +197,7 @@ class SqlFanout:
         await conn.execute(self._conversations(conn.dialect.name, after, last))
         known = self.plan.pairs_seen
         if known and len(known) <= MAX_TRIED:
-            count -= (await conn.execute(self._insert(after, last, sorted(known)))).rowcount
+            count -= await _inserted(conn, self._insert(after, last, sorted(known)))
             if count <= 0:
                 return
         new = [pair for pair in await self.pairs(conn, after, last) if pair not in known]
@@ -282,6 +287,14 @@ def _typed_in(table: Table, column: str, value: Any) -> ColumnElement[Any]:
     if value is None:
         return cast_sql(null(), kind if not isinstance(kind, JSON) else JSON).label(column)
     return literal(value, kind).label(column)
+
+
+async def _inserted(conn: AsyncConnection, statement: Any) -> int:
+    """Run an INSERT; the rows it inserted."""
+    inserted = (await conn.execute(statement)).rowcount
+    if inserted < 0:  # Python's sqlite3 tells -1 for a statement that begins with WITH
+        inserted = (await conn.execute(select(func.changes()))).scalar_one()
+    return int(inserted)
 
 
 async def page_end(
