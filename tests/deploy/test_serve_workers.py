@@ -38,7 +38,7 @@ def test_two_processes_answer_on_one_port(database_url: str, tmp_path: Path) -> 
         stderr=subprocess.PIPE,
         text=True,
     )
-    watchdog = threading.Timer(60, proc.kill)  # bounds every wait below
+    watchdog = threading.Timer(150, proc.kill)  # bounds every wait below (a loaded CI)
     watchdog.start()
     lines: list[str] = []
     try:
