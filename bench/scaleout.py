@@ -166,7 +166,7 @@ def _dispatch(work: Path, processes: int) -> tuple[float, bool, str, str]:
     )
     accepted = int(stats["accepted"])
     passed = sent == DISPATCH_COUNT and accepted == DISPATCH_COUNT and twice == 0
-    note = f"sent {sent:,} of {DISPATCH_COUNT:,}; provider accepted {accepted:,}; >1 attempt {twice}"
+    note = f"sent {sent:,} of {DISPATCH_COUNT:,}; provider accepted {accepted:,}; retried {twice}"
     return achieved, passed, note, sampler.summary()
 
 
