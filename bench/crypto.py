@@ -50,7 +50,7 @@ def child(db: Path, size: int, encrypted: bool) -> dict[str, float]:
         os.environ["RALLYPOINT_ENCRYPTION_KEYS"] = KEY
         # Also installs the keys for this process's sealed columns (as `serve` does).
         out["seal_seconds"], out["seal_rows"] = asyncio.run(_rotate(db, KEY))
-    seconds, _ = asyncio.run(fanout._fan_out(db))
+    seconds, _ = asyncio.run(fanout.fan_out_timed(f"sqlite:///{db}"))
     out["seconds"] = seconds
     if encrypted:
         messages = seed.count(db, "SELECT count(*) FROM messages")

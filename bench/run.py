@@ -22,6 +22,7 @@ from bench import (
     import_csv,
     ingest,
     reach,
+    scaleout,
     signal_dispatch,
     soak,
 )
@@ -82,7 +83,7 @@ def main() -> int:
         "--only",
         choices=[
             *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
-            *("imap", "import", "console", "crypto", "soak"),
+            *("imap", "import", "console", "crypto", "soak", "scaleout"),
         ],
         action="append",
     )
@@ -117,14 +118,15 @@ def main() -> int:
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
         ("crypto", lambda work: crypto.run(report, work)),
+        ("scaleout", lambda work: scaleout.run(report, work)),
     ]
     failed = []
     with tempfile.TemporaryDirectory(prefix="rallypoint-bench-") as tmp:
         for name, step in steps:
             if args.only and name not in args.only:
                 continue
-            if name == "soak" and not args.only:
-                continue  # minutes of kill -9 cycles: only when asked for
+            if name in ("soak", "scaleout") and not args.only:
+                continue  # minutes of kill -9 cycles / of processes: only when asked for
             if time.monotonic() > deadline:
                 report.notes.append(f"{name}: not run, the time budget was spent")
                 continue
@@ -137,6 +139,8 @@ def main() -> int:
                 failed.append(name)
                 report.notes.append(f"{name}: failed: {traceback.format_exc(limit=3)}")
                 traceback.print_exc()
+    for note in report.notes:  # what each benchmark found, written or not
+        print(f"note: {note}", flush=True)
     if not args.no_write:
         plot = write_plot(report, ROOT / "bench" / "scaling.png")
         write_markdown(report, ROOT / "BENCHMARKS.md", plot)

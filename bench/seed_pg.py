@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -15,7 +16,8 @@ from bench.seed import phone
 from storage.db import make_engine
 
 SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-DATABASE = "rallypoint_bench"
+# Its own name where several people benchmark against one PostgreSQL server.
+DATABASE = os.environ.get("BENCH_PG_DATABASE", "rallypoint_bench")
 URL = f"{SERVER}/{DATABASE}"
 
 
@@ -136,12 +138,16 @@ def seed_queued(count: int) -> None:
 
 
 def count_sent() -> int:
+    return count("SELECT count(*) FROM messages WHERE status = 'sent'")
+
+
+def count(sql: str) -> int:
+    """The one number `sql` (our own constant text) selects from the benchmark database."""
+
     async def read() -> int:
         engine = make_engine(URL)
         async with engine.connect() as conn:
-            value = (
-                await conn.execute(text("SELECT count(*) FROM messages WHERE status = 'sent'"))
-            ).scalar_one()
+            value = (await conn.execute(text(sql))).scalar_one()
         await engine.dispose()
         return int(value)
 

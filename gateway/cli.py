@@ -29,8 +29,6 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     if args.demo:
         from gateway.demo.run import serve_demo
 
@@ -56,8 +54,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     refused = run_loop(_check_encryption(settings))
     if refused:
         return refused
-    app = create_app(settings, run_background=True, settle=True)
-    config = uvicorn.Config(
+    workers = args.workers if args.workers is not None else settings.web_concurrency
+    if workers > 1:
+        return _serve_processes(settings, workers)
+    QuietExitServer(_uvicorn_config(create_app(settings, run_background=True, settle=True))).run()
+    return 0
+
+
+def _uvicorn_config(app: Any) -> Any:
+    import uvicorn
+
+    settings: Settings = app.state.ctx.settings
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -66,8 +74,38 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=True,
         log_config=None,  # our handler, format and request ids (gateway/log_setup.py)
     )
-    QuietExitServer(config).run()
-    return 0
+
+
+def _serve_processes(settings: Settings, workers: int) -> int:
+    """`serve --workers N`: N processes on one port (gateway/serve_processes.py)."""
+    from gateway.app import create_app
+    from gateway.serve_processes import ChildServer, reuseport_socket, run_processes, supported
+
+    reason = supported()
+    if reason is not None:
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
+    try:  # the port checked once here: a bind error is one line, not N tracebacks
+        reuseport_socket(settings.host, settings.port).close()
+    except OSError as exc:
+        print(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 2
+
+    def serve_child(index: int) -> int:
+        sock = reuseport_socket(settings.host, settings.port)
+        # Process 0 runs the background services; the others answer HTTP only.
+        app = create_app(settings, run_background=index == 0, settle=True)
+        logging.getLogger("rallypoint").info(
+            "serve process %s of %s on http://%s:%s",
+            index + 1,
+            workers,
+            settings.host,
+            settings.port,
+        )
+        ChildServer(_uvicorn_config(app)).run(sockets=[sock])
+        return 0
+
+    return run_processes(workers, serve_child)
 
 
 async def _check_encryption(settings: Settings) -> int:
@@ -275,6 +313,16 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"give a number of processes from 1 to 64, not {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(prog="rallypoint", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -284,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="try it without provider accounts: fake providers on this computer, a demo "
         "organization in ./rallypoint-demo.db (made anew at each start) and the Simulator",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        help="server processes on the one port (SO_REUSEPORT; default "
+        "RALLYPOINT_WEB_CONCURRENCY or 1); the first also runs the background services. "
+        "For PostgreSQL: SQLite has one writer",
     )
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="the dispatcher alone (outbox to providers)").set_defaults(

@@ -54,7 +54,8 @@ class RedactAccessQuery(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """{ts, level, logger, msg, request_id} (+ `exc` for a traceback), one line each."""
+    """{ts, level, logger, msg, request_id, pid} (+ `exc` for a traceback), one line each;
+    `pid` tells apart the processes of `serve --workers N`."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -63,6 +64,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
+            "pid": record.process,
         }
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)

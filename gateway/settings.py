@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     sqlite_lane: bool = Field(True, validation_alias=_env("RALLYPOINT_SQLITE_LANE"))
     host: str = Field("127.0.0.1", validation_alias=_env("RALLYPOINT_HOST"))
     port: int = Field(8000, validation_alias=_env("RALLYPOINT_PORT"))
+    # `serve` processes on the one port (gateway/serve_processes.py); `--workers` wins.
+    web_concurrency: int = Field(
+        1, ge=1, le=64, validation_alias=_env("RALLYPOINT_WEB_CONCURRENCY")
+    )
     public_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("RALLYPOINT_PUBLIC_URL"))
     bootstrap_admin_key: str | None = Field(
         None, validation_alias=_env("RALLYPOINT_BOOTSTRAP_ADMIN_KEY")

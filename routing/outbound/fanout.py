@@ -27,6 +27,7 @@ from routing.outbound.fanout_rows import (
     conversation_ids,
     message_rows,
 )
+from routing.outbound.fanout_sql import SqlFanout, page_end
 from routing.outbound.queue import PRIORITY_BULK
 from routing.texts.variables import recipients_values
 from storage.bulk_insert import BulkWriter
@@ -63,12 +64,48 @@ async def fan_out_batch(ctx: AppContext, plan: FanoutPlan, batch_size: int = BAT
         if state is None or state.state != "pending":
             return True
         after = state.fanout_cursor
-        page = await read_page(session, plan.audience, after, batch_size)
-        if not page:
+        count, last = await write_recipients(ctx, session, plan, after, batch_size, ctx.clock())
+        if not count:
             await _finish(session, plan.announcement_id)
             await session.commit()
             return True
-        now = ctx.clock()
+        await session.execute(
+            update(Announcement)
+            .where(col(Announcement.id) == plan.announcement_id)
+            .values(fanout_cursor=last)
+        )
+        done = count < batch_size  # a short batch: the audience ran out
+        if done:
+            await _finish(session, plan.announcement_id)
+        await session.commit()
+        return done
+
+
+async def write_recipients(
+    ctx: AppContext,
+    session: AsyncSession,
+    plan: FanoutPlan,
+    after: int,
+    batch_size: int,
+    now: datetime,
+) -> tuple[int, int]:
+    """Every recipient's message and outbox row of one batch (the next `batch_size`
+    members after supporter `after`), in the caller's transaction: the one place where
+    an announcement's recipient rows are created. Returns (members, last supporter id).
+
+    A plain body goes set-based (routing/outbound/fanout_sql.py: no row in Python); a
+    body with merge variables, or a kind with a fan-out hook, builds its rows in Python.
+    """
+    hook = FANOUT_HOOKS.get(plan.kind)
+    if plan.variables is None and hook is None:
+        conn = await session.connection()
+        count, last = await page_end(conn, plan.audience, after, batch_size)
+        if count:
+            await SqlFanout(ctx, plan, now).write(conn, after, last, count)
+    else:
+        page = await read_page(session, plan.audience, after, batch_size)
+        if not page:
+            return 0, after
         writer = BulkWriter(await session.connection())
         created = await conversation_ids(session, writer, page, now)
         personal = None
@@ -76,24 +113,15 @@ async def fan_out_batch(ctx: AppContext, plan: FanoutPlan, batch_size: int = BAT
             ids = list(dict.fromkeys(r[SUPPORTER] for r in page))
             personal = await recipients_values(session, plan.variables, ids)
         rows = message_rows(ctx, plan, writer, page, created, now, personal)  # one per member
-        hook = FANOUT_HOOKS.get(plan.kind)
         if hook is not None:
             rows = await hook.rows(ctx, session, writer, plan, rows, now)
         await writer.insert(MESSAGES, MESSAGE_COLUMNS, rows)
-        last = page[-1][SUPPORTER]
+        count, last = len(rows), page[-1][SUPPORTER]
+    if count:
         await _queue_outbox(session, plan, after, last, now)
         if hook is not None:
             await hook.after_batch(session, plan, after, last, now)
-        await session.execute(
-            update(Announcement)
-            .where(col(Announcement.id) == plan.announcement_id)
-            .values(fanout_cursor=last)
-        )
-        done = len(rows) < batch_size  # a short batch: the audience ran out
-        if done:
-            await _finish(session, plan.announcement_id)
-        await session.commit()
-        return done
+    return count, last
 
 
 async def _queue_outbox(

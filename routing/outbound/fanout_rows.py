@@ -4,7 +4,7 @@ built from plain page rows with every shared value bound once."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +48,9 @@ class FanoutPlan:
     attachments: tuple[dict[str, Any], ...] = ()
     # The body's merge variables, or None when it has none (rendered per member then).
     variables: Template | None = None
+    # Set-based batches (fanout_sql.py): the (preferred, code) cases earlier batches met,
+    # tried first so a batch of known cases needs no pass to read its cases.
+    pairs_seen: set[tuple[str, int]] = field(default_factory=set, compare=False, repr=False)
 
     @classmethod
     def of(cls, announcement: Announcement) -> FanoutPlan:
