@@ -19,16 +19,32 @@ async def set_values(
     session: AsyncSession, supporter_id: int, values: Mapping[int, str | None]
 ) -> None:
     """Write checked values (`check_values`) of one supporter; None removes the value."""
+    await write_values(session, {supporter_id: values})
+
+
+async def write_values(
+    session: AsyncSession,
+    values: Mapping[int, Mapping[int, str | None]],
+    *,
+    new_supporters: bool = False,
+) -> None:
+    """Write checked values of many supporters ({supporter id: {field id: value}}; None
+    removes a value): every write of `supporter_field_values` goes through here.
+    `new_supporters`: they have no values yet, so nothing is deleted first."""
     if not values:
         return
-    await session.execute(
-        delete(VALUES).where(
-            VALUES.c.supporter_id == supporter_id, VALUES.c.field_id.in_(list(values))
-        )
-    )
+    if not new_supporters:
+        for supporter_id, given in values.items():
+            if given:
+                await session.execute(
+                    delete(VALUES).where(
+                        VALUES.c.supporter_id == supporter_id, VALUES.c.field_id.in_(list(given))
+                    )
+                )
     rows = [
         {"supporter_id": supporter_id, "field_id": fid, "value": value}
-        for fid, value in values.items()
+        for supporter_id, given in values.items()
+        for fid, value in given.items()
         if value is not None
     ]
     if rows:
