@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import ColumnElement, delete, exists, insert
+from sqlalchemy import ColumnElement, delete, exists
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.bulk_insert import BulkWriter
 from storage.models import CustomField, Supporter, SupporterFieldValue
 
 VALUES = SupporterFieldValue.__table__  # type: ignore[attr-defined]
@@ -41,14 +42,15 @@ async def write_values(
                         VALUES.c.supporter_id == supporter_id, VALUES.c.field_id.in_(list(given))
                     )
                 )
+    writer = BulkWriter(await session.connection())
+    encode = writer.encoder(VALUES, "value")
     rows = [
-        {"supporter_id": supporter_id, "field_id": fid, "value": value}
+        (supporter_id, fid, encode(value) if encode else value)
         for supporter_id, given in values.items()
         for fid, value in given.items()
         if value is not None
     ]
-    if rows:
-        await session.execute(insert(VALUES), rows)
+    await writer.insert(VALUES, ("supporter_id", "field_id", "value"), rows)
 
 
 async def values_by_supporter(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +32,7 @@ from routing.people.supporters import (
     clean_tags,
 )
 from routing.webhooks.events import emit_many
+from storage.bulk_insert import BulkWriter
 from storage.field_values import write_values
 from storage.models import (
     ConsentEvent,
@@ -207,46 +208,99 @@ async def mark_barred(
                 person.barred = True
 
 
+SUPPORTER_COLUMNS = (
+    "name",
+    "name_index",
+    "preferred_channels",
+    "language",
+    "timezone",
+    "opted_out",
+    "opted_out_at",
+    "source",
+    "data_saver",
+    "created_at",
+    "updated_at",
+)
+ADDRESS_COLUMNS = ("supporter_id", "channel", "address", "address_sealed", "opted_out")
+
+
+def encoded(
+    writer: BulkWriter, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Rows as the driver takes them: each value through its column's bind processor (a
+    sealed column seals per row), columns without one as they are."""
+    encoders = [writer.encoder(table, c) for c in columns]
+    if not any(encoders):
+        return list(rows)
+    return [
+        tuple(v if e is None or v is None else e(v) for e, v in zip(encoders, row, strict=True))
+        for row in rows
+    ]
+
+
+async def write(
+    writer: BulkWriter, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Insert `rows`, encoded (see `encoded`)."""
+    await writer.insert(table, tuple(columns), encoded(writer, table, columns, rows))
+
+
+async def new_supporter_ids(session: AsyncSession, count: int) -> list[int]:
+    """`count` ids for new supporters, taken from PostgreSQL's sequence up front (another
+    writer may insert meanwhile)."""
+    found = await session.execute(
+        text(
+            "SELECT nextval(pg_get_serial_sequence('supporters', 'id')) "
+            "FROM generate_series(1, :n) ORDER BY 1"
+        ),
+        {"n": count},
+    )
+    return [int(i) for (i,) in found]
+
+
 async def insert_people(session: AsyncSession, people: Sequence[NewPerson], now: datetime) -> None:
     """Insert the supporters and their addresses (names sealed and addresses blind-indexed
     per row when keys are set): the one place the import writes names and addresses.
     Sets each person's `supporter_id`."""
+    writer = BulkWriter(await session.connection())
     rows = [
-        {
-            "name": p.name,
-            "name_index": p.name,  # NameIndex stores its tokens (NULL without keys)
-            "preferred_channels": p.preferred_channels,
-            "language": p.language,
-            "timezone": p.timezone,
-            "opted_out": p.barred or p.data.opted_out,
-            "opted_out_at": now if p.barred or p.data.opted_out else None,
-            "source": "import",
-            "assigned_to": None,
-            "data_saver": p.data_saver,
-            "created_at": now,
-            "updated_at": now,
-        }
+        (
+            p.name,
+            p.name,  # name_index: NameIndex stores the name's tokens (NULL without keys)
+            p.preferred_channels,
+            p.language,
+            p.timezone,
+            p.barred or p.data.opted_out,
+            now if p.barred or p.data.opted_out else None,
+            "import",
+            p.data_saver,
+            now,
+            now,
+        )
         for p in people
     ]
-    statement = insert(SUPPORTERS).returning(SUPPORTERS.c.id, sort_by_parameter_order=True)
-    ids = (await session.execute(statement, rows)).scalars().all()
+    if writer.dialect.name == "postgresql":
+        ids = await new_supporter_ids(session, len(people))
+        with_ids = ((i, *row) for i, row in zip(ids, rows, strict=True))
+        await write(writer, SUPPORTERS, ("id", *SUPPORTER_COLUMNS), with_ids)
+    else:
+        await write(writer, SUPPORTERS, SUPPORTER_COLUMNS, rows)
+        # SQLite: this transaction holds the database's write lock, so the newest ids are
+        # these rows', given in insertion order (AUTOINCREMENT only counts up).
+        found = await session.execute(
+            select(SUPPORTERS.c.id).order_by(SUPPORTERS.c.id.desc()).limit(len(people))
+        )
+        ids = sorted(int(i) for (i,) in found)
     for person, supporter_id in zip(people, ids, strict=True):
         person.supporter_id = supporter_id
-    addresses = []
+    addresses: list[tuple[Any, ...]] = []
     for p in people:
         out = set(p.opted_out_addresses)
-        for channel, address in p.given:
-            addresses.append(
-                {
-                    "supporter_id": p.supporter_id,
-                    "channel": channel,
-                    "address": address,
-                    "address_sealed": address,  # SealedAddress: NULL without keys
-                    "opted_out": (channel, address) in out,
-                    "last_inbound_at": None,
-                }
-            )
-    await session.execute(insert(ADDRESSES), addresses)
+        addresses.extend(
+            (p.supporter_id, channel, address, address, (channel, address) in out)
+            for channel, address in p.given
+        )
+    await write(writer, ADDRESSES, ADDRESS_COLUMNS, addresses)
 
 
 async def create_people(
@@ -258,35 +312,23 @@ async def create_people(
         return
     await mark_barred(session, people, erasure_key, now)
     await insert_people(session, people, now)
-    tags = [{"supporter_id": p.supporter_id, "tag": t} for p in people for t in p.tags]
-    if tags:
-        await session.execute(insert(TAGS), tags)
-    members = [{"supporter_id": p.supporter_id, "team_id": t} for p in people for t in p.team_ids]
-    if members:
-        await session.execute(insert(MEMBERS), members)
+    writer = BulkWriter(await session.connection())
+    tags = [(p.supporter_id, t) for p in people for t in p.tags]
+    await writer.insert(TAGS, ("supporter_id", "tag"), tags)
+    members = [(p.supporter_id, t) for p in people for t in p.team_ids]
+    await writer.insert(MEMBERS, ("supporter_id", "team_id"), members)
     values = {p.supporter_id: p.values for p in people if p.values and p.supporter_id}
-    if values:
-        await write_values(session, values, new_supporters=True)
+    await write_values(session, values, new_supporters=True)
+    consent_columns = ("supporter_id", "action", "reason", "created_at")
     consent = [
-        {
-            "supporter_id": p.supporter_id,
-            "action": "opt_out",
-            "channel": None,
-            "message_id": None,
-            "reason": "do_not_contact" if p.barred else "import",
-            "created_at": now,
-        }
+        (p.supporter_id, "opt_out", "do_not_contact" if p.barred else "import", now)
         for p in people
         if p.barred or p.consent_by_import
     ]
-    if consent:
-        await session.execute(insert(CONSENT), consent)
+    await write(writer, CONSENT, consent_columns, consent)
     await emit_many(session, "supporter.created", [_subject(p) for p in people], now)
     await emit_many(
-        session,
-        "supporter.opted_out",
-        [_subject(p) for p in people if p.consent_by_import],
-        now,
+        session, "supporter.opted_out", [_subject(p) for p in people if p.consent_by_import], now
     )
 
 
