@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import hash_key, hashes_of
-from routing.people.fields import FieldValueError, check_values
+from routing.people.fields import FieldValueError, canonical
 from routing.people.import_columns import RowData
 from routing.people.supporters import (
     FieldError,
@@ -119,10 +119,27 @@ async def owners_in(
 
 
 class TeamRefs:
-    """Teams named in the file, each looked up once."""
+    """Teams named in the file, each looked up once; and custom field values, each cell
+    checked once (a file repeats its counties and shifts)."""
 
     def __init__(self) -> None:
         self._found: dict[str, Team | None] = {}
+        self._values: dict[tuple[int, str], str | None] = {}
+
+    def values(self, given: dict[str, str], known: dict[str, CustomField]) -> dict[int, str | None]:
+        """`check_values` of a row's cells, remembered per field and cell."""
+        out: dict[int, str | None] = {}
+        for name, raw in given.items():
+            found = known.get(name)
+            if found is None or found.id is None:
+                raise FieldValueError(name, "no such custom field")
+            key = (found.id, raw)
+            if key not in self._values:
+                if len(self._values) > 50_000:
+                    self._values.clear()
+                self._values[key] = canonical(found, raw)
+            out[found.id] = self._values[key]
+        return out
 
     async def resolve(self, session: AsyncSession, refs: Sequence[str]) -> list[Team]:
         teams: list[Team] = []
@@ -167,7 +184,7 @@ async def check_new(
     values: dict[int, str | None] = {}
     if data.custom:
         try:
-            values = await check_values(session, data.custom, known)
+            values = teams.values(data.custom, known)
         except FieldValueError as exc:
             raise FieldError(("fields", exc.field), exc.message) from exc
     return NewPerson(
@@ -227,15 +244,39 @@ ADDRESS_COLUMNS = ("supporter_id", "channel", "address", "address_sealed", "opte
 def encoded(
     writer: BulkWriter, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
 ) -> list[tuple[Any, ...]]:
-    """Rows as the driver takes them: each value through its column's bind processor (a
-    sealed column seals per row), columns without one as they are."""
-    encoders = [writer.encoder(table, c) for c in columns]
-    if not any(encoders):
+    """Rows as the driver takes them: each value through its column's bind processor, once
+    per distinct value (a timestamp, a flag, an empty list) except in a sealed column,
+    which seals every value anew (its own nonce); columns without one as they are."""
+    encoders = [_Encoder(writer, table, c) for c in columns]
+    if not any(e.encode for e in encoders):
         return list(rows)
-    return [
-        tuple(v if e is None or v is None else e(v) for e, v in zip(encoders, row, strict=True))
-        for row in rows
-    ]
+    return [tuple(e(v) for e, v in zip(encoders, row, strict=True)) for row in rows]
+
+
+class _Encoder:
+    """One column's bind processor, remembering what it gave for hashable values."""
+
+    def __init__(self, writer: BulkWriter, table: Table, column: str) -> None:
+        self.encode = writer.encoder(table, column)
+        self.fresh = getattr(table.c[column].type, "fresh_per_value", False)
+        self.seen: dict[Any, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if self.encode is None or value is None:
+            return value
+        if self.fresh:
+            return self.encode(value)
+        key = (type(value), tuple(value) if isinstance(value, list) else value)
+        try:
+            return self.seen[key]
+        except KeyError:
+            pass
+        except TypeError:  # not hashable
+            return self.encode(value)
+        if len(self.seen) > 10_000:
+            self.seen.clear()
+        out = self.seen[key] = self.encode(value)
+        return out
 
 
 async def write(
