@@ -23,6 +23,7 @@ from bench import (
     reach,
     signal_dispatch,
     soak,
+    webhooks_out,
 )
 from bench.report import Report, write_markdown, write_plot
 from bench.servers import ROOT
@@ -81,7 +82,7 @@ def main() -> int:
         "--only",
         choices=[
             *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
-            *("imap", "import", "console", "crypto", "soak"),
+            *("imap", "import", "console", "crypto", "soak", "webhooks_out"),
         ],
         action="append",
     )
@@ -112,6 +113,7 @@ def main() -> int:
         ("events", lambda work: events.run(report, work)),
         ("imap", lambda work: imap.run(report, work)),
         ("import", lambda work: import_csv.run(report, work)),
+        ("webhooks_out", lambda work: webhooks_out.run(report, work)),
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
         ("crypto", lambda work: crypto.run(report, work)),
