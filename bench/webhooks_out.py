@@ -18,7 +18,7 @@ from bench import seed, twilio_forms
 from bench.ingest import CONNECTIONS, serve, serve_env
 from bench.load import run_load
 from bench.report import Figure, Report
-from bench.servers import free_port, python, running
+from bench.servers import free_port, python, running, wait_http
 
 EVENTS = 5_000
 TARGET_EVENTS_PER_SECOND = 1_000
@@ -125,7 +125,8 @@ def ingest_rates(work: Path, hook: str, volume: int = 100_000) -> tuple[float, f
                         (hook, seed.now_text()),
                     )
             env = serve_env(db, port)
-            with running(serve(), env, url + "/healthz", work / f"serve-{r}-{subscribed}.log"):
+            with running(serve(), env, None, work / f"serve-{r}-{subscribed}.log"):
+                wait_http(url + "/healthz", timeout=180)  # a loaded machine starts slowly
                 result = run_load(url, "/webhooks/twilio", forms, INGEST_SECONDS, CONNECTIONS, work)
             if subscribed:
                 due = seed.count(db, "SELECT count(*) FROM webhook_deliveries")
@@ -167,8 +168,8 @@ def run(report: Report, work: Path, events: int = EVENTS) -> None:
                 f"signed POSTs alone, {IN_FLIGHT} in flight",
                 f">= {TARGET_EVENTS_PER_SECOND:,} events/s",
                 finished and rate >= TARGET_EVENTS_PER_SECOND,
-                note=f"receiver: {counts['unique']:,} unique of {counts['total']:,}"
-                f" signed deliveries, {counts['bad']} bad signatures"
+                note=f"receiver (baseline's and loop's): {counts['unique']:,} unique of"
+                f" {counts['total']:,} signed deliveries, {counts['bad']} bad signatures"
                 + ("" if finished else f"; stopped after {seconds:.0f} s"),
             )
         )

@@ -30,6 +30,7 @@ from routing.people.supporters import (
     check_channels,
     check_timezone,
     clean_tags,
+    resolve_teams,
 )
 from routing.webhooks.events import emit_many
 from storage.bulk_insert import BulkWriter
@@ -44,7 +45,6 @@ from storage.models import (
     Team,
     TeamMembership,
 )
-from storage.queries import find_team
 
 SUPPORTERS = Supporter.__table__  # type: ignore[attr-defined]
 ADDRESSES = SupporterAddress.__table__  # type: ignore[attr-defined]
@@ -123,7 +123,7 @@ class TeamRefs:
     checked once (a file repeats its counties and shifts)."""
 
     def __init__(self) -> None:
-        self._found: dict[str, Team | None] = {}
+        self._found: dict[str | int, Team | None] = {}
         self._values: dict[tuple[int, str], str | None] = {}
 
     def values(self, given: dict[str, str], known: dict[str, CustomField]) -> dict[int, str | None]:
@@ -142,16 +142,7 @@ class TeamRefs:
         return out
 
     async def resolve(self, session: AsyncSession, refs: Sequence[str]) -> list[Team]:
-        teams: list[Team] = []
-        for i, ref in enumerate(refs):
-            if ref not in self._found:
-                self._found[ref] = await find_team(session, ref)
-            team = self._found[ref]
-            if team is None:
-                raise FieldError(("teams", i), f"no team {ref!r}")
-            if all(t.id != team.id for t in teams):
-                teams.append(team)
-        return teams
+        return await resolve_teams(session, refs, self._found)
 
 
 async def check_new(
