@@ -25,6 +25,7 @@ from bench import (
     scaleout,
     signal_dispatch,
     soak,
+    webhooks_out,
 )
 from bench.report import Report, write_markdown, write_plot
 from bench.servers import ROOT
@@ -83,7 +84,7 @@ def main() -> int:
         "--only",
         choices=[
             *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
-            *("imap", "import", "console", "crypto", "soak", "scaleout"),
+            *("imap", "import", "console", "crypto", "soak", "scaleout", "webhooks_out"),
         ],
         action="append",
     )
@@ -115,6 +116,7 @@ def main() -> int:
         ("events", lambda work: events.run(report, work)),
         ("imap", lambda work: imap.run(report, work)),
         ("import", lambda work: import_csv.run(report, work)),
+        ("webhooks_out", lambda work: webhooks_out.run(report, work)),
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
         ("crypto", lambda work: crypto.run(report, work)),

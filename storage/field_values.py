@@ -73,28 +73,49 @@ async def set_values(
     session: AsyncSession, supporter_id: int, values: Mapping[int, str | None]
 ) -> None:
     """Write checked values (`check_values`) of one supporter; None removes the value."""
+    await write_values(session, {supporter_id: values})
+
+
+async def write_values(
+    session: AsyncSession,
+    values: Mapping[int, Mapping[int, str | None]],
+    *,
+    new_supporters: bool = False,
+) -> None:
+    """Write checked values of many supporters ({supporter id: {field id: value}}; None
+    removes a value): every write of `supporter_field_values` goes through here.
+    `new_supporters`: they have no values yet, so nothing is deleted first."""
     if not values:
         return
-    await session.execute(
-        delete(VALUES).where(
-            VALUES.c.supporter_id == supporter_id, VALUES.c.field_id.in_(list(values))
-        )
-    )
-    kept = {fid: value for fid, value in values.items() if value is not None}
+    if not new_supporters:
+        for supporter_id, given in values.items():
+            if given:
+                await session.execute(
+                    delete(VALUES).where(
+                        VALUES.c.supporter_id == supporter_id, VALUES.c.field_id.in_(list(given))
+                    )
+                )
+    kept = [
+        (supporter_id, fid, value)
+        for supporter_id, given in values.items()
+        for fid, value in given.items()
+        if value is not None
+    ]
     if not kept:
         return
     crypto = active()
     names: dict[int, str] = session.info.setdefault(FIELD_NAMES, {})
-    if crypto is not None and not names.keys() >= kept.keys():
+    wanted = {fid for _, fid, _ in kept}
+    if crypto is not None and not names.keys() >= wanted:
         found = await session.execute(
             select(col(CustomField.id), col(CustomField.name)).where(
-                col(CustomField.id).in_(list(kept))
+                col(CustomField.id).in_(list(wanted))
             )
         )
         names.update({int(fid): str(name) for fid, name in found})
     rows = [
         stored_row(crypto, supporter_id, fid, names.get(fid, ""), value)
-        for fid, value in kept.items()
+        for supporter_id, fid, value in kept
     ]
     await session.execute(insert(VALUES), rows)
 

@@ -36,6 +36,7 @@ from gateway.console.security import CurrentUser
 from gateway.console.sessions import ConsoleUser
 from gateway.console.templating import render
 from routing.organizing.checkins import org_timezone
+from routing.people.fields import all_fields
 from storage.models import MAX_ID, Announcement, Message
 
 router = APIRouter()
@@ -105,6 +106,7 @@ async def _compose_page(
     teams = await team_options(session, user)
     choice = choice or AudienceChoice()
     context = {
+        "merge_fields": [f.name for f in await all_fields(session)],
         "body": body,
         "subject": subject,
         "send_at": send_at,

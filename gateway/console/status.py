@@ -5,6 +5,8 @@ The same figures as /metrics (gateway/metrics.py) and `rallypoint stats`."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -16,10 +18,13 @@ from gateway.context import GatewayContext
 from gateway.metrics import read_figures
 from gateway.startup_report import provider_urls
 from gateway.stats import read_stats
+from routing.dispatch.circuits import CircuitState, read_circuits
 from storage.models import Message, OutboxItem
 
 router = APIRouter()
 RECENT_FAILURES = 10
+# The breaker's states as the page names them (routing/dispatch/breaker.py).
+CIRCUIT_STATES = {"closed": "closed", "open": "open", "probing": "half-open (one probe out)"}
 
 
 def _duration(seconds: float) -> str:
@@ -30,12 +35,37 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _circuit_rows(circuits: list[CircuitState], now: datetime) -> list[dict[str, str]]:
+    """Each channel and sender's circuit: its state, since when, and when it next lets a
+    send through (open: the next probe; half-open: a new probe if this one never answers)."""
+    rows = []
+    for c in circuits:
+        next_probe = "-"
+        if c.state != "closed" and c.until is not None:
+            wait = (c.until - now).total_seconds()
+            at = c.until.strftime("%Y-%m-%d %H:%M:%S")
+            next_probe = f"{at} (in {_duration(wait)})" if wait > 0 else f"{at} (due)"
+        rows.append(
+            {
+                "channel": c.channel,
+                "sender": c.sender,
+                "state": CIRCUIT_STATES.get(c.state, c.state),
+                "failures": str(c.failures),
+                "since": c.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "next_probe": next_probe,
+            }
+        )
+    return rows
+
+
 @router.get("/status", include_in_schema=False)
 async def status_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
     if user.user.role != "admin":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Only admins see the status page.")
     ctx: GatewayContext = request.app.state.ctx
     figures = await read_figures(ctx)
+    # Before the request's session takes its connection (SQLite's pool holds one).
+    circuits = _circuit_rows(await read_circuits(ctx, include_closed=True), ctx.clock())
     stats = await read_stats(session, ctx.clock())
     failures = (
         await session.exec(
@@ -74,5 +104,6 @@ async def status_page(request: Request, user: CurrentUser, session: SessionDep) 
             "failures": failures,
             "retrying": sorted((str(c), int(n)) for c, n in retrying),
             "rates": rates,
+            "circuits": circuits,
         },
     )

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,6 +29,14 @@ from routing.people.fields import (
     check_name,
     define_field,
     fields_by_name,
+)
+from routing.people.import_bulk import (
+    NewPerson,
+    TeamRefs,
+    check_new,
+    create_people,
+    owners_in,
+    person_key,
 )
 from routing.people.import_columns import (
     ADDRESS_COLUMNS,
@@ -66,7 +74,8 @@ __all__ = [
     "import_csv",
 ]
 
-COMMIT_EVERY = 200
+COMMIT_EVERY = 200  # the per-row path
+CHUNK_ROWS = 5000  # the bulk path: rows checked, looked up and written at once
 PROGRESS_EVERY = 1000
 
 
@@ -86,6 +95,9 @@ class ImportOptions:
     partial: bool = False  # import the readable rows of a file with unreadable ones
     progress: Callable[[int], None] | None = None  # told the rows done, now and then
     on_reject: OnReject | None = None
+    # New supporters written set-based per chunk (routing/people/import_bulk.py); False:
+    # every row by the per-row path (the same results, slower).
+    bulk: bool = True
 
 
 @dataclass
@@ -149,44 +161,31 @@ async def import_csv(
     async with sessions() as session:
         known = await _custom_fields(session, columns, options, summary, clock())
         session.info[KNOWN_FIELDS] = known  # the rows' values are checked against these
+        run = _Run(
+            session=session,
+            header=shape.header,
+            problems=shape.problems,
+            columns=columns,
+            known=known,
+            seen=seen,
+            summary=summary,
+            options=options,
+            clock=clock,
+            default_region=default_region,
+            lead_team_id=lead_team_id,
+            erasure_key=erasure_key,
+        )
         done = 0
+        chunk: list[tuple[int, list[str]]] = []
         for number, cells in read_rows(stream):
             done += 1
             if options.progress is not None and done % PROGRESS_EVERY == 0:
                 options.progress(done)
-            try:
-                if number in shape.problems:
-                    raise RowRejected(shape.problems[number])
-                try:
-                    data = read_row(columns, cells)
-                except BadCell as exc:
-                    raise RowRejected(str(exc)) from exc
-                data.custom = {k: v for k, v in data.custom.items() if k in known}
-                async with session.begin_nested():
-                    created, opted_out = await import_row(
-                        session,
-                        data,
-                        seen=seen,
-                        number=number,
-                        options=options,
-                        known=known,
-                        now=clock(),
-                        default_region=default_region,
-                        lead_team_id=lead_team_id,
-                        erasure_key=erasure_key,
-                    )
-            except RowRejected as exc:
-                if str(exc).startswith("duplicate"):
-                    summary.duplicates += 1
-                summary.rejected.append({"row": number, "reason": str(exc)})
-                if options.on_reject is not None:
-                    options.on_reject(number, shape.header, cells, str(exc))
-                continue
-            summary.created += created
-            summary.updated += not created
-            summary.opted_out += opted_out
-            if number % COMMIT_EVERY == 0 and not options.dry_run:
-                await session.commit()
+            chunk.append((number, cells))
+            if len(chunk) >= (CHUNK_ROWS if options.bulk else COMMIT_EVERY):
+                await run.chunk(chunk)
+                chunk = []
+        await run.chunk(chunk)
         if options.progress is not None:
             options.progress(done)
         if options.dry_run:
@@ -194,6 +193,184 @@ async def import_csv(
         else:
             await session.commit()
     return summary
+
+
+@dataclass
+class _Run:
+    """One import's state, and how it imports a chunk of rows."""
+
+    session: AsyncSession
+    header: list[str]
+    problems: dict[int, str]
+    columns: ColumnMap
+    known: dict[str, CustomField]
+    seen: dict[tuple[str, str], int]
+    summary: ImportSummary
+    options: ImportOptions
+    clock: Callable[[], datetime]
+    default_region: str | None
+    lead_team_id: int | None
+    erasure_key: str | None
+    teams: TeamRefs = field(default_factory=TeamRefs)
+
+    def reject(self, number: int, cells: Sequence[str], reason: str) -> None:
+        if reason.startswith("duplicate"):
+            self.summary.duplicates += 1
+        self.summary.rejected.append({"row": number, "reason": reason})
+        if self.options.on_reject is not None:
+            self.options.on_reject(number, self.header, cells, reason)
+
+    def read(self, number: int, cells: list[str]) -> RowData:
+        if number in self.problems:
+            raise RowRejected(self.problems[number])
+        try:
+            data = read_row(self.columns, cells)
+        except BadCell as exc:
+            raise RowRejected(str(exc)) from exc
+        data.custom = {k: v for k, v in data.custom.items() if k in self.known}
+        return data
+
+    async def chunk(self, rows: list[tuple[int, list[str]]]) -> None:
+        """Import `rows` in file order, then commit (not in a dry run)."""
+        if not rows:
+            return
+        if self.options.bulk:
+            await self._bulk(rows)
+        else:
+            for number, cells in rows:
+                try:
+                    await self._one(number, cells, self.read(number, cells))
+                except RowRejected as exc:
+                    self.reject(number, cells, str(exc))
+        if not self.options.dry_run:
+            await self.session.commit()
+
+    async def _one(self, number: int, cells: list[str], data: RowData) -> None:
+        """The per-row path: one SAVEPOINT, `import_row`'s rules."""
+        async with self.session.begin_nested():
+            created, opted_out = await import_row(
+                self.session,
+                data,
+                seen=self.seen,
+                number=number,
+                options=self.options,
+                known=self.known,
+                now=self.clock(),
+                default_region=self.default_region,
+                lead_team_id=self.lead_team_id,
+                erasure_key=self.erasure_key,
+            )
+        self.summary.created += created
+        self.summary.updated += not created
+        self.summary.opted_out += opted_out
+
+    async def _bulk(self, rows: list[tuple[int, list[str]]]) -> None:
+        """Check every row, look their addresses up at once, then in file order: reject,
+        queue a new supporter, or (an existing supporter's row) write the queued ones and
+        run the per-row path."""
+        read: list[tuple[int, list[str], RowData | str, list[tuple[str, str]]]] = []
+        for number, cells in rows:
+            try:
+                data = self.read(number, cells)
+                read.append((number, cells, data, _given(data, self.default_region)))
+            except RowRejected as exc:
+                read.append((number, cells, str(exc), []))
+        owned = await owners_in(self.session, (person_key(*a) for *_, g in read for a in g))
+        queued: list[tuple[NewPerson, list[str]]] = []
+        for number, cells, read_as, given in read:
+            if isinstance(read_as, str):
+                self.reject(number, cells, read_as)
+                continue
+            data = read_as
+            keys = [person_key(*a) for a in given]
+            if any(k in owned for k in keys) or (
+                self.options.merge_duplicates and any(k in self.seen for k in keys)
+            ):
+                await self._create(queued)
+                queued = []
+                try:
+                    await self._one(number, cells, data)
+                except RowRejected as exc:
+                    self.reject(number, cells, str(exc))
+                continue
+            try:
+                _check_duplicate(data, given, self.seen)
+                person = await check_new(
+                    self.session,
+                    number,
+                    data,
+                    given,
+                    teams=self.teams,
+                    known=self.known,
+                    lead_team_id=self.lead_team_id,
+                )
+            except RowRejected as exc:
+                self.reject(number, cells, str(exc))
+                continue
+            except FieldError as exc:
+                self.reject(number, cells, _field_reason(exc, data))
+                continue
+            except OutsideTeam as exc:
+                self.reject(number, cells, f"forbidden (403): {exc}")
+                continue
+            for key in keys:
+                self.seen.setdefault(key, number)
+            queued.append((person, cells))
+        await self._create(queued)
+
+    async def _create(self, queued: list[tuple[NewPerson, list[str]]]) -> None:
+        """Write the queued new supporters at once; should that fail (an address taken
+        meanwhile, a value the database refuses), each goes by the per-row path instead."""
+        if not queued:
+            return
+        people = [p for p, _ in queued]
+        try:
+            async with self.session.begin_nested():
+                await create_people(
+                    self.session, people, erasure_key=self.erasure_key, now=self.clock()
+                )
+        except DBAPIError:
+            for person, _ in queued:
+                for key in (person_key(*a) for a in person.given):
+                    if self.seen.get(key) == person.number:
+                        del self.seen[key]
+            for person, cells in queued:
+                try:
+                    await self._one(person.number, cells, person.data)
+                except RowRejected as exc:
+                    self.reject(person.number, cells, str(exc))
+            return
+        self.summary.created += len(people)
+        self.summary.opted_out += sum(p.honoured for p in people)
+
+
+def _given(data: RowData, default_region: str | None) -> list[tuple[str, str]]:
+    """The row's canonical addresses; RowRejected as `import_row` rejects them."""
+    columns = [c for c, _ in data.addresses]
+    if not data.name:
+        raise RowRejected("name: a name is required")
+    if not columns:
+        raise RowRejected("no address: give at least one of phone, whatsapp, telegram, email")
+    try:
+        return normalize_addresses(
+            [(ADDRESS_COLUMNS[c], cell) for c, cell in data.addresses], default_region
+        )
+    except FieldError as exc:
+        raise RowRejected(_field_reason(exc, data)) from exc
+
+
+def _check_duplicate(
+    data: RowData, given: list[tuple[str, str]], seen: dict[tuple[str, str], int]
+) -> None:
+    columns = [c for c, _ in data.addresses]
+    for column, address in zip(columns, given, strict=True):
+        row = seen.get(person_key(*address))
+        if row is not None:
+            raise RowRejected(f"duplicate of row {row}: the same {column}")
+
+
+def _field_reason(exc: FieldError, data: RowData) -> str:
+    return f"{_column(exc.loc, [c for c, _ in data.addresses])}: {exc.message}"
 
 
 async def _custom_fields(
@@ -220,10 +397,6 @@ async def _custom_fields(
         else:
             summary.unmatched_columns.append(name)
     return {n: f for n, f in known.items() if n in columns.custom.values()}
-
-
-def _key(channel: str, address: str) -> tuple[str, str]:
-    return ("phone" if channel in PHONE_CHANNELS else channel, address)
 
 
 async def import_row(
@@ -255,7 +428,9 @@ async def import_row(
             [(ADDRESS_COLUMNS[c], cell) for c, cell in data.addresses], default_region
         )
         earlier = [
-            (c, seen[_key(*a)]) for c, a in zip(columns, given, strict=True) if _key(*a) in seen
+            (c, seen[person_key(*a)])
+            for c, a in zip(columns, given, strict=True)
+            if person_key(*a) in seen
         ]
         if earlier and not options.merge_duplicates:
             column, row = earlier[0]
@@ -315,7 +490,7 @@ async def import_row(
     except IntegrityError as exc:
         raise RowRejected("conflict (409): an address was taken meanwhile") from exc
     for address in given:
-        seen.setdefault(_key(*address), number)
+        seen.setdefault(person_key(*address), number)
     return created, await _honour_opt_outs(session, supporter, data, given, now)
 
 

@@ -143,10 +143,21 @@ async def check_available(
             raise AddressTaken(channel, address, owner)
 
 
-async def resolve_teams(session: AsyncSession, refs: Sequence[str | int]) -> list[Team]:
+async def resolve_teams(
+    session: AsyncSession,
+    refs: Sequence[str | int],
+    found: dict[str | int, Team | None] | None = None,
+) -> list[Team]:
+    """The teams `refs` name (FieldError naming one that does not exist); `found`: teams
+    already looked up, by ref (a long import looks each up once)."""
     teams: list[Team] = []
     for i, ref in enumerate(refs):
-        team = await find_team(session, ref)
+        if found is None:
+            team = await find_team(session, ref)
+        else:
+            if ref not in found:
+                found[ref] = await find_team(session, ref)
+            team = found[ref]
         if team is None:
             raise FieldError(("teams", i), f"no team {ref!r}")
         if all(t.id != team.id for t in teams):

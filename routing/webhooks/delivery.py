@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, update
+from sqlmodel import col, select
 
 from routing.context import AppContext
 from routing.webhooks.events import (
@@ -41,7 +42,9 @@ GIVE_UP_AFTER = timedelta(hours=24)
 PAUSE_AFTER_FAILURES = 100
 FIRST_RETRY_SECONDS = 30.0
 MAX_RETRY_SECONDS = 3600.0
-BATCH = 100
+BATCH = 64  # deliveries claimed (and sent concurrently) at once
+LANES = 4  # batches being sent at once, each claimed as another finishes
+IN_FLIGHT = BATCH * LANES  # sends in flight at most (the HTTP pool holds 256)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -61,15 +64,23 @@ class Outcome:
 
 
 async def send(
-    ctx: AppContext, subscription: WebhookSubscription, delivery: WebhookDelivery
+    ctx: AppContext,
+    subscription: WebhookSubscription,
+    delivery: WebhookDelivery,
+    *,
+    body: bytes | None = None,
+    target_problem: str | None = None,
+    checked: bool = False,
 ) -> Outcome:
-    """Render, sign and POST one delivery; what came of it (never raises for the wire)."""
-    try:
-        await check_target(subscription.url, allow_private=ctx.settings.allow_private_webhooks)
-    except BadTarget as exc:
-        return Outcome(False, None, str(exc))
-    async with ctx.sessions() as session:
-        body = await body_for(session, delivery)
+    """Render, sign and POST one delivery; what came of it (never raises for the wire).
+    A batch passes the body it rendered and its one check of the subscription's URL."""
+    if not checked:
+        target_problem = await target_check(ctx, subscription.url)
+    if target_problem is not None:
+        return Outcome(False, None, target_problem)
+    if body is None:
+        async with ctx.sessions() as session:
+            body = await body_for(session, delivery)
     timestamp = int(ctx.clock().timestamp())
     headers = {
         "Content-Type": "application/json",
@@ -91,6 +102,15 @@ async def send(
     if 200 <= response.status_code < 300:
         return Outcome(True, response.status_code, None)
     return Outcome(False, response.status_code, f"HTTP {response.status_code}")
+
+
+async def target_check(ctx: AppContext, url: str) -> str | None:
+    """Why `url` may not be sent to now (SSRF rules), or None."""
+    try:
+        await check_target(url, allow_private=ctx.settings.allow_private_webhooks)
+    except BadTarget as exc:
+        return str(exc)
+    return None
 
 
 async def claim(ctx: AppContext, owner: str, limit: int = BATCH) -> list[int]:
@@ -168,32 +188,103 @@ def _pause_if_failing(subscription: WebhookSubscription, outcome: Outcome, now: 
     return True
 
 
-async def deliver_one(ctx: AppContext, delivery_id: int) -> None:
-    async with ctx.sessions() as session:
-        delivery = await session.get(WebhookDelivery, delivery_id)
-        subscription = (
-            await session.get(WebhookSubscription, delivery.subscription_id)
-            if delivery is not None
-            else None
-        )
-    if delivery is None or subscription is None:
-        return
-    outcome = await send(ctx, subscription, delivery)
-    log.info(
-        "webhook delivery=%s subscription=%s event=%s: %s",
-        delivery_id,
-        subscription.id,
-        delivery.event,
-        "delivered" if outcome.ok else outcome.error,
-    )
-    await record(ctx, delivery_id, outcome)
-
-
 async def deliver_due(ctx: AppContext, owner: str, limit: int = BATCH) -> int:
     """Claim and send what is due (concurrently); how many were tried."""
     ids = await claim(ctx, owner, limit)
-    await asyncio.gather(*(deliver_one(ctx, i) for i in ids))
+    await deliver_batch(ctx, ids)
     return len(ids)
+
+
+async def deliver_batch(ctx: AppContext, ids: list[int]) -> None:
+    """Send claimed deliveries at once: read in one session (bodies rendered there), each
+    subscription's URL checked once, sent concurrently, and the successes written in one
+    transaction (a failure goes through `record`, which may pause its subscription)."""
+    if not ids:
+        return
+    async with ctx.sessions() as session:
+        deliveries = (
+            await session.exec(select(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)))
+        ).all()
+        wanted = {d.subscription_id for d in deliveries}
+        subscriptions = {
+            s.id: s
+            for s in (
+                await session.exec(
+                    select(WebhookSubscription).where(col(WebhookSubscription.id).in_(wanted))
+                )
+            ).all()
+        }
+        work = [
+            (d, subscriptions[d.subscription_id], await body_for(session, d))
+            for d in deliveries
+            if d.subscription_id in subscriptions
+        ]
+    problems = {
+        sid: await target_check(ctx, s.url) for sid, s in subscriptions.items() if s.id is not None
+    }
+    outcomes = await asyncio.gather(
+        *(
+            send(
+                ctx,
+                subscription,
+                delivery,
+                body=body,
+                target_problem=problems.get(delivery.subscription_id),
+                checked=True,
+            )
+            for delivery, subscription, body in work
+        )
+    )
+    for (delivery, subscription, _), outcome in zip(work, outcomes, strict=True):
+        log.info(
+            "webhook delivery=%s subscription=%s event=%s: %s",
+            delivery.id,
+            subscription.id,
+            delivery.event,
+            "delivered" if outcome.ok else outcome.error,
+        )
+    await record_delivered(
+        ctx, [(d, o) for (d, _, _), o in zip(work, outcomes, strict=True) if o.ok]
+    )
+    for (delivery, _, _), outcome in zip(work, outcomes, strict=True):
+        if not outcome.ok and delivery.id is not None:
+            await record(ctx, delivery.id, outcome)
+
+
+async def record_delivered(
+    ctx: AppContext, delivered: list[tuple[WebhookDelivery, Outcome]]
+) -> None:
+    """Write successful attempts, one UPDATE per answer status, and reset their
+    subscriptions' failure counts, in one transaction."""
+    if not delivered:
+        return
+    now = ctx.clock()
+    by_status: dict[int | None, list[int]] = {}
+    for delivery, outcome in delivered:
+        if delivery.id is not None:
+            by_status.setdefault(outcome.response_status, []).append(delivery.id)
+    async with ctx.sessions() as session:
+        for response_status, ids in by_status.items():
+            await session.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id.in_(ids))
+                .values(
+                    attempts=DELIVERIES.c.attempts + 1,
+                    status="delivered",
+                    due_at=None,
+                    delivered_at=now,
+                    response_status=response_status,
+                    last_error=None,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        await session.execute(
+            update(SUBSCRIPTIONS)
+            .where(SUBSCRIPTIONS.c.id.in_({d.subscription_id for d, _ in delivered}))
+            .values(consecutive_failures=0, failing_since=None)
+        )
+        await session.commit()
 
 
 class WebhookDeliverer:
@@ -219,24 +310,46 @@ class WebhookDeliverer:
             self._task = None
 
     async def _run(self) -> None:
+        """Claim a batch whenever fewer than `LANES` are being sent, so one slow receiver's
+        batch does not hold up the next; claims are made by this one task, so no two
+        batches of a process share a row."""
         loop = asyncio.get_running_loop()
         refreshed = loop.time()
+        sending: set[asyncio.Task[None]] = set()
+        stopping = asyncio.create_task(self._stop.wait())
         while not self._stop.is_set():
-            tried = 0
+            claimed = 0
             try:
                 if loop.time() - refreshed >= REFRESH_SECONDS:
                     await refresh(self.ctx)
                     refreshed = loop.time()
                 # No active subscription, nothing to claim: an idle loop costs no query.
-                if subscribed(self.ctx):
-                    tried = await deliver_due(self.ctx, self.owner)
+                if len(sending) < LANES and subscribed(self.ctx):
+                    ids = await claim(self.ctx, self.owner)
+                    claimed = len(ids)
+                    if ids:
+                        task = asyncio.create_task(self._send(ids))
+                        sending.add(task)
+                        task.add_done_callback(sending.discard)
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("webhook delivery round failed; retrying")
-            if tried == 0:
-                try:
-                    await asyncio.wait_for(self._stop.wait(), self.poll_seconds)
-                except TimeoutError:
-                    pass
+            if claimed and len(sending) < LANES:
+                continue
+            # Wait for a batch to finish (room for the next), the poll interval, or stop.
+            await asyncio.wait(
+                {stopping, *sending},
+                timeout=self.poll_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        stopping.cancel()
+        if sending:
+            await asyncio.gather(*sending, return_exceptions=True)
+
+    async def _send(self, ids: list[int]) -> None:
+        try:
+            await deliver_batch(self.ctx, ids)
+        except Exception:  # leased rows are tried again when their lease ends
+            log.exception("webhook delivery batch failed; retrying after the lease")
 
 
 async def record_test(ctx: AppContext, delivery_id: int, outcome: Outcome) -> WebhookDelivery:

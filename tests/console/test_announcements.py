@@ -11,7 +11,10 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from routing.people.fields import define_field
+from storage.field_values import set_values
 from storage.models import Announcement, Message
 from tests.console.conftest import LiveConsole
 from tests.gateway.seed import add_member, count, messages_of
@@ -250,3 +253,40 @@ async def test_without_the_csrf_token_nothing_is_sent_or_cancelled(
     assert refused.status == 403
     async with console.ctx.sessions() as session:
         assert (await session.exec(select(Announcement))).one().state != "cancelled"
+
+
+async def test_the_merge_variable_picker_inserts_at_the_cursor_and_the_preview_renders_it(
+    console: LiveConsole, signed_in_page: SignedIn
+) -> None:
+    world = await north_team(console)
+
+    async def define_fields(session: AsyncSession) -> None:
+        county = await define_field(session, "county", "text", None, console.clock())
+        await define_field(session, "shirt", "choice", ["S", "M"], console.clock())
+        assert county.id is not None
+        for key, value in (("sms", "Kisumu West"), ("telegram", "Nakuru")):
+            await set_values(session, world["ids"][key], {county.id: value})
+
+    await console.seed(define_fields)
+    page = await signed_in_page()
+    await page.goto(console.url("/console/announcements/new"))
+    picker = page.get_by_label("Insert a merge variable")
+    options = await picker.locator("option").all_text_contents()
+    assert options == ["Choose…", 'First name (or "friend")', "Full name", "county", "shirt"]
+    message = page.get_by_role("textbox", name="Message")
+    await message.fill("Hi ! County: ")
+    await message.evaluate("el => el.setSelectionRange(3, 3)")
+    await picker.select_option(label='First name (or "friend")')
+    await page.get_by_role("button", name="Insert").click()
+    await expect(message).to_have_value("Hi {first_name|friend}! County: ")
+    await message.press("End")
+    await picker.select_option(label="county")
+    await page.get_by_role("button", name="Insert").click()
+    await expect(message).to_have_value("Hi {first_name|friend}! County: {fields.county}")
+    await page.get_by_role("checkbox", name="North").check()
+    await page.get_by_role("button", name="Preview").click()
+    longest = page.get_by_label("Longest variant").locator("pre")
+    # Ann Sms (Kisumu West) and Tom Tg (Nakuru): the longer rendering is shown.
+    await expect(longest).to_have_text("Hi Ann! County: Kisumu West")
+    sent = await form_fields(page, "/console/announcements")
+    assert sent["body"] == "Hi {first_name|friend}! County: {fields.county}"

@@ -11,7 +11,7 @@ import pytest_asyncio
 from playwright.async_api import BrowserContext, expect
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Message, OutboxItem
+from storage.models import ChannelCircuit, Message, OutboxItem
 from tests.channels.twilio_case import SETTINGS
 from tests.conftest import FakeClock
 from tests.console.conftest import LiveConsole, live_console, sign_in
@@ -109,3 +109,63 @@ async def test_only_admins_get_the_status_page(
     response = await page.goto(live.url("/console/status"))
     assert response is not None and response.status == 403
     await expect(page.get_by_text("Only admins see the status page.")).to_be_visible()
+
+
+async def test_the_status_page_shows_each_circuit_breaker(
+    twilio_console: LiveConsole, new_context: NewContext
+) -> None:
+    live = twilio_console
+    now = live.clock()
+    page = await (await new_context()).new_page()
+    _, email = await live.make_user("admin")
+    await sign_in(page, live, email)
+    await page.goto(live.url("/console/status"))
+    breakers = page.get_by_role("region", name="Circuit breakers")
+    await expect(breakers).to_contain_text("no circuit has opened")
+
+    async def seed(session: AsyncSession) -> None:
+        session.add_all(
+            [
+                ChannelCircuit(
+                    channel="sms",
+                    sender="+14155550100",
+                    state="open",
+                    failures=5,
+                    until=now + timedelta(seconds=30),
+                    updated_at=now - timedelta(seconds=10),
+                ),
+                ChannelCircuit(
+                    channel="whatsapp",
+                    sender="+14155550177",
+                    state="probing",
+                    failures=6,
+                    until=now + timedelta(minutes=2),
+                    updated_at=now - timedelta(minutes=1),
+                ),
+                ChannelCircuit(
+                    channel="telegram", sender="<b>bot</b>", state="closed", updated_at=now
+                ),
+            ]
+        )
+
+    await live.seed(seed)
+    await page.reload()
+    table = page.get_by_role("table", name="Circuit breakers")
+    rows = table.locator("tbody tr")
+    await expect(rows).to_have_count(3)
+    stamp = "%Y-%m-%d %H:%M:%S"
+    opened = (now + timedelta(seconds=30)).strftime(stamp)
+    await expect(rows.nth(0)).to_have_text(
+        "sms…0100open5" + (now - timedelta(seconds=10)).strftime(stamp) + f"{opened} (in 30 s)"
+    )
+    # Ordered by channel; the sender is masked and what it holds is escaped.
+    await expect(rows.nth(1)).to_have_text("telegram…</b>closed0" + now.strftime(stamp) + "-")
+    await expect(rows.nth(2)).to_contain_text("whatsapp…0177half-open (one probe out)6")
+    await expect(rows.nth(2)).to_contain_text((now + timedelta(minutes=2)).strftime(stamp))
+    # /healthz says the same (open and half-open count there; closed ones do not).
+    health = await page.request.get(live.url("/healthz"))
+    circuits = (await health.json())["circuits"]
+    assert [(c["channel"], c["state"]) for c in circuits] == [
+        ("sms", "open"),
+        ("whatsapp", "probing"),
+    ]
