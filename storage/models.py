@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from storage.announcement_counts import install_triggers
 from storage.sealed_types import (
     IndexedAddress,
     NameIndex,
@@ -235,6 +236,15 @@ class Message(SQLModel, table=True):
             postgresql_where=text("fallback_at IS NOT NULL"),
         ),
         Index("uq_messages_public_token", "public_token", unique=True),
+        # An announcement's failures for its report, by status then id (no sort).
+        Index(
+            "ix_messages_announcement_status",
+            "announcement_id",
+            "status",
+            "id",
+            sqlite_where=text("announcement_id IS NOT NULL"),
+            postgresql_where=text("announcement_id IS NOT NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     # Indexed by ix_messages_conversation_created (conversation_id leads it).
@@ -557,6 +567,40 @@ class ErasedDelivery(SQLModel, table=True):
     segments: int = 0
 
 
+class AnnouncementCount(SQLModel, table=True):
+    """An announcement's live messages counted by status and channel ("" = none chosen),
+    kept by triggers on `messages` in the writing transaction (storage/announcement_counts.py)
+    so its report never counts the messages themselves."""
+
+    __tablename__ = "announcement_counts"
+    announcement_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("announcements.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    status: str = Field(primary_key=True, max_length=16)
+    channel: str = Field(primary_key=True, max_length=16)
+    n: int = 0
+    segments: int = 0  # the messages' SMS segments (the report sums the `sms` rows)
+    fallback: int = 0  # of those, messages sent again after `fallback_after` (fallback_from)
+
+
+class AnnouncementCountChange(SQLModel, table=True):
+    """PostgreSQL only: the triggers append changes here (no row shared by two writers, so
+    concurrent dispatchers neither wait nor deadlock on a counter); `fold_count_changes`
+    moves them into `announcement_counts`, and the report adds what is not folded yet."""
+
+    __tablename__ = "announcement_count_changes"
+    __table_args__ = (Index("ix_announcement_count_changes_announcement", "announcement_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int  # no foreign key: a deleted announcement's changes are dropped
+    status: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    n: int = 0
+    segments: int = 0
+    fallback: int = 0
+
+
 class ServerSecret(SQLModel, table=True):
     """A secret the server generated once for itself (e.g. the do-not-contact hash key when
     RALLYPOINT_ERASURE_KEY is unset)."""
@@ -774,3 +818,6 @@ def _index_name(_mapper: Any, _connection: Any, row: Supporter) -> None:
     """Keep `name_index` in step with `name` (NameIndex stores NULL without keys)."""
     if row.name_index is None or inspect(row).attrs.name.history.has_changes():
         row.name_index = row.name
+
+
+install_triggers(SQLModel.metadata)  # announcement_counts, kept by triggers on messages

@@ -1,0 +1,73 @@
+"""announcement counts kept by triggers, and the indexes the reports and lists read
+
+Revision ID: 7d4e2f1a9c3b
+Revises: e3c1a9b7d2f4
+Create Date: 2026-12-08 01:20:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from storage.announcement_counts import DROP_TRIGGERS, REBUILD, trigger_statements
+
+revision: str = "7d4e2f1a9c3b"
+down_revision: str | None = "e3c1a9b7d2f4"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_ANNOUNCED = sa.text("announcement_id IS NOT NULL")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "announcement_counts",
+        sa.Column("announcement_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("segments", sa.Integer(), nullable=False),
+        sa.Column("fallback", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["announcement_id"], ["announcements.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("announcement_id", "status", "channel"),
+    )
+    op.create_table(
+        "announcement_count_changes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("announcement_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("segments", sa.Integer(), nullable=False),
+        sa.Column("fallback", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_announcement_count_changes_announcement",
+        "announcement_count_changes",
+        ["announcement_id"],
+    )
+    op.create_index(
+        "ix_messages_announcement_status",
+        "messages",
+        ["announcement_id", "status", "id"],
+        sqlite_where=_ANNOUNCED,
+        postgresql_where=_ANNOUNCED,
+    )
+    # Backfill in set-based SQL, then keep counting from here on.
+    for statement in REBUILD:
+        op.execute(statement)
+    for statement in trigger_statements(op.get_bind().dialect.name):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for statement in DROP_TRIGGERS[op.get_bind().dialect.name]:
+        op.execute(statement)
+    op.drop_index("ix_messages_announcement_status", table_name="messages")
+    op.drop_index(
+        "ix_announcement_count_changes_announcement", table_name="announcement_count_changes"
+    )
+    op.drop_table("announcement_count_changes")
+    op.drop_table("announcement_counts")
