@@ -82,11 +82,25 @@ class Team(SQLModel, table=True):
     created_at: datetime
 
 
+# When a supporter last wrote or came to an event, or was added if neither (the check-ins'
+# "days inactive"); NULL-safe and the same text on SQLite and PostgreSQL, so one expression
+# index serves both.
+SUPPORTER_ACTIVITY = (
+    "CASE WHEN last_attended_at > coalesce(last_inbound_at, created_at)"
+    " THEN last_attended_at ELSE coalesce(last_inbound_at, created_at) END"
+)
+
+
 class Supporter(SQLModel, table=True):
     __tablename__ = "supporters"
     # Ids are never reused: an erased supporter's id must not name someone new (webhook
     # consumers, exports and audit entries keep it).
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        # Who went quiet (routing/organizing/checkins.py `inactive_supporters`), quietest
+        # first: the opted-in, by the expression that query filters and sorts on.
+        Index("ix_supporters_quiet", "opted_out", text(SUPPORTER_ACTIVITY), "id"),
+        {"sqlite_autoincrement": True},
+    )
     id: int | None = Field(default=None, primary_key=True)
     name: str = sealed_text("supporters.name", nullable=False)
     preferred_channels: list[str] = _json([])

@@ -18,6 +18,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _ANNOUNCED = sa.text("announcement_id IS NOT NULL")
+# storage/models.py SUPPORTER_ACTIVITY, as of this revision.
+_ACTIVITY = (
+    "CASE WHEN last_attended_at > coalesce(last_inbound_at, created_at)"
+    " THEN last_attended_at ELSE coalesce(last_inbound_at, created_at) END"
+)
 
 
 def upgrade() -> None:
@@ -55,6 +60,7 @@ def upgrade() -> None:
         sqlite_where=_ANNOUNCED,
         postgresql_where=_ANNOUNCED,
     )
+    op.create_index("ix_supporters_quiet", "supporters", ["opted_out", sa.text(_ACTIVITY), "id"])
     # Backfill in set-based SQL, then keep counting from here on.
     for statement in REBUILD:
         op.execute(statement)
@@ -65,6 +71,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for statement in DROP_TRIGGERS[op.get_bind().dialect.name]:
         op.execute(statement)
+    op.drop_index("ix_supporters_quiet", table_name="supporters")
     op.drop_index("ix_messages_announcement_status", table_name="messages")
     op.drop_index(
         "ix_announcement_count_changes_announcement", table_name="announcement_count_changes"
