@@ -83,11 +83,11 @@ class Team(SQLModel, table=True):
 
 
 # When a supporter last wrote or came to an event, or was added if neither (the check-ins'
-# "days inactive"); NULL-safe and the same text on SQLite and PostgreSQL, so one expression
-# index serves both.
+# "days inactive"); NULL-safe and the same text on SQLite and PostgreSQL (parenthesized, as
+# PostgreSQL wants an index expression), so one expression index serves both.
 SUPPORTER_ACTIVITY = (
-    "CASE WHEN last_attended_at > coalesce(last_inbound_at, created_at)"
-    " THEN last_attended_at ELSE coalesce(last_inbound_at, created_at) END"
+    "(CASE WHEN last_attended_at > coalesce(last_inbound_at, created_at)"
+    " THEN last_attended_at ELSE coalesce(last_inbound_at, created_at) END)"
 )
 
 
@@ -228,6 +228,10 @@ class Announcement(SQLModel, table=True):
     created_at: datetime
 
 
+# The messages ix_messages_one_on_one holds.
+ONE_ON_ONE_SENT = "kind = 'one_on_one' AND direction = 'outbound'"
+
+
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
     __table_args__ = (
@@ -250,6 +254,15 @@ class Message(SQLModel, table=True):
             postgresql_where=text("fallback_at IS NOT NULL"),
         ),
         Index("uq_messages_public_token", "public_token", unique=True),
+        # A team's one-on-ones in its stats (gateway/api/stats.py): per member, by time,
+        # holding only one-on-ones (the query repeats these terms as literals).
+        Index(
+            "ix_messages_one_on_one",
+            "supporter_id",
+            "created_at",
+            sqlite_where=text(ONE_ON_ONE_SENT),
+            postgresql_where=text(ONE_ON_ONE_SENT),
+        ),
         # An announcement's failures for its report, by status then id (no sort).
         Index(
             "ix_messages_announcement_status",

@@ -275,7 +275,11 @@ async def inactive_supporters(
             & (col(TeamMembership.team_id) == team.id),
         )
     if after is not None:
-        query = query.where(tuple_(activity, col(Supporter.id)) > tuple_(*after))
+        # The plain bound starts the index walk there (SQLite takes the row value only as
+        # a filter); the row value then drops the rows of that time already given.
+        query = query.where(
+            activity >= after[0], tuple_(activity, col(Supporter.id)) > tuple_(*after)
+        )
     query = query.order_by(activity, col(Supporter.id))
     if limit is not None:
         query = query.limit(limit)

@@ -20,8 +20,8 @@ depends_on: str | Sequence[str] | None = None
 _ANNOUNCED = sa.text("announcement_id IS NOT NULL")
 # storage/models.py SUPPORTER_ACTIVITY, as of this revision.
 _ACTIVITY = (
-    "CASE WHEN last_attended_at > coalesce(last_inbound_at, created_at)"
-    " THEN last_attended_at ELSE coalesce(last_inbound_at, created_at) END"
+    "(CASE WHEN last_attended_at > coalesce(last_inbound_at, created_at)"
+    " THEN last_attended_at ELSE coalesce(last_inbound_at, created_at) END)"
 )
 
 
@@ -60,6 +60,14 @@ def upgrade() -> None:
         sqlite_where=_ANNOUNCED,
         postgresql_where=_ANNOUNCED,
     )
+    one_on_ones = sa.text("kind = 'one_on_one' AND direction = 'outbound'")
+    op.create_index(
+        "ix_messages_one_on_one",
+        "messages",
+        ["supporter_id", "created_at"],
+        sqlite_where=one_on_ones,
+        postgresql_where=one_on_ones,
+    )
     op.create_index("ix_supporters_quiet", "supporters", ["opted_out", sa.text(_ACTIVITY), "id"])
     # Backfill in set-based SQL, then keep counting from here on.
     for statement in REBUILD:
@@ -72,6 +80,7 @@ def downgrade() -> None:
     for statement in DROP_TRIGGERS[op.get_bind().dialect.name]:
         op.execute(statement)
     op.drop_index("ix_supporters_quiet", table_name="supporters")
+    op.drop_index("ix_messages_one_on_one", table_name="messages")
     op.drop_index("ix_messages_announcement_status", table_name="messages")
     op.drop_index(
         "ix_announcement_count_changes_announcement", table_name="announcement_count_changes"
