@@ -12,8 +12,8 @@ from gateway.heap import settle_heap
 from gateway.settings import Settings
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.silence import SilenceFallback
-from routing.upkeep import Upkeep
 from routing.outbound.fanout import FanoutService
+from routing.upkeep import Upkeep
 from routing.webhooks.delivery import WebhookDeliverer
 
 log = logging.getLogger(__name__)

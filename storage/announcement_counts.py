@@ -41,7 +41,7 @@ def _add(row: str) -> str:
 
 def _take(row: str) -> str:
     return (
-        "UPDATE announcement_counts SET n = n - 1,"
+        "UPDATE announcement_counts SET n = n - 1,"  # noqa: S608 - our own names
         f" segments = segments - coalesce({row}.segments, 0),"
         f" fallback = fallback - ({row}.fallback_from IS NOT NULL)"
         f" WHERE announcement_id = {row}.announcement_id AND status = {row}.status"
@@ -51,8 +51,9 @@ def _take(row: str) -> str:
 
 _COUNTED = ("status", "channel", "segments", "fallback_from", "announcement_id")
 _CHANGED = " OR ".join(
-    f"OLD.{c} IS NOT NEW.{c}" if c != "fallback_from" else
-    "(OLD.fallback_from IS NULL) IS NOT (NEW.fallback_from IS NULL)"
+    f"OLD.{c} IS NOT NEW.{c}"
+    if c != "fallback_from"
+    else "(OLD.fallback_from IS NULL) IS NOT (NEW.fallback_from IS NULL)"
     for c in _COUNTED
 )
 
@@ -70,7 +71,7 @@ SQLITE_TRIGGERS = (
 
 def _rows(table: str, sign: str) -> str:
     return (
-        f"SELECT announcement_id, status, coalesce(channel, '') AS channel, {sign}1 AS n,"
+        f"SELECT announcement_id, status, coalesce(channel, '') AS channel, {sign}1 AS n,"  # noqa: S608
         f" {sign}coalesce(segments, 0) AS segments,"
         f" {sign}(fallback_from IS NOT NULL)::int AS fallback"
         f" FROM {table} WHERE announcement_id IS NOT NULL"
@@ -79,7 +80,7 @@ def _rows(table: str, sign: str) -> str:
 
 def _append(rows: str) -> str:
     return (
-        f"INSERT INTO announcement_count_changes ({_KEY})"
+        f"INSERT INTO announcement_count_changes ({_KEY})"  # noqa: S608 - our own names
         " SELECT announcement_id, status, channel, sum(n), sum(segments), sum(fallback)"
         f" FROM ({rows}) AS d GROUP BY announcement_id, status, channel"
         " HAVING sum(n) <> 0 OR sum(segments) <> 0 OR sum(fallback) <> 0;"
@@ -127,12 +128,14 @@ def install_triggers(metadata: MetaData) -> None:
     migration creates them with the same statements."""
     for dialect, statements in (("sqlite", SQLITE_TRIGGERS), ("postgresql", POSTGRESQL_TRIGGERS)):
         for statement in statements:
-            event.listen(metadata, "after_create", DDL(statement).execute_if(dialect=dialect))
+            ddl = DDL(statement).execute_if(dialect=dialect)  # type: ignore[no-untyped-call]
+            event.listen(metadata, "after_create", ddl)
+
 
 REBUILD = (
     "DELETE FROM announcement_count_changes",
     "DELETE FROM announcement_counts",
-    f"INSERT INTO announcement_counts ({_KEY})"
+    f"INSERT INTO announcement_counts ({_KEY})"  # noqa: S608 - our own names
     " SELECT announcement_id, status, coalesce(channel, ''), count(*),"
     " coalesce(sum(coalesce(segments, 0)), 0), count(fallback_from)"
     " FROM messages WHERE announcement_id IS NOT NULL"
@@ -147,7 +150,7 @@ async def rebuild_announcement_counts(conn: AsyncConnection) -> None:
 
 
 FOLD = text(
-    "WITH gone AS (DELETE FROM announcement_count_changes"
+    "WITH gone AS (DELETE FROM announcement_count_changes"  # noqa: S608 - our own names
     f" RETURNING {_KEY})"
     f" INSERT INTO announcement_counts ({_KEY})"
     " SELECT g.announcement_id, g.status, g.channel, sum(g.n), sum(g.segments), sum(g.fallback)"
@@ -166,7 +169,7 @@ FOLD = text(
 async def fold_count_changes(session: AsyncSession) -> int:
     """Move the appended changes into the counters (PostgreSQL; nothing to do on SQLite).
     Returns the number of counter rows written; the caller commits."""
-    if session.bind.dialect.name != "postgresql":
+    if (await session.connection()).dialect.name != "postgresql":
         return 0
     result = await session.execute(FOLD)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -182,7 +185,7 @@ class CountRow:
 
 
 READ = text(
-    "SELECT status, channel, sum(n), sum(segments), sum(fallback) FROM ("
+    "SELECT status, channel, sum(n), sum(segments), sum(fallback) FROM ("  # noqa: S608
     f" SELECT {_KEY} FROM announcement_counts WHERE announcement_id = :a"
     f" UNION ALL SELECT {_KEY} FROM announcement_count_changes WHERE announcement_id = :a"
     ") AS c GROUP BY status, channel"

@@ -83,11 +83,11 @@ class Team(SQLModel, table=True):
 
 
 # When a supporter last wrote or came to an event, or was added if neither (the check-ins'
-# "days inactive"); NULL-safe and the same text on SQLite and PostgreSQL (parenthesized, as
-# PostgreSQL wants an index expression), so one expression index serves both.
+# "days inactive"); NULL-safe and the same text on SQLite and PostgreSQL, so one expression
+# index serves both (written as PostgreSQL prints it back, for Alembic's comparison).
 SUPPORTER_ACTIVITY = (
-    "(CASE WHEN last_attended_at > coalesce(last_inbound_at, created_at)"
-    " THEN last_attended_at ELSE coalesce(last_inbound_at, created_at) END)"
+    "(CASE WHEN (last_attended_at > COALESCE(last_inbound_at, created_at))"
+    " THEN last_attended_at ELSE COALESCE(last_inbound_at, created_at) END)"
 )
 
 

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import false, func, literal, literal_column, or_, tuple_, update
 from sqlalchemy import select as sa_select
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.context import AppContext
@@ -234,7 +234,8 @@ class InactiveSupporter:
 
 def supporter_activity() -> Any:
     """SUPPORTER_ACTIVITY as a column, typed as the times it compares (the index's text)."""
-    return literal_column(SUPPORTER_ACTIVITY, col(Supporter.created_at).type)
+    times = SQLModel.metadata.tables["supporters"].c["created_at"].type
+    return literal_column(SUPPORTER_ACTIVITY, times)
 
 
 async def inactive_supporters(

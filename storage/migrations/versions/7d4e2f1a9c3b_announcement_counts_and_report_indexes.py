@@ -20,8 +20,8 @@ depends_on: str | Sequence[str] | None = None
 _ANNOUNCED = sa.text("announcement_id IS NOT NULL")
 # storage/models.py SUPPORTER_ACTIVITY, as of this revision.
 _ACTIVITY = (
-    "(CASE WHEN last_attended_at > coalesce(last_inbound_at, created_at)"
-    " THEN last_attended_at ELSE coalesce(last_inbound_at, created_at) END)"
+    "(CASE WHEN (last_attended_at > COALESCE(last_inbound_at, created_at))"
+    " THEN last_attended_at ELSE COALESCE(last_inbound_at, created_at) END)"
 )
 
 
