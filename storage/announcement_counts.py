@@ -12,8 +12,10 @@ rows instead of counting a million.
   moves those rows into `announcement_counts` (serve and worker run it periodically) and
   `read_counts` adds what is not folded yet, so a read is exact at any moment.
 
-`rebuild_announcement_counts` recounts everything in set-based SQL: the migration's
-backfill, and for a benchmark seeder that bulk-loaded messages with the triggers absent.
+Teams' `member_count` is kept by triggers on `team_memberships` the same way.
+
+`rebuild_announcement_counts` recounts everything (teams' members too) in set-based SQL:
+the migration's backfill, and for a seeder that bulk-loaded rows with the triggers absent.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ _CHANGED = " OR ".join(
     for c in _COUNTED
 )
 
-SQLITE_TRIGGERS = (
+SQLITE_TRIGGERS: tuple[str, ...] = (
     "CREATE TRIGGER IF NOT EXISTS trg_messages_count_insert AFTER INSERT ON messages"
     f" WHEN NEW.announcement_id IS NOT NULL BEGIN {_add('NEW')} END",
     "CREATE TRIGGER IF NOT EXISTS trg_messages_count_delete AFTER DELETE ON messages"
@@ -87,7 +89,7 @@ def _append(rows: str) -> str:
     )
 
 
-POSTGRESQL_TRIGGERS = (
+POSTGRESQL_TRIGGERS: tuple[str, ...] = (
     "CREATE OR REPLACE FUNCTION rp_count_message_changes() RETURNS trigger"
     " LANGUAGE plpgsql AS $$ BEGIN"
     f" IF TG_OP = 'INSERT' THEN {_append(_rows('new_rows', ''))}"
@@ -105,9 +107,33 @@ POSTGRESQL_TRIGGERS = (
     " FOR EACH STATEMENT EXECUTE FUNCTION rp_count_message_changes()",
 )
 
+# A team's `member_count`, kept the same way (row triggers: memberships change one by one
+# or in one import's transaction, never from many writers at once).
+_MEMBER = "UPDATE teams SET member_count = member_count {sign} 1 WHERE id = {row}.team_id;"
+SQLITE_TRIGGERS += (
+    "CREATE TRIGGER IF NOT EXISTS trg_team_memberships_count_insert AFTER INSERT ON"
+    f" team_memberships BEGIN {_MEMBER.format(sign='+', row='NEW')} END",
+    "CREATE TRIGGER IF NOT EXISTS trg_team_memberships_count_delete AFTER DELETE ON"
+    f" team_memberships BEGIN {_MEMBER.format(sign='-', row='OLD')} END",
+    "CREATE TRIGGER IF NOT EXISTS trg_team_memberships_count_update AFTER UPDATE OF team_id"
+    " ON team_memberships WHEN OLD.team_id IS NOT NEW.team_id BEGIN"
+    f" {_MEMBER.format(sign='-', row='OLD')} {_MEMBER.format(sign='+', row='NEW')} END",
+)
+POSTGRESQL_TRIGGERS += (
+    "CREATE OR REPLACE FUNCTION rp_count_team_members() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    f" IF TG_OP IN ('DELETE', 'UPDATE') THEN {_MEMBER.format(sign='-', row='OLD')} END IF;"
+    f" IF TG_OP IN ('INSERT', 'UPDATE') THEN {_MEMBER.format(sign='+', row='NEW')} END IF;"
+    " RETURN NULL; END $$",
+    "CREATE OR REPLACE TRIGGER trg_team_memberships_count AFTER INSERT OR DELETE OR UPDATE"
+    " OF team_id ON team_memberships FOR EACH ROW EXECUTE FUNCTION rp_count_team_members()",
+)
+
 DROP_TRIGGERS = {
     "sqlite": tuple(
-        f"DROP TRIGGER IF EXISTS trg_messages_count_{op}" for op in ("insert", "update", "delete")
+        f"DROP TRIGGER IF EXISTS trg_{table}_count_{op}"
+        for table in ("messages", "team_memberships")
+        for op in ("insert", "update", "delete")
     ),
     "postgresql": (
         *(
@@ -115,6 +141,8 @@ DROP_TRIGGERS = {
             for op in ("insert", "update", "delete")
         ),
         "DROP FUNCTION IF EXISTS rp_count_message_changes()",
+        "DROP TRIGGER IF EXISTS trg_team_memberships_count ON team_memberships",
+        "DROP FUNCTION IF EXISTS rp_count_team_members()",
     ),
 }
 
@@ -140,6 +168,8 @@ REBUILD = (
     " coalesce(sum(coalesce(segments, 0)), 0), count(fallback_from)"
     " FROM messages WHERE announcement_id IS NOT NULL"
     " GROUP BY announcement_id, status, coalesce(channel, '')",
+    "UPDATE teams SET member_count = (SELECT count(*) FROM team_memberships AS m"
+    " WHERE m.team_id = teams.id)",
 )
 
 

@@ -80,6 +80,9 @@ class Team(SQLModel, table=True):
     welcome_text: str | None = _text()
     orientation_call: str | None = None
     created_at: datetime
+    # Its members, kept by triggers on team_memberships (storage/announcement_counts.py),
+    # so listing teams counts no memberships.
+    member_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 # When a supporter last wrote or came to an event, or was added if neither (the check-ins'

@@ -1,4 +1,4 @@
-"""announcement counts kept by triggers, and the indexes the reports and lists read
+"""announcement and team member counts kept by triggers, indexes the reports and lists read
 
 Revision ID: 7d4e2f1a9c3b
 Revises: e3c1a9b7d2f4
@@ -69,6 +69,9 @@ def upgrade() -> None:
         postgresql_where=one_on_ones,
     )
     op.create_index("ix_supporters_quiet", "supporters", ["opted_out", sa.text(_ACTIVITY), "id"])
+    op.add_column(
+        "teams", sa.Column("member_count", sa.Integer(), server_default="0", nullable=False)
+    )
     # Backfill in set-based SQL, then keep counting from here on.
     for statement in REBUILD:
         op.execute(statement)
@@ -79,6 +82,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     for statement in DROP_TRIGGERS[op.get_bind().dialect.name]:
         op.execute(statement)
+    with op.batch_alter_table("teams") as batch_op:
+        batch_op.drop_column("member_count")
     op.drop_index("ix_supporters_quiet", table_name="supporters")
     op.drop_index("ix_messages_one_on_one", table_name="messages")
     op.drop_index("ix_messages_announcement_status", table_name="messages")
