@@ -42,19 +42,27 @@ async def test_member_counts_follow_every_change_and_the_list_pages_by_name(
         )
         for n in range(5)
     ]
-    assert await listed(org) == await members_in_sql(org) == {
-        "Canvassing": 2,
-        "Data": 2,
-        "Phone bank": 3,
-    }
+    assert (
+        await listed(org)
+        == await members_in_sql(org)
+        == {
+            "Canvassing": 2,
+            "Data": 2,
+            "Phone bank": 3,
+        }
+    )
     await org.api("PATCH", f"/supporters/{people[0]['id']}", json={"teams": ["Data"]})
     await org.api("POST", f"/supporters/{people[1]['id']}/erase", 204)
     await org.api("DELETE", f"/supporters/{people[2]['id']}", 204)
-    assert await listed(org) == await members_in_sql(org) == {
-        "Canvassing": 1,
-        "Data": 2,
-        "Phone bank": 1,
-    }
+    assert (
+        await listed(org)
+        == await members_in_sql(org)
+        == {
+            "Canvassing": 1,
+            "Data": 2,
+            "Phone bank": 1,
+        }
+    )
 
     names: list[str] = []
     page = await org.api("GET", "/teams", params={"limit": 2})
