@@ -58,6 +58,9 @@ def background_services(ctx: GatewayContext) -> list[BackgroundService]:
     if (receiver := signal_receiver(ctx)) is not None:
         services.append(receiver)
     from routing.outbound.fanout import FanoutService
+    from routing.upkeep import Upkeep
+
+    services.append(Upkeep(ctx))
 
     # Resumes announcement fan-outs a stop or crash left half done.
     services.append(FanoutService(ctx))

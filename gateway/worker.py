@@ -13,6 +13,7 @@ from gateway.settings import Settings
 from routing.dispatch.dispatcher import Dispatcher
 from routing.dispatch.silence import SilenceFallback
 from routing.outbound.fanout import FanoutService
+from routing.upkeep import Upkeep
 from routing.webhooks.delivery import WebhookDeliverer
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         fanouts = FanoutService(ctx)
         webhooks = WebhookDeliverer(ctx)
         silence = SilenceFallback(ctx)
+        upkeep = Upkeep(ctx)
         # Before the first claim: a full collection of start-up's objects would stop the
         # loop 100-200 ms while sends counted by the rate guard wait to go out.
         settle_heap(settings.gc_threshold)
@@ -44,6 +46,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         await dispatcher.start()
         await webhooks.start()
         await silence.start()
+        await upkeep.start()
         log.info(
             "worker %s running; channels: %s",
             dispatcher.owner,
@@ -51,6 +54,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         )
         await stop.wait()
         log.info("worker %s stopping", dispatcher.owner)
+        await upkeep.stop()
         await silence.stop()
         await webhooks.stop()
         await dispatcher.stop()

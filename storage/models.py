@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from storage.announcement_counts import install_triggers
 from storage.sealed_types import (
     IndexedAddress,
     SealedAddress,
@@ -93,13 +94,30 @@ class Team(SQLModel, table=True):
     welcome_text: str | None = _text()
     orientation_call: str | None = None
     created_at: datetime
+    # Its members, kept by triggers on team_memberships (storage/announcement_counts.py),
+    # so listing teams counts no memberships.
+    member_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+# When a supporter last wrote or came to an event, or was added if neither (the check-ins'
+# "days inactive"); NULL-safe and the same text on SQLite and PostgreSQL, so one expression
+# index serves both (written as PostgreSQL prints it back, for Alembic's comparison).
+SUPPORTER_ACTIVITY = (
+    "(CASE WHEN (last_attended_at > COALESCE(last_inbound_at, created_at))"
+    " THEN last_attended_at ELSE COALESCE(last_inbound_at, created_at) END)"
+)
 
 
 class Supporter(SQLModel, table=True):
     __tablename__ = "supporters"
     # Ids are never reused: an erased supporter's id must not name someone new (webhook
     # consumers, exports and audit entries keep it).
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        # Who went quiet (routing/organizing/checkins.py `inactive_supporters`), quietest
+        # first: the opted-in, by the expression that query filters and sorts on.
+        Index("ix_supporters_quiet", "opted_out", text(SUPPORTER_ACTIVITY), "id"),
+        {"sqlite_autoincrement": True},
+    )
     id: int | None = Field(default=None, primary_key=True)
     name: str = sealed_text("supporters.name", nullable=False)
     preferred_channels: list[str] = _json([])
@@ -253,6 +271,10 @@ class Announcement(SQLModel, table=True):
     created_at: datetime
 
 
+# The messages ix_messages_one_on_one holds.
+ONE_ON_ONE_SENT = "kind = 'one_on_one' AND direction = 'outbound'"
+
+
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
     __table_args__ = (
@@ -275,6 +297,24 @@ class Message(SQLModel, table=True):
             postgresql_where=text("fallback_at IS NOT NULL"),
         ),
         Index("uq_messages_public_token", "public_token", unique=True),
+        # A team's one-on-ones in its stats (gateway/api/stats.py): per member, by time,
+        # holding only one-on-ones (the query repeats these terms as literals).
+        Index(
+            "ix_messages_one_on_one",
+            "supporter_id",
+            "created_at",
+            sqlite_where=text(ONE_ON_ONE_SENT),
+            postgresql_where=text(ONE_ON_ONE_SENT),
+        ),
+        # An announcement's failures for its report, by status then id (no sort).
+        Index(
+            "ix_messages_announcement_status",
+            "announcement_id",
+            "status",
+            "id",
+            sqlite_where=text("announcement_id IS NOT NULL"),
+            postgresql_where=text("announcement_id IS NOT NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     # Indexed by ix_messages_conversation_created (conversation_id leads it).
@@ -597,6 +637,40 @@ class ErasedDelivery(SQLModel, table=True):
     segments: int = 0
 
 
+class AnnouncementCount(SQLModel, table=True):
+    """An announcement's live messages counted by status and channel ("" = none chosen),
+    kept by triggers on `messages` in the writing transaction (storage/announcement_counts.py)
+    so its report never counts the messages themselves."""
+
+    __tablename__ = "announcement_counts"
+    announcement_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("announcements.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    status: str = Field(primary_key=True, max_length=16)
+    channel: str = Field(primary_key=True, max_length=16)
+    n: int = 0
+    segments: int = 0  # the messages' SMS segments (the report sums the `sms` rows)
+    fallback: int = 0  # of those, messages sent again after `fallback_after` (fallback_from)
+
+
+class AnnouncementCountChange(SQLModel, table=True):
+    """PostgreSQL only: the triggers append changes here (no row shared by two writers, so
+    concurrent dispatchers neither wait nor deadlock on a counter); `fold_count_changes`
+    moves them into `announcement_counts`, and the report adds what is not folded yet."""
+
+    __tablename__ = "announcement_count_changes"
+    __table_args__ = (Index("ix_announcement_count_changes_announcement", "announcement_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int  # no foreign key: a deleted announcement's changes are dropped
+    status: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    n: int = 0
+    segments: int = 0
+    fallback: int = 0
+
+
 class ServerSecret(SQLModel, table=True):
     """A secret the server generated once for itself (e.g. the do-not-contact hash key when
     RALLYPOINT_ERASURE_KEY is unset)."""
@@ -809,3 +883,6 @@ def _seal_address(_mapper: Any, _connection: Any, row: SupporterAddress) -> None
     Core inserts and updates of addresses set both themselves."""
     if row.address_sealed is None or inspect(row).attrs.address.history.has_changes():
         row.address_sealed = row.address
+
+
+install_triggers(SQLModel.metadata)  # announcement_counts, kept by triggers on messages

@@ -1,16 +1,19 @@
-"""How an announcement is doing: its messages counted by status and channel, and failures."""
+"""How an announcement is doing: its messages counted by status and channel (from the
+counters kept as messages change, never by counting them), and its first failures."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.announcement_counts import read_counts
 from storage.models import ErasedDelivery, Message
 
 MAX_FAILURES = 100
 REACHED = ("sent", "delivered", "read")
+FAILED = ("failed", "undelivered")
 NO_CHANNEL = "none"  # skipped (opted out) or unreachable: no channel was chosen
 
 
@@ -36,12 +39,9 @@ class DeliveryReport(BaseModel):
 
 
 async def delivery_report(session: AsyncSession, announcement_id: int) -> DeliveryReport:
-    mine = col(Message.announcement_id) == announcement_id
-    grouped = await session.execute(
-        select(col(Message.status), col(Message.channel), func.count())
-        .where(mine)
-        .group_by(col(Message.status), col(Message.channel))
-    )
+    """Read from the counters the triggers keep (storage/announcement_counts.py) and the
+    erased messages' counts; the failures from their index, by id."""
+    live = await read_counts(session, announcement_id)
     # Messages erased with their supporter still count (routing/people/erasure.py).
     erased = (
         await session.execute(
@@ -55,44 +55,41 @@ async def delivery_report(session: AsyncSession, announcement_id: int) -> Delive
     ).all()
     counts: dict[str, int] = {}
     by_channel: dict[str, dict[str, int]] = {}
-    for status, channel, n in [*grouped, *((s, c, n) for s, c, n, _ in erased)]:
+    rows = [(row.status, row.channel, row.n) for row in live]
+    for status, channel, n in [*rows, *((s, c, n) for s, c, n, _ in erased)]:
         counts[status] = counts.get(status, 0) + n
         per = by_channel.setdefault(channel or NO_CHANNEL, {})
         per[status] = per.get(status, 0) + n
-    segments = (
-        await session.execute(
-            select(func.coalesce(func.sum(col(Message.segments)), 0)).where(
-                mine, col(Message.channel) == "sms"
-            )
-        )
-    ).scalar_one()
-    failed = await session.execute(
-        select(
-            col(Message.id),
-            col(Message.supporter_id),
-            col(Message.channel),
-            col(Message.status),
-            col(Message.error),
-        )
-        .where(mine, col(Message.status).in_(("failed", "undelivered")))
-        .order_by(col(Message.id))
-        .limit(MAX_FAILURES)
-    )
-    silence = (
-        await session.execute(
-            select(col(Message.status), func.count())
-            .where(mine, col(Message.fallback_from).is_not(None))
-            .group_by(col(Message.status))
-        )
-    ).all()
+    segments = sum(row.segments for row in live if row.channel == "sms")
     return DeliveryReport(
-        fallback_on_silence=sum(n for _, n in silence),
-        reached_on_fallback=sum(n for status, n in silence if status in REACHED),
+        fallback_on_silence=sum(row.fallback for row in live),
+        reached_on_fallback=sum(row.fallback for row in live if row.status in REACHED),
         counts=counts,
         by_channel=by_channel,
-        segments=int(segments) + sum(int(seg) for *_, seg in erased),
-        failures=[
-            Failure(message_id=i, supporter_id=s, channel=c, status=st, error=e)
-            for i, s, c, st, e in failed
-        ],
+        segments=segments + sum(int(seg) for *_, seg in erased),
+        failures=await first_failures(session, announcement_id),
     )
+
+
+async def first_failures(session: AsyncSession, announcement_id: int) -> list[Failure]:
+    """The first MAX_FAILURES failed or undelivered messages by id: one walk of
+    ix_messages_announcement_status per status, merged (an IN would sort them all)."""
+    found: list[Failure] = []
+    for status in FAILED:
+        rows = await session.execute(
+            select(
+                col(Message.id),
+                col(Message.supporter_id),
+                col(Message.channel),
+                col(Message.status),
+                col(Message.error),
+            )
+            .where(col(Message.announcement_id) == announcement_id, col(Message.status) == status)
+            .order_by(col(Message.id))
+            .limit(MAX_FAILURES)
+        )
+        found += [
+            Failure(message_id=i, supporter_id=s, channel=c, status=st, error=e)
+            for i, s, c, st, e in rows
+        ]
+    return sorted(found, key=lambda failure: failure.message_id)[:MAX_FAILURES]

@@ -12,6 +12,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.api.announcement_create import checked_text
 from gateway.api.ids import IdPath
+from gateway.api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    split_page,
+)
 from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, lead_team, not_found
 from gateway.auth import AnyRole, Context, Principal
@@ -97,6 +105,7 @@ class InactiveItem(BaseModel):
 class InactiveList(BaseModel):
     items: list[InactiveItem]
     days: int
+    next_cursor: str | None = None
 
 
 def public(ctx: GatewayContext, checkin: Checkin, team: Team) -> CheckinPublic:
@@ -190,14 +199,38 @@ async def due_for_outreach(
     ctx: Context,
     team: str | None = None,
     days: int | None = Query(None, ge=1, le=3650),
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> InactiveList:
     """Supporters with no inbound message and no event attended for `days` days (default:
     the team's check-in setting, else 14), quietest first, for an organizer to reach out
-    one-on-one."""
+    one-on-one; a page at a time (`next_cursor`)."""
     scope = await query_team(session, principal, team)
     window = days if days is not None else await default_inactive_days(session, scope)
-    found = await inactive_supporters(session, ctx.clock(), window, scope)
-    return InactiveList(items=[InactiveItem(**vars(item)) for item in found], days=window)
+    key = decode_cursor(cursor, (datetime, int))
+    found = await inactive_supporters(
+        session,
+        ctx.clock(),
+        window,
+        scope,
+        limit=limit + 1,
+        after=(key[0], key[1]) if key else None,
+    )
+    page, more = split_page(found, limit)
+    return InactiveList(
+        items=[
+            InactiveItem(
+                supporter_id=item.supporter_id,
+                name=item.name,
+                team=item.team,
+                last_inbound_at=item.last_inbound_at,
+                days_inactive=item.days_inactive,
+            )
+            for item in page
+        ],
+        days=window,
+        next_cursor=encode_cursor(page[-1].since, page[-1].supporter_id) if more else None,
+    )
 
 
 async def visible_checkin(session: SessionDep, principal: Principal, checkin_id: int) -> Checkin:

@@ -61,6 +61,8 @@ def decode_cursor(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | No
                 and -MAX_ID <= value <= MAX_ID
             ):
                 out.append(value)
+            elif kind is str and isinstance(value, str):
+                out.append(value)
             else:
                 raise ValueError("wrong type")
         return out

@@ -43,3 +43,4 @@ class TeamPublic(BaseModel):
 
 class TeamList(BaseModel):
     items: list[TeamPublic]
+    next_cursor: str | None = None

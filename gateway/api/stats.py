@@ -8,12 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, text
 from sqlmodel import col
 
 from gateway.api.scope import SessionDep, visible_team
 from gateway.auth import AnyRole, Context
 from storage.models import (
+    ONE_ON_ONE_SENT,
     EventOccurrence,
     EventRsvp,
     Message,
@@ -82,8 +83,8 @@ async def team_stats(
         await session.execute(
             select(func.count()).where(
                 col(Message.supporter_id).in_(members),
-                col(Message.direction) == "outbound",
-                col(Message.kind) == "one_on_one",
+                # Literals, so SQLite and PostgreSQL see the partial index's own terms.
+                text(ONE_ON_ONE_SENT),
                 col(Message.status) != "skipped",
                 col(Message.created_at) >= now - timedelta(days=30),
             )

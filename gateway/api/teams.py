@@ -4,19 +4,20 @@ one settles what refers to it as routing/people/team_delete.py says."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response, status
-from sqlalchemy import func
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.pagination import MAX_LIMIT, Cursor, decode_cursor, encode_cursor, split_page
 from gateway.api.problems import errors
 from gateway.api.schemas_teams import TeamCreate, TeamList, TeamPatch, TeamPublic
 from gateway.api.scope import SessionDep, not_found, visible_team
 from gateway.auth import AnyRole, Context, Staff
 from routing.people.team_delete import TeamBusy, TeamGone, delete_team
-from storage.models import Team, TeamMembership
+from storage.models import Team
 
 router = APIRouter(prefix="/teams", tags=["teams"])
 
@@ -25,12 +26,9 @@ async def team_views(session: AsyncSession, teams: Sequence[Team]) -> list[TeamP
     ids = [t.id for t in teams if t.id is not None]
     counts: dict[int, int] = {}
     if ids:
-        rows = await session.exec(
-            select(TeamMembership.team_id, func.count())
-            .where(col(TeamMembership.team_id).in_(ids))
-            .group_by(col(TeamMembership.team_id))
-        )
-        counts = {team_id: int(n) for team_id, n in rows.all()}
+        # Read from the database: the triggers may have moved it since `teams` were loaded.
+        rows = await session.exec(select(Team.id, Team.member_count).where(col(Team.id).in_(ids)))
+        counts = {team_id: int(n) for team_id, n in rows.all() if team_id is not None}
     return [
         TeamPublic(
             id=t.id or 0,
@@ -75,11 +73,26 @@ async def create_team(
 
 
 @router.get("", response_model=TeamList)
-async def list_teams(principal: AnyRole, session: SessionDep) -> TeamList:
-    stmt = select(Team).order_by(col(Team.name))
+async def list_teams(
+    principal: AnyRole,
+    session: SessionDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="teams per page (max and default 500)")
+    ] = MAX_LIMIT,
+    cursor: Cursor = None,
+) -> TeamList:
+    """By name, from its unique index; `next_cursor` when more teams follow."""
+    stmt = select(Team).order_by(col(Team.name)).limit(limit + 1)
+    key = decode_cursor(cursor, (str,))
+    if key is not None:
+        stmt = stmt.where(col(Team.name) > key[0])
     if principal.is_team_lead:
         stmt = stmt.where(Team.id == principal.team_id)
-    return TeamList(items=await team_views(session, list((await session.exec(stmt)).all())))
+    rows, more = split_page(list((await session.exec(stmt)).all()), limit)
+    return TeamList(
+        items=await team_views(session, rows),
+        next_cursor=encode_cursor(rows[-1].name) if rows and more else None,
+    )
 
 
 @router.get("/{ref}", response_model=TeamPublic)

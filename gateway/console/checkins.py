@@ -22,6 +22,7 @@ from gateway.api.checkins import (
     visible_checkin,
 )
 from gateway.api.ids import IdPath
+from gateway.api.pagination import MAX_LIMIT
 from gateway.api.scope import SessionDep, visible_supporter
 from gateway.auth import Context
 from gateway.console.audience_form import FormError, team_options, text
@@ -175,7 +176,8 @@ async def due(
     days: Annotated[int | None, Query(ge=1, le=3650)] = None,
 ) -> Response:
     """Supporters due a one-on-one, quietest first, each with a "Message" action."""
-    found = await due_for_outreach(user.principal, session, ctx, None, days)
+    # The quietest MAX_LIMIT; the API pages through the rest.
+    found = await due_for_outreach(user.principal, session, ctx, None, days, MAX_LIMIT, None)
     ids = [item.supporter_id for item in found.items]
     rows = await session.exec(
         select(Conversation.supporter_id, Conversation.id).where(

@@ -19,10 +19,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, update
-from sqlmodel import col, select
+from sqlalchemy import false, func, literal, literal_column, or_, tuple_, update
+from sqlalchemy import select as sa_select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.context import AppContext
@@ -31,7 +33,15 @@ from routing.outbound.audience import Audience
 from routing.outbound.cancel import CANCELLED
 from routing.outbound.fanout import fan_out
 from routing.outbound.queue import PRIORITY_BULK, queue_message
-from storage.models import Announcement, Checkin, Message, Supporter, Team, TeamMembership
+from storage.models import (
+    SUPPORTER_ACTIVITY,
+    Announcement,
+    Checkin,
+    Message,
+    Supporter,
+    Team,
+    TeamMembership,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,38 +229,72 @@ class InactiveSupporter:
     team: str | None
     last_inbound_at: datetime | None
     days_inactive: int
+    since: datetime  # the sort key: last inbound or attendance, else when added
+
+
+def supporter_activity() -> Any:
+    """SUPPORTER_ACTIVITY as a column, typed as the times it compares (the index's text)."""
+    times = SQLModel.metadata.tables["supporters"].c["created_at"].type
+    return literal_column(SUPPORTER_ACTIVITY, times)
 
 
 async def inactive_supporters(
-    session: AsyncSession, now: datetime, days: int, team: Team | None = None
+    session: AsyncSession,
+    now: datetime,
+    days: int,
+    team: Team | None = None,
+    *,
+    limit: int | None = None,
+    after: tuple[datetime, int] | None = None,
 ) -> list[InactiveSupporter]:
-    """Opted-in supporters with no inbound message for `days` days, quietest first."""
-    cutoff = now - timedelta(days=days)
-    query = (
-        select(Supporter, Team)
-        .outerjoin(TeamMembership, col(TeamMembership.supporter_id) == col(Supporter.id))
-        .outerjoin(Team, col(Team.id) == col(TeamMembership.team_id))
-        .where(col(Supporter.opted_out).is_(False))
-    )
-    if team is not None:
-        query = query.where(TeamMembership.team_id == team.id)
-    rows = (await session.exec(query.order_by(col(Supporter.id), col(Team.id)))).all()
-    found: dict[int, InactiveSupporter] = {}
-    for supporter, supporter_team in rows:
-        assert supporter.id is not None
-        since = inactive_since(supporter)
-        if since > cutoff or supporter.id in found:
-            continue
-        found[supporter.id] = InactiveSupporter(
-            supporter_id=supporter.id,
-            name=supporter.name,
-            team=supporter_team.name if supporter_team is not None else None,
-            last_inbound_at=as_utc(supporter.last_inbound_at)
-            if supporter.last_inbound_at
-            else None,
-            days_inactive=(now - since).days,
+    """Opted-in supporters with no inbound message and no event attended for `days` days,
+    quietest first (then by id), after the key `after` (their activity, id); filtered and
+    ordered in SQL on ix_supporters_quiet, so a page reads only its own rows."""
+    activity = supporter_activity()
+    first_team = (
+        sa_select(col(Team.name))
+        .where(
+            col(Team.id)
+            == sa_select(func.min(col(TeamMembership.team_id)))
+            .where(col(TeamMembership.supporter_id) == col(Supporter.id))
+            .correlate(Supporter)
+            .scalar_subquery()
         )
-    return sorted(found.values(), key=lambda s: (-s.days_inactive, s.supporter_id))
+        .scalar_subquery()
+    )
+    query = sa_select(
+        col(Supporter.id),
+        col(Supporter.name),
+        col(Supporter.last_inbound_at),
+        activity,
+        first_team if team is None else literal(team.name),
+    ).where(col(Supporter.opted_out) == false(), activity <= now - timedelta(days=days))
+    if team is not None:
+        query = query.join(
+            TeamMembership,
+            (col(TeamMembership.supporter_id) == col(Supporter.id))
+            & (col(TeamMembership.team_id) == team.id),
+        )
+    if after is not None:
+        # The plain bound starts the index walk there (SQLite takes the row value only as
+        # a filter); the row value then drops the rows of that time already given.
+        query = query.where(
+            activity >= after[0], tuple_(activity, col(Supporter.id)) > tuple_(*after)
+        )
+    query = query.order_by(activity, col(Supporter.id))
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        InactiveSupporter(
+            supporter_id=supporter_id,
+            name=name,
+            team=team_name,
+            last_inbound_at=as_utc(last_inbound) if last_inbound else None,
+            days_inactive=(now - as_utc(since)).days,
+            since=as_utc(since),
+        )
+        for supporter_id, name, last_inbound, since, team_name in await session.execute(query)
+    ]
 
 
 async def default_inactive_days(session: AsyncSession, team: Team | None) -> int:

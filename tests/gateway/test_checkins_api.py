@@ -149,6 +149,35 @@ async def test_due_lists_the_quiet_supporters(make_client: MakeClient, clock: Fa
     assert [i["supporter_id"] for i in answer["items"]] == [bea, ada]
 
 
+async def test_due_comes_a_page_at_a_time_quietest_first(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    """`limit` and `next_cursor` walk the whole list once, in the order one answer gives;
+    a bad cursor is a 422 naming it."""
+    client = await make_client()
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    ctx.registry.add(FakeChannel())
+    await seed(ctx)
+    admin = bearer(await new_key(ctx))
+    clock.advance(days=2)
+    await say(ctx, "hello", "telegram", "800")
+    clock.advance(days=13)
+    whole = (await client.get("/api/v1/checkins/due?days=7", headers=admin)).json()
+    assert len(whole["items"]) == 3 and whole["next_cursor"] is None
+    seen: list[int] = []
+    cursor = None
+    for _ in range(4):
+        params = {"days": "7", "limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/v1/checkins/due", params=params, headers=admin)).json()
+        seen += [i["supporter_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [i["supporter_id"] for i in whole["items"]]
+    bad = await client.get("/api/v1/checkins/due?cursor=nonsense", headers=admin)
+    assert bad.status_code == 422 and "cursor" in bad.text
+
+
 async def test_consent_history(make_client: MakeClient) -> None:
     client = await make_client(twilio_handles_opt_out=False)
     ctx: AppContext = client.ctx  # type: ignore[attr-defined]
