@@ -30,10 +30,20 @@ from sqlalchemy import Column, ColumnElement, String, Text, func, literal, type_
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
 
-from storage.crypto import INDEX_PREFIX, Crypto, UndecryptableError, active, is_sealed
+from storage.crypto import (
+    INDEX_PREFIX,
+    SEALED_PREFIX,
+    Crypto,
+    UndecryptableError,
+    active,
+    is_sealed,
+)
 
 # JSON values that say nothing: stored plain, so retention can compare them in SQL.
 _EMPTY_JSON = {"[]", "{}", "null"}
+# json.dumps(value, separators=(",", ":"), ensure_ascii=False), without a new encoder per call.
+_JSON_TEXT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_EMPTY_TYPES: dict[type, str] = {list: "[]", dict: "{}"}
 
 
 def _open(label: str, value: str) -> str:
@@ -55,6 +65,11 @@ class SealedText(TypeDecorator[str]):
         self.label = label
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return self.stored(value)
+
+    def stored(self, value: str | None) -> str | None:
+        """What is stored for `value` (the bind processor without a dialect: the SQLite
+        lane calls it per value)."""
         crypto = active()
         if crypto is None or not value:
             return value
@@ -78,9 +93,14 @@ class SealedJSON(TypeDecorator[Any]):
         self.label = label
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return self.stored(value)
+
+    def stored(self, value: Any) -> str | None:
         if value is None:
             return None
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if not value and type(value) in _EMPTY_TYPES:  # most rows: no attachments
+            return _EMPTY_TYPES[type(value)]
+        text = _JSON_TEXT.encode(value)
         crypto = active()
         if crypto is None or text in _EMPTY_JSON:
             return text
@@ -134,6 +154,11 @@ def open_pair(label: str, value: str) -> str:
     return _open(f"{label}|{index}", sealed)
 
 
+def pair_index(value: str) -> str:
+    """The blind index of a `<sealed> <index>` pair (what a lookup by address matched)."""
+    return value.partition(" ")[2]
+
+
 def seal_pair(crypto: Crypto, label: str, value: str) -> str:
     index = crypto.blind(value)
     return f"{crypto.seal(f'{label}|{index}', value)} {index}"
@@ -161,8 +186,11 @@ class AddressCopy(TypeDecorator[str]):
         self.label = label
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return self.stored(value)
+
+    def stored(self, value: str | None) -> str | None:
         crypto = active()
-        if crypto is None or not value or is_sealed(value):
+        if crypto is None or not value or value.startswith(SEALED_PREFIX):
             return value
         return seal_pair(crypto, self.label, value)
 
@@ -193,9 +221,14 @@ class SealedAddress(TypeDecorator[str]):
         self.label = label
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return self.stored(value)
+
+    def stored(self, value: str | None) -> str | None:
         crypto = active()
-        if crypto is None or not value or is_sealed(value):
-            return None if crypto is None else value or None
+        if crypto is None:
+            return None
+        if not value or value.startswith(SEALED_PREFIX):
+            return value or None
         return crypto.seal(f"{self.label}|{crypto.blind(value)}", value)
 
 

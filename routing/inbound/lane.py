@@ -46,7 +46,9 @@ from routing.organizing.reactions import AWAITING, awaiting_params
 from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import SECRET_NAME, hashes_of
 from routing.webhooks.events import DELIVERIES, delivery_rows, subscribed, subscribers_of
+from storage.crypto import active, is_sealed
 from storage.models import DoNotContact, ServerSecret
+from storage.sealed_types import pair_index
 from storage.sqlite_lane import Rows, Statement, decoder
 
 
@@ -232,13 +234,18 @@ def _known_addresses(cursor: sqlite3.Cursor, events: Sequence[InboundMessage]) -
     channels: set[str] = {e.channel for e in events}
     if channels & PHONE_CHANNELS:
         channels |= PHONE_CHANNELS
-    rows = _ADDRESSES.execute(
-        cursor, channels=sorted(channels), addresses=sorted({e.address for e in events})
-    )
+    addresses = sorted({e.address for e in events})
+    rows = _ADDRESSES.execute(cursor, channels=sorted(channels), addresses=addresses)
+    # With keys a row reads `<sealed> <index>`, found by its blind index: the index says
+    # which of the batch's addresses it is, with no decryption per row.
+    crypto = active()
+    by_index = {crypto.blind(a): a for a in addresses} if crypto is not None else {}
     found: Known = {}
     for channel, stored, address_id, supporter_id in rows:
-        # Read raw: decrypted as SQLAlchemy would (encryption at rest).
-        found.setdefault((channel, _ADDRESS(stored)), (address_id, supporter_id))
+        address = by_index.get(pair_index(stored)) if is_sealed(stored) else stored
+        if address is None:  # read raw: decrypted as SQLAlchemy would
+            address = _ADDRESS(stored)
+        found.setdefault((channel, address), (address_id, supporter_id))
     return found
 
 
