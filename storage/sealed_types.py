@@ -46,6 +46,13 @@ _JSON_TEXT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _EMPTY_TYPES: dict[type, str] = {list: "[]", dict: "{}"}
 
 
+def bind_by_stored(self: Any, value: Any, dialect: Any) -> Any:
+    """The bind processor of a sealed type: its `stored(value)`, which needs no dialect.
+    The SQLite lane calls `stored` itself for a type whose bind processor this is (a
+    subclass that binds otherwise goes through SQLAlchemy's processor there too)."""
+    return self.stored(value)
+
+
 def _open(label: str, value: str) -> str:
     crypto = active()
     if crypto is None:
@@ -64,8 +71,7 @@ class SealedText(TypeDecorator[str]):
         super().__init__()
         self.label = label
 
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        return self.stored(value)
+    process_bind_param = bind_by_stored
 
     def stored(self, value: str | None) -> str | None:
         """What is stored for `value` (the bind processor without a dialect: the SQLite
@@ -92,8 +98,7 @@ class SealedJSON(TypeDecorator[Any]):
         super().__init__()
         self.label = label
 
-    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
-        return self.stored(value)
+    process_bind_param = bind_by_stored
 
     def stored(self, value: Any) -> str | None:
         if value is None:
@@ -185,8 +190,7 @@ class AddressCopy(TypeDecorator[str]):
         super().__init__()
         self.label = label
 
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        return self.stored(value)
+    process_bind_param = bind_by_stored
 
     def stored(self, value: str | None) -> str | None:
         crypto = active()
@@ -220,8 +224,7 @@ class SealedAddress(TypeDecorator[str]):
         super().__init__()
         self.label = label
 
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        return self.stored(value)
+    process_bind_param = bind_by_stored
 
     def stored(self, value: str | None) -> str | None:
         crypto = active()
