@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, String, Text, func, literal, type_coerce
@@ -162,6 +163,23 @@ def open_pair(label: str, value: str) -> str:
 def pair_index(value: str) -> str:
     """The blind index of a `<sealed> <index>` pair (what a lookup by address matched)."""
     return value.partition(" ")[2]
+
+
+def pair_reader(label: str, addresses: Iterable[str]) -> Callable[[str], str]:
+    """Reads the rows a lookup by `addresses` found, as stored (`stored_address`): a
+    sealed pair is the address whose blind index it carries, with no decryption per row
+    (the index is what the lookup matched); a plaintext address is itself; a pair of
+    none of them (an address that was given as an index) is decrypted."""
+    crypto = active()
+    by_index = {crypto.blind(a): a for a in addresses} if crypto is not None else {}
+
+    def read(stored: str) -> str:
+        if not is_sealed(stored):
+            return stored
+        found = by_index.get(pair_index(stored))
+        return found if found is not None else open_pair(label, stored)
+
+    return read
 
 
 def seal_pair(crypto: Crypto, label: str, value: str) -> str:

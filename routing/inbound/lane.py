@@ -46,10 +46,9 @@ from routing.organizing.reactions import AWAITING, awaiting_params
 from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import SECRET_NAME, hashes_of
 from routing.webhooks.events import DELIVERIES, delivery_rows, subscribed, subscribers_of
-from storage.crypto import active, is_sealed
 from storage.models import DoNotContact, ServerSecret
-from storage.sealed_types import pair_index
-from storage.sqlite_lane import Rows, Statement, decoder
+from storage.sealed_types import pair_reader
+from storage.sqlite_lane import Rows, Statement
 
 
 def _ids(name: str) -> Any:
@@ -93,7 +92,7 @@ _ADDRESSES = Statement(
     .where(ADDRESSES.c.channel.in_(_ids("channels")), ADDRESSES.c.address.in_(_ids("addresses")))
     .order_by(ADDRESSES.c.id)
 )
-_ADDRESS = decoder(ADDRESSES, "address")
+ADDRESS_LABEL = ADDRESSES.c.address.type.label
 _AWAITING = Statement(AWAITING) if AWAITING is not None else None
 _CONVERSATIONS = Statement(
     select(CONVERSATIONS.c.supporter_id, CONVERSATIONS.c.id).where(
@@ -236,16 +235,11 @@ def _known_addresses(cursor: sqlite3.Cursor, events: Sequence[InboundMessage]) -
         channels |= PHONE_CHANNELS
     addresses = sorted({e.address for e in events})
     rows = _ADDRESSES.execute(cursor, channels=sorted(channels), addresses=addresses)
-    # With keys a row reads `<sealed> <index>`, found by its blind index: the index says
-    # which of the batch's addresses it is, with no decryption per row.
-    crypto = active()
-    by_index = {crypto.blind(a): a for a in addresses} if crypto is not None else {}
+    # Read raw: with keys `<sealed> <index>`, known by its index (no decryption per row).
+    read = pair_reader(ADDRESS_LABEL, addresses)
     found: Known = {}
     for channel, stored, address_id, supporter_id in rows:
-        address = by_index.get(pair_index(stored)) if is_sealed(stored) else stored
-        if address is None:  # read raw: decrypted as SQLAlchemy would
-            address = _ADDRESS(stored)
-        found.setdefault((channel, address), (address_id, supporter_id))
+        found.setdefault((channel, read(stored)), (address_id, supporter_id))
     return found
 
 
