@@ -70,6 +70,9 @@ def _uvicorn_config(app: Any) -> Any:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # Access lines are INFO: above that level uvicorn need not build one per request.
+        access_log=logging.getLevelNamesMapping().get(settings.log_level.upper(), 0)
+        <= logging.INFO,
         timeout_graceful_shutdown=10,
         proxy_headers=True,
         log_config=None,  # our handler, format and request ids (gateway/log_setup.py)

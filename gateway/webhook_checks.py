@@ -27,6 +27,8 @@ MAX_LENGTHS = {
 def _bad_text(value: str) -> str | None:
     if "\x00" in value:
         return "contains a NUL character"
+    if value.isascii():  # a flag of the string: most webhook text needs no encoding
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -34,7 +36,22 @@ def _bad_text(value: str) -> str | None:
     return None
 
 
+# A dataclass's field names, per class (dataclasses.fields builds a tuple on each call).
+_FIELDS: dict[type, tuple[str, ...]] = {}
+# Values with no text in them.
+_NO_TEXT = (type(None), bool, int, float)
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
 def _problem(name: str, value: Any) -> str | None:
+    if isinstance(value, _NO_TEXT):
+        return None
     if isinstance(value, str):
         limit = MAX_LENGTHS.get(name)
         if limit is not None and len(value) > limit:
@@ -47,8 +64,8 @@ def _problem(name: str, value: Any) -> str | None:
             if found:
                 return found
     elif is_dataclass(value) and not isinstance(value, type):
-        for field in fields(value):
-            found = _problem(field.name, getattr(value, field.name))
+        for field in _field_names(type(value)):
+            found = _problem(field, getattr(value, field))
             if found:
                 return found
     return None

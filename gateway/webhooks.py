@@ -68,9 +68,13 @@ def parse_form(body: bytes) -> tuple[tuple[str, str], ...]:
             name, _, value = field.partition("=")
             if "+" in name:
                 name = name.replace("+", " ")
+            if "%" in name:
+                name = unquote(name)
             if "+" in value:
                 value = value.replace("+", " ")
-            pairs.append((unquote(name), unquote(value)))
+            if "%" in value:  # unquote leaves the rest as it is, at the cost of a call
+                value = unquote(value)
+            pairs.append((name, value))
     return tuple(pairs)
 
 

@@ -13,6 +13,7 @@ and hands everything else, including any webhook URL it is not sure about, to Fa
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -48,20 +49,23 @@ class RallypointApp(FastAPI):
     """FastAPI, with webhook POSTs served by `serve_webhook` before its middleware."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request_id = request_id_from(scope["headers"])
-            set_request_id(request_id)
-            send = _echo_request_id(send, request_id.encode("ascii"))
-        if scope["type"] == "http" and scope["method"] == "POST" and not self.root_path:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request_id = request_id_from(scope["headers"])
+        set_request_id(request_id)
+        echoed = (HEADER, request_id.encode("ascii"))
+        if scope["method"] == "POST" and not self.root_path:
             match = WEBHOOK_PATH.fullmatch(scope["path"])
             if match is not None and not scope.get("root_path"):
                 query = _query(scope)
                 if query is not None:
                     ctx: GatewayContext = self.state.ctx
                     segments = (match.group(2), match.group(3))
-                    await serve_webhook(ctx, match.group(1), segments, query, scope, receive, send)
+                    webhook = Webhook(ctx, match.group(1), segments, query, echoed)
+                    await serve_webhook(webhook, scope, receive, send)
                     return
-        await super().__call__(scope, receive, send)
+        await super().__call__(scope, receive, _echo_request_id(send, echoed))
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, with the error answers every API route can give."""
@@ -70,14 +74,25 @@ class RallypointApp(FastAPI):
         return self.openapi_schema
 
 
-def _echo_request_id(send: Send, request_id: bytes) -> Send:
+def _echo_request_id(send: Send, echoed: tuple[bytes, bytes]) -> Send:
     async def send_with_id(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [*message.get("headers", ()), (HEADER, request_id)]
+            headers = [*message.get("headers", ()), echoed]
             message = {**message, "headers": headers}
         await send(message)
 
     return send_with_id
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """What the path of a webhook POST says, and the request id header to answer with."""
+
+    ctx: GatewayContext
+    provider: str
+    segments: tuple[str | None, str | None]
+    query: str
+    echoed: tuple[bytes, bytes]
 
 
 def _query(scope: Scope) -> str | None:
@@ -97,27 +112,21 @@ def _rendered(answer: WebhookResponse) -> tuple[int, list[tuple[bytes, bytes]], 
     return response.status_code, response.raw_headers, bytes(response.body)
 
 
-async def serve_webhook(
-    ctx: GatewayContext,
-    provider: str,
-    segments: tuple[str | None, str | None],
-    query: str,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-) -> None:
+async def serve_webhook(webhook: Webhook, scope: Scope, receive: Receive, send: Send) -> None:
+    ctx, provider, query = webhook.ctx, webhook.provider, webhook.query
     started = False
 
     async def respond(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         nonlocal started
         started = True
+        headers = [*headers, webhook.echoed]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     try:
         try:
             adapter = adapter_for(ctx, provider)
-            secret, kind = webhook_target(adapter, *segments)
+            secret, kind = webhook_target(adapter, *webhook.segments)
             path = shown_path(provider, kind) if secret else scope["path"]
             frozen = await _freeze(ctx, path, kind, secret, query, scope, receive)
             answer = await process(adapter, frozen, ctx)

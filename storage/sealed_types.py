@@ -23,16 +23,34 @@ checks this at start-up (`storage.crypto_setup`), never per request.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, String, Text, func, literal, type_coerce
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
 
-from storage.crypto import INDEX_PREFIX, Crypto, UndecryptableError, active, is_sealed
+from storage.crypto import (
+    INDEX_PREFIX,
+    SEALED_PREFIX,
+    Crypto,
+    UndecryptableError,
+    active,
+    is_sealed,
+)
 
 # JSON values that say nothing: stored plain, so retention can compare them in SQL.
 _EMPTY_JSON = {"[]", "{}", "null"}
+# json.dumps(value, separators=(",", ":"), ensure_ascii=False), without a new encoder per call.
+_JSON_TEXT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_EMPTY_TYPES: dict[type, str] = {list: "[]", dict: "{}"}
+
+
+def bind_by_stored(self: Any, value: Any, dialect: Any) -> Any:
+    """The bind processor of a sealed type: its `stored(value)`, which needs no dialect.
+    The SQLite lane calls `stored` itself for a type whose bind processor this is (a
+    subclass that binds otherwise goes through SQLAlchemy's processor there too)."""
+    return self.stored(value)
 
 
 def _open(label: str, value: str) -> str:
@@ -56,7 +74,11 @@ class SealedText(TypeDecorator[str]):
         self.label = label
         self.plain = plain
 
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+    process_bind_param = bind_by_stored
+
+    def stored(self, value: str | None) -> str | None:
+        """What is stored for `value` (the bind processor without a dialect: the SQLite
+        lane calls it per value)."""
         crypto = active()
         if crypto is None or not value or value in self.plain:
             return value
@@ -79,10 +101,14 @@ class SealedJSON(TypeDecorator[Any]):
         super().__init__()
         self.label = label
 
-    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+    process_bind_param = bind_by_stored
+
+    def stored(self, value: Any) -> str | None:
         if value is None:
             return None
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if not value and type(value) in _EMPTY_TYPES:  # most rows: no attachments
+            return _EMPTY_TYPES[type(value)]
+        text = _JSON_TEXT.encode(value)
         crypto = active()
         if crypto is None or text in _EMPTY_JSON:
             return text
@@ -136,6 +162,28 @@ def open_pair(label: str, value: str) -> str:
     return _open(f"{label}|{index}", sealed)
 
 
+def pair_index(value: str) -> str:
+    """The blind index of a `<sealed> <index>` pair (what a lookup by address matched)."""
+    return value.partition(" ")[2]
+
+
+def pair_reader(label: str, addresses: Iterable[str]) -> Callable[[str], str]:
+    """Reads the rows a lookup by `addresses` found, as stored (`stored_address`): a
+    sealed pair is the address whose blind index it carries, with no decryption per row
+    (the index is what the lookup matched); a plaintext address is itself; a pair of
+    none of them (an address that was given as an index) is decrypted."""
+    crypto = active()
+    by_index = {crypto.blind(a): a for a in addresses} if crypto is not None else {}
+
+    def read(stored: str) -> str:
+        if not is_sealed(stored):
+            return stored
+        found = by_index.get(pair_index(stored))
+        return found if found is not None else open_pair(label, stored)
+
+    return read
+
+
 def seal_pair(crypto: Crypto, label: str, value: str) -> str:
     index = crypto.blind(value)
     return f"{crypto.seal(f'{label}|{index}', value)} {index}"
@@ -162,9 +210,11 @@ class AddressCopy(TypeDecorator[str]):
         super().__init__()
         self.label = label
 
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+    process_bind_param = bind_by_stored
+
+    def stored(self, value: str | None) -> str | None:
         crypto = active()
-        if crypto is None or not value or is_sealed(value):
+        if crypto is None or not value or value.startswith(SEALED_PREFIX):
             return value
         return seal_pair(crypto, self.label, value)
 
@@ -194,10 +244,14 @@ class SealedAddress(TypeDecorator[str]):
         super().__init__()
         self.label = label
 
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+    process_bind_param = bind_by_stored
+
+    def stored(self, value: str | None) -> str | None:
         crypto = active()
-        if crypto is None or not value or is_sealed(value):
-            return None if crypto is None else value or None
+        if crypto is None:
+            return None
+        if not value or value.startswith(SEALED_PREFIX):
+            return value or None
         return crypto.seal(f"{self.label}|{crypto.blind(value)}", value)
 
 

@@ -6,7 +6,7 @@ the rest to `raw` (Twilio adds fields without notice).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -181,11 +181,19 @@ def form_signature_matches(
     # sorted: the distinct (name, value) pairs in sorted order.
     signed = "".join([name + value for name, value in sorted(set(form))])
     expected = signature.encode("utf-8")
+    keyed = _keyed_sha1(token)
     for candidate in url_variants(url):
-        mac = hmac.new(token, (candidate + signed).encode("utf-8"), hashlib.sha1)
-        if hmac.compare_digest(base64.b64encode(mac.digest()), expected):
+        mac = keyed.copy()  # the key schedule done once per token, not per request
+        mac.update((candidate + signed).encode("utf-8"))
+        if hmac.compare_digest(binascii.b2a_base64(mac.digest(), newline=False), expected):
             return True
     return False
+
+
+@lru_cache(maxsize=16)
+def _keyed_sha1(token: bytes) -> hmac.HMAC:
+    """HMAC-SHA1 keyed with `token`, to be copied for each message."""
+    return hmac.new(token, digestmod=hashlib.sha1)
 
 
 @lru_cache(maxsize=256)

@@ -29,6 +29,7 @@ from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import barred
 from routing.webhooks.events import emit_many
 from storage.models import Conversation, Message, Supporter, SupporterAddress
+from storage.sealed_types import pair_reader, stored_address
 from storage.search_terms import TERMS, term_rows
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
@@ -62,18 +63,22 @@ async def known_addresses(session: AsyncSession, events: Sequence[InboundMessage
     channels: set[str] = {e.channel for e in events}
     if channels & PHONE_CHANNELS:  # `match` looks a phone up on the other phone channel too
         channels |= PHONE_CHANNELS
+    addresses = {e.address for e in events}
     # Both columns of the unique (channel, address) index, or it is scanned whole.
     rows = await session.execute(
-        select(ADDRESSES.c.channel, ADDRESSES.c.address, ADDRESSES.c.id, ADDRESSES.c.supporter_id)
-        .where(
-            ADDRESSES.c.channel.in_(channels),
-            ADDRESSES.c.address.in_({e.address for e in events}),
+        select(
+            ADDRESSES.c.channel,
+            stored_address(ADDRESSES.c.address),  # read raw: no decryption per row
+            ADDRESSES.c.id,
+            ADDRESSES.c.supporter_id,
         )
+        .where(ADDRESSES.c.channel.in_(channels), ADDRESSES.c.address.in_(addresses))
         .order_by(ADDRESSES.c.id)
     )
+    read = pair_reader(ADDRESSES.c.address.type.label, addresses)
     found: Known = {}
-    for channel, address, address_id, supporter_id in rows:
-        found.setdefault((channel, address), (address_id, supporter_id))
+    for channel, stored, address_id, supporter_id in rows:
+        found.setdefault((channel, read(stored)), (address_id, supporter_id))
     return found
 
 

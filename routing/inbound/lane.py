@@ -48,8 +48,9 @@ from routing.people.addresses import PHONE_CHANNELS
 from routing.people.do_not_contact import SECRET_NAME, hashes_of
 from routing.webhooks.events import DELIVERIES, delivery_rows, subscribed, subscribers_of
 from storage.models import DoNotContact, ServerSecret
+from storage.sealed_types import pair_reader
 from storage.search_terms import TERMS
-from storage.sqlite_lane import Rows, Statement, decoder
+from storage.sqlite_lane import Rows, Statement
 
 
 def _ids(name: str) -> Any:
@@ -94,7 +95,7 @@ _ADDRESSES = Statement(
     .where(ADDRESSES.c.channel.in_(_ids("channels")), ADDRESSES.c.address.in_(_ids("addresses")))
     .order_by(ADDRESSES.c.id)
 )
-_ADDRESS = decoder(ADDRESSES, "address")
+ADDRESS_LABEL = ADDRESSES.c.address.type.label
 _AWAITING = Statement(AWAITING) if AWAITING is not None else None
 _CONVERSATIONS = Statement(
     select(CONVERSATIONS.c.supporter_id, CONVERSATIONS.c.id).where(
@@ -235,13 +236,13 @@ def _known_addresses(cursor: sqlite3.Cursor, events: Sequence[InboundMessage]) -
     channels: set[str] = {e.channel for e in events}
     if channels & PHONE_CHANNELS:
         channels |= PHONE_CHANNELS
-    rows = _ADDRESSES.execute(
-        cursor, channels=sorted(channels), addresses=sorted({e.address for e in events})
-    )
+    addresses = sorted({e.address for e in events})
+    rows = _ADDRESSES.execute(cursor, channels=sorted(channels), addresses=addresses)
+    # Read raw: with keys `<sealed> <index>`, known by its index (no decryption per row).
+    read = pair_reader(ADDRESS_LABEL, addresses)
     found: Known = {}
     for channel, stored, address_id, supporter_id in rows:
-        # Read raw: decrypted as SQLAlchemy would (encryption at rest).
-        found.setdefault((channel, _ADDRESS(stored)), (address_id, supporter_id))
+        found.setdefault((channel, read(stored)), (address_id, supporter_id))
     return found
 
 

@@ -31,6 +31,7 @@ from sqlmodel import select
 from channels.base import WebhookEvent
 from routing.context import AppContext
 from routing.inbound.batch import batcher_for
+from routing.inbound.deadlines import Deadlines, Late
 from routing.inbound.spool_codec import UnreadableRecord, decode_events, encode_events
 from storage.spool import (
     ClaimedFile,
@@ -75,6 +76,7 @@ class InboundSpool:
         self.after = after
         self.retry_max = retry_max
         self.writer = SpoolWriter(directory)
+        self._deadlines = Deadlines(after)
         # One thread writes, in the order requests were spooled.
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self.pending = 0  # records spooled by this process and not yet replayed
@@ -97,16 +99,24 @@ class InboundSpool:
         # would hold the answer until the lock is gone. Left running, it may still commit;
         # the replay then finds the events stored and stores nothing twice.
         attempt = asyncio.ensure_future(store(events))
-        done, _ = await asyncio.wait((attempt,), timeout=self.after)
-        if not done:
-            attempt.add_done_callback(_forget)
-            reason = f"no commit within {self.after * 1000:.0f} ms"
-        elif (error := attempt.exception()) is None:
+        late = f"no commit within {self.after * 1000:.0f} ms"
+        if isinstance(attempt, asyncio.Task):  # a coroutine's: only it may end itself
+            done, _ = await asyncio.wait((attempt,), timeout=self.after)
+            if not done:
+                attempt.add_done_callback(_forget)
+                await self.append(events, source, late)
+                return False
+        else:  # a group commit's future: failed with Late at the deadline, item kept
+            self._deadlines.watch(attempt)
+        try:
+            await attempt
             return True
-        elif database_unavailable(error):
+        except Late:
+            reason = late
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
             reason = f"database unavailable ({type(error).__name__})"
-        else:
-            raise error
         await self.append(events, source, reason)
         return False
 
