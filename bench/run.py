@@ -21,6 +21,7 @@ from bench import (
     import_csv,
     ingest,
     reach,
+    scale,
     signal_dispatch,
     soak,
 )
@@ -81,7 +82,7 @@ def main() -> int:
         "--only",
         choices=[
             *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
-            *("imap", "import", "console", "crypto", "soak"),
+            *("imap", "import", "console", "crypto", "soak", "scale"),
         ],
         action="append",
     )
@@ -93,6 +94,15 @@ def main() -> int:
         help="console: the seeded database (small: a tenth, for a quick run)",
     )
     parser.add_argument("--soak-cycles", type=int, default=soak.CYCLES, help="soak: kill -9 cycles")
+    parser.add_argument(
+        "--scale-sizes",
+        type=_sizes,
+        default=scale.SIZES,
+        help="scale: the database sizes, as multiples of 10k supporters (default 1,10,100)",
+    )
+    parser.add_argument(
+        "--scale-samples", type=int, default=scale.SAMPLES, help="scale: requests per endpoint"
+    )
     parser.add_argument("--sse-path", help="console: the live-update stream (else found)")
     args = parser.parse_args()
     with_console = not args.only or "console" in args.only
@@ -115,14 +125,20 @@ def main() -> int:
         ("console", lambda work: console.run(report, work, args.scale, args.sse_path)),
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
         ("crypto", lambda work: crypto.run(report, work)),
+        (
+            "scale",
+            lambda work: scale.run(
+                report, work, args.scale_sizes, args.scale_samples, write=not args.no_write
+            ),
+        ),
     ]
     failed = []
     with tempfile.TemporaryDirectory(prefix="rallypoint-bench-") as tmp:
         for name, step in steps:
             if args.only and name not in args.only:
                 continue
-            if name == "soak" and not args.only:
-                continue  # minutes of kill -9 cycles: only when asked for
+            if name in ("soak", "scale") and not args.only:
+                continue  # minutes of kill -9 cycles or of seeding: only when asked for
             if time.monotonic() > deadline:
                 report.notes.append(f"{name}: not run, the time budget was spent")
                 continue
@@ -135,11 +151,21 @@ def main() -> int:
                 failed.append(name)
                 report.notes.append(f"{name}: failed: {traceback.format_exc(limit=3)}")
                 traceback.print_exc()
-    if not args.no_write:
+    if not args.no_write and args.only != ["scale"]:  # scale writes its own section
         plot = write_plot(report, ROOT / "bench" / "scaling.png")
         write_markdown(report, ROOT / "BENCHMARKS.md", plot)
         print(f"wrote {ROOT / 'BENCHMARKS.md'}", flush=True)
     return 1 if failed else 0
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(sorted({int(part) for part in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError("sizes are whole numbers, e.g. 1,10") from None
+    if not sizes or min(sizes) < 1 or max(sizes) > 100:
+        raise argparse.ArgumentTypeError("sizes are between 1 and 100, e.g. 1,10")
+    return sizes
 
 
 if __name__ == "__main__":
