@@ -202,11 +202,11 @@ def run_size(
         print(f"  {backend} {factor}x", flush=True)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = serve_env(work / "unused.db", port)
+        db = work / f"scale-{factor}x.db"
+        # Only the HTTP side: no check-in or reminder scheduler sending to the seeded teams.
+        env = {**serve_env(db, port), "RALLYPOINT_RUN_CHECKINS": "false"}
         if backend == "sqlite":
-            db = work / f"scale-{factor}x.db"
             shutil.copyfile(cached, db)  # the app writes (sessions, key use): keep the cache
-            env = serve_env(db, port)
         else:
             started = time.monotonic()
             name = scale_pg.ensure(
@@ -215,8 +215,13 @@ def run_size(
             results.builds.append(f"PostgreSQL {factor}x: {_took(started)}")
             env["RALLYPOINT_DATABASE_URL"] = scale_pg.url(scale_pg.clone(name))
         try:
-            with running(serve(), env, url + "/healthz", work / f"serve-{backend}-{factor}.log"):
-                timings = _measure_all(url, scale, values, samples)
+            log = work / f"serve-{backend}-{factor}.log"
+            try:
+                with running(serve(), env, url + "/healthz", log, ready_timeout=180.0):
+                    timings = _measure_all(url, scale, values, samples)
+            except Exception:
+                print(log.read_text()[-3000:], flush=True)
+                raise
         finally:
             if backend == "sqlite":
                 db.unlink(missing_ok=True)

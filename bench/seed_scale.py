@@ -187,7 +187,9 @@ def schema_hash() -> str:
 
 
 def fingerprint(scale: Scale, backfills: Sequence[Backfill] = ()) -> str:
-    digest = hashlib.sha256(repr((VERSION, sorted(asdict(scale).items()), backfills)).encode())
+    digest = hashlib.sha256(
+        repr((VERSION, sorted(asdict(scale).items()), tuple(backfills))).encode()
+    )
     digest.update(schema_hash().encode())
     return digest.hexdigest()[:12]
 

@@ -51,7 +51,11 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def running(
-    args: list[str], env: Mapping[str, str], ready_url: str | None, log: Path
+    args: list[str],
+    env: Mapping[str, str],
+    ready_url: str | None,
+    log: Path,
+    ready_timeout: float = 30.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server process until the block ends; SIGTERM, then SIGKILL after 15 s."""
     with log.open("wb") as out:
@@ -60,7 +64,7 @@ def running(
         )
         try:
             if ready_url is not None:
-                wait_http(ready_url)
+                wait_http(ready_url, ready_timeout)
             yield proc
         finally:
             proc.send_signal(signal.SIGTERM)
