@@ -38,7 +38,8 @@ SIZES = (1, 10, 100)
 SAMPLES = 40
 WARM_UPS = 2
 EXPORT_SAMPLES = 3
-ENDPOINT_SECONDS = 20.0  # fewer samples (at least 5) for an endpoint slower than this
+ENDPOINT_SECONDS = 20.0  # fewer samples for an endpoint slower than this (see measure)
+REQUEST_SECONDS = 180.0  # a request with no answer by then is reported as timed out
 TARGETS = {"list": 50.0, "detail": 50.0, "report": 50.0, "search": 100.0, "page": 150.0}
 PLOT = ROOT / "bench" / "scale_growth.png"
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
@@ -113,29 +114,38 @@ class Results:
 
 
 def _get(client: httpx.Client, path: str, headers: dict[str, str]) -> tuple[int, int, float]:
-    """One GET read to its last byte: status, bytes, milliseconds."""
+    """One GET read to its last byte: status (0: no answer in REQUEST_SECONDS), bytes,
+    milliseconds."""
     start = time.perf_counter()
     size = 0
-    with client.stream("GET", path, headers=headers) as answer:
-        for part in answer.iter_raw():
-            size += len(part)
+    try:
+        with client.stream("GET", path, headers=headers) as answer:
+            for part in answer.iter_raw():
+                size += len(part)
+    except httpx.TimeoutException:
+        return 0, 0, (time.perf_counter() - start) * 1000
     return answer.status_code, size, (time.perf_counter() - start) * 1000
 
 
 def measure(client: httpx.Client, path: str, samples: int, headers: dict[str, str]) -> Timing:
+    """`samples` sequential GETs after the warm-ups; past ENDPOINT_SECONDS it stops at 5
+    samples, or at 1 when one request takes over a fifth of that."""
+    started = time.monotonic()
     for _ in range(WARM_UPS):
-        status, _, _ = _get(client, path, headers)
+        status, _, ms = _get(client, path, headers)
         if status != 200:
             return Timing(status)
+        if ms > 1000 * ENDPOINT_SECONDS / 5:
+            break  # a slow one: its warm-up is enough
+    enough = 1 if time.monotonic() - started > ENDPOINT_SECONDS / 5 else 5
     times: list[float] = []
-    started = time.monotonic()
     size = 0
     while len(times) < samples:
         status, size, ms = _get(client, path, headers)
         if status != 200:
             return Timing(status)
         times.append(ms)
-        if time.monotonic() - started > ENDPOINT_SECONDS and len(times) >= 5:
+        if time.monotonic() - started > ENDPOINT_SECONDS and len(times) >= enough:
             break
     times.sort()
     pick = lambda q: times[min(len(times) - 1, round(q * (len(times) - 1)))]  # noqa: E731
@@ -174,7 +184,7 @@ def _measure_all(
 ) -> dict[str, Timing]:
     out: dict[str, Timing] = {}
     key = {"authorization": f"Bearer {seed_scale.api_key('admin', scale)}"}
-    with httpx.Client(base_url=url, timeout=600.0) as client:
+    with httpx.Client(base_url=url, timeout=REQUEST_SECONDS) as client:
         sign_in(client, "admin")
         for endpoint in ENDPOINTS:
             path = endpoint.path.format(**values)
@@ -183,8 +193,9 @@ def _measure_all(
             out[_label(endpoint)] = timing
             shown = (
                 f"p50 {timing.p50:8.1f}  p95 {timing.p95:8.1f}  p99 {timing.p99:8.1f} ms"
+                f"  ({timing.samples})"
                 if timing.status == 200
-                else f"answered {timing.status}"
+                else _failed(timing)
             )
             print(f"    {endpoint.name.format(**values):<44} {shown}", flush=True)
     return out
@@ -231,6 +242,12 @@ def run_size(
             results.timings.setdefault((backend, label), {})[factor] = timing
 
 
+def _failed(timing: Timing) -> str:
+    if timing.status == 0:
+        return f"no answer in {REQUEST_SECONDS:.0f} s"
+    return f"answered {timing.status}"
+
+
 def _took(started: float) -> str:
     seconds = time.monotonic() - started
     return "cached" if seconds < 5 else f"built in {seconds:.0f} s"
@@ -246,7 +263,7 @@ def run(
     sizes: Sequence[int] = SIZES,
     samples: int = SAMPLES,
     write: bool = True,
-) -> Results:
+) -> None:
     backends = ["sqlite", *(["postgresql"] if seed_pg.available() else [])]
     results = Results()
     for factor in sizes:
@@ -259,7 +276,6 @@ def run(
     if write:
         plot = write_plot(results, list(sizes), PLOT)
         write_section(ROOT / "BENCHMARKS.md", rows, results, samples, plot)
-    return results
 
 
 def _kind(label: str) -> str:
@@ -291,7 +307,7 @@ def table(results: Results, sizes: list[int]) -> list[str]:
             if t is None:
                 cells.append("-")
             elif t.status != 200:
-                cells.append(f"answered {t.status}")
+                cells.append(_failed(t))
             else:
                 cells.append(f"{t.p50:.1f} / {t.p95:.1f} / {t.p99:.1f}")
         growth = _growth(by_size, sizes)
@@ -315,7 +331,8 @@ def _figures(report: Report, results: Results, sizes: list[int]) -> None:
     for (backend, label), by_size in results.timings.items():
         top, base = by_size.get(largest), by_size.get(smallest)
         if top is None or top.status != 200:
-            report.notes.append(f"scale: {backend} {label}: answered {top and top.status}")
+            failed = _failed(top) if top is not None else "not measured"
+            report.notes.append(f"scale: {backend} {label} at {largest}x: {failed}")
             continue
         target, passed = _verdict(label, by_size, largest)
         report.add(

@@ -73,10 +73,16 @@ async def _read_back(url: str) -> None:
         await shutdown(app.state.ctx)
 
 
-async def test_a_seeded_database_is_read_by_the_app(seeded: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def copied(seeded: Path, tmp_path: Path) -> Path:
+    """A copy of the seeded file for one test (the app writes to it)."""
     db = tmp_path / "copy.db"
     db.write_bytes(seeded.read_bytes())
-    await _read_back(f"sqlite:///{db}")
+    return db
+
+
+async def test_a_seeded_database_is_read_by_the_app(copied: Path) -> None:
+    await _read_back(f"sqlite:///{copied}")
 
 
 def test_the_same_parameters_give_the_same_rows(seeded: Path, tmp_path: Path) -> None:
