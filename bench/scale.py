@@ -206,7 +206,7 @@ def run_size(
 ) -> None:
     scale = seed_scale.data_scale(factor)
     started = time.monotonic()
-    cached = seed_scale.ensure(scale, BACKFILLS)
+    cached = seed_scale.ensure(scale, BACKFILLS, prefix="scale")
     results.builds.append(f"SQLite {factor}x: {_took(started)} ({_mib(cached)} MiB)")
     values = _values(cached, scale)
     for backend in backends:

@@ -111,8 +111,14 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale(100_000, 200, 1_000_000, 20, 600, 5, 0.2, polls=100, events=100),
-    "small": Scale(10_000, 20, 100_000, 3, 600, 3, 0.2, polls=10, events=10),
+    "full": Scale(
+        *(100_000, 200, 1_000_000, 20, 600, 5, 0.2),
+        **{"polls": 100, "events": 100, "audit_events": 10_000, "webhook_deliveries": 50_000},
+    ),
+    "small": Scale(
+        *(10_000, 20, 100_000, 3, 600, 3, 0.2),
+        **{"polls": 10, "events": 10, "audit_events": 1_000, "webhook_deliveries": 5_000},
+    ),
 }
 
 
@@ -194,19 +200,20 @@ def fingerprint(scale: Scale, backfills: Sequence[Backfill] = ()) -> str:
     return digest.hexdigest()[:12]
 
 
-def path_for(scale: Scale, backfills: Sequence[Backfill] = ()) -> Path:
-    stem = f"console-{scale.supporters}-{scale.messages}"
+def path_for(scale: Scale, backfills: Sequence[Backfill] = (), prefix: str = "console") -> Path:
+    stem = f"{prefix}-{scale.supporters}-{scale.messages}"
     return DATA / f"{stem}-{fingerprint(scale, backfills)}.db"
 
 
-def ensure(scale: Scale, backfills: Sequence[Backfill] = ()) -> Path:
-    """The cached database for `scale`, built first when missing (or outdated)."""
-    db = path_for(scale, backfills)
+def ensure(scale: Scale, backfills: Sequence[Backfill] = (), prefix: str = "console") -> Path:
+    """The cached database for `scale`, built first when missing (or outdated). Each
+    benchmark has its `prefix`: a file of another prefix is never replaced."""
+    db = path_for(scale, backfills, prefix)
     if db.exists():
         return db
     DATA.mkdir(parents=True, exist_ok=True)
-    for old in DATA.glob(f"console-{scale.supporters}-{scale.messages}-*.db"):
-        old.unlink()  # an older schema's file
+    for old in DATA.glob(f"{prefix}-{scale.supporters}-{scale.messages}-*.db*"):
+        old.unlink()  # an older schema's file (and its -wal and -shm)
     tmp = db.with_suffix(".building")
     tmp.unlink(missing_ok=True)
     started = time.monotonic()
