@@ -49,10 +49,12 @@ BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
 class Endpoint:
     name: str
     path: str  # {placeholders} filled from the seeded data (see _values)
-    kind: str  # list, detail, search, report, export, page (a console page)
+    kind: str  # list, detail, search, report, export, page (a console page), baseline
 
 
 ENDPOINTS = (
+    # The floor of this server on this machine in the same run: its lightest GET.
+    Endpoint("healthz (baseline)", "/healthz", "baseline"),
     Endpoint("supporters", "/api/v1/supporters?limit=50", "list"),
     Endpoint("supporters of a team", "/api/v1/supporters?team=1&limit=50", "list"),
     Endpoint("supporter search, name", "/api/v1/supporters?q={name}&limit=50", "search"),
@@ -402,7 +404,8 @@ def write_section(
         " 100,000 messages, 10 announcements (one to half of everyone), 100 polls and events;"
         " 100x = 1,000,000 supporters in 200 teams, 10,000,000 messages, 1,000"
         " announcements (one to 500,000), 10,000 polls and events (bench/seed_scale.py)."
-        " Growth is the largest size's p95 over the 1x p95 of the same run.",
+        " Growth is the largest size's p95 over the 1x p95 of the same run; `healthz` (the"
+        " app's lightest GET) is the floor of the server on the machine at that moment.",
         "",
         *rows,
         "",
