@@ -101,6 +101,12 @@ def main() -> int:
         help="scale: the database sizes, as multiples of 10k supporters (default 1,10,100)",
     )
     parser.add_argument(
+        "--scale-databases",
+        type=_databases,
+        default=list(scale.DATABASES),
+        help="scale: sqlite, postgresql or both (default)",
+    )
+    parser.add_argument(
         "--scale-samples", type=int, default=scale.SAMPLES, help="scale: requests per endpoint"
     )
     parser.add_argument("--sse-path", help="console: the live-update stream (else found)")
@@ -128,7 +134,12 @@ def main() -> int:
         (
             "scale",
             lambda work: scale.run(
-                report, work, args.scale_sizes, args.scale_samples, write=not args.no_write
+                report,
+                work,
+                args.scale_sizes,
+                args.scale_samples,
+                write=not args.no_write,
+                databases=args.scale_databases,
             ),
         ),
     ]
@@ -156,6 +167,13 @@ def main() -> int:
         write_markdown(report, ROOT / "BENCHMARKS.md", plot)
         print(f"wrote {ROOT / 'BENCHMARKS.md'}", flush=True)
     return 1 if failed else 0
+
+
+def _databases(text: str) -> list[str]:
+    names = [d for d in text.split(",") if d]
+    if not names or any(d not in scale.DATABASES for d in names):
+        raise argparse.ArgumentTypeError("databases: sqlite, postgresql or sqlite,postgresql")
+    return names
 
 
 def _sizes(text: str) -> tuple[int, ...]:

@@ -35,6 +35,7 @@ from bench.servers import ROOT, free_port, running
 BACKFILLS: list[Backfill] = []
 
 SIZES = (1, 10, 100)
+DATABASES = ("sqlite", "postgresql")
 SAMPLES = 40
 WARM_UPS = 2
 EXPORT_SAMPLES = 3
@@ -265,15 +266,16 @@ def run(
     sizes: Sequence[int] = SIZES,
     samples: int = SAMPLES,
     write: bool = True,
+    databases: Sequence[str] = DATABASES,
 ) -> None:
-    backends = ["sqlite", *(["postgresql"] if seed_pg.available() else [])]
+    backends = [d for d in databases if d == "sqlite" or seed_pg.available()]
     results = Results()
     for factor in sizes:
         run_size(results, work, factor, backends, samples)
     rows = table(results, list(sizes))
     print("\n".join(rows), flush=True)
     _figures(report, results, list(sizes))
-    if not seed_pg.available():
+    if "postgresql" in databases and not seed_pg.available():
         report.notes.append("scale: PostgreSQL not reachable on 127.0.0.1:5432; SQLite only")
     if write:
         plot = write_plot(results, list(sizes), PLOT)
