@@ -182,7 +182,7 @@ def _values(db: Path, scale: seed_scale.Scale) -> dict[str, str]:
 
 def _label(endpoint: Endpoint) -> str:
     """The endpoint's name without the size-dependent parts."""
-    return re.sub(r" \([0-9,]+ [a-z]+\)", "", endpoint.name)
+    return re.sub(r" \(\{[a-z]+\}\)", "", endpoint.name)
 
 
 def _measure_all(
@@ -414,7 +414,8 @@ def write_section(
         " `rallypoint serve` per database, an admin API key (console pages: an admin signed"
         f" in through the form); {samples} sequential requests per endpoint after"
         f" {WARM_UPS} warm-ups ({EXPORT_SAMPLES} for the CSV export, timed to its last byte;"
-        f" fewer, at least 5, past {ENDPOINT_SECONDS:.0f} s). 1x = 10,000 supporters,"
+        f" fewer past {ENDPOINT_SECONDS:.0f} s: at least 5, or 1 after a warm-up over"
+        f" {ENDPOINT_SECONDS / 5:.0f} s). 1x = 10,000 supporters,"
         " 100,000 messages, 10 announcements (one to half of everyone), 100 polls and events;"
         " 100x = 1,000,000 supporters in 200 teams, 10,000,000 messages, 1,000"
         " announcements (one to 500,000), 10,000 polls and events (bench/seed_scale.py)."
