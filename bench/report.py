@@ -122,6 +122,11 @@ def write_markdown(report: Report, path: Path, plot: Path | None) -> None:
             *[f"- {n}" for n in report.history],
             "",
         ]
+    # The data-scale benchmark's section (bench/scale.py), written by its own runs.
+    old = path.read_text() if path.exists() else ""
+    begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
+    if begin in old and end in old:
+        text += [begin + old.split(begin, 1)[1].split(end, 1)[0] + end, ""]
     path.write_text("\n".join(text))
 
 

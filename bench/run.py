@@ -22,6 +22,7 @@ from bench import (
     import_csv,
     ingest,
     reach,
+    scale,
     scaleout,
     signal_dispatch,
     soak,
@@ -84,7 +85,7 @@ def main() -> int:
         "--only",
         choices=[
             *("ingest", "fanout", "dispatch", "africastalking", "events", "reach"),
-            *("imap", "import", "console", "crypto", "soak", "scaleout", "webhooks_out"),
+            *("imap", "import", "console", "crypto", "soak", "scaleout", "webhooks_out", "scale"),
         ],
         action="append",
     )
@@ -96,6 +97,21 @@ def main() -> int:
         help="console: the seeded database (small: a tenth, for a quick run)",
     )
     parser.add_argument("--soak-cycles", type=int, default=soak.CYCLES, help="soak: kill -9 cycles")
+    parser.add_argument(
+        "--scale-sizes",
+        type=_sizes,
+        default=scale.SIZES,
+        help="scale: the database sizes, as multiples of 10k supporters (default 1,10,100)",
+    )
+    parser.add_argument(
+        "--scale-databases",
+        type=_databases,
+        default=list(scale.DATABASES),
+        help="scale: sqlite, postgresql or both (default)",
+    )
+    parser.add_argument(
+        "--scale-samples", type=int, default=scale.SAMPLES, help="scale: requests per endpoint"
+    )
     parser.add_argument("--sse-path", help="console: the live-update stream (else found)")
     args = parser.parse_args()
     with_console = not args.only or "console" in args.only
@@ -121,14 +137,25 @@ def main() -> int:
         ("soak", lambda work: soak.run(report, work, args.soak_cycles)),
         ("crypto", lambda work: crypto.run(report, work)),
         ("scaleout", lambda work: scaleout.run(report, work)),
+        (
+            "scale",
+            lambda work: scale.run(
+                report,
+                work,
+                args.scale_sizes,
+                args.scale_samples,
+                write=not args.no_write,
+                databases=args.scale_databases,
+            ),
+        ),
     ]
     failed = []
     with tempfile.TemporaryDirectory(prefix="rallypoint-bench-") as tmp:
         for name, step in steps:
             if args.only and name not in args.only:
                 continue
-            if name in ("soak", "scaleout") and not args.only:
-                continue  # minutes of kill -9 cycles / of processes: only when asked for
+            if name in ("soak", "scaleout", "scale") and not args.only:
+                continue  # minutes of kill -9 cycles, processes or seeding: only when asked
             if time.monotonic() > deadline:
                 report.notes.append(f"{name}: not run, the time budget was spent")
                 continue
@@ -143,11 +170,28 @@ def main() -> int:
                 traceback.print_exc()
     for note in report.notes:  # what each benchmark found, written or not
         print(f"note: {note}", flush=True)
-    if not args.no_write:
+    if not args.no_write and args.only != ["scale"]:  # scale writes its own section
         plot = write_plot(report, ROOT / "bench" / "scaling.png")
         write_markdown(report, ROOT / "BENCHMARKS.md", plot)
         print(f"wrote {ROOT / 'BENCHMARKS.md'}", flush=True)
     return 1 if failed else 0
+
+
+def _databases(text: str) -> list[str]:
+    names = [d for d in text.split(",") if d]
+    if not names or any(d not in scale.DATABASES for d in names):
+        raise argparse.ArgumentTypeError("databases: sqlite, postgresql or sqlite,postgresql")
+    return names
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(sorted({int(part) for part in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError("sizes are whole numbers, e.g. 1,10") from None
+    if not sizes or min(sizes) < 1 or max(sizes) > 100:
+        raise argparse.ArgumentTypeError("sizes are between 1 and 100, e.g. 1,10")
+    return sizes
 
 
 if __name__ == "__main__":
