@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -37,17 +38,24 @@ def _set_pragma(connection: Connection, pragma: str) -> None:
     cursor.close()
 
 
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 def _upgrade_in_one_transaction(connection: Connection, config: Config, revision: str) -> None:
     """On SQLite, with foreign keys off while the migrations run (a migration that rebuilds
     a table drops the old one, and with them on that would cascade to every row referring
-    to it) and checked before the commit: a broken reference rolls everything back."""
+    to it) and checked before the commit: a broken reference rolls everything back. The
+    check reads every table, so it runs only when a migration was applied (a start on an
+    up-to-date database of millions of rows does not wait for it)."""
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         _set_pragma(connection, "foreign_keys=OFF")
     try:
         with connection.begin():
+            before = _current_revision(connection)
             _upgrade(connection, config, revision)
-            if sqlite:
+            if sqlite and _current_revision(connection) != before:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(

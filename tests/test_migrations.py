@@ -133,3 +133,44 @@ async def test_migrations_match_models_on_postgresql() -> None:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+async def test_a_start_on_an_up_to_date_sqlite_database_skips_the_reference_check(
+    tmp_path: Path,
+) -> None:
+    """The check of every foreign key reads every table (minutes on millions of rows): it
+    runs when a migration was applied, not on every start of an up-to-date database."""
+    import sqlite3
+
+    path = tmp_path / "current.db"
+    url = f"sqlite:///{path}"
+    await upgrade(url)
+    raw = sqlite3.connect(path)  # foreign keys off: a reference to nobody goes in
+    raw.execute("INSERT INTO team_memberships (supporter_id, team_id) VALUES (424242, 434343)")
+    raw.commit()
+    assert raw.execute("PRAGMA foreign_key_check").fetchall()
+    raw.close()
+    await upgrade(url)  # nothing to apply: starts, the row is still there
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT count(*) FROM team_memberships").fetchone() == (1,)
+    raw.close()
+
+
+async def test_a_migration_that_would_leave_a_broken_reference_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """When a migration is applied the references are checked before the commit."""
+    import sqlite3
+
+    path = tmp_path / "behind.db"
+    url = f"sqlite:///{path}"
+    await upgrade(url, "7c4e2b9d1f60")
+    raw = sqlite3.connect(path)
+    raw.execute("INSERT INTO team_memberships (supporter_id, team_id) VALUES (424242, 434343)")
+    raw.commit()
+    raw.close()
+    with pytest.raises(RuntimeError, match="broken references"):
+        await upgrade(url)
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == ("7c4e2b9d1f60",)
+    raw.close()
