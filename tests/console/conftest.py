@@ -242,7 +242,8 @@ async def new_context(
 
     async def make() -> BrowserContext:
         context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-        context.set_default_timeout(5000)
+        # Bounded, with room for a loaded CI machine (a page load took over 5 s there).
+        context.set_default_timeout(15000)
         opened.append(context)
         return context
 
