@@ -164,9 +164,10 @@ async def attendance_rate(session: AsyncSession, event_id: int, now: datetime) -
             func.sum(ATTENDED),
             func.count().filter(col(EventRsvp.answer) == "yes"),
         )
-        .join(EventOccurrence, col(EventOccurrence.id) == col(EventRsvp.occurrence_id))
-        .where(col(EventRsvp.event_id) == event_id, col(EventOccurrence.starts_at) <= now)
-    )
+        .select_from(EventOccurrence)
+        .join(EventRsvp, col(EventRsvp.occurrence_id) == col(EventOccurrence.id))
+        .where(col(EventOccurrence.event_id) == event_id, col(EventOccurrence.starts_at) <= now)
+    )  # the started occurrences, then their RSVPs from ix_event_rsvps_tally alone
     came, said_yes = (await session.exec(query)).one()
     if not said_yes:
         return None

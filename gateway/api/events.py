@@ -78,9 +78,10 @@ async def list_events(
     query = select(Event).order_by(col(Event.starts_at), col(Event.id)).limit(limit + 1)
     key = decode_cursor(cursor, (datetime, int))
     if key is not None:
+        # The range first, so the walk of ix_events_starts_at starts at the cursor.
         query = query.where(
-            (col(Event.starts_at) > key[0])
-            | ((col(Event.starts_at) == key[0]) & (col(Event.id) > key[1]))
+            col(Event.starts_at) >= key[0],
+            (col(Event.starts_at) > key[0]) | (col(Event.id) > key[1]),
         )
     own = lead_team(principal)
     if own is not None:
