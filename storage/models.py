@@ -804,7 +804,12 @@ class EventRsvp(SQLModel, table=True):
     __tablename__ = "event_rsvps"
     __table_args__ = (
         UniqueConstraint("occurrence_id", "supporter_id", name="uq_event_rsvp"),
-        Index("ix_event_rsvps_event_answer", "event_id", "answer"),
+        # The RSVP list by id: an event's, of one answer, of one occurrence.
+        Index("ix_event_rsvps_event_answer", "event_id", "answer", "id"),
+        Index("ix_event_rsvps_event_order", "event_id", "id"),
+        Index("ix_event_rsvps_occurrence_order", "occurrence_id", "id"),
+        # The counts by answer and by channel, from the index alone.
+        Index("ix_event_rsvps_tally", "occurrence_id", "answer", "channel", "attended"),
     )
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = _fk("events.id", index=False)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,11 +15,10 @@ from gateway.api.scope import lead_team, not_found
 from gateway.auth import Principal
 from routing.organizing.event_counts import (
     ATTENDED,
-    COUNT_KEYS,
+    answer_tallies,
     counts_by_channel,
     occurrence_counts,
 )
-from routing.organizing.events import first_occurrence
 from storage.models import Event, EventOccurrence, EventRsvp
 
 MAX_LISTED_OCCURRENCES = 200
@@ -59,34 +60,81 @@ def _duration(event: Event) -> timedelta:
     return timedelta(minutes=event.duration_minutes)
 
 
-async def invited_count(session: AsyncSession, event: Event) -> int:
-    """Invitees: the RSVP rows of the first occurrence (invitations write them)."""
-    assert event.id is not None
-    first = await first_occurrence(session, event.id)
-    if first is None:
-        return 0
-    query = (
-        select(func.count()).select_from(EventRsvp).where(col(EventRsvp.occurrence_id) == first.id)
+def _occurrence_id(event_id: Any, newest_first: bool, after: Any = None) -> Any:
+    """The id of an event's first (or last) occurrence, optionally starting after `after`:
+    a correlated subquery read through uq_event_occurrence_start (event_id, starts_at)."""
+    query = select(col(EventOccurrence.id)).where(col(EventOccurrence.event_id) == event_id)
+    if after is not None:
+        query = query.where(col(EventOccurrence.starts_at) > after)
+    order = col(EventOccurrence.starts_at)
+    return query.order_by(order.desc() if newest_first else order).limit(1).scalar_subquery()
+
+
+async def _page_occurrences(
+    session: AsyncSession, events: Sequence[Event], now: datetime
+) -> dict[int, tuple[int | None, int | None]]:
+    """{event id: (counted occurrence id, first occurrence id)} of every event in one
+    statement: counted is the next occurrence not yet over, else the last."""
+    ends = {e.duration_minutes: now - _duration(e) for e in events}
+    not_over = case(ends, value=col(Event.duration_minutes))
+    query = select(
+        col(Event.id),
+        func.coalesce(
+            _occurrence_id(col(Event.id), False, not_over), _occurrence_id(col(Event.id), True)
+        ),
+        _occurrence_id(col(Event.id), False),
+    ).where(col(Event.id).in_([e.id for e in events]))
+    rows = (await session.exec(query)).all()
+    return {eid or 0: (counted, first) for eid, counted, first in rows}
+
+
+async def event_summaries(
+    session: AsyncSession, events: Sequence[Event], now: datetime, occurrence_id: int | None = None
+) -> list[EventPublic]:
+    """The API's view of each event with its counts, in four statements whatever the number
+    of events (occurrences, their start times, and one GROUP BY of the RSVPs)."""
+    if not events:
+        return []
+    picked = await _page_occurrences(session, events, now)
+    if occurrence_id is not None:  # one event, its occurrence named (404 if not its own)
+        (event,) = events
+        named = await counted_occurrence(session, event, now, occurrence_id)
+        picked[event.id or 0] = (named.id if named else None, picked[event.id or 0][1])
+    ids = {i for pair in picked.values() for i in pair if i is not None}
+    starts = dict(
+        (
+            await session.exec(
+                select(col(EventOccurrence.id), col(EventOccurrence.starts_at)).where(
+                    col(EventOccurrence.id).in_(ids)
+                )
+            )
+        ).all()
     )
-    return int((await session.exec(query)).one())
+    tallies = await answer_tallies(session, ids)
+    out = []
+    for event in events:
+        assert event.id is not None
+        counted, first = picked.get(event.id, (None, None))
+        invited = sum(n for n, _ in tallies.get(first, {}).values()) if first else 0
+        counts = occurrence_counts(tallies.get(counted, {}) if counted else {}, invited)
+        starts_at = starts.get(counted, event.starts_at) if counted else event.starts_at
+        out.append(_public(event, counted, starts_at, invited, counts))
+    return out
 
 
-async def event_public(
-    session: AsyncSession, event: Event, now: datetime, occurrence_id: int | None = None
+def _public(
+    event: Event,
+    occurrence_id: int | None,
+    starts_at: datetime,
+    invited: int,
+    counts: dict[str, int],
 ) -> EventPublic:
     assert event.id is not None
-    occurrence = await counted_occurrence(session, event, now, occurrence_id)
-    invited = await invited_count(session, event)
-    counts = (
-        await occurrence_counts(session, occurrence.id, invited)
-        if occurrence is not None and occurrence.id is not None
-        else dict.fromkeys(COUNT_KEYS, 0)
-    )
     return EventPublic(
         id=event.id,
         title=event.title,
         kind=event.kind,
-        starts_at=occurrence.starts_at if occurrence else event.starts_at,
+        starts_at=starts_at,
         duration_minutes=event.duration_minutes,
         location_url=event.location_url,
         description=event.description,
@@ -96,11 +144,17 @@ async def event_public(
         cancelled_at=event.cancelled_at,
         announcement_id=event.announcement_id,
         invited=invited,
-        occurrence_id=occurrence.id if occurrence else None,
+        occurrence_id=occurrence_id,
         counts=counts,
         created_at=event.created_at,
         updated_at=event.updated_at,
     )
+
+
+async def event_public(
+    session: AsyncSession, event: Event, now: datetime, occurrence_id: int | None = None
+) -> EventPublic:
+    return (await event_summaries(session, [event], now, occurrence_id))[0]
 
 
 async def attendance_rate(session: AsyncSession, event_id: int, now: datetime) -> float | None:
@@ -110,9 +164,10 @@ async def attendance_rate(session: AsyncSession, event_id: int, now: datetime) -
             func.sum(ATTENDED),
             func.count().filter(col(EventRsvp.answer) == "yes"),
         )
-        .join(EventOccurrence, col(EventOccurrence.id) == col(EventRsvp.occurrence_id))
-        .where(col(EventRsvp.event_id) == event_id, col(EventOccurrence.starts_at) <= now)
-    )
+        .select_from(EventOccurrence)
+        .join(EventRsvp, col(EventRsvp.occurrence_id) == col(EventOccurrence.id))
+        .where(col(EventOccurrence.event_id) == event_id, col(EventOccurrence.starts_at) <= now)
+    )  # the started occurrences, then their RSVPs from ix_event_rsvps_tally alone
     came, said_yes = (await session.exec(query)).one()
     if not said_yes:
         return None

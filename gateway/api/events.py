@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from gateway.api.event_create import create_event
 from gateway.api.event_schemas import EventCreate, EventDetail, EventPublic, RsvpPublic
-from gateway.api.event_views import event_detail, event_public, visible_event
+from gateway.api.event_views import event_detail, event_public, event_summaries, visible_event
 from gateway.api.ids import IdPath, IdQuery
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
@@ -78,9 +78,10 @@ async def list_events(
     query = select(Event).order_by(col(Event.starts_at), col(Event.id)).limit(limit + 1)
     key = decode_cursor(cursor, (datetime, int))
     if key is not None:
+        # The range first, so the walk of ix_events_starts_at starts at the cursor.
         query = query.where(
-            (col(Event.starts_at) > key[0])
-            | ((col(Event.starts_at) == key[0]) & (col(Event.id) > key[1]))
+            col(Event.starts_at) >= key[0],
+            (col(Event.starts_at) > key[0]) | (col(Event.id) > key[1]),
         )
     own = lead_team(principal)
     if own is not None:
@@ -90,7 +91,7 @@ async def list_events(
     if upcoming:
         query = query.where(col(Event.cancelled_at).is_(None), col(Event.starts_at) > now)
     rows, more = split_page(list((await session.exec(query)).all()), limit)
-    items = [await event_public(session, e, now) for e in rows]
+    items = await event_summaries(session, rows, now)
     last = rows[-1] if rows and more else None
     return Page(items=items, next_cursor=encode_cursor(last.starts_at, last.id) if last else None)
 
