@@ -21,13 +21,15 @@ from tests.e2e.harness import MakeClient
 LARGE = ("messages", "supporters", "team_memberships", "supporter_addresses", "event_rsvps")
 
 
-async def explained(ctx: AppContext, run: Callable[[], Awaitable[Any]]) -> list[tuple[str, str]]:
+async def explained(
+    ctx: AppContext, run: Callable[[], Awaitable[Any]], large: tuple[str, ...] = LARGE
+) -> list[tuple[str, str]]:
     """(statement, plan) of every statement `run` makes that reads a large table."""
     seen: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
         if statement.lstrip().upper().startswith("SELECT") and any(
-            f" {table}" in statement for table in LARGE
+            f" {table}" in statement for table in large
         ):
             seen.append((statement, params))
 
@@ -51,9 +53,11 @@ async def explained(ctx: AppContext, run: Callable[[], Awaitable[Any]]) -> list[
     return plans
 
 
-def assert_indexed(plans: list[tuple[str, str]], postgresql: bool) -> None:
+def assert_indexed(
+    plans: list[tuple[str, str]], postgresql: bool, large: tuple[str, ...] = LARGE
+) -> None:
     for statement, plan in plans:
-        for table in LARGE:
+        for table in large:
             if postgresql:
                 assert f"Seq Scan on {table}" not in plan, (statement, plan)
             else:
