@@ -366,6 +366,7 @@ LEFT_EMPTY = frozenset(
         "erased_deliveries",
         "event_reminders",
         "message_status_events",
+        "metric_count_changes",  # as announcement_count_changes
         "onboarding_states",
         "outbound_media",
         "outbox",
