@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from sqlalchemy import DDL, MetaData, event, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.announcement_counts import fold_changes
+
 _KEY = "metric, channel, status, n"
 
 
@@ -166,12 +168,9 @@ FOLD = text(
 
 
 async def fold_metric_changes(session: AsyncSession) -> int:
-    """Move the appended changes into the counters (PostgreSQL; nothing to do on SQLite).
+    """Move the appended changes into `metric_counts` (PostgreSQL; nothing on SQLite).
     Returns the number of counter rows written; the caller commits."""
-    if (await session.connection()).dialect.name != "postgresql":
-        return 0
-    result = await session.execute(FOLD)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await fold_changes(session, FOLD)
 
 
 READ = text(
