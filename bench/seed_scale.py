@@ -31,6 +31,7 @@ from typing import Any
 
 from bench import seed
 from bench.servers import ROOT
+from storage import metric_counts
 from storage.announcement_counts import DROP_TRIGGERS, REBUILD, SQLITE_TRIGGERS
 
 DATA = ROOT / "bench" / ".data"
@@ -319,9 +320,10 @@ def build(db: Path, scale: Scale, backfills: Sequence[Backfill] = ()) -> None:
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
     w = Writer(conn)
-    # Load without the announcement counters' triggers (a row trigger per message), then
-    # count once in set-based SQL and put the triggers back, as a deployment's would be.
-    for statement in DROP_TRIGGERS["sqlite"]:
+    # Load without the announcement and /metrics counters' triggers (a row trigger per
+    # message), then count once in set-based SQL and put the triggers back, as a
+    # deployment's would be.
+    for statement in (*DROP_TRIGGERS["sqlite"], *metric_counts.DROP_TRIGGERS["sqlite"]):
         conn.execute(statement)
     with conn:
         people = _people(w, rng, scale)
@@ -336,7 +338,12 @@ def build(db: Path, scale: Scale, backfills: Sequence[Backfill] = ()) -> None:
     for _, sql in indexes:
         conn.execute(sql)
     with conn:
-        for statement in (*REBUILD, *SQLITE_TRIGGERS):
+        for statement in (
+            *REBUILD,
+            *SQLITE_TRIGGERS,
+            *metric_counts.REBUILD,
+            *metric_counts.TRIGGERS["sqlite"],
+        ):
             conn.execute(statement)
     conn.close()
     _search_terms(db)
@@ -359,6 +366,7 @@ LEFT_EMPTY = frozenset(
         "erased_deliveries",
         "event_reminders",
         "message_status_events",
+        "metric_count_changes",  # as announcement_count_changes
         "onboarding_states",
         "outbound_media",
         "outbox",

@@ -2,9 +2,10 @@
 
 Every figure is read from the database (or the spool directory) when scraped, so it is
 the same whichever process answers and survives restarts: no counter lives in one
-process while the sends happen in another (`rallypoint worker`). The outbox and delivery
-figures use the `due_at` indexes; the message and attempt totals are grouped counts,
-which grow with the tables (scrape every 30 s or more on millions of messages).
+process while the sends happen in another (`rallypoint worker`). The message, attempt and
+delivery totals are counters kept by triggers as rows change (storage/metric_counts.py:
+a few rows read, whatever the tables' size); the due counts and oldest ages walk the
+`due_at` indexes over due rows only.
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ from sqlalchemy.exc import DBAPIError
 from gateway.context import GatewayContext
 from routing.dispatch.circuits import read_circuits
 from routing.inbound.spool import age_seconds, spool_for
+from storage.metric_counts import read_metric_counts
 from storage.migrate import current_revision, head_revision
-from storage.models import Message, MessageAttempt, OutboxItem, WebhookDelivery, WebhookSubscription
+from storage.models import OutboxItem, WebhookDelivery, WebhookSubscription
 
-MESSAGES = Message.__table__  # type: ignore[attr-defined]
-ATTEMPTS = MessageAttempt.__table__  # type: ignore[attr-defined]
 OUTBOX = OutboxItem.__table__  # type: ignore[attr-defined]
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
 SUBSCRIPTIONS = WebhookSubscription.__table__  # type: ignore[attr-defined]
@@ -62,18 +62,10 @@ async def read_figures(ctx: GatewayContext) -> Figures:
     now = ctx.clock()
     figures = Figures(now=now)
     async with ctx.sessions() as session:
-        rows = await session.execute(
-            select(MESSAGES.c.channel, func.count())
-            .where(MESSAGES.c.direction == "inbound")
-            .group_by(MESSAGES.c.channel)
-        )
-        figures.inbound = {str(c): int(n) for c, n in rows}
-        rows = await session.execute(
-            select(ATTEMPTS.c.channel, ATTEMPTS.c.status, func.count()).group_by(
-                ATTEMPTS.c.channel, ATTEMPTS.c.status
-            )
-        )
-        figures.attempts = {(str(c), str(s)): int(n) for c, s, n in rows}
+        counts = await read_metric_counts(session)
+        figures.inbound = {c: n for (c, _), n in counts.get("inbound", {}).items()}
+        figures.attempts = counts.get("attempts", {})
+        figures.deliveries = {s: n for (_, s), n in counts.get("deliveries", {}).items()}
         count, oldest = (
             await session.execute(
                 select(func.count(), func.min(OUTBOX.c.due_at)).where(OUTBOX.c.due_at <= now)
@@ -88,10 +80,6 @@ async def read_figures(ctx: GatewayContext) -> Figures:
             )
         ).one()
         figures.deliveries_due, figures.deliveries_oldest_due = int(count), oldest
-        rows = await session.execute(
-            select(DELIVERIES.c.status, func.count()).group_by(DELIVERIES.c.status)
-        )
-        figures.deliveries = {str(s): int(n) for s, n in rows}
         figures.paused_subscriptions = int(
             (
                 await session.execute(

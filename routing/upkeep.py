@@ -1,13 +1,14 @@
-"""Database upkeep beside the server and every worker: fold the announcement counters'
-appended changes (PostgreSQL, every round) and keep SQLite's query-planner statistics
-current (`PRAGMA optimize`, at the first round and then hourly). PostgreSQL's own
-autovacuum keeps its statistics (ANALYZE) current."""
+"""Database upkeep beside the server and every worker: fold the announcement and
+`/metrics` counters' appended changes (PostgreSQL, every round) and keep SQLite's
+query-planner statistics current (`PRAGMA optimize`, at the first round and then hourly).
+PostgreSQL's own autovacuum keeps its statistics (ANALYZE) current."""
 
 from __future__ import annotations
 
 from routing.context import AppContext
 from routing.periodic import Periodic
 from storage.announcement_counts import fold_count_changes
+from storage.metric_counts import fold_metric_changes
 
 INTERVAL = 5.0
 OPTIMIZE_EVERY = 720  # rounds: an hour at INTERVAL
@@ -48,5 +49,6 @@ class Upkeep(Periodic):
         self.rounds += 1
         async with self.ctx.sessions() as session:
             folded = await fold_count_changes(session)
+            folded += await fold_metric_changes(session)
             await session.commit()
         return folded

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import DDL, MetaData, event, text
+from sqlalchemy import DDL, MetaData, TextClause, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -196,13 +196,18 @@ FOLD = text(
 )
 
 
-async def fold_count_changes(session: AsyncSession) -> int:
-    """Move the appended changes into the counters (PostgreSQL; nothing to do on SQLite).
-    Returns the number of counter rows written; the caller commits."""
+async def fold_changes(session: AsyncSession, fold: TextClause) -> int:
+    """Run `fold`, moving appended changes into their counters (PostgreSQL; nothing to do
+    on SQLite). Returns the number of counter rows written; the caller commits."""
     if (await session.connection()).dialect.name != "postgresql":
         return 0
-    result = await session.execute(FOLD)
+    result = await session.execute(fold)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def fold_count_changes(session: AsyncSession) -> int:
+    """Move the announcement counters' appended changes in (see `fold_changes`)."""
+    return await fold_changes(session, FOLD)
 
 
 @dataclass(frozen=True)

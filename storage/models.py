@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from storage.announcement_counts import install_triggers
+from storage.metric_counts import install_metric_triggers
 from storage.sealed_types import (
     IndexedAddress,
     SealedAddress,
@@ -671,6 +672,30 @@ class AnnouncementCountChange(SQLModel, table=True):
     fallback: int = 0
 
 
+class MetricCount(SQLModel, table=True):
+    """A `GET /metrics` total (inbound messages by channel, send attempts by channel and
+    status, webhook deliveries by status; "" = no such label), kept by triggers on those
+    tables in the writing transaction (storage/metric_counts.py)."""
+
+    __tablename__ = "metric_counts"
+    metric: str = Field(primary_key=True, max_length=16)
+    channel: str = Field(primary_key=True, max_length=16)
+    status: str = Field(primary_key=True, max_length=16)
+    n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class MetricCountChange(SQLModel, table=True):
+    """PostgreSQL only: the triggers append changes here (no counter row shared by
+    concurrent writers); `fold_metric_changes` moves them into `metric_counts`."""
+
+    __tablename__ = "metric_count_changes"
+    id: int | None = Field(default=None, primary_key=True)
+    metric: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    n: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
 class ServerSecret(SQLModel, table=True):
     """A secret the server generated once for itself (e.g. the do-not-contact hash key when
     RALLYPOINT_ERASURE_KEY is unset)."""
@@ -891,3 +916,4 @@ def _seal_address(_mapper: Any, _connection: Any, row: SupporterAddress) -> None
 
 
 install_triggers(SQLModel.metadata)  # announcement_counts, kept by triggers on messages
+install_metric_triggers(SQLModel.metadata)  # metric_counts, for GET /metrics
