@@ -16,6 +16,7 @@ from channels.registry import build_registry
 from gateway import api, console, log_redaction, public_pages, webhooks
 from gateway.api.body_limit import JsonBodyLimit
 from gateway.api.problem_answers import install_problem_handlers
+from gateway.audit import record
 from gateway.auth import hash_key
 from gateway.background import background_services
 from gateway.channel_configs import channel_configs
@@ -75,25 +76,40 @@ def build_context(
     )
 
 
+BOOTSTRAP_NAME = "bootstrap"
+
+
 async def ensure_bootstrap_key(ctx: GatewayContext) -> None:
-    """If RALLYPOINT_BOOTSTRAP_ADMIN_KEY is set, an admin key with that value exists."""
+    """If RALLYPOINT_BOOTSTRAP_ADMIN_KEY is set, an admin key with that value exists; a
+    key an earlier value made is revoked when the value changes or is unset (a revoked
+    one stays revoked, even if its value comes back)."""
     key = ctx.settings.bootstrap_admin_key
-    if not key:
-        return
-    digest = hash_key(key)
+    digest = hash_key(key) if key else None
+    now = ctx.clock()
     async with ctx.sessions() as session:
-        found = (await session.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
-        if found is None:
-            session.add(
-                ApiKey(
-                    key_hash=digest,
-                    prefix=key[:8],
-                    role="admin",
-                    name="bootstrap",
-                    created_at=ctx.clock(),
-                )
+        made = (
+            await session.exec(
+                select(ApiKey).where(ApiKey.name == BOOTSTRAP_NAME, ApiKey.role == "admin")
             )
-            await session.commit()
+        ).all()
+        for row in made:
+            if row.revoked_at is None and row.key_hash != digest:
+                row.revoked_at = now
+                session.add(row)
+                record(session, "key_revoked", at=now, actor="bootstrap", target=f"key:{row.id}")
+        if digest is not None and all(row.key_hash != digest for row in made):
+            taken = (await session.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+            if taken is None:
+                session.add(
+                    ApiKey(
+                        key_hash=digest,
+                        prefix=key[:8] if key else "",
+                        role="admin",
+                        name=BOOTSTRAP_NAME,
+                        created_at=now,
+                    )
+                )
+        await session.commit()
 
 
 async def prepare(ctx: GatewayContext, *, migrate: bool | None = None) -> None:

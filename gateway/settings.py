@@ -45,6 +45,11 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 
 
+# The value earlier READMEs showed for RALLYPOINT_BOOTSTRAP_ADMIN_KEY: refused, as any
+# value people copy from a page would be.
+BOOTSTRAP_EXAMPLE = "change-me-to-a-long-random-string"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -353,6 +358,18 @@ class Settings(BaseSettings):
     def _sms_routes(cls, value: object) -> object:
         if isinstance(value, str):
             parse_sms_routes(value)  # ValueError names RALLYPOINT_SMS_ROUTES and the fault
+        return value
+
+    @field_validator("bootstrap_admin_key", mode="before")
+    @classmethod
+    def _bootstrap_key(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None  # empty: unset
+            if value is not None and (len(value) < 32 or value == BOOTSTRAP_EXAMPLE):
+                raise ValueError(
+                    "use at least 32 random characters, not an example value"
+                    " (e.g. openssl rand -hex 32)"
+                )
         return value
 
     @field_validator("telegram_bot_username", mode="before")
