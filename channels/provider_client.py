@@ -68,7 +68,11 @@ class ProviderClient(httpx.AsyncClient):
                 ),
                 # No cookie jar: provider APIs authenticate every request with a header.
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # httpx decodes what it asked for itself (its requests carry their own
+                # Accept-Encoding); a direct `post_bytes` asks for answers as they are, so
+                # a gzipped 201 is never taken for a failed send.
                 auto_decompress=False,
+                headers={"Accept-Encoding": "identity"},
             )
         return self._session
 

@@ -5,6 +5,7 @@ have written, and its failures still map to our SendError family."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import AsyncIterator
 
@@ -30,6 +31,8 @@ class TinyTwilio:
         self.requests: list[tuple[str, bytes]] = []
         self.headers: list[dict[str, str]] = []
         self.scripted: list[bytes] = []
+        # As many servers do: gzip the answer when the request says it takes gzip.
+        self.gzip_when_asked = False
 
     def answer_next(self, status: str, body: bytes, headers: str = "") -> None:
         """The next request is answered `status` with a JSON `body` and extra `headers`."""
@@ -59,10 +62,14 @@ class TinyTwilio:
             writer.write(self.scripted.pop(0))
         else:
             answer = json.dumps({"sid": f"SM{len(self.requests):032x}", "status": "queued"})
+            payload, encoding = answer.encode(), b""
+            if self.gzip_when_asked and "gzip" in self.headers[-1].get("accept-encoding", ""):
+                payload, encoding = gzip.compress(payload), b"Content-Encoding: gzip\r\n"
             writer.write(
                 b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-                + f"Content-Length: {len(answer)}\r\n\r\n".encode()
-                + answer.encode()
+                + encoding
+                + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                + payload
             )
         await writer.drain()
         writer.close()
@@ -177,3 +184,20 @@ async def test_a_refused_connection_is_provider_unavailable() -> None:
             )
     finally:
         await adapter._http.aclose()
+
+
+async def test_a_send_is_read_whatever_encoding_the_provider_answers_in(
+    tiny_twilio: tuple[TinyTwilio, int],
+) -> None:
+    """A provider that gzips its answer when asked: the send's answer is still read (a
+    send that went out must not be recorded as failed for an undecoded body)."""
+    fake, port = tiny_twilio
+    fake.gzip_when_asked = True
+    adapter = twilio_over(port)
+    try:
+        result = await asyncio.wait_for(
+            adapter.send(OutboundMessage(1, "sms", "+14155550111", "hello")), 10
+        )
+    finally:
+        await adapter._http.aclose()
+    assert result.provider_message_id == f"SM{1:032x}"
