@@ -250,6 +250,7 @@ class InboundSpool:
         )
 
     async def aclose(self) -> None:
+        self._deadlines.close()  # its timer would outlive the service
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

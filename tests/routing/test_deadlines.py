@@ -39,6 +39,15 @@ async def test_futures_before_their_deadline_are_left_alone() -> None:
     deadlines.watch(waiting)
     await _turns(waiting)
     assert not waiting.done()
+
+
+async def test_closed_deadlines_fail_nothing() -> None:
+    """After `close` (the spool's shutdown) even a due future is left alone: the timer is
+    cancelled and nothing is watched any more."""
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(0.0)  # due at once, as in the first test
+    waiting: asyncio.Future[object] = loop.create_future()
+    deadlines.watch(waiting)
     deadlines.close()
     await _turns(waiting)
     assert not waiting.done()
