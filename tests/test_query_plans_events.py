@@ -46,14 +46,13 @@ def _postgresql(ctx: AppContext) -> bool:
 
 
 def _ordered_walks(plans: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The plans but the list's own: SQLite walks ix_events_starts_at in order and stops at
-    the page's LIMIT ("SCAN events USING INDEX"), which is what it should do."""
+    """The plans without the list's own walk: SQLite walks ix_events_starts_at in order and
+    stops at the page's LIMIT ("SCAN events USING INDEX"), which is what it should do;
+    everything else in those statements is still checked."""
+    walk = "SCAN events USING INDEX ix_events_starts_at"
     return [
-        (statement, plan)
+        (statement, plan.replace(walk, "") if "LIMIT" in statement.upper() else plan)
         for statement, plan in plans
-        if not (
-            "SCAN events USING INDEX ix_events_starts_at" in plan and "LIMIT" in statement.upper()
-        )
     ]
 
 
