@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,7 +21,7 @@ from gateway.api.announcement_create import (
     resolve_audience,
 )
 from gateway.api.announcement_report import DeliveryReport, delivery_report
-from gateway.api.ids import IdPath
+from gateway.api.ids import IdempotencyKey, IdPath
 from gateway.api.outbound_media import media_attachments
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
@@ -52,10 +52,6 @@ from routing.outbound.spans import parse_span
 from storage.models import MAX_ID, Announcement
 
 router = APIRouter(tags=["announcements"])
-
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-]
 
 
 class AnnouncementCreate(BaseModel):

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from sqlmodel import col, select
 
 from gateway.api.event_create import create_event
 from gateway.api.event_schemas import EventCreate, EventDetail, EventPublic, RsvpPublic
 from gateway.api.event_views import event_detail, event_public, event_summaries, visible_event
-from gateway.api.ids import IdPath, IdQuery
+from gateway.api.ids import IdempotencyKey, IdPath, IdQuery
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -30,9 +30,6 @@ from storage.models import Event, EventRsvp
 
 router = APIRouter(tags=["events"])
 
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-]
 NOT_FOUND = errors({404: "no such event"})
 
 

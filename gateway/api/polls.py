@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -13,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.graphemes import truncate
 from gateway.api.announcement_create import AudienceIn, create_announcement, request_hash
-from gateway.api.ids import IdPath
+from gateway.api.ids import IdempotencyKey, IdPath
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -31,10 +30,6 @@ from routing.organizing.polls import render_poll
 from storage.models import Announcement, Poll, PollAnswer
 
 router = APIRouter(tags=["polls"])
-
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-]
 
 
 class PollCreate(BaseModel):
