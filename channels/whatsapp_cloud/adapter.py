@@ -46,10 +46,9 @@ _MEDIA_BY_EXTENSION = {
     "mp4": "video",
     "3gp": "video",
 }
+
+
 # By content type (OutboundMedia.kind): the Cloud API's message types.
-_MEDIA_BY_KIND = {"image": "image", "audio": "audio", "video": "video", "document": "document"}
-
-
 class WhatsAppCloudAdapter:
     """Meta's WhatsApp Cloud API for the `whatsapp` channel; webhook at /webhooks/whatsapp."""
 
@@ -251,7 +250,7 @@ def build_payload(message: OutboundMessage) -> dict[str, Any]:
         extension = first.url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
         kind = _MEDIA_BY_EXTENSION.get(extension, "document")
         if first.content_type:
-            kind = _MEDIA_BY_KIND[first.kind]
+            kind = first.kind
         caption = "\n".join([message.body, *(m.url for m in rest)]).strip()
         if kind == "audio" and caption:
             kind = "document"  # audio takes no caption: a document keeps the text with it

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from gateway.api.event_actions import cancel_and_tell
 from gateway.api.event_create import create_event
 from gateway.api.event_views import event_detail, visible_event
-from gateway.api.events import list_events
+from gateway.api.events import get_event_ics, list_events
 from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep
 from gateway.auth import Context
@@ -33,7 +33,7 @@ from gateway.console.templating import render
 from routing.organizing.checkins import org_timezone
 from routing.organizing.event_changes import change_event
 from routing.organizing.event_schedule import InvalidRecurrence
-from routing.organizing.events import EVENT_KINDS, ics_of
+from routing.organizing.events import EVENT_KINDS
 
 router = APIRouter()
 
@@ -169,9 +169,4 @@ async def post_cancel(
 async def event_ics(
     event_id: IdPath, user: CurrentUser, ctx: Context, session: SessionDep
 ) -> Response:
-    event = await visible_event(session, user.principal, event_id)
-    return Response(
-        ics_of(event, ctx.settings),
-        media_type="text/calendar",
-        headers={"Content-Disposition": f'attachment; filename="event-{event.id}.ics"'},
-    )
+    return await get_event_ics(event_id, ctx, session, user.principal)
