@@ -1,9 +1,8 @@
 """Logging for the processes: text (the default) or one JSON object per line
 (`RALLYPOINT_LOG_FORMAT=json`), each line carrying the id of the HTTP request it was
-written for (`gateway.request_ids`), uvicorn's access lines included.
-
-Access lines name the path and the query string; a query string can hold a secret (the
-WhatsApp verification GET carries `hub.verify_token`), so its values are never logged.
+written for (`gateway.request_ids`), uvicorn's access lines included. What a line must
+not show (a query string's values, a secret in a callback path) `gateway.log_redaction`
+takes out, on the loggers themselves.
 """
 
 from __future__ import annotations
@@ -14,12 +13,10 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
+from gateway.log_redaction import ACCESS_LOGGER
 from gateway.request_ids import current_request_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_suffix)s"
-ACCESS_LOGGER = "uvicorn.access"
-# uvicorn's access record: '%s - "%s %s HTTP/%s" %d' (client, method, path?query, ...).
-ACCESS_PATH_ARG = 2
 
 
 class RequestIdFilter(logging.Filter):
@@ -29,27 +26,6 @@ class RequestIdFilter(logging.Filter):
         request_id = current_request_id()
         record.request_id = request_id
         record.request_suffix = f" [{request_id}]" if request_id else ""
-        return True
-
-
-def redact_query(path: str) -> str:
-    """`/x?a=1&b=2` → `/x?a=…&b=…`: the names stay, the values are never logged."""
-    base, mark, query = path.partition("?")
-    if not mark:
-        return path
-    names = (part.partition("=")[0] for part in query.split("&") if part)
-    return base + "?" + "&".join(f"{name}=…" for name in names)
-
-
-class RedactAccessQuery(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) > ACCESS_PATH_ARG:
-            path = args[ACCESS_PATH_ARG]
-            if isinstance(path, str) and "?" in path:
-                redacted = list(args)
-                redacted[ACCESS_PATH_ARG] = redact_query(path)
-                record.args = tuple(redacted)
         return True
 
 
@@ -91,8 +67,5 @@ def configure_logging(level: str, log_format: str, stream: TextIO | None = None)
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    access = logging.getLogger(ACCESS_LOGGER)
-    if not any(isinstance(f, RedactAccessQuery) for f in access.filters):
-        access.addFilter(RedactAccessQuery())
     # Alembic narrates every plugin and step at INFO; only its warnings are worth a line.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -97,8 +98,10 @@ def upgrade_sync(url: str) -> None:
     asyncio.run(upgrade(url))
 
 
+@functools.cache
 def head_revision() -> str | None:
-    """The newest migration's revision id."""
+    """The newest migration's revision id, read from disk once per process (the scripts
+    do not change under a running one; /metrics and /readyz ask on every request)."""
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))

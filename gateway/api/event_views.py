@@ -24,11 +24,21 @@ from storage.models import Event, EventOccurrence, EventRsvp
 MAX_LISTED_OCCURRENCES = 200
 
 
+def event_scope(principal: Principal) -> Any | None:
+    """The condition on events a team lead is confined to (their team's; not org-wide
+    ones); None for roles that see every event."""
+    own = lead_team(principal)
+    return None if own is None else col(Event.team_scope_id) == own
+
+
 async def visible_event(session: AsyncSession, principal: Principal, event_id: int) -> Event:
     """The event, if `principal` may see it (team leads: their team's only); else 404."""
-    event = await session.get(Event, event_id)
-    own = lead_team(principal)
-    if event is None or (own is not None and event.team_scope_id != own):
+    query = select(Event).where(col(Event.id) == event_id)
+    scope = event_scope(principal)
+    if scope is not None:
+        query = query.where(scope)
+    event = (await session.exec(query)).first()
+    if event is None:
         raise not_found("event")
     return event
 

@@ -11,7 +11,13 @@ from sqlmodel import col, select
 
 from gateway.api.event_create import create_event
 from gateway.api.event_schemas import EventCreate, EventDetail, EventPublic, RsvpPublic
-from gateway.api.event_views import event_detail, event_public, event_summaries, visible_event
+from gateway.api.event_views import (
+    event_detail,
+    event_public,
+    event_scope,
+    event_summaries,
+    visible_event,
+)
 from gateway.api.ids import IdempotencyKey, IdPath, IdQuery
 from gateway.api.pagination import (
     DEFAULT_LIMIT,
@@ -23,7 +29,7 @@ from gateway.api.pagination import (
     split_page,
 )
 from gateway.api.problems import errors
-from gateway.api.scope import SessionDep, lead_team
+from gateway.api.scope import SessionDep
 from gateway.auth import AnyRole, Context
 from routing.organizing.events import ics_of
 from storage.models import Event, EventRsvp
@@ -80,9 +86,9 @@ async def list_events(
             col(Event.starts_at) >= key[0],
             (col(Event.starts_at) > key[0]) | (col(Event.id) > key[1]),
         )
-    own = lead_team(principal)
-    if own is not None:
-        query = query.where(col(Event.team_scope_id) == own)
+    scope = event_scope(principal)
+    if scope is not None:
+        query = query.where(scope)
     if kind:
         query = query.where(col(Event.kind) == kind)
     if upcoming:

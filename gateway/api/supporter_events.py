@@ -9,10 +9,11 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.api.event_views import event_scope
 from gateway.api.ids import IdPath
 from gateway.api.problems import errors
 from gateway.api.scope import SessionDep, visible_supporter
-from gateway.auth import AnyRole
+from gateway.auth import AnyRole, Principal
 from storage.models import Event, EventOccurrence, EventRsvp
 
 router = APIRouter(tags=["events"])
@@ -35,18 +36,22 @@ class SupporterEvents(BaseModel):
     attended: int
 
 
-async def events_of(session: AsyncSession, supporter_id: int) -> SupporterEvents:
-    """Their RSVPs, latest occurrence first (at most LIMIT), and how many they came to."""
-    rows = (
-        await session.exec(
-            select(EventRsvp, EventOccurrence, Event)
-            .join(EventOccurrence, col(EventOccurrence.id) == col(EventRsvp.occurrence_id))
-            .join(Event, col(Event.id) == col(EventRsvp.event_id))
-            .where(col(EventRsvp.supporter_id) == supporter_id)
-            .order_by(col(EventOccurrence.starts_at).desc(), col(EventRsvp.id).desc())
-            .limit(LIMIT)
-        )
-    ).all()
+async def events_of(
+    session: AsyncSession, principal: Principal, supporter_id: int
+) -> SupporterEvents:
+    """Their RSVPs to the events `principal` may see (team leads: their team's only),
+    latest occurrence first (at most LIMIT), and how many of those they came to."""
+    query = (
+        select(EventRsvp, EventOccurrence, Event)
+        .join(EventOccurrence, col(EventOccurrence.id) == col(EventRsvp.occurrence_id))
+        .join(Event, col(Event.id) == col(EventRsvp.event_id))
+        .where(col(EventRsvp.supporter_id) == supporter_id)
+    )
+    scope = event_scope(principal)
+    if scope is not None:
+        query = query.where(scope)
+    order = (col(EventOccurrence.starts_at).desc(), col(EventRsvp.id).desc())
+    rows = (await session.exec(query.order_by(*order).limit(LIMIT))).all()
     items = [
         SupporterEvent(
             event_id=event.id or 0,
@@ -73,4 +78,4 @@ async def get_supporter_events(
 ) -> SupporterEvents:
     """Events they were invited to or came to, with their answer, latest first."""
     await visible_supporter(session, principal, supporter_id)
-    return await events_of(session, supporter_id)
+    return await events_of(session, principal, supporter_id)

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gateway.api.ids import IdPath
 from gateway.api.scope import SessionDep, lead_team, visible_supporter
 from gateway.api.supporter_events import events_of
+from gateway.auth import Principal
 from gateway.console.security import CurrentUser
 from gateway.console.supporters import teams_for
 from gateway.console.templating import render
@@ -33,8 +34,11 @@ router = APIRouter()
 HISTORY_ROWS = 50
 
 
-async def profile_context(session: AsyncSession, supporter: Supporter) -> dict[str, Any]:
-    """Everything the profile shows about `supporter` (visibility already checked)."""
+async def profile_context(
+    session: AsyncSession, principal: Principal, supporter: Supporter
+) -> dict[str, Any]:
+    """Everything the profile shows about `supporter` (visibility already checked) that
+    `principal` may see."""
     assert supporter.id is not None
     sid = supporter.id
     consent = await session.exec(
@@ -73,7 +77,7 @@ async def profile_context(session: AsyncSession, supporter: Supporter) -> dict[s
             for a, poll in answers.all()
         ],
         "conversation_id": conversation,
-        "events": await events_of(session, sid),
+        "events": await events_of(session, principal, sid),
     }
 
 
@@ -86,7 +90,7 @@ async def render_profile(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    context = await profile_context(session, supporter)
+    context = await profile_context(session, user.principal, supporter)
     joined = {t.id for t in context["member_of"]}
     context["addable_teams"] = [t for t in await teams_for(session, user) if t.id not in joined]
     context["error"] = error

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.users import create_user
 from tests.conftest import FakeClock
+from tests.console.test_console_http import PASSWORD, sign_in
 from tests.e2e.harness import MakeClient, Org
 
 SMS = "+14155550111"
@@ -266,3 +268,42 @@ async def test_team_leads_see_and_invite_their_team_only(
     assert [e["id"] for e in listed["items"]] == [ours["id"]]
     await org.api("GET", f"/events/{theirs['id']}", 404, headers=lead)
     await org.api("POST", f"/events/{theirs['id']}/cancel", 404, headers=lead)
+
+
+async def test_a_team_lead_sees_only_their_teams_events_on_a_profile(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    """A supporter of two teams, invited to an org-wide event, to the other team's and to
+    the lead's: the lead's profile views (API and console page) show their team's only."""
+    org = await Org.start(make_client, clock)
+    north = await org.team("North")
+    await org.team("South")
+    sam = await org.supporter(
+        name="Sam", addresses=[{"channel": "sms", "address": SMS}], teams=["North", "South"]
+    )
+    everyone = await create(org, title="Org gala", audience={"teams": ["North", "South"]})
+    south_only = await create(org, title="South rally", audience={"teams": ["South"]})
+    await create(org, title="North call")
+    north_lead = await org.key_for("team_lead", north["id"])
+    for hidden in (everyone, south_only):  # what the lead may not see of events
+        await org.api("GET", f"/events/{hidden['id']}", 404, headers=north_lead)
+
+    path = f"/supporters/{sam['id']}/events"
+    seen = await org.api("GET", path, headers=north_lead)
+    assert [e["title"] for e in seen["items"]] == ["North call"]
+    every = {e["title"] for e in (await org.api("GET", path))["items"]}
+    assert every == {"Org gala", "South rally", "North call"}
+
+    async with org.ctx.sessions() as session:
+        await create_user(
+            session,
+            email="lead@example.org",
+            password=PASSWORD,
+            role="team_lead",
+            team_id=north["id"],
+            now=org.ctx.clock(),
+        )
+    assert (await sign_in(org.client, "lead@example.org")).status_code == 303
+    page = await org.client.get(f"/console/supporters/{sam['id']}")
+    assert page.status_code == 200 and "North call" in page.text
+    assert "South rally" not in page.text and "Org gala" not in page.text

@@ -93,3 +93,29 @@ def test_other_paths_are_left_alone() -> None:
     assert redact(f"https://x.org/webhooks/africastalking/{SECRET}?a=1") == (
         "https://x.org/webhooks/africastalking/<secret>?a=1"
     )
+
+
+def test_one_filter_of_every_app_hides_the_secret_path_and_the_query_values(
+    database_url: str, tmp_path: Path
+) -> None:
+    create_app(make_settings(database_url, spool_dir=str(tmp_path / "spool"), **SETTINGS))
+    access = logging.getLogger("uvicorn.access")
+    assert [type(f) for f in access.filters] == [SecretPathFilter]
+    path = f"/webhooks/africastalking/{SECRET}?from={SHORT_CODE}&token=4711"
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", path, "1.1", 200),
+        None,
+    )
+    assert access.filter(record)
+    assert record.args == (
+        "127.0.0.1:5000",
+        "GET",
+        "/webhooks/africastalking/<secret>?from=…&token=…",
+        "1.1",
+        200,
+    )

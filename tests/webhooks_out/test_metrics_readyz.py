@@ -8,6 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from prometheus_client.parser import text_string_to_metric_families
 
 from channels.base import InboundMessage
@@ -97,6 +100,25 @@ async def test_readyz_at_head(make_client: MakeClient) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["revision"] == head_revision()
     assert samples((await client.get("/metrics")).text)[("rallypoint_ready", ())] == 1
+
+
+async def test_scrapes_read_the_migration_scripts_once(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await make_client()
+    head_revision.cache_clear()
+    built: list[object] = []
+    from_config = ScriptDirectory.from_config
+
+    def counted(config: Config) -> ScriptDirectory:
+        built.append(config)
+        return from_config(config)
+
+    monkeypatch.setattr(ScriptDirectory, "from_config", counted)
+    for _ in range(2):
+        assert samples((await client.get("/metrics")).text)[("rallypoint_ready", ())] == 1
+        assert (await client.get("/readyz")).json()["head"] == head_revision()
+    assert len(built) == 1
 
 
 async def test_readyz_is_503_behind_the_newest_migration(tmp_path: Path, clock: FakeClock) -> None:
