@@ -3,18 +3,19 @@
 A failed outbound message (every retry and fallback used up) goes back to the outbox on
 the channel and address it failed on, once: it is queued again only if it is still
 failed and has no outbox row, under a conditional update, so a second run (or one racing
-the dispatcher) queues nothing twice. Messages to supporters who have opted out since are
-left alone.
+the dispatcher) queues nothing twice. Messages to supporters who have opted out since, or
+to an address that has (matched by blind index with encryption at rest), are left alone.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Text, exists, select, type_coerce, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from routing.outbound.queue import PRIORITY_BULK, PRIORITY_REPLY
+from storage.crypto import INDEX_PREFIX, active, is_sealed
 from storage.models import (
     Message,
     MessageStatusEvent,
@@ -22,6 +23,7 @@ from storage.models import (
     Supporter,
     SupporterAddress,
 )
+from storage.sealed_types import pair_index
 
 REPLY_KINDS = ("one_on_one", "auto_reply", "consent", "info", "nudge")
 
@@ -33,29 +35,48 @@ async def requeue_failed(session: AsyncSession, *, since: datetime, now: datetim
     outbox = OutboxItem.__table__  # type: ignore[attr-defined]
     supporters = Supporter.__table__  # type: ignore[attr-defined]
     addresses = SupporterAddress.__table__  # type: ignore[attr-defined]
-    address_off = exists().where(
-        addresses.c.supporter_id == messages.c.supporter_id,
-        addresses.c.channel == messages.c.channel,
-        addresses.c.address == messages.c.address,
-        addresses.c.opted_out.is_(True),
+    failed = select(
+        messages.c.id,
+        messages.c.kind,
+        messages.c.channel,
+        messages.c.supporter_id,
+        type_coerce(messages.c.address, Text),  # as stored: `<sealed> <index>` with keys
+    ).where(
+        messages.c.direction == "outbound",
+        messages.c.status == "failed",
+        messages.c.updated_at >= since,
+        messages.c.channel.is_not(None),
+        messages.c.address.is_not(None),
+        ~exists().where(outbox.c.message_id == messages.c.id),
     )
-    rows = await session.execute(
-        select(messages.c.id, messages.c.kind, messages.c.channel)
-        .join(supporters, supporters.c.id == messages.c.supporter_id)
-        .where(
-            messages.c.direction == "outbound",
-            messages.c.status == "failed",
-            messages.c.updated_at >= since,
-            messages.c.channel.is_not(None),
-            messages.c.address.is_not(None),
-            supporters.c.opted_out.is_(False),
-            ~address_off,  # e.g. a Telegram chat that blocked the bot
-            ~exists().where(outbox.c.message_id == messages.c.id),
+    rows = (
+        await session.execute(
+            failed.join(supporters, supporters.c.id == messages.c.supporter_id)
+            .where(supporters.c.opted_out.is_(False))
+            .order_by(messages.c.id)
         )
-        .order_by(messages.c.id)
-    )
+    ).all()
+    # Addresses opted out since (e.g. a Telegram chat that blocked the bot), compared by
+    # blind index with keys: a message's sealed copy never equals the stored index in SQL.
+    off = {
+        (supporter_id, channel, _index(address))
+        for supporter_id, channel, address in await session.execute(
+            select(
+                addresses.c.supporter_id,
+                addresses.c.channel,
+                type_coerce(addresses.c.address, Text),  # the index, not decrypted
+            ).where(
+                addresses.c.opted_out.is_(True),
+                addresses.c.supporter_id.in_(
+                    failed.with_only_columns(messages.c.supporter_id).scalar_subquery()
+                ),
+            )
+        )
+    }
     requeued = 0
-    for message_id, kind, channel in rows.all():
+    for message_id, kind, channel, supporter_id, address in rows:
+        if (supporter_id, channel, _index(address)) in off:
+            continue
         claimed = await session.execute(
             update(messages)
             .where(messages.c.id == message_id, messages.c.status == "failed")
@@ -78,3 +99,14 @@ async def requeue_failed(session: AsyncSession, *, since: datetime, now: datetim
         )
         requeued += 1
     return requeued
+
+
+def _index(stored: str) -> str:
+    """What an address is matched by: its blind index with keys (a message's copy holds
+    it after the sealed address; one stored before keys is indexed here), else itself."""
+    if is_sealed(stored):
+        return pair_index(stored)
+    crypto = active()
+    if crypto is None or stored.startswith(INDEX_PREFIX):
+        return stored
+    return crypto.blind(stored)

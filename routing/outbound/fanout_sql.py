@@ -196,11 +196,14 @@ class SqlFanout:
         (the first batch, or a new case), and the rest inserted."""
         await conn.execute(self._conversations(conn.dialect.name, after, last))
         known = self.plan.pairs_seen
-        if known and len(known) <= MAX_TRIED:
+        tried = bool(known) and len(known) <= MAX_TRIED
+        if tried:
             count -= await _inserted(conn, self._insert(after, last, sorted(known)))
             if count <= 0:
                 return
-        new = [pair for pair in await self.pairs(conn, after, last) if pair not in known]
+        # Untried (too many known cases), every pair of the batch is inserted here.
+        pairs = await self.pairs(conn, after, last)
+        new = [pair for pair in pairs if pair not in known] if tried else pairs
         if new:
             await conn.execute(self._insert(after, last, new))
             known.update(new)

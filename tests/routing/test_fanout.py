@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from gateway.api.announcement_create import INLINE_LIMIT
 from routing.context import AppContext
+from routing.outbound import fanout_sql
 from routing.outbound.fanout import FanoutPlan, fan_out, fan_out_batch, resume_pending_fanouts
 from storage.models import Announcement, Message, OutboxItem
 from tests.gateway.seed import bulk_members, count, make_team
@@ -40,7 +41,10 @@ async def _state(ctx: AppContext, announcement_id: int) -> Announcement:
         return found
 
 
-async def _assert_exactly_once(ctx: AppContext, announcement_id: int, expected: int) -> None:
+async def _assert_exactly_once(
+    ctx: AppContext, announcement_id: int, expected: int, queued: int | None = None
+) -> None:
+    """One message per member of the `expected`, and an outbox row for the `queued`."""
     async with ctx.sessions() as session:
         per_supporter = (
             await session.execute(
@@ -59,7 +63,8 @@ async def _assert_exactly_once(ctx: AppContext, announcement_id: int, expected: 
         ).one()
     assert len(per_supporter) == expected
     assert all(n == 1 for _, n in per_supporter)
-    assert tuple(outbox) == (expected, expected)
+    queued = expected if queued is None else queued
+    assert tuple(outbox) == (queued, queued)
 
 
 async def test_five_thousand_fan_out_in_the_background(client: httpx.AsyncClient) -> None:
@@ -152,3 +157,22 @@ async def test_two_runners_at_once_write_each_message_once(client: httpx.AsyncCl
     )
     await _assert_exactly_once(ctx, announcement_id, 3_000)
     assert (await _state(ctx, announcement_id)).state == "fanned_out"
+
+
+async def test_more_known_cases_than_tried_still_reach_every_member(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_TRIED known (preferred, code) cases a batch reads its own cases and
+    inserts all of them, including the ones earlier batches had met."""
+    ctx: AppContext = client.ctx  # type: ignore[attr-defined]
+    ctx.registry.add(FakeAdapter(channels=("sms",)))
+    monkeypatch.setattr(fanout_sql, "MAX_TRIED", 1)  # two cases: opted out or not
+    team = await make_team(ctx, "Everyone")
+    await bulk_members(ctx, 12, team_id=team, opted_out_every=2)
+    announcement_id = await _announcement(ctx, team)
+    plan = FanoutPlan.of(await _state(ctx, announcement_id))
+    while not await fan_out_batch(ctx, plan, batch_size=4):
+        pass
+    assert len(plan.pairs_seen) == 2  # more than MAX_TRIED: later batches took the other path
+    await _assert_exactly_once(ctx, announcement_id, 12, queued=6)  # six not opted out
+    assert (await _state(ctx, announcement_id)).recipients == 12
