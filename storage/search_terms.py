@@ -30,7 +30,9 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, event, func, insert, inspect, literal, select, union
+from sqlalchemy import Table, delete, event, func, inspect, literal, select, union
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
@@ -194,7 +196,11 @@ def refresh_terms_sync(connection: Connection | Session, ids: Iterable[int]) -> 
     rows = _current(connection.execute, wanted)
     connection.execute(delete(TERMS).where(TERMS.c.supporter_id.in_(wanted)))
     if rows:
-        connection.execute(insert(TERMS), rows)
+        # Two transactions refreshing one supporter at once (PostgreSQL): the other's rows,
+        # inserted after this delete read, are the same terms; keep them, do not fail.
+        bind = connection if isinstance(connection, Connection) else connection.get_bind()
+        make = postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(make(TERMS).on_conflict_do_nothing(), rows)
 
 
 async def refresh_terms(session: Any, ids: Iterable[int]) -> None:
