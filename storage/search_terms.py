@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
-from storage.crypto import active
+from storage.crypto import Crypto, active
 from storage.models import Supporter, SupporterAddress, SupporterSearchTerm
 
 TERMS: Table = SupporterSearchTerm.__table__  # type: ignore[attr-defined]
@@ -67,8 +67,11 @@ def words(text: str) -> list[str]:
 
 def term(kind: str, value: str) -> int:
     """The stored number of one term (keyed when encryption at rest is on)."""
+    return _term(active(), kind, value)
+
+
+def _term(crypto: Crypto | None, kind: str, value: str) -> int:
     message = f"search\x00{kind}\x00{value}".encode()
-    crypto = active()
     if crypto is not None:
         digest = crypto.keyed_digest(message)
     else:
@@ -103,7 +106,8 @@ def _plain_terms(name: str, addresses: Iterable[tuple[str, str]]) -> set[tuple[s
 
 def terms_of(name: str, addresses: Iterable[tuple[str, str]]) -> set[int]:
     """Every term a supporter with this name and these (channel, address) is found by."""
-    return {term(k, v) for k, v in _plain_terms(name, addresses)}
+    crypto = active()
+    return {_term(crypto, k, v) for k, v in _plain_terms(name, addresses)}
 
 
 def term_rows(
