@@ -38,7 +38,6 @@ ENV_NAME = "RALLYPOINT_ENCRYPTION_KEYS"
 NONCE_BLOCK = 1024  # nonces per read from the OS
 # Addresses whose blind index is remembered: more than a busy hour's distinct senders.
 BLIND_CACHE = 65536
-AAD_CACHE = 1024  # associated data kept encoded: the labels, then the first addresses' ones
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
@@ -92,12 +91,10 @@ class Crypto:
         self.newest_id = key_id(keys[0])
         self._newest = self._keys[self.newest_id]
         self._prefix = f"{SEALED_PREFIX}{self.newest_id}:"
-        self._index_key = index_key
         # HMAC-SHA256 keyed once: a copy per value skips the key schedule (and OpenSSL 3's
         # per-call algorithm fetch of hmac.digest, most of a one-shot HMAC's cost).
         self._index_mac = hmac.new(index_key, digestmod=hashlib.sha256)
         self._nonces: list[bytes] = []
-        self._aads: dict[str, bytes] = {}
         # One inbound message blinds its sender's address 3-4 times (lookup, insert, the
         # sealed copies' associated data): remembered, the HMAC runs once per address.
         self._blind = functools.lru_cache(maxsize=BLIND_CACHE)(self._blind_uncached)
@@ -119,17 +116,9 @@ class Crypto:
             self._nonces.extend(fresh)  # a concurrent refill only adds more fresh ones
             return nonce
 
-    def _aad(self, aad: str) -> bytes:
-        encoded = self._aads.get(aad)
-        if encoded is None:
-            encoded = aad.encode()
-            if len(self._aads) < AAD_CACHE:
-                self._aads[aad] = encoded
-        return encoded
-
     def seal(self, aad: str, plaintext: str) -> str:
         nonce = self._nonce()
-        sealed = self._newest.encrypt(nonce, plaintext.encode(), self._aad(aad))
+        sealed = self._newest.encrypt(nonce, plaintext.encode(), aad.encode())
         token = binascii.b2a_base64(nonce + sealed, newline=False).translate(_URLSAFE)
         return self._prefix + token.rstrip(b"=").decode("ascii")
 
@@ -144,12 +133,12 @@ class Crypto:
     def keyed_digest(self, message: bytes) -> bytes:
         """HMAC-SHA256 of `message` under the index key (the search terms of
         `storage.search_terms`, whose messages are domain-separated from addresses')."""
-        return hmac.digest(self._index_key, message, "sha256")
+        mac = self._index_mac.copy()
+        mac.update(message)
+        return mac.digest()
 
     def _blind_uncached(self, value: str) -> str:
-        mac = self._index_mac.copy()
-        mac.update(value.encode())
-        return INDEX_PREFIX + mac.hexdigest()
+        return INDEX_PREFIX + self.keyed_digest(value.encode()).hex()
 
 
 def open_with(keys: dict[str, AESGCM], aad: str, value: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, delete, exists, insert, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.crypto import INDEX_PREFIX, Crypto, UndecryptableError, active
+from storage.crypto import Crypto, UndecryptableError, active
 from storage.models import CustomField, Supporter, SupporterFieldValue
 
 VALUES = SupporterFieldValue.__table__  # type: ignore[attr-defined]
@@ -60,9 +60,9 @@ def read_value(supporter_id: int, field_id: int, value: str, sealed: str | None)
     """A stored value as plaintext (UndecryptableError when it cannot be opened, never the
     index or another row's value)."""
     if sealed is None:
-        if value.startswith(INDEX_PREFIX):
-            raise UndecryptableError(f"{LABEL}: an index without its sealed value")
-        return value  # stored before keys were set
+        # Plaintext (written without keys): with keys every row is written sealed, so a
+        # text value that merely starts like an index ("b1:...") is still the value.
+        return value
     crypto = active()
     if crypto is None:
         raise UndecryptableError(f"{LABEL} is encrypted and RALLYPOINT_ENCRYPTION_KEYS is unset")

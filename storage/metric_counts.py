@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.announcement_counts import fold_changes
 
 _KEY = "metric, channel, status, n"
+_ALL = "1 = 1"  # a source that counts every row
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ SOURCES = (
         "{row}.direction = 'inbound'",
         ("channel", "direction"),
     ),
-    Source("attempts", "message_attempts", "channel", "status", "1 = 1", ("channel", "status")),
-    Source("deliveries", "webhook_deliveries", "", "status", "1 = 1", ("status",)),
+    Source("attempts", "message_attempts", "channel", "status", _ALL, ("channel", "status")),
+    Source("deliveries", "webhook_deliveries", "", "status", _ALL, ("status",)),
 )
 
 
@@ -70,14 +71,20 @@ def _upsert(source: Source, row: str, sign: str) -> str:
     )
 
 
+def _when(source: Source, row: str) -> str:
+    """A filtered source's row triggers fire only for the rows that count: without the
+    WHEN, every outbound `messages` insert (a fan-out of a million) ran an empty upsert."""
+    return "" if source.where == _ALL else f" WHEN {source.cond(row)}"
+
+
 def _sqlite(source: Source) -> tuple[str, ...]:
     name = f"trg_{source.table}_metric"
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in source.watched)
     return (
         f"CREATE TRIGGER IF NOT EXISTS {name}_insert AFTER INSERT ON {source.table}"
-        f" BEGIN {_upsert(source, 'NEW', '')} END",
+        f"{_when(source, 'NEW')} BEGIN {_upsert(source, 'NEW', '')} END",
         f"CREATE TRIGGER IF NOT EXISTS {name}_delete AFTER DELETE ON {source.table}"
-        f" BEGIN {_upsert(source, 'OLD', '-')} END",
+        f"{_when(source, 'OLD')} BEGIN {_upsert(source, 'OLD', '-')} END",
         f"CREATE TRIGGER IF NOT EXISTS {name}_update AFTER UPDATE OF"
         f" {', '.join(source.watched)} ON {source.table} WHEN {changed}"
         f" BEGIN {_upsert(source, 'OLD', '-')} {_upsert(source, 'NEW', '')} END",

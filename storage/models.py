@@ -893,6 +893,14 @@ class SupporterFieldValue(SQLModel, table=True):
     __table_args__ = (
         # Audience filters (`fields: {county: "Kisumu"}`): field, then value.
         Index("ix_supporter_field_values_field_value", "field_id", "value"),
+        # Start-up with keys asks whether any value is still plaintext (storage/crypto_setup.py):
+        # without this the answer read every row when none is.
+        Index(
+            "ix_supporter_field_values_plain",
+            "supporter_id",
+            sqlite_where=text("value_sealed IS NULL"),
+            postgresql_where=text("value_sealed IS NULL"),
+        ),
     )
     supporter_id: int = Field(
         sa_column=Column(Integer, ForeignKey("supporters.id", ondelete="CASCADE"), primary_key=True)

@@ -30,12 +30,14 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, event, func, insert, inspect, literal, select, union
+from sqlalchemy import Table, delete, event, func, inspect, literal, select, union
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
-from storage.crypto import active
+from storage.crypto import Crypto, active
 from storage.models import Supporter, SupporterAddress, SupporterSearchTerm
 
 TERMS: Table = SupporterSearchTerm.__table__  # type: ignore[attr-defined]
@@ -65,8 +67,11 @@ def words(text: str) -> list[str]:
 
 def term(kind: str, value: str) -> int:
     """The stored number of one term (keyed when encryption at rest is on)."""
+    return _term(active(), kind, value)
+
+
+def _term(crypto: Crypto | None, kind: str, value: str) -> int:
     message = f"search\x00{kind}\x00{value}".encode()
-    crypto = active()
     if crypto is not None:
         digest = crypto.keyed_digest(message)
     else:
@@ -101,7 +106,8 @@ def _plain_terms(name: str, addresses: Iterable[tuple[str, str]]) -> set[tuple[s
 
 def terms_of(name: str, addresses: Iterable[tuple[str, str]]) -> set[int]:
     """Every term a supporter with this name and these (channel, address) is found by."""
-    return {term(k, v) for k, v in _plain_terms(name, addresses)}
+    crypto = active()
+    return {_term(crypto, k, v) for k, v in _plain_terms(name, addresses)}
 
 
 def term_rows(
@@ -194,7 +200,11 @@ def refresh_terms_sync(connection: Connection | Session, ids: Iterable[int]) -> 
     rows = _current(connection.execute, wanted)
     connection.execute(delete(TERMS).where(TERMS.c.supporter_id.in_(wanted)))
     if rows:
-        connection.execute(insert(TERMS), rows)
+        # Two transactions refreshing one supporter at once (PostgreSQL): the other's rows,
+        # inserted after this delete read, are the same terms; keep them, do not fail.
+        bind = connection if isinstance(connection, Connection) else connection.get_bind()
+        make = postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(make(TERMS).on_conflict_do_nothing(), rows)
 
 
 async def refresh_terms(session: Any, ids: Iterable[int]) -> None:

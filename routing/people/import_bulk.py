@@ -45,6 +45,7 @@ from storage.models import (
     Team,
     TeamMembership,
 )
+from storage.sealed_types import pair_reader, stored_address
 from storage.search_terms import TERMS, term_rows
 
 SUPPORTERS = Supporter.__table__  # type: ignore[attr-defined]
@@ -103,19 +104,24 @@ async def owners_in(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
     """Who holds each person-address key, in one indexed query per `LOOKUP_BATCH` (the
-    address column compares blind indexes when keys are set)."""
+    address column compares blind indexes when keys are set; the rows found are read by
+    their index, not decrypted)."""
     wanted = list(dict.fromkeys(keys))
     owners: dict[tuple[str, str], int] = {}
     for start in range(0, len(wanted), LOOKUP_BATCH):
         batch = wanted[start : start + LOOKUP_BATCH]
         addresses = list({a for _, a in batch})
+        kinds = {k for k, _ in batch}
+        channels = (kinds - {"phone"}) | (PHONE_CHANNELS if "phone" in kinds else set())
+        # Both columns of the unique (channel, address) index, or it is scanned whole.
         rows = await session.execute(
-            select(ADDRESSES.c.supporter_id, ADDRESSES.c.channel, ADDRESSES.c.address).where(
-                ADDRESSES.c.address.in_(addresses)
-            )
+            select(
+                ADDRESSES.c.supporter_id, ADDRESSES.c.channel, stored_address(ADDRESSES.c.address)
+            ).where(ADDRESSES.c.channel.in_(sorted(channels)), ADDRESSES.c.address.in_(addresses))
         )
-        for supporter_id, channel, address in rows:
-            owners.setdefault(person_key(channel, address), supporter_id)
+        read = pair_reader(ADDRESSES.c.address.type.label, addresses)
+        for supporter_id, channel, stored in rows:
+            owners.setdefault(person_key(channel, read(stored)), supporter_id)
     return owners
 
 

@@ -163,3 +163,21 @@ async def test_audiences_filter_by_fields(client: httpx.AsyncClient) -> None:
         )
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["field"] == f"body.audience.fields.{named}"
+
+
+async def test_a_text_value_that_looks_like_an_index_reads_back(client: httpx.AsyncClient) -> None:
+    """Without keys a value is stored as written, so one that starts like a blind index
+    ("b1:") is still the value: reading it back must not call it a lost seal."""
+    await define(client, "county", "text")
+    created = await client.post(
+        f"{API}/supporters",
+        json={
+            "name": "Amina",
+            "addresses": [{"channel": "sms", "address": "+14155550100"}],
+            "fields": {"county": "b1:abc"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    read = await client.get(f"{API}/supporters/{created.json()['id']}")
+    assert read.status_code == 200, read.text
+    assert read.json()["fields"] == {"county": "b1:abc"}

@@ -25,6 +25,7 @@ from tests.gateway.seed import messages_of
 from tests.gateway.test_encryption_at_rest import KEY, OTHER_KEY
 from tests.gateway.test_erasure import api, organizer, raw_bytes
 from tests.routing.fake_adapter import FakeAdapter, make_dispatcher, take_over_channels
+from tests.test_query_plans_reports import assert_indexed, explained
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 COUNTY = "Kisumu-Obsidian-7731"
@@ -261,3 +262,23 @@ async def test_an_encrypted_database_with_plaintext_values_asks_for_rotation(
     await rotate_encryption(engine, KEY)
     assert await setup_encryption(engine, KEY) is not None
     assert await _reach(client, {"county": COUNTY}) == 1
+
+
+async def test_start_up_finds_plaintext_values_through_an_index(make_client: MakeClient) -> None:
+    """Every start with keys asks whether a value is still plaintext; with all sealed the
+    answer comes from the (empty) partial index, not from reading every row."""
+    client = await organizer(make_client, encryption_keys=KEY)
+    await _fields(client)
+    await _person(client, "Amina", "+14155550100", county=COUNTY)
+    engine = client.ctx.engine  # type: ignore[attr-defined]
+    plans = await explained(
+        client.ctx,  # type: ignore[attr-defined]
+        lambda: setup_encryption(engine, KEY),
+        large=("supporter_field_values",),
+    )
+    plans = [(s, plan) for s, plan in plans if "value_sealed IS NULL" in s]
+    assert plans
+    if engine.dialect.name == "postgresql":
+        assert_indexed(plans, True, large=("supporter_field_values",))
+    else:  # a scan of the partial index holds only the plaintext rows
+        assert all("INDEX ix_supporter_field_values_plain" in p for _, p in plans), plans

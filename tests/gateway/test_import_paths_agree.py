@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
 from routing.people.do_not_contact import bar, hash_key
+from routing.people.import_bulk import owners_in
 from routing.people.importer import ImportOptions, import_csv
 from storage.field_values import values_by_supporter
 from storage.models import (
@@ -27,8 +28,9 @@ from storage.models import (
     TeamMembership,
     WebhookDelivery,
 )
-from tests.conftest import PG_URL, FakeClock
+from tests.conftest import PG_URL, FakeClock, bearer, new_key
 from tests.gateway.test_encryption_at_rest import KEY
+from tests.test_query_plans_reports import assert_indexed, explained
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 API = "/api/v1"
@@ -116,8 +118,6 @@ async def run(
     client = await make_client(
         encryption_keys=keys, erasure_key=ERASURE_KEY, allow_private_webhooks=True
     )
-    from tests.conftest import bearer, new_key
-
     ctx = client.ctx  # type: ignore[attr-defined]
     client.headers.update(bearer(await new_key(ctx)))
     assert (await client.post(f"{API}/teams", json={"name": "North"})).status_code == 201
@@ -214,3 +214,34 @@ async def test_bulk_and_per_row_imports_agree(
     assert events.count("supporter.created") == summary["created"]
     eve = next(p for p in bulk["people"] if p[1] == "Eve")
     assert eve[2] is True and (eve[0], "opt_out", "do_not_contact") in bulk["consent"]
+
+
+@pytest.mark.parametrize("keys", [None, KEY], ids=["plaintext", "encrypted"])
+async def test_the_owner_lookup_reads_the_address_index(
+    make_client: MakeClient, keys: str | None
+) -> None:
+    """Each chunk's owner lookup (`owners_in`) names the channels too, so it reads the
+    unique (channel, address) index rather than every address; a phone is found on
+    either phone channel, and sealed addresses read back as given."""
+    client = await make_client(encryption_keys=keys)
+    ctx = client.ctx  # type: ignore[attr-defined]
+    client.headers.update(bearer(await new_key(ctx)))
+    old = {
+        "name": "Old",
+        "addresses": [
+            {"channel": "whatsapp", "address": "+14155550100"},
+            {"channel": "email", "address": "old@example.org"},
+        ],
+    }
+    made = await client.post(f"{API}/supporters", json=old)
+    assert made.status_code == 201, made.text
+    wanted = [("phone", "+14155550100"), ("email", "old@example.org"), ("email", "x@y.org")]
+    owners: dict[tuple[str, str], int] = {}
+
+    async def look() -> None:
+        async with ctx.sessions() as session:
+            owners.update(await owners_in(session, wanted))
+
+    plans = await explained(ctx, look, large=("supporter_addresses",))
+    assert_indexed(plans, ctx.engine.dialect.name == "postgresql", large=("supporter_addresses",))
+    assert owners == {k: made.json()["id"] for k in wanted[:2]}

@@ -7,17 +7,19 @@ database files hold no name or number."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from storage.crypto import install
 from storage.db import make_engine
 from storage.models import SupporterSearchTerm
 from storage.rotation import rotate_encryption
+from storage.search_terms import refresh_terms
 from tests.conftest import PG_URL, bearer, new_key
 from tests.gateway.test_encryption_at_rest import KEY
 from tests.gateway.test_erasure import api, organizer, raw_bytes, sms
@@ -225,3 +227,39 @@ async def test_start_up_builds_an_index_the_migration_could_not(
             await session.execute(select(func.count()).select_from(SupporterSearchTerm))
         ).scalar_one() > 0
     assert await found(again, "ada quill") == [NAMES[1]]
+
+
+async def test_two_transactions_refreshing_one_supporter_both_commit(
+    make_client: MakeClient,
+) -> None:
+    """PostgreSQL: a second refresh of one supporter waits on the first; once that commits,
+    its delete did not see the first's new rows, so its insert meets them: it keeps them
+    rather than failing on the primary key. (SQLite has one writer at a time.)"""
+    client = await organizer(make_client)
+    engine = client.ctx.engine  # type: ignore[attr-defined]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers are PostgreSQL's")
+    sid = (await _people(client))[NAMES[0]]
+    async with engine.connect() as first, engine.connect() as second, engine.connect() as look:
+        await first.begin()
+        await refresh_terms(first, [sid])
+        await second.begin()
+        waiting = asyncio.create_task(refresh_terms(second, [sid]))
+        for _ in range(500):  # bounded: until the second refresh waits on a lock
+            held = await look.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            )
+            if held.scalar_one():
+                break
+            await asyncio.sleep(0.01)
+        else:
+            waiting.cancel()
+            pytest.fail("the second refresh never waited on the first")
+        await first.commit()
+        await asyncio.wait_for(waiting, 30)
+        await second.commit()
+    assert await found(client, "zoe nunez") == [NAMES[0]]
+    assert await found(client, KENYAN[-6:]) == [NAMES[0]]

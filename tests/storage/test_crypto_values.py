@@ -46,6 +46,9 @@ def test_the_blind_index_is_hmac_sha256_of_the_index_key(crypto: Crypto) -> None
     for address in ("+14155550100", "ada@example.org", "+14155550100"):
         expected = hmac.new(INDEX_KEY, address.encode(), hashlib.sha256).hexdigest()
         assert crypto.blind(address) == "b1:" + expected
+    # The search terms' digest (storage/search_terms.py), from the same pre-keyed HMAC.
+    for message in (b"search\x00n\x00ada", b"", b"search\x00p\x000100"):
+        assert crypto.keyed_digest(message) == hmac.digest(INDEX_KEY, message, "sha256")
 
 
 def test_two_threads_sealing_at_once_never_share_a_nonce(crypto: Crypto) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from routing.context import AppContext
@@ -142,3 +143,20 @@ async def test_every_statement_behind_the_scrape_uses_an_index(make_client: Make
         "webhook_deliveries",
     }
     assert_indexed(plans, ctx.engine.dialect.name == "postgresql", large=LARGE)
+
+
+async def test_outbound_messages_fire_no_sqlite_counter_trigger(make_client: MakeClient) -> None:
+    """The `messages` row triggers carry the inbound filter as their WHEN, so an outbound
+    insert or delete (a fan-out of a million) runs no upsert at all (PostgreSQL's statement
+    triggers are not row triggers)."""
+    ctx = (await make_client()).ctx
+    if ctx.engine.dialect.name != "sqlite":
+        pytest.skip("row triggers are SQLite's")
+    async with ctx.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+            {"t": "messages"},
+        )
+        sql = {name: body.split(" BEGIN ")[0] for name, body in rows}
+    assert "NEW.direction = 'inbound'" in sql["trg_messages_metric_insert"].split(" WHEN ")[1]
+    assert "OLD.direction = 'inbound'" in sql["trg_messages_metric_delete"].split(" WHEN ")[1]

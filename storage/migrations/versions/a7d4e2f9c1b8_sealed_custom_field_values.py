@@ -22,8 +22,18 @@ def upgrade() -> None:
     # `rallypoint keys rotate-encryption`.
     with op.batch_alter_table("supporter_field_values", schema=None) as batch_op:
         batch_op.add_column(sa.Column("value_sealed", sa.Text(), nullable=True))
+    # Start-up with keys looks for a value still in plaintext: index only those.
+    op.create_index(
+        "ix_supporter_field_values_plain",
+        "supporter_field_values",
+        ["supporter_id"],
+        unique=False,
+        sqlite_where=sa.text("value_sealed IS NULL"),
+        postgresql_where=sa.text("value_sealed IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_supporter_field_values_plain", table_name="supporter_field_values")
     with op.batch_alter_table("supporter_field_values", schema=None) as batch_op:
         batch_op.drop_column("value_sealed")
